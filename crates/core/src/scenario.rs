@@ -1,0 +1,10 @@
+//! The scenario file: one tenant as of a date (shared/domain/SCENARIO.md, a public contract).
+//!
+//! [`Scenario::parse`] reads TOML or JSON into the same types, rejects unknown keys (with a "did you mean"),
+//! checks every reference, and reports the first problem with file, line and key.
+
+mod model;
+mod parse;
+
+pub use model::*;
+pub use parse::{Format, json_schema};

@@ -1,0 +1,492 @@
+//! The scenario's types, one per section. Keys listed in SCENARIO.md keep their meaning; keys added here are
+//! marked "entitle extension" in their doc comment.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The version of the scenario format this build reads and writes.
+pub const SCENARIO_VERSION: u32 = 1;
+
+/// One tenant as of a date.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Format version (entitle extension); 1 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    pub tenant: Tenant,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<Subscription>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<User>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environments: Vec<Environment>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<App>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<Flow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<Entity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<Usage>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+}
+
+/// `[tenant]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    pub id: String,
+    #[serde(default)]
+    pub cloud: Cloud,
+    #[serde(default)]
+    pub segment: Segment,
+    /// ISO 3166-1 alpha-2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Evaluation date; the CLI's `--at` overrides it; default today (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<NaiveDate>,
+    /// The documented transition rules (child flows, request limits) apply.
+    #[serde(default)]
+    pub transition_period: bool,
+    /// Self-service purchase policy per SKU id (entitle extension, BUY-2); a SKU not named is `enabled`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub self_service: BTreeMap<String, SelfServicePolicy>,
+}
+
+/// The cloud a tenant lives in; anything but `public` is national or sovereign (FLOW-19).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cloud {
+    #[default]
+    Public,
+    Gcc,
+    GccHigh,
+    Dod,
+    China,
+}
+
+/// `tenant.segment` (BUY-1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Segment {
+    #[default]
+    Commercial,
+    Government,
+    Nonprofit,
+    Education,
+}
+
+impl Segment {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Segment::Commercial => "commercial",
+            Segment::Government => "government",
+            Segment::Nonprofit => "nonprofit",
+            Segment::Education => "education",
+        }
+    }
+}
+
+/// An admin's self-service policy for one product (BUY-2; MSCommerce `AllowSelfServicePurchase`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelfServicePolicy {
+    #[default]
+    Enabled,
+    Disabled,
+    OnlyTrialsWithoutPaymentMethod,
+}
+
+/// `[[subscriptions]]`: a purchase of N units of one SKU.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    pub sku: String,
+    pub quantity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<NaiveDate>,
+    /// Exclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<NaiveDate>,
+    #[serde(default)]
+    pub channel: PurchaseChannel,
+    /// Self-service only: the user who bought and pays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buyer: Option<String>,
+}
+
+/// How a subscription was bought.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PurchaseChannel {
+    #[default]
+    Admin,
+    SelfService,
+    Csp,
+    Trial,
+}
+
+/// `[[users]]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub id: String,
+    #[serde(default)]
+    pub kind: UserKind,
+    #[serde(default)]
+    pub account: Account,
+    /// SKU ids assigned to this user; a SKU listed twice is two units (per-app passes stack, CAT-1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<String>,
+    /// The day the user left the organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<NaiveDate>,
+    /// Guests: the cloud of their home tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_cloud: Option<Cloud>,
+    /// Guests: licences held in their home tenant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub home_licenses: Vec<String>,
+    /// Admin roles (entitle extension, BUY-8): a user without one cannot create costs except self-service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<AdminRole>,
+}
+
+/// What kind of principal a user is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserKind {
+    #[default]
+    Member,
+    Guest,
+    ServicePrincipal,
+    ServiceAccount,
+    NonInteractive,
+}
+
+impl UserKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UserKind::Member => "member",
+            UserKind::Guest => "guest",
+            UserKind::ServicePrincipal => "service-principal",
+            UserKind::ServiceAccount => "service-account",
+            UserKind::NonInteractive => "non-interactive",
+        }
+    }
+}
+
+/// A work or school account, or a consumer one (CAT-14).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Account {
+    #[default]
+    Work,
+    Consumer,
+}
+
+/// Admin roles that may create costs (BUY-8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdminRole {
+    GlobalAdmin,
+    BillingAdmin,
+    PowerPlatformAdmin,
+    EnvironmentAdmin,
+}
+
+/// `[[environments]]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub id: String,
+    /// Exactly one environment per tenant is the default.
+    #[serde(default)]
+    pub default: bool,
+    /// Has a Dataverse database (the default environment always has one, CAP-5).
+    #[serde(default)]
+    pub dataverse: bool,
+    /// Dynamics 365 apps installed in it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamics_apps: Vec<String>,
+    /// Units of environment-scoped add-ons allocated to it, by SKU id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub allocations: BTreeMap<String, u64>,
+    /// Environment type (entitle extension; capacity counting, CAP-1).
+    #[serde(default)]
+    pub kind: EnvironmentKind,
+    /// Dataverse storage this environment uses, in MB (entitle extension; CAP-6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
+}
+
+/// Environment types.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnvironmentKind {
+    #[default]
+    Production,
+    Sandbox,
+    Trial,
+    Developer,
+    Teams,
+}
+
+/// Storage in use, in MB (1 GB = 1,000 MB).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    #[serde(default)]
+    pub database_mb: u64,
+    #[serde(default)]
+    pub file_mb: u64,
+    #[serde(default)]
+    pub log_mb: u64,
+}
+
+/// `[[apps]]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub id: String,
+    pub environment: String,
+    #[serde(default)]
+    pub kind: AppKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connectors: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<String>,
+    /// A canvas app embedded in this model-driven app (does not count toward per-app limits, CAT-1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedded_in: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<NaiveDate>,
+    /// Portals: logins allocated per month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logins: Option<u64>,
+    /// Portals: page views allocated per month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_views: Option<u64>,
+    /// Who uses the app (entitle extension; per-app pass counting, APP-1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    /// Whether the app is extending an installed Dynamics 365 app (entitle extension; D365-1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends_dynamics: Option<String>,
+}
+
+/// App kinds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppKind {
+    #[default]
+    Canvas,
+    ModelDriven,
+    Portal,
+}
+
+impl AppKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AppKind::Canvas => "canvas",
+            AppKind::ModelDriven => "model-driven",
+            AppKind::Portal => "portal",
+        }
+    }
+}
+
+/// `[[flows]]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    pub id: String,
+    pub environment: String,
+    #[serde(default)]
+    pub trigger: Trigger,
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub co_owners: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connectors: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<Feature>,
+    /// Desktop flows: attended or unattended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desktop_mode: Option<DesktopMode>,
+    /// The machine a desktop flow runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    /// This flow is a child flow of `parent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    #[serde(default)]
+    pub license: FlowLicense,
+    /// The app this flow is associated with (in its context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    #[serde(default)]
+    pub triggered_from_app: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solution: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<NaiveDate>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Who invokes it (instant flows), for the audit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_by: Vec<String>,
+    /// Dataverse entities it reads or writes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<String>,
+    /// A process-licensed flow this flow is manually associated with (entitle extension; FLOW-15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_context_of: Option<String>,
+    /// Desktop runs this flow wants at the same time on its machine (entitle extension; FLOW-16). Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrent_runs: Option<u32>,
+    /// Users who only answer its approvals or advance a business process stage (entitle extension; FLOW-18).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// Users who receive what the flow produces without running it (entitle extension; FLOW-21).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub beneficiaries: Vec<String>,
+    /// Request add-on units assigned to this flow (entitle extension; REQ-6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_addons: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Flow triggers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    #[default]
+    Automated,
+    Scheduled,
+    Instant,
+}
+
+impl Trigger {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Automated => "automated",
+            Trigger::Scheduled => "scheduled",
+            Trigger::Instant => "instant",
+        }
+    }
+}
+
+/// Premium features other than connectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Feature {
+    CustomConnector,
+    Gateway,
+    DesktopFlow,
+    BusinessProcessFlow,
+}
+
+impl Feature {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Feature::CustomConnector => "custom-connector",
+            Feature::Gateway => "gateway",
+            Feature::DesktopFlow => "desktop-flow",
+            Feature::BusinessProcessFlow => "business-process-flow",
+        }
+    }
+}
+
+/// Desktop flow modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DesktopMode {
+    Attended,
+    Unattended,
+}
+
+/// Which licence a flow is set to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlowLicense {
+    #[default]
+    User,
+    Process,
+    PerFlow,
+}
+
+/// `[[entities]]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Entity {
+    pub id: String,
+    /// Restricted entity (ENT-2).
+    #[serde(default)]
+    pub restricted: bool,
+    /// Belongs to a Dynamics 365 app (FLOW-10).
+    #[serde(default)]
+    pub dynamics: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub complex_logic: Vec<Logic>,
+}
+
+/// Business logic on an entity (ENT-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Logic {
+    SyncPlugin,
+    RealtimeWorkflow,
+    BackgroundWorkflow,
+}
+
+/// `[[usage]]`: requests a principal made (REQ-1).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Usage {
+    /// The user who made the requests (or, with `flow`, who ran it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The flow whose run made the requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
+    pub requests: u64,
+    /// The day of the requests; default: the evaluation date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<NaiveDate>,
+}
+
+/// `[[events]]`: dated facts the audit needs (when a licence lapsed, when a flow was edited).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub on: NaiveDate,
+    pub kind: EventKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+}
+
+/// Event kinds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// A licence was removed from `user` (FLOW-24, ENF-2 b).
+    #[default]
+    LicenseRemoved,
+    /// `flow` was edited and saved.
+    FlowEdited,
+    /// `user` signed up for a trial of `sku` (BUY-7).
+    TrialStarted,
+}
