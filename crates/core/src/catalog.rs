@@ -6,6 +6,8 @@
 //! with [`Catalog::from_toml`].
 
 mod model;
+#[cfg(test)]
+mod tests;
 
 pub use model::{
     Capability, CapabilitySet, Catalog, CatalogMeta, Channel, Connector, EnforcementTerms, Grants, Kind,

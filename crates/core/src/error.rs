@@ -30,12 +30,29 @@ impl Location {
 
 /// A bad input file: what is wrong, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct InputError {
+pub struct InputError(Box<Inner>);
+
+/// Boxed so that `Result<_, InputError>` stays one pointer wide on the happy path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inner {
     file: String,
     location: Location,
     key: String,
     message: String,
     help: Option<String>,
+}
+
+impl std::ops::Deref for InputError {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for InputError {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.0
+    }
 }
 
 /// A catalog that cannot be used.
@@ -44,13 +61,13 @@ pub type CatalogError = InputError;
 impl InputError {
     /// A new error about `key` (a path such as `flows[2].owner`; empty for the whole file).
     pub fn new(file: &str, location: Location, key: impl Into<String>, message: impl Into<String>) -> Self {
-        InputError {
+        InputError(Box::new(Inner {
             file: file.to_owned(),
             location,
             key: key.into(),
             message: message.into(),
             help: None,
-        }
+        }))
     }
 
     /// Adds a hint such as "did you mean `alice`?".

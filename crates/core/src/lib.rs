@@ -1,11 +1,28 @@
 #![doc = include_str!("../README.md")]
 
+pub mod ai;
+pub mod apps;
+pub mod audit;
+pub mod buying;
+pub mod capacity;
 pub mod catalog;
+pub mod decision;
+pub mod enforcement;
 pub mod error;
+pub mod fixes;
+pub mod flows;
+pub mod generate;
+pub mod money;
+pub mod portals;
+pub mod report;
+pub mod requests;
 pub mod rule;
 pub mod scenario;
+pub mod snapshot;
 
 pub use catalog::Catalog;
+pub use decision::{AppDecision, FlowDecision, LicensedBy};
 pub use error::{InputError, Location};
 pub use rule::Rule;
 pub use scenario::Scenario;
+pub use snapshot::Snapshot;

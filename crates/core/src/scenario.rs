@@ -3,8 +3,12 @@
 //! [`Scenario::parse`] reads TOML or JSON into the same types, rejects unknown keys (with a "did you mean"),
 //! checks every reference, and reports the first problem with file, line and key.
 
+mod locate;
 mod model;
 mod parse;
+mod path;
+mod suggest;
+mod validate;
 
 pub use model::*;
-pub use parse::{Format, json_schema};
+pub use parse::{Format, WriteError, json_schema};

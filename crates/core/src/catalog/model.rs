@@ -87,7 +87,11 @@ pub enum Channel {
 pub enum ProductLine {
     PowerApps,
     PowerAutomate,
+    /// `microsoft-365`, as [`ProductLine::as_str`] writes it (`rename_all` alone would give `microsoft365`).
+    #[serde(rename = "microsoft-365", alias = "microsoft365")]
     Microsoft365,
+    /// `dynamics-365`, as [`ProductLine::as_str`] writes it.
+    #[serde(rename = "dynamics-365", alias = "dynamics365")]
     Dynamics365,
     Windows,
     Portals,

@@ -1,0 +1,151 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  entitle audit --scenario examples/rpa-back-office.toml
+  entitle audit --scenario examples/rpa-back-office.toml --format csv > at-risk.csv
+  entitle check flow invoice-sync --scenario examples/small-business-m365.toml
+  entitle check flow expense-button --as dana --scenario examples/small-business-m365.toml --format json
+  entitle check app case-portal --user guest-eva --scenario examples/guests-cross-tenant.toml
+  entitle capacity --scenario examples/customer-service-d365.toml
+  entitle limits --user alice --scenario examples/small-business-m365.toml
+  entitle cost --scenario examples/rpa-back-office.toml --catalog current
+  entitle buy --sku power-automate-per-user --quantity 3 --as bob --scenario examples/small-business-m365.toml
+  entitle catalog --connectors";
+
+/// Power Apps and Power Automate licensing decisions, with reasons, over a scenario file.
+#[derive(Debug, Parser)]
+#[command(name = "entitle", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The scenario file (TOML, or JSON by its `.json` extension).
+    #[arg(long, short = 's', global = true, env = "ENTITLE_SCENARIO", value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Evaluation date (YYYY-MM-DD); overrides the scenario's `tenant.at`; default: today (UTC).
+    #[arg(long, global = true, value_name = "DATE")]
+    pub at: Option<NaiveDate>,
+    /// Output format: `table` for people, `json` and `csv` for programs.
+    #[arg(long, short = 'f', global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Catalog: `seed` (the default, the seed documents' figures), `current` (today's figures) or a TOML file.
+    #[arg(long, global = true, env = "ENTITLE_CATALOG", value_name = "EDITION|FILE", default_value = "seed")]
+    pub catalog: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// May this flow run, or this user open this app? Under which licence, and why?
+    #[command(subcommand)]
+    Check(Check),
+    /// Every flow that needs a licence it lacks, with enforcement kind, dates and fixes (ENF-1, ENF-2).
+    Audit,
+    /// Dataverse database, file and log capacity, with where each MB comes from (CAP).
+    Capacity,
+    /// Power Platform requests per 24 hours of a user or a flow run, with their sources (REQ).
+    Limits(Limits),
+    /// The monthly bill, per SKU and in total, per currency.
+    Cost,
+    /// Would this purchase be accepted, and what would it cost? (a dry run)
+    Buy(Buy),
+    /// The catalog: SKUs with prices, dates and grants; connectors with their tiers.
+    Catalog(CatalogArgs),
+    /// The JSON Schema of the scenario file.
+    Schema,
+    /// Write a synthetic tenant of any size, for load and scale tests.
+    Generate(Generate),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Check {
+    /// May this flow run (for this invoking user)? Under which licence?
+    Flow {
+        /// The flow's id.
+        flow: String,
+        /// The invoking user (instant flows).
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
+    },
+    /// May this user run this app?
+    App {
+        /// The app's id.
+        app: String,
+        #[arg(long, value_name = "USER")]
+        user: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct LimitsTarget {
+    /// A user's own limit.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// The limit a run of this flow draws on.
+    #[arg(long, value_name = "FLOW")]
+    pub flow: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Limits {
+    #[command(flatten)]
+    pub target: LimitsTarget,
+    /// With `--flow`: the invoking user (instant flows).
+    #[arg(long = "as", value_name = "USER", requires = "flow")]
+    pub as_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Buy {
+    /// The SKU to buy.
+    #[arg(long)]
+    pub sku: String,
+    /// How many units.
+    #[arg(long)]
+    pub quantity: u32,
+    /// The user who buys (self-service unless they are a global or billing admin); default: an admin.
+    #[arg(long = "as", value_name = "USER")]
+    pub as_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// List connectors instead of SKUs.
+    #[arg(long)]
+    pub connectors: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Generate {
+    #[arg(long, default_value_t = 100_000)]
+    pub flows: u32,
+    #[arg(long, default_value_t = 20_000)]
+    pub users: u32,
+    #[arg(long, default_value_t = 1_000)]
+    pub environments: u32,
+    /// Seed of the pseudo-random choices: the same seed writes the same file.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write JSON instead of TOML.
+    #[arg(long)]
+    pub json: bool,
+}

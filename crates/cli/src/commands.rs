@@ -1,0 +1,121 @@
+//! Runs a command: reads the input, asks the core, renders the answer. Deciding is the core's job.
+
+use entitle_core::apps::per_app_passes_needed;
+use entitle_core::audit::audit;
+use entitle_core::buying::{cost, preview_purchase};
+use entitle_core::capacity::capacity;
+use entitle_core::report::{app_answer, flow_answer};
+use entitle_core::requests::{flow_limit, user_limit};
+use entitle_core::scenario::json_schema;
+use entitle_core::{Snapshot, generate};
+
+use crate::args::{Check, Cli, Command, Format};
+use crate::input::{self, CliError, resolve};
+use crate::output;
+
+fn user(snap: &Snapshot, flag: &str, id: &str) -> Result<entitle_core::snapshot::UserIdx, CliError> {
+    resolve(flag, "user", id, snap.user_idx(id), snap.users().map(|(_, u)| u.id.to_string()))
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String, CliError> {
+    serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|e| CliError::Internal(e.to_string()))
+}
+
+/// Runs the command and returns what to print on stdout.
+pub fn run(cli: Cli) -> Result<String, CliError> {
+    let g = cli.global;
+    let catalog = input::catalog(&g.catalog)?;
+    let color = output::color_enabled();
+    match cli.command {
+        Command::Schema => json(&json_schema()),
+        Command::Catalog(args) => output::catalog(&catalog, args.connectors, g.format, g.at),
+        Command::Generate(args) => {
+            let scenario = generate::synthetic(args.flows, args.users, args.environments, args.seed);
+            if args.json {
+                scenario.to_json_string().map_err(|e| CliError::Internal(e.to_string()))
+            } else {
+                scenario.to_toml_string().map_err(|e| CliError::Internal(e.to_string()))
+            }
+        }
+        command => {
+            let snap = input::snapshot(g.scenario.as_deref(), g.at, catalog)?;
+            match command {
+                Command::Check(Check::Flow { flow, as_user }) => {
+                    let f = resolve("FLOW", "flow", &flow, snap.flow_idx(&flow), snap.flows().map(|(_, f)| f.id.to_string()))?;
+                    let u = as_user.as_deref().map(|id| user(&snap, "--as", id)).transpose()?;
+                    let answer = flow_answer(&snap, f, u);
+                    match g.format {
+                        Format::Json => json(&answer),
+                        Format::Table => Ok(output::flow_table(&answer, color)),
+                        Format::Csv => output::flow_csv(&answer),
+                    }
+                }
+                Command::Check(Check::App { app, user: who }) => {
+                    let a = resolve("APP", "app", &app, snap.app_idx(&app), snap.apps().map(|(_, a)| a.id.to_string()))?;
+                    let u = user(&snap, "--user", &who)?;
+                    let answer = app_answer(&snap, a, u);
+                    let passes = per_app_passes_needed(&snap, u, Some(a));
+                    match g.format {
+                        Format::Json => json(&answer),
+                        Format::Table => Ok(output::app_table(&answer, passes, color)),
+                        Format::Csv => output::app_csv(&answer),
+                    }
+                }
+                Command::Audit => {
+                    let a = audit(&snap);
+                    match g.format {
+                        Format::Json => json(&a),
+                        Format::Table => Ok(output::audit_table(&a, color)),
+                        Format::Csv => output::audit_csv(&a),
+                    }
+                }
+                Command::Capacity => {
+                    let c = capacity(&snap);
+                    match g.format {
+                        Format::Json => json(&c),
+                        Format::Table => Ok(output::capacity_table(&c)),
+                        Format::Csv => output::capacity_csv(&c),
+                    }
+                }
+                Command::Limits(args) => {
+                    let limit = match (&args.target.user, &args.target.flow) {
+                        (Some(id), _) => user_limit(&snap, user(&snap, "--user", id)?),
+                        (_, Some(id)) => {
+                            let f = resolve("--flow", "flow", id, snap.flow_idx(id), snap.flows().map(|(_, f)| f.id.to_string()))?;
+                            let u = args.as_user.as_deref().map(|id| user(&snap, "--as", id)).transpose()?;
+                            flow_limit(&snap, f, u)
+                        }
+                        _ => return Err(CliError::Input("limits: give --user USER or --flow FLOW".to_owned())),
+                    };
+                    match g.format {
+                        Format::Json => json(&limit),
+                        Format::Table => Ok(output::limits_table(&limit)),
+                        Format::Csv => output::limits_csv(&limit),
+                    }
+                }
+                Command::Cost => {
+                    let c = cost(&snap);
+                    match g.format {
+                        Format::Json => json(&c),
+                        Format::Table => Ok(output::cost_table(&c)),
+                        Format::Csv => output::cost_csv(&c),
+                    }
+                }
+                Command::Buy(args) => {
+                    let catalog = snap.catalog();
+                    let sku = resolve("--sku", "SKU", &args.sku, catalog.sku_idx(&args.sku), catalog.skus.iter().map(|s| s.id.clone()))?;
+                    let u = args.as_user.as_deref().map(|id| user(&snap, "--as", id)).transpose()?;
+                    let p = preview_purchase(&snap, sku, args.quantity, u);
+                    match g.format {
+                        Format::Json => json(&p),
+                        Format::Table => Ok(output::buy_table(&p, color)),
+                        Format::Csv => output::buy_csv(&p),
+                    }
+                }
+                Command::Schema | Command::Catalog(_) | Command::Generate(_) => {
+                    Err(CliError::Internal("unreachable command branch".to_owned()))
+                }
+            }
+        }
+    }
+}

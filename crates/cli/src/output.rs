@@ -1,0 +1,508 @@
+//! Rendering answers: aligned tables for people (colour only on a terminal), CSV for spreadsheets.
+
+use std::io::IsTerminal;
+
+use chrono::NaiveDate;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+use entitle_core::Catalog;
+use entitle_core::audit::Audit;
+use entitle_core::buying::{Cost, Purchase};
+use entitle_core::capacity::Capacity;
+use entitle_core::decision::Finding;
+use entitle_core::fixes::Fix;
+use entitle_core::report::{AppAnswer, FlowAnswer, LicensedByJson};
+use entitle_core::requests::Limit;
+use entitle_core::rule::Rule;
+
+use crate::args::Format;
+use crate::input::CliError;
+
+/// Colour when stdout is a terminal and `NO_COLOR` is not set.
+pub fn color_enabled() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn paint(text: &str, code: &str, color: bool) -> String {
+    if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+}
+
+fn yes_no(v: bool, color: bool) -> String {
+    if v { paint("yes", "32", color) } else { paint("no", "31;1", color) }
+}
+
+fn table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    t
+}
+
+fn rules(list: &[Rule]) -> String {
+    list.iter().map(|r| r.id()).collect::<Vec<_>>().join(" → ")
+}
+
+fn by(l: &LicensedByJson) -> String {
+    let mut s = l.kind.to_owned();
+    let parts: Vec<String> = [("user", &l.user), ("sku", &l.sku), ("flow", &l.flow), ("app", &l.app)]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+        .collect();
+    if !parts.is_empty() {
+        s.push_str(&format!(" ({})", parts.join(", ")));
+    }
+    s
+}
+
+fn fix_line(f: &Fix) -> String {
+    let mut s = format!("{:?}", f.action);
+    s = kebab(&s);
+    if let Some(sku) = &f.sku {
+        s.push_str(&format!(" {sku}"));
+    }
+    if let Some(q) = f.quantity {
+        s.push_str(&format!(" ×{q}"));
+    }
+    if let Some(t) = &f.target {
+        s.push_str(&format!(" → {t}"));
+    }
+    match &f.monthly_cost {
+        Some(m) => s.push_str(&format!(" — {m}/month")),
+        None => s.push_str(" — no cost"),
+    }
+    s
+}
+
+fn kebab(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn findings_text(list: &[Finding]) -> String {
+    list.iter().map(|p| format!("{}: {}", p.rule, p.message)).collect::<Vec<_>>().join("\n")
+}
+
+fn fixes_text(list: &[Fix]) -> String {
+    list.iter().enumerate().map(|(i, f)| format!("{}. {}", i + 1, fix_line(f))).collect::<Vec<_>>().join("\n")
+}
+
+fn kv(rows: Vec<(&str, String)>) -> String {
+    let mut t = table();
+    for (k, v) in rows.into_iter().filter(|(_, v)| !v.is_empty()) {
+        t.add_row(vec![k.to_owned(), v]);
+    }
+    format!("{t}\n")
+}
+
+fn csv_out(header: &[&str], rows: Vec<Vec<String>>) -> Result<String, CliError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header).map_err(|e| CliError::Internal(e.to_string()))?;
+    for r in rows {
+        w.write_record(&r).map_err(|e| CliError::Internal(e.to_string()))?;
+    }
+    let bytes = w.into_inner().map_err(|e| CliError::Internal(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| CliError::Internal(e.to_string()))
+}
+
+pub fn flow_table(a: &FlowAnswer, color: bool) -> String {
+    kv(vec![
+        ("flow", format!("{} (environment {})", a.flow, a.environment)),
+        ("as", a.r#as.clone().unwrap_or_default()),
+        ("allowed", yes_no(a.allowed, color)),
+        ("premium", if a.premium { "yes".to_owned() } else { "no".to_owned() }),
+        ("licensed by", by(&a.licensed_by)),
+        ("enforcement", a.enforcement.unwrap_or("").to_owned()),
+        ("rules", rules(&a.rules)),
+        ("problems", findings_text(&a.problems)),
+        ("warnings", findings_text(&a.warnings)),
+        ("fixes", fixes_text(&a.fixes)),
+    ])
+}
+
+pub fn flow_csv(a: &FlowAnswer) -> Result<String, CliError> {
+    csv_out(
+        &["flow", "environment", "as", "allowed", "premium", "licensed_by", "rules", "problems", "cheapest_fix"],
+        vec![vec![
+            a.flow.clone(),
+            a.environment.clone(),
+            a.r#as.clone().unwrap_or_default(),
+            a.allowed.to_string(),
+            a.premium.to_string(),
+            by(&a.licensed_by),
+            rules(&a.rules),
+            a.problems.iter().map(|p| format!("{}: {}", p.rule, p.message)).collect::<Vec<_>>().join("; "),
+            a.fixes.first().map(fix_line).unwrap_or_default(),
+        ]],
+    )
+}
+
+pub fn app_table(a: &AppAnswer, passes: u32, color: bool) -> String {
+    kv(vec![
+        ("app", a.app.clone()),
+        ("user", a.user.clone()),
+        ("allowed", yes_no(a.allowed, color)),
+        ("premium", if a.premium { "yes".to_owned() } else { "no".to_owned() }),
+        ("licensed by", by(&a.licensed_by)),
+        ("per-app passes", if a.licensed_by.sku.as_deref().is_some_and(|s| s.contains("per-app")) { passes.to_string() } else { String::new() }),
+        ("rules", rules(&a.rules)),
+        ("problems", findings_text(&a.problems)),
+        ("warnings", findings_text(&a.warnings)),
+        ("fixes", fixes_text(&a.fixes)),
+    ])
+}
+
+pub fn app_csv(a: &AppAnswer) -> Result<String, CliError> {
+    csv_out(
+        &["app", "user", "allowed", "premium", "licensed_by", "rules", "problems", "cheapest_fix"],
+        vec![vec![
+            a.app.clone(),
+            a.user.clone(),
+            a.allowed.to_string(),
+            a.premium.to_string(),
+            by(&a.licensed_by),
+            rules(&a.rules),
+            a.problems.iter().map(|p| format!("{}: {}", p.rule, p.message)).collect::<Vec<_>>().join("; "),
+            a.fixes.first().map(fix_line).unwrap_or_default(),
+        ]],
+    )
+}
+
+fn date(d: Option<NaiveDate>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
+}
+
+pub fn audit_table(a: &Audit, color: bool) -> String {
+    let s = &a.summary;
+    let mut out = format!(
+        "Audit of `{}` on {}: {} flow(s) in {} environment(s), {} at risk, {} turned off\n",
+        a.tenant,
+        a.at,
+        s.flows,
+        s.environments,
+        paint(&s.at_risk.to_string(), if s.at_risk > 0 { "31;1" } else { "32" }, color),
+        s.turned_off
+    );
+    if !s.by_enforcement.is_empty() {
+        let kinds: Vec<String> = s.by_enforcement.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        out.push_str(&format!("By enforcement kind: {}\n", kinds.join(", ")));
+    }
+    if !s.cheapest_fixes_monthly.0.is_empty() {
+        let totals: Vec<String> = s.cheapest_fixes_monthly.0.iter().map(|(c, v)| format!("{v:.2} {c}")).collect();
+        out.push_str(&format!("Cheapest fixes, all together: {} a month\n", totals.join(" + ")));
+    }
+    if !a.flows.is_empty() {
+        let mut t = table();
+        t.set_header(vec!["flow", "environment", "owner", "enforcement", "state", "turn-off", "why", "cheapest fix"]);
+        for f in &a.flows {
+            t.add_row(vec![
+                f.flow.clone(),
+                f.environment.clone(),
+                f.owner.clone(),
+                f.enforcement.to_owned(),
+                f.state.unwrap_or("").to_owned(),
+                date(f.turn_off),
+                f.problems.first().map(|p| format!("{}: {}", p.rule, p.message)).unwrap_or_default(),
+                f.fixes.first().map(fix_line).unwrap_or_default(),
+            ]);
+        }
+        out.push_str(&format!("{t}\n"));
+    }
+    if !a.tenant_problems.is_empty() {
+        out.push_str("Tenant problems:\n");
+        for p in &a.tenant_problems {
+            out.push_str(&format!("  {}: {}\n", p.rule, p.message));
+        }
+    }
+    if !a.fixes.is_empty() {
+        out.push_str("Tenant fixes:\n");
+        for f in &a.fixes {
+            out.push_str(&format!("  {}\n", fix_line(f)));
+        }
+    }
+    if !a.warnings.is_empty() {
+        out.push_str("Warnings:\n");
+        for w in &a.warnings {
+            out.push_str(&format!("  {} ({}): {}\n", w.flow, w.rule, w.message));
+        }
+    }
+    out
+}
+
+/// One row per flow at risk, for a spreadsheet (ENF-1).
+pub fn audit_csv(a: &Audit) -> Result<String, CliError> {
+    let rows = a
+        .flows
+        .iter()
+        .map(|f| {
+            let fix = f.fixes.first();
+            vec![
+                f.flow.clone(),
+                f.environment.clone(),
+                f.owner.clone(),
+                f.trigger.to_owned(),
+                f.enabled.to_string(),
+                f.enforcement.to_owned(),
+                f.rule.id().to_owned(),
+                f.state.unwrap_or("").to_owned(),
+                date(f.admin_notice),
+                date(f.maker_notice),
+                date(f.turn_off),
+                f.problems.iter().map(|p| format!("{}: {}", p.rule, p.message)).collect::<Vec<_>>().join("; "),
+                fix.map(fix_line).unwrap_or_default(),
+                fix.and_then(|x| x.monthly_cost.as_ref()).map(|m| format!("{:.2}", m.amount)).unwrap_or_default(),
+                fix.and_then(|x| x.monthly_cost.as_ref()).map(|m| m.currency.clone()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    csv_out(
+        &[
+            "flow",
+            "environment",
+            "owner",
+            "trigger",
+            "enabled",
+            "enforcement",
+            "rule",
+            "state",
+            "admin_notice",
+            "maker_notice",
+            "turn_off",
+            "problems",
+            "cheapest_fix",
+            "cheapest_fix_monthly_cost",
+            "currency",
+        ],
+        rows,
+    )
+}
+
+fn gb(mb: u64) -> String {
+    format!("{mb} MB ({:.2} GB)", mb as f64 / 1000.0)
+}
+
+pub fn capacity_table(c: &Capacity) -> String {
+    let mut t = table();
+    t.set_header(vec!["source", "rule", "units", "database MB", "file MB", "log MB"]);
+    for s in &c.sources {
+        t.add_row(vec![
+            s.source.clone(),
+            s.rule.id().to_owned(),
+            s.units.to_string(),
+            s.database_mb.to_string(),
+            s.file_mb.to_string(),
+            s.log_mb.to_string(),
+        ]);
+    }
+    t.add_row(vec![
+        "total".to_owned(),
+        String::new(),
+        String::new(),
+        c.database_mb.to_string(),
+        c.file_mb.to_string(),
+        c.log_mb.to_string(),
+    ]);
+    let mut out = format!(
+        "Database {}, file {}, log {}\n{t}\n",
+        gb(c.database_mb),
+        gb(c.file_mb),
+        gb(c.log_mb)
+    );
+    out.push_str(&format!(
+        "In use: database {} MB, file {} MB, log {} MB; free database {} MB; a new environment with Dataverse {} (CAP-5)\n",
+        c.used_database_mb,
+        c.used_file_mb,
+        c.used_log_mb,
+        c.free_database_mb,
+        if c.can_create_environment { "can be created" } else { "cannot be created" }
+    ));
+    out
+}
+
+pub fn capacity_csv(c: &Capacity) -> Result<String, CliError> {
+    let rows = c
+        .sources
+        .iter()
+        .map(|s| {
+            vec![
+                s.source.clone(),
+                s.rule.id().to_owned(),
+                s.units.to_string(),
+                s.database_mb.to_string(),
+                s.file_mb.to_string(),
+                s.log_mb.to_string(),
+            ]
+        })
+        .collect();
+    csv_out(&["source", "rule", "units", "database_mb", "file_mb", "log_mb"], rows)
+}
+
+pub fn limits_table(l: &Limit) -> String {
+    let mut t = table();
+    t.set_header(vec!["source", "rule", "requests / 24 h"]);
+    for s in &l.sources {
+        t.add_row(vec![s.source.clone(), s.rule.id().to_owned(), s.requests.to_string()]);
+    }
+    let budget = serde_json::to_string(&l.budget).unwrap_or_default();
+    format!(
+        "{} requests per 24 hours (at most {} in any 5 minutes); budget {budget}\n{t}\nUsed today: {}, remaining: {}. Rules: {}\n",
+        l.requests_per_24h,
+        l.per_5_minutes,
+        l.used,
+        l.remaining,
+        rules(&l.rules)
+    )
+}
+
+pub fn limits_csv(l: &Limit) -> Result<String, CliError> {
+    let rows = l
+        .sources
+        .iter()
+        .map(|s| vec![s.source.clone(), s.rule.id().to_owned(), s.requests.to_string()])
+        .collect();
+    csv_out(&["source", "rule", "requests_per_24h"], rows)
+}
+
+pub fn cost_table(c: &Cost) -> String {
+    let mut t = table();
+    t.set_header(vec!["sku", "quantity", "unit price", "monthly", "channel", "billed to"]);
+    for l in &c.lines {
+        t.add_row(vec![
+            l.sku.clone(),
+            l.quantity.to_string(),
+            l.unit_price.to_string(),
+            l.monthly.to_string(),
+            l.channel.to_owned(),
+            l.billed_to.clone(),
+        ]);
+    }
+    let totals: Vec<String> = c.total.0.iter().map(|(cur, v)| format!("{v:.2} {cur}")).collect();
+    let mut out = format!(
+        "{t}\nTotal per month: {}\n",
+        if totals.is_empty() { "nothing".to_owned() } else { totals.join(" + ") }
+    );
+    for p in &c.problems {
+        out.push_str(&format!("Problem {}: {}\n", p.rule, p.message));
+    }
+    for f in &c.fixes {
+        out.push_str(&format!("Fix: {}\n", fix_line(f)));
+    }
+    out
+}
+
+pub fn cost_csv(c: &Cost) -> Result<String, CliError> {
+    let rows = c
+        .lines
+        .iter()
+        .map(|l| {
+            vec![
+                l.sku.clone(),
+                l.quantity.to_string(),
+                format!("{:.2}", l.unit_price.amount),
+                format!("{:.2}", l.monthly.amount),
+                l.monthly.currency.clone(),
+                l.channel.to_owned(),
+                l.billed_to.clone(),
+            ]
+        })
+        .collect();
+    csv_out(&["sku", "quantity", "unit_price", "monthly", "currency", "channel", "billed_to"], rows)
+}
+
+pub fn buy_table(p: &Purchase, color: bool) -> String {
+    kv(vec![
+        ("sku", format!("{} ×{}", p.sku, p.quantity)),
+        ("accepted", yes_no(p.accepted, color)),
+        ("channel", p.channel.to_owned()),
+        ("billed to", p.billed_to.clone()),
+        ("monthly cost", p.monthly_cost.as_ref().map(|m| m.to_string()).unwrap_or_default()),
+        ("rules", rules(&p.rules)),
+        ("problems", findings_text(&p.problems)),
+    ])
+}
+
+pub fn buy_csv(p: &Purchase) -> Result<String, CliError> {
+    csv_out(
+        &["sku", "quantity", "accepted", "channel", "billed_to", "monthly_cost", "currency", "problems"],
+        vec![vec![
+            p.sku.clone(),
+            p.quantity.to_string(),
+            p.accepted.to_string(),
+            p.channel.to_owned(),
+            p.billed_to.clone(),
+            p.monthly_cost.as_ref().map(|m| format!("{:.2}", m.amount)).unwrap_or_default(),
+            p.monthly_cost.as_ref().map(|m| m.currency.clone()).unwrap_or_default(),
+            p.problems.iter().map(|x| format!("{}: {}", x.rule, x.message)).collect::<Vec<_>>().join("; "),
+        ]],
+    )
+}
+
+/// `entitle catalog`: SKUs (or connectors) with the figures in force on `at` (default: today).
+pub fn catalog(c: &Catalog, connectors: bool, format: Format, at: Option<NaiveDate>) -> Result<String, CliError> {
+    let day = at.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    if connectors {
+        let rows: Vec<Vec<String>> = c
+            .connectors
+            .iter()
+            .map(|k| {
+                vec![
+                    k.id.clone(),
+                    k.name.clone(),
+                    format!("{:?}", k.tier_on(day)).to_lowercase(),
+                    k.changes.iter().map(|ch| format!("{}: {:?}", ch.on, ch.tier).to_lowercase()).collect::<Vec<_>>().join(", "),
+                    k.reclassified.to_string(),
+                ]
+            })
+            .collect();
+        return match format {
+            Format::Json => serde_json::to_string_pretty(&c.connectors).map(|s| s + "\n").map_err(|e| CliError::Internal(e.to_string())),
+            Format::Csv => csv_out(&["id", "name", "tier", "changes", "reclassified"], rows),
+            Format::Table => {
+                let mut t = table();
+                t.set_header(vec!["id", "name", &format!("tier on {day}"), "changes", "reclassified (M365-1)"]);
+                for r in rows {
+                    t.add_row(r);
+                }
+                Ok(format!("{t}\n"))
+            }
+        };
+    }
+    let rows: Vec<Vec<String>> = c
+        .skus
+        .iter()
+        .map(|s| {
+            let price = s.price_at(day).map(|p| format!("{:.2} {}", p.amount, p.currency)).unwrap_or_default();
+            vec![
+                s.id.clone(),
+                s.name.clone(),
+                format!("{:?}", s.scope).to_lowercase(),
+                format!("{:?}", s.kind).to_lowercase(),
+                price,
+                s.unit.clone(),
+                if s.minimum > 1 { s.minimum.to_string() } else { String::new() },
+                s.retired_on.map(|d| d.to_string()).unwrap_or_default(),
+                s.sku_part_number.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    match format {
+        Format::Json => serde_json::to_string_pretty(&c.skus).map(|s| s + "\n").map_err(|e| CliError::Internal(e.to_string())),
+        Format::Csv => csv_out(&["id", "name", "scope", "kind", "price", "unit", "minimum", "retired_on", "sku_part_number"], rows),
+        Format::Table => {
+            let mut t = table();
+            t.set_header(vec!["id", "name", "scope", "kind", &format!("price on {day}"), "per", "min", "retired", "Graph part number"]);
+            for r in rows {
+                t.add_row(r);
+            }
+            Ok(format!("Catalog `{}`: {} (figures as of {})\n{t}\n", c.catalog.edition, c.catalog.title, c.catalog.as_of))
+        }
+    }
+}

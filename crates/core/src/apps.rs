@@ -1,0 +1,180 @@
+//! App decisions: what a user may open (CAT-1, CAT-2, APP, D365-1/3, M365-3, ENT, PORTAL-4).
+
+use std::collections::BTreeMap;
+
+use crate::catalog::Capability;
+use crate::decision::{AppDecision, LicensedBy, Problem, Problems, Trace, What};
+use crate::rule::Rule;
+use crate::scenario::{AppKind, UserKind};
+use crate::snapshot::{AppIdx, Snapshot, UserIdx};
+
+/// Per-app passes a user needs for the apps they use (`also`: one more app they are about to open), under
+/// APP-1: per environment, enough units for its apps (`apps_per_unit` each; canvas apps embedded in a
+/// model-driven app do not count, CAT-1) and its portals (`portals_per_unit` each).
+pub fn per_app_passes_needed(snap: &Snapshot, user: UserIdx, also: Option<AppIdx>) -> u32 {
+    let (apps_per, portals_per) = snap
+        .user(user)
+        .and_then(|u| u.sku_for(Capability::AppsPerApp))
+        .and_then(|s| snap.catalog().sku(s))
+        .map_or((2, 1), |s| (s.grants.apps_per_unit.max(1), s.grants.portals_per_unit.max(1)));
+    let mut per_env: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+    for (idx, a) in snap.apps() {
+        if !(a.users.contains(&user) || Some(idx) == also) || a.embedded {
+            continue;
+        }
+        let slot = per_env.entry(a.env.0).or_insert((0, 0));
+        if a.kind == AppKind::Portal {
+            slot.1 += 1;
+        } else {
+            slot.0 += 1;
+        }
+    }
+    per_env.values().map(|(apps, portals)| apps.div_ceil(apps_per).max(portals.div_ceil(portals_per))).sum()
+}
+
+/// May `user` run `app`?
+pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
+    let mut d = AppDecision {
+        app,
+        user,
+        allowed: false,
+        premium: false,
+        licensed_by: LicensedBy::Nothing,
+        trace: Trace::new(),
+        problems: Problems::new(),
+        warnings: Problems::new(),
+    };
+    let (Some(a), Some(u)) = (snap.app(app), snap.user(user)) else { return d };
+    d.premium = a.premium;
+    d.trace.push(Rule::App3);
+    if let Some(on) = u.left {
+        d.problems.push(Problem { rule: Rule::App3, what: What::UserLeft { user, on } });
+        return d;
+    }
+    if u.kind == UserKind::Guest {
+        d.trace.push(Rule::App2);
+        if u.home_licenses_ignored {
+            d.warnings.push(Problem { rule: Rule::Flow19, what: What::GuestHomeIgnored { user } });
+        }
+    }
+    if u.consumer_ignored {
+        d.trace.push(Rule::Cat14);
+        d.problems.push(Problem { rule: Rule::Cat14, what: What::ConsumerAccount { user } });
+    }
+    if a.grandfathered {
+        d.trace.push(Rule::M365_2);
+    }
+    let env_has_d365 = snap.env(a.env).is_some_and(|e| e.has_dynamics);
+    let mut entities_ok = true;
+    if let Some(entity) = a.complex_entity {
+        d.trace.push(Rule::Ent3);
+        d.trace.push(Rule::Ent1);
+        if !u.has(Capability::ComplexEntities) {
+            d.problems.push(Problem { rule: Rule::Ent1, what: What::ComplexEntity { user, entity } });
+            entities_ok = false;
+        }
+    }
+    if let Some(entity) = a.restricted_entity {
+        d.trace.push(Rule::Ent3);
+        d.trace.push(Rule::Ent2);
+        if !u.has(Capability::RestrictedEntities) {
+            d.problems.push(Problem { rule: Rule::Ent2, what: What::RestrictedEntity { user, entity } });
+            entities_ok = false;
+        }
+    }
+    if a.kind == AppKind::ModelDriven {
+        d.trace.push(Rule::Ent4);
+        if !u.has(Capability::ModelDrivenApps) {
+            d.problems.push(Problem { rule: Rule::Ent4, what: What::ModelDrivenNeeded { user } });
+            return d;
+        }
+    }
+
+    let covered = if a.kind == AppKind::Portal {
+        // PORTAL-4: internal users use portals through their licence; Team Members cannot use custom portals.
+        d.trace.push(Rule::Portal1);
+        d.trace.push(Rule::Portal4);
+        portal_coverage(snap, &mut d, a.env, a.extends_dynamics || env_has_d365)
+    } else if !a.premium {
+        // M365-3: standard apps are covered by Microsoft 365 rights, and by every Power Apps or D365 licence.
+        d.trace.push(Rule::M365_3);
+        [Capability::AppsStandard, Capability::AppsPremium, Capability::AppsPerApp, Capability::AppsD365Context]
+            .into_iter()
+            .find(|c| u.has(*c))
+            .map(|c| LicensedBy::User { user, sku: u.sku_for(c) })
+    } else if u.has(Capability::AppsPremium) {
+        d.trace.push(Rule::Cat2);
+        Some(LicensedBy::User { user, sku: u.sku_for(Capability::AppsPremium) })
+    } else if u.has(Capability::AppsPerApp) {
+        d.trace.push(Rule::Cat1);
+        d.trace.push(Rule::App1);
+        per_app(snap, &mut d)
+    } else if u.has(Capability::AppsD365Context) {
+        d.trace.push(Rule::D365_1);
+        if a.extends_dynamics {
+            Some(LicensedBy::User { user, sku: u.sku_for(Capability::AppsD365Context) })
+        } else {
+            d.problems.push(Problem { rule: Rule::D365_1, what: What::AppNotCovered { user, app } });
+            None
+        }
+    } else {
+        let rule = if u.d365_licensed {
+            d.trace.push(Rule::D365_3);
+            Rule::D365_3
+        } else {
+            d.trace.push(Rule::Cat2);
+            Rule::Cat2
+        };
+        d.problems.push(Problem { rule, what: What::AppNotCovered { user, app } });
+        None
+    };
+    if let Some(by) = covered {
+        if entities_ok && !u.consumer_ignored {
+            d.allowed = true;
+            d.licensed_by = by;
+        }
+    } else if d.problems.is_empty() {
+        d.problems.push(Problem { rule: Rule::Cat2, what: What::AppNotCovered { user, app } });
+    }
+    d
+}
+
+fn per_app(snap: &Snapshot, d: &mut AppDecision) -> Option<LicensedBy> {
+    let u = snap.user(d.user)?;
+    let needed = per_app_passes_needed(snap, d.user, Some(d.app));
+    if needed <= u.per_app_units {
+        return Some(LicensedBy::User { user: d.user, sku: u.sku_for(Capability::AppsPerApp) });
+    }
+    d.problems.push(Problem {
+        rule: Rule::App1,
+        what: What::PerAppShort { user: d.user, needed, held: u.per_app_units },
+    });
+    None
+}
+
+fn portal_coverage(
+    snap: &Snapshot,
+    d: &mut AppDecision,
+    _env: crate::snapshot::EnvIdx,
+    dynamics_context: bool,
+) -> Option<LicensedBy> {
+    let u = snap.user(d.user)?;
+    if u.has(Capability::AppsPremium) && u.has(Capability::PortalsInternal) {
+        return Some(LicensedBy::User { user: d.user, sku: u.sku_for(Capability::AppsPremium) });
+    }
+    if u.has(Capability::AppsPerApp) {
+        d.trace.push(Rule::App1);
+        return per_app(snap, d);
+    }
+    if u.has(Capability::PortalsInternal) && u.has(Capability::AppsD365Context) && dynamics_context {
+        d.trace.push(Rule::D365_1);
+        return Some(LicensedBy::User { user: d.user, sku: u.sku_for(Capability::PortalsInternal) });
+    }
+    if u.d365_licensed && !u.has(Capability::PortalsInternal) {
+        d.trace.push(Rule::D365_3);
+        d.problems.push(Problem { rule: Rule::D365_3, what: What::PortalNotCovered { user: d.user } });
+        return None;
+    }
+    d.problems.push(Problem { rule: Rule::Portal4, what: What::PortalNotCovered { user: d.user } });
+    None
+}

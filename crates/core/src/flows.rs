@@ -1,0 +1,407 @@
+//! Flow decisions: which licence a flow run uses, and whether it may run (RULES.md §4, M365-1/2, D365-2, ENT).
+//!
+//! [`decide_flow`] is the hot path: it reads a [`Snapshot`] whose expensive parts (premium status, process
+//! coverage, users' rights) were worked out when it was built, and fills a fixed-size [`FlowDecision`]; it
+//! allocates nothing and takes no lock.
+
+use crate::catalog::Capability;
+use crate::decision::{Enforcement, EnforcementKind, FlowDecision, LicensedBy, Problem, Problems, Trace, What};
+use crate::rule::Rule;
+use crate::scenario::{DesktopMode, FlowLicense, Trigger, UserKind};
+use crate::snapshot::{Coverage, FlowIdx, FlowRec, Snapshot, UserIdx, UserRec};
+
+/// In whose name a user-licensed flow runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Owner,
+    Invoker,
+    /// The context user of an ancestor flow (FLOW-7).
+    Parent(FlowIdx),
+}
+
+/// Decides whether `flow` may run, for the invoking user `as_user` (instant flows; ignored by automated and
+/// scheduled ones, FLOW-2). Without `as_user`, an instant flow is checked for every user in its `run_by`, or
+/// for its owner when nobody is listed.
+pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> FlowDecision {
+    let mut d = FlowDecision {
+        flow,
+        as_user,
+        allowed: false,
+        premium: false,
+        licensed_by: LicensedBy::Nothing,
+        trace: Trace::new(),
+        problems: Problems::new(),
+        warnings: Problems::new(),
+        enforcement: None,
+    };
+    let Some(f) = snap.flow(flow) else { return d };
+    d.premium = f.premium.premium;
+    classify(f, &mut d);
+
+    // FLOW-1, FLOW-14, FLOW-17: a capacity licence of its own comes first.
+    match f.license {
+        FlowLicense::Process => {
+            d.trace.push(Rule::Flow14);
+            d.trace.push(Rule::Flow13);
+            if f.coverage == Coverage::Covered {
+                d.trace.push(Rule::Flow1);
+                return allow(d, LicensedBy::Process { flow });
+            }
+            d.problems.push(Problem { rule: Rule::Flow14, what: What::NoProcessUnit { env: f.env } });
+        }
+        FlowLicense::PerFlow => {
+            d.trace.push(Rule::Flow17);
+            d.trace.push(Rule::Flow13);
+            if f.coverage == Coverage::Covered {
+                d.trace.push(Rule::Flow1);
+                return allow(d, LicensedBy::PerFlow { flow });
+            }
+            d.problems.push(Problem { rule: Rule::Flow17, what: What::NoPerFlowUnit { env: f.env } });
+        }
+        FlowLicense::User => {}
+    }
+
+    // FLOW-15: a flow associated with a process-licensed flow of the same solution shares its licence.
+    if let Some(other) = f.in_context_of {
+        d.trace.push(Rule::Flow15);
+        if f.in_context_mismatch {
+            d.problems.push(Problem { rule: Rule::Flow15, what: What::InContextMismatch { with: other } });
+        } else if let Some(by) = process_holder(snap, other, false) {
+            d.trace.push(Rule::Flow1);
+            return allow(d, LicensedBy::Process { flow: by });
+        }
+    }
+
+    // FLOW-16: a cloud flow that runs unattended desktop flows is covered by its machine's bots.
+    if f.premium.desktop && f.desktop_mode == Some(DesktopMode::Unattended) {
+        d.trace.push(Rule::Flow16);
+        if f.machine_coverage == Coverage::Covered {
+            return allow(d, LicensedBy::Machine { flow });
+        }
+        d.problems.push(Problem { rule: Rule::Flow16, what: What::NoBot { env: f.env } });
+        return deny(snap, f, d, None);
+    }
+
+    // FLOW-7: a child flow runs in its parent's context, unless the transition period applies.
+    if let Some(parent) = f.parent {
+        d.trace.push(Rule::Flow7);
+        if !snap.transition() {
+            if let Some(by) = process_holder(snap, parent, true) {
+                d.trace.push(Rule::Flow15);
+                d.trace.push(Rule::Flow1);
+                let licensed = match snap.flow(by).map(|p| p.license) {
+                    Some(FlowLicense::PerFlow) => LicensedBy::PerFlow { flow: by },
+                    _ => LicensedBy::Process { flow: by },
+                };
+                return allow(d, licensed);
+            }
+            let root = root_of(snap, parent);
+            let Some(r) = snap.flow(root) else { return d };
+            return decide_in_context(snap, f, r, d, as_user, Some(root));
+        }
+    }
+    decide_in_context(snap, f, f, d, as_user, None)
+}
+
+/// Decides `f` in the user context of `ctx` (itself, or the root of its parent chain).
+fn decide_in_context(
+    snap: &Snapshot,
+    f: &FlowRec,
+    ctx: &FlowRec,
+    mut d: FlowDecision,
+    as_user: Option<UserIdx>,
+    via_parent: Option<FlowIdx>,
+) -> FlowDecision {
+    let Some(owner) = snap.user(ctx.owner) else { return d };
+    let role_of = |r: Role| via_parent.map_or(r, Role::Parent);
+
+    // FLOW-20, REQ-4: a service principal's automated flow draws on the tenant pool; premium needs a process
+    // licence, unless the flow is in a Dynamics 365 app's context (ENF-2 e exemption).
+    if owner.kind == UserKind::ServicePrincipal && ctx.trigger != Trigger::Instant {
+        d.trace.push(Rule::Flow20);
+        if !d.premium {
+            d.trace.push(Rule::Flow5);
+            return allow(d, LicensedBy::Standard { user: None, sku: None });
+        }
+        if in_d365_context(snap, f) {
+            d.trace.push(Rule::Flow10);
+            return allow(d, LicensedBy::D365Context { user: ctx.owner, sku: None });
+        }
+        d.problems.push(Problem { rule: Rule::Flow20, what: What::ServicePrincipalNeedsProcess });
+        d.enforcement = Some(Enforcement {
+            kind: EnforcementKind::ServicePrincipalWithoutProcess,
+            rule: Rule::Flow20,
+            since: f.created,
+        });
+        return d;
+    }
+
+    match ctx.trigger {
+        Trigger::Automated | Trigger::Scheduled => {
+            d.trace.push(Rule::Flow2);
+            if !ctx.run_by.is_empty() || !ctx.co_owners.is_empty() {
+                d.trace.push(Rule::Flow6);
+            }
+            let (ok, by) = check_user(snap, f, ctx.owner, owner, role_of(Role::Owner), &mut d);
+            if ok {
+                return allow(d, by);
+            }
+        }
+        Trigger::Instant => {
+            d.trace.push(Rule::Flow3);
+            let mut all = true;
+            let mut last = LicensedBy::Nothing;
+            let mut check = |u: UserIdx, d: &mut FlowDecision| {
+                if let Some(rec) = snap.user(u) {
+                    let (ok, by) = check_user(snap, f, u, rec, role_of(Role::Invoker), d);
+                    all &= ok;
+                    if ok {
+                        last = by;
+                    }
+                }
+            };
+            match as_user {
+                Some(u) => check(u, &mut d),
+                None if !ctx.run_by.is_empty() => {
+                    for &u in &ctx.run_by {
+                        check(u, &mut d);
+                    }
+                }
+                // Nobody named: the owner is the one who runs it (the maker testing it).
+                None => check(ctx.owner, &mut d),
+            }
+            if all {
+                return allow(d, last);
+            }
+        }
+    }
+    deny(snap, f, d, Some(ctx))
+}
+
+/// Checks one user (owner, invoker or the parent's context user) against what `f` needs.
+fn check_user(
+    snap: &Snapshot,
+    f: &FlowRec,
+    idx: UserIdx,
+    user: &UserRec,
+    role: Role,
+    d: &mut FlowDecision,
+) -> (bool, LicensedBy) {
+    let by = |sku| match role {
+        Role::Owner => LicensedBy::Owner { user: idx, sku },
+        Role::Invoker => LicensedBy::Invoker { user: idx, sku },
+        Role::Parent(flow) => LicensedBy::Parent { flow, user: idx, sku },
+    };
+    if user.kind == UserKind::NonInteractive {
+        d.trace.push(Rule::Flow22);
+        d.problems.push(Problem { rule: Rule::Flow22, what: What::NonInteractive { user: idx } });
+        return (false, LicensedBy::Nothing);
+    }
+    if user.kind == UserKind::Guest {
+        d.trace.push(Rule::Flow19);
+        if user.home_licenses_ignored {
+            d.warnings.push(Problem { rule: Rule::Flow19, what: What::GuestHomeIgnored { user: idx } });
+        }
+    }
+    if user.consumer_ignored {
+        d.trace.push(Rule::Cat14);
+        d.problems.push(Problem { rule: Rule::Cat14, what: What::ConsumerAccount { user: idx } });
+    }
+    if let Some(on) = user.left {
+        d.trace.push(Rule::Flow24);
+        if d.premium {
+            d.problems.push(Problem { rule: Rule::Flow24, what: What::OwnerLeft { user: idx, on } });
+            return (false, LicensedBy::Nothing);
+        }
+        d.warnings.push(Problem { rule: Rule::Flow24, what: What::UserLeft { user: idx, on } });
+    }
+    if !f.approvers.is_empty() {
+        d.trace.push(Rule::Flow18);
+    }
+    let entities_ok = check_entities(f, idx, user, d);
+
+    if !d.premium {
+        d.trace.push(Rule::Flow5);
+        if user.left.is_some() {
+            return (entities_ok, LicensedBy::Standard { user: Some(idx), sku: None });
+        }
+        if user.has(Capability::FlowsStandard) {
+            d.trace.push(Rule::M365_3);
+            let sku = user.sku_for(Capability::FlowsStandard);
+            return (entities_ok, LicensedBy::Standard { user: Some(idx), sku });
+        }
+        d.problems.push(Problem { rule: Rule::Flow5, what: What::StandardNeeded { user: idx } });
+        return (false, LicensedBy::Nothing);
+    }
+
+    d.trace.push(Rule::Flow4);
+    // FLOW-21: a premium licence on a shared service account does not cover the people behind it.
+    if user.kind == UserKind::ServiceAccount && (!f.run_by.is_empty() || !f.beneficiaries.is_empty()) {
+        d.trace.push(Rule::Flow21);
+        d.warnings.push(Problem { rule: Rule::Flow21, what: What::Multiplexing { user: idx } });
+    }
+    if f.premium.desktop && f.desktop_mode != Some(DesktopMode::Unattended) && !user.has(Capability::AttendedRpa) {
+        if user.has(Capability::WindowsDesktopFlows) {
+            d.trace.push(Rule::Flow23);
+        }
+        d.problems.push(Problem { rule: Rule::Flow4, what: What::AttendedRpaNeeded { user: idx } });
+        return (false, LicensedBy::Nothing);
+    }
+    if user.has(Capability::FlowsPremium) {
+        return (entities_ok, by(user.sku_for(Capability::FlowsPremium)));
+    }
+    // FLOW-9, FLOW-11, FLOW-12: Power Apps licences cover premium flows in an app's context: triggered from the
+    // app, or associated with an app of the same environment (automated in-context flows must be associated).
+    if user.has(Capability::FlowsAppContext) {
+        let associated = f.app.and_then(|a| snap.app(a)).is_some_and(|a| a.env == f.env);
+        if associated || f.triggered_from_app {
+            d.trace.push(Rule::Flow9);
+            if f.triggered_from_app {
+                d.trace.push(Rule::Flow11);
+            }
+            if !user.has(Capability::AppsPremium) {
+                d.trace.push(Rule::Flow12);
+            }
+            let app = if associated { f.app } else { None };
+            let sku = user.sku_for(Capability::FlowsAppContext);
+            return (entities_ok, LicensedBy::AppContext { user: idx, app, sku });
+        }
+    }
+    // FLOW-10, D365-2: Dynamics 365 licences cover flows in the D365 app's context.
+    if user.has(Capability::FlowsD365Context) && in_d365_context(snap, f) {
+        d.trace.push(Rule::Flow10);
+        d.trace.push(Rule::D365_2);
+        return (entities_ok, LicensedBy::D365Context { user: idx, sku: user.sku_for(Capability::FlowsD365Context) });
+    }
+
+    // Not covered: say why, most specific reason first.
+    let (rule, what) = if let Some(on) = user.premium_lapsed {
+        d.trace.push(Rule::Flow24);
+        (Rule::Flow24, What::PremiumLapsed { user: idx, on })
+    } else if user.has(Capability::FlowsAppContext) {
+        d.trace.push(Rule::Flow9);
+        (if user.has(Capability::AppsPremium) { Rule::Flow9 } else { Rule::Flow12 }, What::OutsideAppContext { user: idx })
+    } else if user.has(Capability::FlowsD365Context) {
+        d.trace.push(Rule::Flow10);
+        d.trace.push(Rule::D365_2);
+        (Rule::D365_2, What::OutsideD365Context { user: idx })
+    } else if matches!(role, Role::Parent(_)) {
+        d.trace.push(Rule::Flow8);
+        (Rule::Flow8, What::PremiumNeeded { user: idx })
+    } else {
+        (Rule::Flow4, What::PremiumNeeded { user: idx })
+    };
+    d.problems.push(Problem { rule, what });
+    (false, LicensedBy::Nothing)
+}
+
+/// ENT-1, ENT-2, ENT-3: entity requirements apply to the flow's users, never to its makers.
+fn check_entities(f: &FlowRec, idx: UserIdx, user: &UserRec, d: &mut FlowDecision) -> bool {
+    let mut ok = true;
+    if let Some(entity) = f.complex_entity {
+        d.trace.push(Rule::Ent3);
+        d.trace.push(Rule::Ent1);
+        if !user.has(Capability::ComplexEntities) {
+            d.problems.push(Problem { rule: Rule::Ent1, what: What::ComplexEntity { user: idx, entity } });
+            ok = false;
+        }
+    }
+    if let Some(entity) = f.restricted_entity {
+        d.trace.push(Rule::Ent3);
+        d.trace.push(Rule::Ent2);
+        if !user.has(Capability::RestrictedEntities) {
+            d.problems.push(Problem { rule: Rule::Ent2, what: What::RestrictedEntity { user: idx, entity } });
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// Rules that follow from what the flow uses: premium or standard, reclassified or grandfathered.
+fn classify(f: &FlowRec, d: &mut FlowDecision) {
+    if f.premium.reclassified {
+        d.trace.push(Rule::M365_1);
+    }
+    if f.premium.grandfathered {
+        d.trace.push(Rule::M365_2);
+        d.trace.push(Rule::Flow25);
+    }
+    if f.premium.unknown_connector {
+        d.warnings.push(Problem { rule: Rule::M365_1, what: What::UnknownConnector });
+    }
+}
+
+/// FLOW-10: the flow touches Dynamics 365 data (D365 entities through Dataverse, or a first-party D365
+/// connector) in an environment where a Dynamics 365 app is installed.
+fn in_d365_context(snap: &Snapshot, f: &FlowRec) -> bool {
+    f.d365_data && snap.env(f.env).is_some_and(|e| e.has_dynamics)
+}
+
+/// The flow that holds a covering process (or, with `per_flow`, per-flow) licence for `start`: `start` itself,
+/// the flow it is associated with, or (with `walk_parents`) an ancestor.
+fn process_holder(snap: &Snapshot, start: FlowIdx, walk_parents: bool) -> Option<FlowIdx> {
+    let mut cur = Some(start);
+    let mut steps = 0usize;
+    while let Some(i) = cur {
+        let f = snap.flow(i)?;
+        if f.coverage == Coverage::Covered {
+            return Some(i);
+        }
+        // FLOW-15 covers flows associated with a process flow; FLOW-17's per flow does not.
+        if let Some(ctx) = f.in_context_of.filter(|_| !f.in_context_mismatch) {
+            if snap.flow(ctx).is_some_and(|c| c.coverage == Coverage::Covered && c.license == FlowLicense::Process) {
+                return Some(ctx);
+            }
+        }
+        if !walk_parents {
+            return None;
+        }
+        steps += 1;
+        if steps > snap.flows.len() {
+            return None;
+        }
+        cur = f.parent;
+    }
+    None
+}
+
+/// The top of a parent chain (cycles are refused when the snapshot is built).
+fn root_of(snap: &Snapshot, start: FlowIdx) -> FlowIdx {
+    let mut cur = start;
+    for _ in 0..snap.flows.len() {
+        match snap.flow(cur).and_then(|f| f.parent) {
+            Some(p) => cur = p,
+            None => break,
+        }
+    }
+    cur
+}
+
+fn allow(mut d: FlowDecision, by: LicensedBy) -> FlowDecision {
+    d.allowed = true;
+    d.licensed_by = by;
+    d
+}
+
+/// Marks the decision denied and names its enforcement kind (ENF-2) from the first problem.
+fn deny(snap: &Snapshot, f: &FlowRec, mut d: FlowDecision, ctx: Option<&FlowRec>) -> FlowDecision {
+    d.allowed = false;
+    d.licensed_by = LicensedBy::Nothing;
+    let Some(first) = d.problems.iter().next() else { return d };
+    let owner = ctx.and_then(|c| snap.user(c.owner));
+    let manual = ctx.is_some_and(|c| c.trigger == Trigger::Instant);
+    let legacy = owner.is_some_and(|o| o.legacy_plan);
+    // ENF-2 (a) and (b) exempt manual flows and owners with legacy P1/P2.
+    let (kind, since) = match first.what {
+        What::OwnerLeft { on, .. } if !manual && !legacy => (EnforcementKind::OwnerLeft, Some(on)),
+        What::PremiumLapsed { on, .. } if !manual && !legacy => (EnforcementKind::OwnerWithoutPremium, Some(on)),
+        What::OutsideAppContext { .. } => (EnforcementKind::OutsidePowerAppsContext, f.created),
+        What::OutsideD365Context { .. } => (EnforcementKind::OutsideD365Context, f.created),
+        _ => (EnforcementKind::Other, None),
+    };
+    d.enforcement = Some(Enforcement { kind, rule: first.rule, since });
+    d
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,47 @@
+//! Money: a decimal amount in one currency. Never a float; never converted between currencies (CAT-13).
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// An amount per month in one currency.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Money {
+    /// A decimal string in JSON (`"150.00"`).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub currency: String,
+}
+
+impl Money {
+    pub fn new(amount: Decimal, currency: &str) -> Money {
+        Money { amount: amount.round_dp(2), currency: currency.to_owned() }
+    }
+
+    pub fn zero(currency: &str) -> Money {
+        Money::new(Decimal::ZERO, currency)
+    }
+}
+
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2} {}", self.amount, self.currency)
+    }
+}
+
+/// Sums per currency; amounts in different currencies are never added together.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Totals(#[serde(serialize_with = "totals_as_strings")] pub BTreeMap<String, Decimal>);
+
+fn totals_as_strings<S: serde::Serializer>(m: &BTreeMap<String, Decimal>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(m.iter().map(|(k, v)| (k, format!("{:.2}", v.round_dp(2)))))
+}
+
+impl Totals {
+    pub fn add(&mut self, m: &Money) {
+        let slot = self.0.entry(m.currency.clone()).or_insert(Decimal::ZERO);
+        *slot += m.amount;
+    }
+}

@@ -1,0 +1,471 @@
+//! The checks that serde cannot make: references, unique ids, one default environment, no parent cycles, known
+//! SKUs, and the few cross-field rules of SCENARIO.md.
+//!
+//! Each problem names the key path it is about and the path to point at (usually the same; a missing key points
+//! at its neighbour or its table). The parser turns paths into lines and columns.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::catalog::Catalog;
+
+use super::locate::Target;
+use super::model::{EventKind, PurchaseChannel, SCENARIO_VERSION, Scenario, UserKind};
+use super::path::KeyPath;
+use super::suggest;
+
+/// One semantic problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    /// The key the message is about.
+    pub(crate) key: KeyPath,
+    /// Where to point: a path, and whether at its key or its value.
+    pub(crate) at: KeyPath,
+    pub(crate) target: Target,
+    pub(crate) message: String,
+    pub(crate) help: Option<String>,
+}
+
+impl Problem {
+    fn new(key: KeyPath, message: impl Into<String>) -> Problem {
+        Problem {
+            at: key.clone(),
+            key,
+            target: Target::Value,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    fn help(mut self, help: Option<String>) -> Problem {
+        self.help = help;
+        self
+    }
+
+    fn at(mut self, at: KeyPath, target: Target) -> Problem {
+        self.at = at;
+        self.target = target;
+        self
+    }
+}
+
+/// A kind of thing that has ids and can be referred to.
+#[derive(Clone, Copy)]
+enum Kind {
+    User,
+    Environment,
+    App,
+    Flow,
+    Entity,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::User => "user",
+            Kind::Environment => "environment",
+            Kind::App => "app",
+            Kind::Flow => "flow",
+            Kind::Entity => "entity",
+        }
+    }
+
+    fn section(self) -> &'static str {
+        match self {
+            Kind::User => "users",
+            Kind::Environment => "environments",
+            Kind::App => "apps",
+            Kind::Flow => "flows",
+            Kind::Entity => "entities",
+        }
+    }
+}
+
+/// The ids of one section, in order, with the index of each id's first use.
+struct Ids<'s> {
+    kind: Kind,
+    order: Vec<&'s str>,
+    first: HashMap<&'s str, usize>,
+}
+
+impl<'s> Ids<'s> {
+    fn new<I: IntoIterator<Item = &'s str>>(kind: Kind, ids: I) -> Ids<'s> {
+        let order: Vec<&str> = ids.into_iter().collect();
+        let mut first = HashMap::new();
+        for (i, id) in order.iter().enumerate() {
+            first.entry(*id).or_insert(i);
+        }
+        Ids { kind, order, first }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.first.contains_key(id)
+    }
+
+    /// Empty and duplicate ids.
+    fn check_unique(&self, out: &mut Vec<Problem>) {
+        let section = KeyPath::root().key(self.kind.section());
+        for (i, id) in self.order.iter().enumerate() {
+            let key = section.index(i).key("id");
+            if id.trim().is_empty() {
+                out.push(Problem::new(key, format!("empty {} id", self.kind.noun())));
+            } else if let Some(&first) = self.first.get(id).filter(|&&f| f != i) {
+                out.push(
+                    Problem::new(key, format!("duplicate {} id `{id}`", self.kind.noun())).help(Some(
+                        format!("`{}[{first}]` has the same id", self.kind.section()),
+                    )),
+                );
+            }
+        }
+    }
+
+    /// A reference to an id of this section.
+    fn check_ref(&self, id: &str, key: KeyPath, out: &mut Vec<Problem>) {
+        if self.contains(id) {
+            return;
+        }
+        let help = suggest::did_you_mean(id, self.order.iter().copied()).or_else(|| self.known());
+        out.push(Problem::new(key, format!("unknown {} `{id}`", self.kind.noun())).help(help));
+    }
+
+    /// "known users: `a`, `b`" when there are few; a hint to declare it when there are none.
+    fn known(&self) -> Option<String> {
+        let mut distinct: Vec<&str> = Vec::new();
+        for id in &self.order {
+            if !distinct.contains(id) {
+                distinct.push(id);
+            }
+        }
+        match distinct.len() {
+            0 => Some(format!("there are no `{}`", self.kind.section())),
+            1..=6 => Some(format!(
+                "known {}: {}",
+                self.kind.section(),
+                suggest::list(distinct)
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The catalog's SKU ids, for "unknown SKU" checks.
+struct Skus<'c> {
+    catalog: &'c Catalog,
+}
+
+impl Skus<'_> {
+    fn check(&self, id: &str, key: KeyPath, target: Target, out: &mut Vec<Problem>) {
+        if self.catalog.sku_idx(id).is_some() {
+            return;
+        }
+        let help = suggest::did_you_mean(id, self.catalog.skus.iter().map(|s| s.id.as_str()))
+            .unwrap_or_else(|| "`entitle catalog` lists the SKU ids".to_owned());
+        let at = key.clone();
+        out.push(
+            Problem::new(key, format!("unknown SKU `{id}`"))
+                .help(Some(help))
+                .at(at, target),
+        );
+    }
+}
+
+/// Every semantic problem of a scenario, in the order of its sections.
+pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let root = KeyPath::root();
+    let skus = Skus { catalog };
+    let users = Ids::new(Kind::User, s.users.iter().map(|u| u.id.as_str()));
+    let envs = Ids::new(Kind::Environment, s.environments.iter().map(|e| e.id.as_str()));
+    let apps = Ids::new(Kind::App, s.apps.iter().map(|a| a.id.as_str()));
+    let flows = Ids::new(Kind::Flow, s.flows.iter().map(|f| f.id.as_str()));
+    let entities = Ids::new(Kind::Entity, s.entities.iter().map(|e| e.id.as_str()));
+
+    // version
+    if let Some(v) = s.version {
+        let key = root.key("version");
+        if v == 0 {
+            out.push(
+                Problem::new(key, "there is no version 0").help(Some("the first version is 1".to_owned())),
+            );
+        } else if v > SCENARIO_VERSION {
+            out.push(
+                Problem::new(key, format!("version {v} is newer than this entitle reads")).help(Some(
+                    format!("this build reads version {SCENARIO_VERSION}; upgrade entitle"),
+                )),
+            );
+        }
+    }
+
+    // [tenant]
+    let tenant = root.key("tenant");
+    if s.tenant.id.trim().is_empty() {
+        out.push(Problem::new(tenant.key("id"), "empty tenant id"));
+    }
+    if let Some(country) = &s.tenant.country {
+        let ok = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
+        if !ok {
+            let help = if country.chars().count() == 2 && country.chars().all(|c| c.is_ascii_alphabetic()) {
+                format!("did you mean `{}`?", country.to_ascii_uppercase())
+            } else {
+                "write an ISO 3166-1 alpha-2 code: two capital letters, such as `NL`".to_owned()
+            };
+            out.push(
+                Problem::new(
+                    tenant.key("country"),
+                    format!("`{country}` is not a two-letter country code"),
+                )
+                .help(Some(help)),
+            );
+        }
+    }
+    for sku in s.tenant.self_service.keys() {
+        skus.check(sku, tenant.key("self_service").key(sku), Target::Key, &mut out);
+    }
+
+    // [[subscriptions]]
+    for (i, sub) in s.subscriptions.iter().enumerate() {
+        let here = root.key("subscriptions").index(i);
+        skus.check(&sub.sku, here.key("sku"), Target::Value, &mut out);
+        if let (Some(start), Some(end)) = (sub.start, sub.end) {
+            if end < start {
+                out.push(Problem::new(
+                    here.key("end"),
+                    format!("ends on {end}, before it starts on {start}"),
+                ));
+            }
+        }
+        match (&sub.buyer, sub.channel) {
+            (Some(buyer), PurchaseChannel::SelfService) => {
+                users.check_ref(buyer, here.key("buyer"), &mut out)
+            }
+            (Some(_), _) => out.push(
+                Problem::new(
+                    here.key("buyer"),
+                    "only a self-service subscription has a `buyer`",
+                )
+                .help(Some(
+                    "remove `buyer`, or set `channel = \"self-service\"`".to_owned(),
+                )),
+            ),
+            (None, PurchaseChannel::SelfService) => out.push(
+                Problem::new(here.key("buyer"), "a self-service subscription needs a `buyer`")
+                    .help(Some("name the user who bought it".to_owned()))
+                    .at(here.key("channel"), Target::Value),
+            ),
+            (None, _) => {}
+        }
+    }
+
+    // [[users]]
+    users.check_unique(&mut out);
+    for (i, user) in s.users.iter().enumerate() {
+        let here = root.key("users").index(i);
+        for (k, sku) in user.licenses.iter().enumerate() {
+            skus.check(sku, here.key("licenses").index(k), Target::Value, &mut out);
+        }
+        for (k, sku) in user.home_licenses.iter().enumerate() {
+            skus.check(sku, here.key("home_licenses").index(k), Target::Value, &mut out);
+        }
+        // `home_cloud` alone is harmless (SCENARIO.md's own example gives it to a member); home licences on a
+        // non-guest would be ignored, which silently changes decisions.
+        if user.kind != UserKind::Guest && !user.home_licenses.is_empty() {
+            out.push(
+                Problem::new(here.key("home_licenses"), "only a guest has home licenses").help(Some(
+                    "set `kind = \"guest\"`, or move them to `licenses`".to_owned(),
+                )),
+            );
+        }
+    }
+
+    // [[environments]]
+    envs.check_unique(&mut out);
+    let mut default: Option<usize> = None;
+    for (i, env) in s.environments.iter().enumerate() {
+        let here = root.key("environments").index(i);
+        if env.default {
+            match default {
+                None => default = Some(i),
+                Some(first) => out.push(
+                    Problem::new(here.key("default"), "a second default environment").help(Some(format!(
+                        "`environments[{first}]` is already the default; exactly one environment is"
+                    ))),
+                ),
+            }
+        }
+        for sku in env.allocations.keys() {
+            skus.check(sku, here.key("allocations").key(sku), Target::Key, &mut out);
+        }
+    }
+    if !s.environments.is_empty() && default.is_none() {
+        out.push(
+            Problem::new(root.key("environments"), "no environment is the default")
+                .help(Some("set `default = true` on exactly one environment".to_owned()))
+                .at(root.key("environments").index(0), Target::Value),
+        );
+    }
+
+    // [[apps]]
+    apps.check_unique(&mut out);
+    for (i, app) in s.apps.iter().enumerate() {
+        let here = root.key("apps").index(i);
+        envs.check_ref(&app.environment, here.key("environment"), &mut out);
+        if let Some(host) = &app.embedded_in {
+            if *host == app.id {
+                out.push(Problem::new(
+                    here.key("embedded_in"),
+                    "an app cannot be embedded in itself",
+                ));
+            } else {
+                apps.check_ref(host, here.key("embedded_in"), &mut out);
+            }
+        }
+        for (k, user) in app.users.iter().enumerate() {
+            users.check_ref(user, here.key("users").index(k), &mut out);
+        }
+        for (k, entity) in app.entities.iter().enumerate() {
+            entities.check_ref(entity, here.key("entities").index(k), &mut out);
+        }
+    }
+
+    // [[flows]]
+    flows.check_unique(&mut out);
+    for (i, flow) in s.flows.iter().enumerate() {
+        let here = root.key("flows").index(i);
+        envs.check_ref(&flow.environment, here.key("environment"), &mut out);
+        users.check_ref(&flow.owner, here.key("owner"), &mut out);
+        for (name, list) in [
+            ("co_owners", &flow.co_owners),
+            ("run_by", &flow.run_by),
+            ("approvers", &flow.approvers),
+            ("beneficiaries", &flow.beneficiaries),
+        ] {
+            for (k, user) in list.iter().enumerate() {
+                users.check_ref(user, here.key(name).index(k), &mut out);
+            }
+        }
+        if let Some(parent) = flow.parent.as_deref().filter(|p| *p != flow.id) {
+            flows.check_ref(parent, here.key("parent"), &mut out);
+        }
+        if let Some(app) = &flow.app {
+            apps.check_ref(app, here.key("app"), &mut out);
+        }
+        if let Some(other) = &flow.in_context_of {
+            if *other == flow.id {
+                out.push(Problem::new(
+                    here.key("in_context_of"),
+                    "a flow cannot be in the context of itself",
+                ));
+            } else {
+                flows.check_ref(other, here.key("in_context_of"), &mut out);
+            }
+        }
+        for (k, entity) in flow.entities.iter().enumerate() {
+            entities.check_ref(entity, here.key("entities").index(k), &mut out);
+        }
+    }
+    parent_cycles(s, &flows, &mut out);
+
+    // [[entities]]
+    entities.check_unique(&mut out);
+
+    // [[usage]]
+    for (i, u) in s.usage.iter().enumerate() {
+        let here = root.key("usage").index(i);
+        if let Some(user) = &u.user {
+            users.check_ref(user, here.key("user"), &mut out);
+        }
+        if let Some(flow) = &u.flow {
+            flows.check_ref(flow, here.key("flow"), &mut out);
+        }
+        if u.user.is_none() && u.flow.is_none() {
+            out.push(
+                Problem::new(here, "usage names neither a `user` nor a `flow`")
+                    .help(Some("say whose requests these are".to_owned())),
+            );
+        }
+    }
+
+    // [[events]]
+    for (i, e) in s.events.iter().enumerate() {
+        let here = root.key("events").index(i);
+        if let Some(user) = &e.user {
+            users.check_ref(user, here.key("user"), &mut out);
+        }
+        if let Some(flow) = &e.flow {
+            flows.check_ref(flow, here.key("flow"), &mut out);
+        }
+        if let Some(sku) = &e.sku {
+            skus.check(sku, here.key("sku"), Target::Value, &mut out);
+        }
+        let (kind, needs): (&str, &[&str]) = match e.kind {
+            EventKind::LicenseRemoved => ("license-removed", &["user", "sku"]),
+            EventKind::FlowEdited => ("flow-edited", &["flow"]),
+            EventKind::TrialStarted => ("trial-started", &["user", "sku"]),
+        };
+        for need in needs {
+            let missing = match *need {
+                "user" => e.user.is_none(),
+                "flow" => e.flow.is_none(),
+                _ => e.sku.is_none(),
+            };
+            if missing {
+                out.push(
+                    Problem::new(here.key(need), format!("a `{kind}` event needs a `{need}`"))
+                        .at(here.key("kind"), Target::Value),
+                );
+            }
+        }
+    }
+
+    out
+}
+
+/// Flows that are their own ancestors, reported once per cycle at the cycle's first flow (in file order).
+fn parent_cycles(s: &Scenario, flows: &Ids<'_>, out: &mut Vec<Problem>) {
+    let parent_of = |i: usize| -> Option<usize> {
+        let parent = s.flows.get(i)?.parent.as_deref()?;
+        flows.first.get(parent).copied()
+    };
+    let mut reported: HashSet<usize> = HashSet::new();
+    let mut visited: HashSet<usize> = HashSet::new();
+    for start in 0..s.flows.len() {
+        let mut chain: Vec<usize> = Vec::new();
+        let mut at = Some(start);
+        while let Some(i) = at {
+            if visited.contains(&i) {
+                break;
+            }
+            if let Some(pos) = chain.iter().position(|&c| c == i) {
+                let cycle = chain.get(pos..).unwrap_or_default();
+                let first = cycle.iter().copied().min().unwrap_or(i);
+                if reported.insert(first) {
+                    out.push(cycle_problem(s, first, flows));
+                }
+                break;
+            }
+            chain.push(i);
+            at = parent_of(i);
+        }
+        visited.extend(chain);
+    }
+}
+
+fn cycle_problem(s: &Scenario, first: usize, flows: &Ids<'_>) -> Problem {
+    let mut names = Vec::new();
+    let mut at = Some(first);
+    while let Some(i) = at {
+        let Some(flow) = s.flows.get(i) else { break };
+        names.push(format!("`{}`", flow.id));
+        at = flow.parent.as_deref().and_then(|p| flows.first.get(p).copied());
+        if at == Some(first) || names.len() > s.flows.len() {
+            if let Some(f) = s.flows.get(first) {
+                names.push(format!("`{}`", f.id));
+            }
+            break;
+        }
+    }
+    Problem::new(
+        KeyPath::root().key("flows").index(first).key("parent"),
+        format!("parent cycle: {}", names.join(" → ")),
+    )
+    .help(Some("a child flow cannot be its own ancestor".to_owned()))
+}

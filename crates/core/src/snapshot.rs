@@ -1,0 +1,331 @@
+//! An immutable, indexed view of one tenant on one day: every id interned once, every licence resolved to the
+//! rights it grants on that day, every flow's premium status and process coverage worked out in advance.
+//!
+//! Building a snapshot does the work that depends on the whole tenant (allocation pools, LIFO overage, guests'
+//! home licences, lapsed licences); the decisions then read it without allocating or locking.
+
+mod build;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+
+use crate::catalog::{Capability, CapabilitySet, Catalog, SkuIdx};
+use crate::scenario::{AppKind, DesktopMode, FlowLicense, Scenario, Trigger, UserKind};
+
+pub use build::BuildError;
+
+/// Index of a user in a [`Snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserIdx(pub u32);
+/// Index of an environment in a [`Snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EnvIdx(pub u32);
+/// Index of an app in a [`Snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AppIdx(pub u32);
+/// Index of a flow in a [`Snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowIdx(pub u32);
+
+/// Ids interned once, looked up by name.
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    ids: HashMap<Box<str>, u32>,
+}
+
+impl Interner {
+    pub(crate) fn get(&self, id: &str) -> Option<u32> {
+        self.ids.get(id).copied()
+    }
+}
+
+/// What a user may do on the snapshot's day.
+#[derive(Debug, Clone)]
+pub struct UserRec {
+    pub id: Box<str>,
+    pub kind: UserKind,
+    /// Rights in force today: host licences, plus home licences for guests where FLOW-19 allows it; nothing for
+    /// a user who left; only free plans for a consumer account (CAT-14).
+    pub caps: CapabilitySet,
+    /// For each capability, the first licence of this user that grants it (for `licensed_by.sku`).
+    pub(crate) granted_by: [Option<SkuIdx>; CAPS],
+    /// Active licences, one entry per unit.
+    pub skus: Vec<SkuIdx>,
+    /// The day the user left, if on or before the snapshot's day.
+    pub left: Option<NaiveDate>,
+    /// The day a premium licence lapsed (trial over, subscription ended, licence removed), if one did and the
+    /// user holds no premium licence now (FLOW-24, ENF-2 b).
+    pub premium_lapsed: Option<NaiveDate>,
+    /// Was assigned a legacy Plan 1 / Plan 2 (exempt from ENF-2 a and b), whether or not it is in force today.
+    pub legacy_plan: bool,
+    /// Holds a Power Apps licence (ENF-2 c) or a Dynamics 365 one (ENF-2 d).
+    pub power_apps_licensed: bool,
+    pub d365_licensed: bool,
+    /// A guest whose home licences were not recognised because of the clouds (FLOW-19).
+    pub home_licenses_ignored: bool,
+    /// Paid licences ignored because the account is a consumer one (CAT-14).
+    pub consumer_ignored: bool,
+    /// Per-app passes held (CAT-1).
+    pub per_app_units: u32,
+    /// Power Platform requests per 24 hours: the sum over product lines of each line's highest plan (REQ-3),
+    /// plus request add-ons (REQ-6).
+    pub requests: u64,
+    /// The single highest transition-period value (REQ-3, used by flows during the transition period).
+    pub requests_transition_highest: u64,
+    /// Request add-on units assigned to this user (REQ-6).
+    pub request_addons: u32,
+}
+
+pub(crate) const CAPS: usize = Capability::ALL.len();
+
+impl UserRec {
+    #[inline]
+    pub fn has(&self, cap: Capability) -> bool {
+        self.caps.has(cap)
+    }
+
+    /// The licence that grants a capability.
+    #[inline]
+    pub fn sku_for(&self, cap: Capability) -> Option<SkuIdx> {
+        self.granted_by.get(cap as usize).copied().flatten()
+    }
+
+    /// A principal that is not licensed and draws on the tenant pool (REQ-2).
+    pub fn is_non_licensed_principal(&self) -> bool {
+        matches!(self.kind, UserKind::ServicePrincipal | UserKind::NonInteractive)
+    }
+}
+
+/// An environment.
+#[derive(Debug, Clone)]
+pub struct EnvRec {
+    pub id: Box<str>,
+    pub default: bool,
+    pub dataverse: bool,
+    /// A Dynamics 365 app is installed (FLOW-10).
+    pub has_dynamics: bool,
+    /// Process-type units allocated (process licences, FLOW-14) and machine-only bots (unattended and hosted
+    /// add-ons, FLOW-16), and per-flow units (FLOW-17).
+    pub process_units: u64,
+    pub bot_only_units: u64,
+    pub per_flow_units: u64,
+    /// Units demanded by flows set to process / per flow, and bots demanded by machines.
+    pub process_demand: u64,
+    pub bot_demand: u64,
+    pub per_flow_demand: u64,
+}
+
+/// An app.
+#[derive(Debug, Clone)]
+pub struct AppRec {
+    pub id: Box<str>,
+    pub env: EnvIdx,
+    pub kind: AppKind,
+    /// Uses a premium connector on the snapshot's day (after M365-2 grandfathering).
+    pub premium: bool,
+    /// Premium only through reclassified connectors, and grandfathered (M365-2).
+    pub grandfathered: bool,
+    pub unknown_connectors: bool,
+    /// A canvas app embedded in a model-driven app (does not count toward per-app limits, CAT-1).
+    pub embedded: bool,
+    pub complex_entity: Option<u32>,
+    pub restricted_entity: Option<u32>,
+    /// Extends an installed Dynamics 365 app (D365-1).
+    pub extends_dynamics: bool,
+    pub users: Vec<UserIdx>,
+}
+
+/// Why a flow is premium.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Premium {
+    /// Needs a premium licence today.
+    pub premium: bool,
+    /// Would be premium, but every premium part is a reclassified connector and the flow is grandfathered
+    /// (FLOW-25, M365-2).
+    pub grandfathered: bool,
+    /// A reclassified connector makes it premium (M365-1).
+    pub reclassified: bool,
+    /// Uses a connector the catalog does not know: treated as premium, with a warning.
+    pub unknown_connector: bool,
+    pub desktop: bool,
+    pub gateway: bool,
+    pub custom_connector: bool,
+    pub business_process: bool,
+}
+
+/// How a flow set to a capacity licence (or running on a machine) stands in its environment's pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// Not set to a capacity licence.
+    None,
+    /// Holds a unit of its environment's pool.
+    Covered,
+    /// Its environment has no free unit for it (FLOW-14); counted last-in-first-out.
+    Overage,
+}
+
+/// A flow.
+#[derive(Debug, Clone)]
+pub struct FlowRec {
+    pub id: Box<str>,
+    pub env: EnvIdx,
+    pub trigger: Trigger,
+    pub owner: UserIdx,
+    pub co_owners: Vec<UserIdx>,
+    pub run_by: Vec<UserIdx>,
+    pub approvers: Vec<UserIdx>,
+    pub beneficiaries: Vec<UserIdx>,
+    pub premium: Premium,
+    pub license: FlowLicense,
+    /// The flow's own process / per-flow unit.
+    pub coverage: Coverage,
+    /// Unattended desktop flow: its machine's bots (FLOW-16).
+    pub machine_coverage: Coverage,
+    pub desktop_mode: Option<DesktopMode>,
+    pub parent: Option<FlowIdx>,
+    pub in_context_of: Option<FlowIdx>,
+    /// `in_context_of` points at a flow in another solution or environment (FLOW-15).
+    pub in_context_mismatch: bool,
+    pub app: Option<AppIdx>,
+    pub triggered_from_app: bool,
+    /// Touches Dynamics 365 entities through Dataverse, or uses a first-party D365 connector (FLOW-10).
+    pub d365_data: bool,
+    pub complex_entity: Option<u32>,
+    pub restricted_entity: Option<u32>,
+    pub created: Option<NaiveDate>,
+    pub enabled: bool,
+    pub solution_aware: bool,
+    /// The last time the flow was edited and saved.
+    pub edited: Option<NaiveDate>,
+    pub request_addons: u32,
+}
+
+/// The tenant-wide figures a snapshot works out once.
+#[derive(Debug, Clone, Default)]
+pub struct TenantRec {
+    /// The non-licensed principals' pool (REQ-2) and the product line it comes from.
+    pub nonlicensed_pool: u64,
+    pub nonlicensed_line: Option<crate::catalog::ProductLine>,
+    /// Units per SKU in force today: purchased (active subscriptions) or, for a SKU with no subscription,
+    /// assigned and allocated (seeded plans are recorded, not bought).
+    pub units: HashMap<SkuIdx, u64>,
+    /// Units per SKU assigned to users.
+    pub assigned: HashMap<SkuIdx, u64>,
+    /// Units per SKU allocated to environments.
+    pub allocated: HashMap<SkuIdx, u64>,
+    /// SKUs that have at least one subscription (so assignments are checked against purchases).
+    pub subscribed: Vec<SkuIdx>,
+    pub non_interactive_users: u32,
+}
+
+/// One tenant on one day, ready for decisions.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) scenario: Scenario,
+    pub(crate) at: NaiveDate,
+    pub(crate) transition: bool,
+    pub(crate) users: Vec<UserRec>,
+    pub(crate) envs: Vec<EnvRec>,
+    pub(crate) apps: Vec<AppRec>,
+    pub(crate) flows: Vec<FlowRec>,
+    pub(crate) entity_ids: Vec<Box<str>>,
+    pub(crate) tenant: TenantRec,
+    user_ids: Interner,
+    env_ids: Interner,
+    app_ids: Interner,
+    flow_ids: Interner,
+}
+
+impl Snapshot {
+    /// Builds the snapshot of `scenario` on day `at`. The scenario must have passed [`Scenario::parse`]'s checks;
+    /// a reference that still does not resolve is reported as a [`BuildError`].
+    pub fn new(catalog: Arc<Catalog>, scenario: Scenario, at: NaiveDate) -> Result<Snapshot, BuildError> {
+        build::build(catalog, scenario, at)
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+    /// The evaluation day.
+    pub fn at(&self) -> NaiveDate {
+        self.at
+    }
+    /// The transition-period rules apply (REQ-3, FLOW-7).
+    pub fn transition(&self) -> bool {
+        self.transition
+    }
+    pub fn tenant(&self) -> &TenantRec {
+        &self.tenant
+    }
+
+    pub fn user_idx(&self, id: &str) -> Option<UserIdx> {
+        self.user_ids.get(id).map(UserIdx)
+    }
+    pub fn env_idx(&self, id: &str) -> Option<EnvIdx> {
+        self.env_ids.get(id).map(EnvIdx)
+    }
+    pub fn app_idx(&self, id: &str) -> Option<AppIdx> {
+        self.app_ids.get(id).map(AppIdx)
+    }
+    pub fn flow_idx(&self, id: &str) -> Option<FlowIdx> {
+        self.flow_ids.get(id).map(FlowIdx)
+    }
+
+    #[inline]
+    pub fn user(&self, i: UserIdx) -> Option<&UserRec> {
+        self.users.get(i.0 as usize)
+    }
+    #[inline]
+    pub fn env(&self, i: EnvIdx) -> Option<&EnvRec> {
+        self.envs.get(i.0 as usize)
+    }
+    #[inline]
+    pub fn app(&self, i: AppIdx) -> Option<&AppRec> {
+        self.apps.get(i.0 as usize)
+    }
+    #[inline]
+    pub fn flow(&self, i: FlowIdx) -> Option<&FlowRec> {
+        self.flows.get(i.0 as usize)
+    }
+
+    pub fn users(&self) -> impl ExactSizeIterator<Item = (UserIdx, &UserRec)> {
+        self.users.iter().enumerate().map(|(i, u)| (UserIdx(i as u32), u))
+    }
+    pub fn envs(&self) -> impl ExactSizeIterator<Item = (EnvIdx, &EnvRec)> {
+        self.envs.iter().enumerate().map(|(i, e)| (EnvIdx(i as u32), e))
+    }
+    pub fn apps(&self) -> impl ExactSizeIterator<Item = (AppIdx, &AppRec)> {
+        self.apps.iter().enumerate().map(|(i, a)| (AppIdx(i as u32), a))
+    }
+    pub fn flows(&self) -> impl ExactSizeIterator<Item = (FlowIdx, &FlowRec)> {
+        self.flows.iter().enumerate().map(|(i, f)| (FlowIdx(i as u32), f))
+    }
+
+    /// The id of an entity interned by the snapshot.
+    pub fn entity_id(&self, i: u32) -> &str {
+        self.entity_ids.get(i as usize).map_or("?", |s| s)
+    }
+
+    /// Display helpers for messages: ids by index, `?` for an index from another snapshot.
+    pub fn user_id(&self, i: UserIdx) -> &str {
+        self.user(i).map_or("?", |u| &u.id)
+    }
+    pub fn env_id(&self, i: EnvIdx) -> &str {
+        self.env(i).map_or("?", |e| &e.id)
+    }
+    pub fn app_id(&self, i: AppIdx) -> &str {
+        self.app(i).map_or("?", |a| &a.id)
+    }
+    pub fn flow_id(&self, i: FlowIdx) -> &str {
+        self.flow(i).map_or("?", |f| &f.id)
+    }
+    pub fn sku_id(&self, i: SkuIdx) -> &str {
+        self.catalog.sku(i).map_or("?", |s| &s.id)
+    }
+}

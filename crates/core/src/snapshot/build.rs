@@ -1,0 +1,604 @@
+//! Building a [`Snapshot`]: interning, licence resolution, pools.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{Days, NaiveDate};
+
+use super::{
+    AppIdx, AppRec, CAPS, Coverage, EnvIdx, EnvRec, FlowIdx, FlowRec, Interner, Premium, Snapshot, TenantRec,
+    UserIdx, UserRec,
+};
+use crate::catalog::{Capability, CapabilitySet, Catalog, Kind, ProductLine, SkuIdx, Tier};
+use crate::scenario::{
+    Account, Cloud, DesktopMode, EventKind, Feature, FlowLicense, Logic, PurchaseChannel, Scenario, Subscription,
+    UserKind,
+};
+
+/// A scenario that cannot be turned into a snapshot: a reference that does not resolve or a duplicate id.
+/// [`Scenario::parse`] reports these with file and line first; this is the library's last line of defence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct BuildError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: String, message: String) -> BuildError {
+    BuildError { key, message }
+}
+
+fn intern<'a>(kind: &str, ids: impl Iterator<Item = &'a str>) -> Result<Interner, BuildError> {
+    let mut interner = Interner::default();
+    for (i, id) in ids.enumerate() {
+        let n = u32::try_from(i).map_err(|_| err(kind.to_owned(), "too many entries".to_owned()))?;
+        if interner.ids.insert(id.into(), n).is_some() {
+            return Err(err(format!("{kind}[{i}].id"), format!("duplicate id `{id}`")));
+        }
+    }
+    Ok(interner)
+}
+
+/// Whether a subscription is in force on `at`, and, if it ended, when.
+fn subscription_state(sub: &Subscription, trial_days: u32, at: NaiveDate) -> Result<(), Option<NaiveDate>> {
+    if sub.start.is_some_and(|s| at < s) {
+        return Err(None);
+    }
+    let mut end = sub.end;
+    if sub.channel == PurchaseChannel::Trial {
+        if let Some(start) = sub.start {
+            let trial_end = start.checked_add_days(Days::new(u64::from(trial_days)));
+            end = match (end, trial_end) {
+                (Some(e), Some(t)) => Some(e.min(t)),
+                (e, t) => e.or(t),
+            };
+        }
+    }
+    match end {
+        Some(e) if e <= at => Err(Some(e)),
+        _ => Ok(()),
+    }
+}
+
+struct SkuActivity {
+    /// Units in force today (sum of active subscriptions).
+    active_units: u64,
+    /// The last day a subscription of this SKU ended before today.
+    lapsed_on: Option<NaiveDate>,
+}
+
+pub(super) fn build(catalog: Arc<Catalog>, scenario: Scenario, at: NaiveDate) -> Result<Snapshot, BuildError> {
+    let user_ids = intern("users", scenario.users.iter().map(|u| u.id.as_str()))?;
+    let env_ids = intern("environments", scenario.environments.iter().map(|e| e.id.as_str()))?;
+    let app_ids = intern("apps", scenario.apps.iter().map(|a| a.id.as_str()))?;
+    let flow_ids = intern("flows", scenario.flows.iter().map(|f| f.id.as_str()))?;
+    let entity_ids = intern("entities", scenario.entities.iter().map(|e| e.id.as_str()))?;
+
+    let sku = |key: &str, id: &str| -> Result<SkuIdx, BuildError> {
+        catalog.sku_idx(id).ok_or_else(|| err(key.to_owned(), format!("unknown SKU `{id}`")))
+    };
+    let user = |key: String, id: &str| -> Result<UserIdx, BuildError> {
+        user_ids.get(id).map(UserIdx).ok_or_else(|| err(key, format!("unknown user `{id}`")))
+    };
+    let env = |key: String, id: &str| -> Result<EnvIdx, BuildError> {
+        env_ids.get(id).map(EnvIdx).ok_or_else(|| err(key, format!("unknown environment `{id}`")))
+    };
+
+    // Subscriptions, per SKU.
+    let mut activity: HashMap<SkuIdx, SkuActivity> = HashMap::new();
+    for (i, sub) in scenario.subscriptions.iter().enumerate() {
+        let idx = sku(&format!("subscriptions[{i}].sku"), &sub.sku)?;
+        let trial_days =
+            catalog.sku(idx).and_then(|s| s.trial_days).unwrap_or(catalog.terms.self_service.admin_trial_days);
+        let entry = activity.entry(idx).or_insert(SkuActivity { active_units: 0, lapsed_on: None });
+        match subscription_state(sub, trial_days, at) {
+            Ok(()) => entry.active_units = entry.active_units.saturating_add(u64::from(sub.quantity)),
+            Err(Some(end)) => entry.lapsed_on = entry.lapsed_on.max(Some(end)),
+            Err(None) => {}
+        }
+    }
+
+    // Trial sign-ups and removed licences, from the events.
+    let mut trial_started: HashMap<(&str, SkuIdx), NaiveDate> = HashMap::new();
+    let mut removed: HashMap<&str, Vec<(SkuIdx, NaiveDate)>> = HashMap::new();
+    let mut edited: HashMap<&str, NaiveDate> = HashMap::new();
+    for (i, ev) in scenario.events.iter().enumerate() {
+        if ev.on > at {
+            continue;
+        }
+        match ev.kind {
+            EventKind::TrialStarted | EventKind::LicenseRemoved => {
+                let (Some(u), Some(s)) = (&ev.user, &ev.sku) else {
+                    return Err(err(format!("events[{i}]"), "needs `user` and `sku`".to_owned()));
+                };
+                let s = sku(&format!("events[{i}].sku"), s)?;
+                if ev.kind == EventKind::TrialStarted {
+                    trial_started.insert((u.as_str(), s), ev.on);
+                } else {
+                    removed.entry(u.as_str()).or_default().push((s, ev.on));
+                }
+            }
+            EventKind::FlowEdited => {
+                let Some(f) = &ev.flow else {
+                    return Err(err(format!("events[{i}]"), "needs `flow`".to_owned()));
+                };
+                let day = edited.entry(f.as_str()).or_insert(ev.on);
+                *day = (*day).max(ev.on);
+            }
+        }
+    }
+
+    let tenant_public = scenario.tenant.cloud == Cloud::Public;
+    let mut assigned: HashMap<SkuIdx, u64> = HashMap::new();
+    let mut users = Vec::with_capacity(scenario.users.len());
+    for (i, u) in scenario.users.iter().enumerate() {
+        let mut held: Vec<(SkuIdx, bool)> = Vec::with_capacity(u.licenses.len() + u.home_licenses.len());
+        for (j, id) in u.licenses.iter().enumerate() {
+            let s = sku(&format!("users[{i}].licenses[{j}]"), id)?;
+            *assigned.entry(s).or_insert(0) += 1;
+            held.push((s, false));
+        }
+        // FLOW-19 / APP-2: home-tenant licences count only in the public cloud, never across clouds.
+        let home_ok = tenant_public && u.home_cloud.unwrap_or(Cloud::Public) == Cloud::Public;
+        let mut home_licenses_ignored = false;
+        if u.kind == UserKind::Guest {
+            for (j, id) in u.home_licenses.iter().enumerate() {
+                let s = sku(&format!("users[{i}].home_licenses[{j}]"), id)?;
+                if home_ok {
+                    held.push((s, true));
+                } else {
+                    home_licenses_ignored = true;
+                }
+            }
+        }
+        let left = u.left.filter(|d| *d <= at);
+        let mut rec = UserRec {
+            id: u.id.as_str().into(),
+            kind: u.kind,
+            caps: CapabilitySet::EMPTY,
+            granted_by: [None; CAPS],
+            skus: Vec::new(),
+            left,
+            premium_lapsed: None,
+            legacy_plan: false,
+            power_apps_licensed: false,
+            d365_licensed: false,
+            home_licenses_ignored,
+            consumer_ignored: false,
+            per_app_units: 0,
+            requests: 0,
+            requests_transition_highest: 0,
+            request_addons: 0,
+        };
+        let mut lapsed: Option<NaiveDate> = None;
+        let mut line_max: HashMap<ProductLine, u64> = HashMap::new();
+        for (s, home) in held {
+            let Some(def) = catalog.sku(s) else { continue };
+            // Licence in force today? Home licences are the home tenant's business: in force.
+            let mut active = true;
+            let mut ended = None;
+            if !home {
+                if let Some(a) = activity.get(&s) {
+                    if a.active_units == 0 {
+                        active = false;
+                        ended = a.lapsed_on;
+                    }
+                }
+                if def.kind == Kind::Trial {
+                    if let (Some(start), Some(days)) = (trial_started.get(&(u.id.as_str(), s)), def.trial_days) {
+                        let end = start.checked_add_days(Days::new(u64::from(days)));
+                        if end.is_some_and(|e| e <= at) {
+                            active = false;
+                            ended = end;
+                        }
+                    }
+                }
+            }
+            let premium = def.grants.capabilities.has(Capability::FlowsPremium);
+            rec.legacy_plan |= def.grants.capabilities.has(Capability::LegacyPlan);
+            if !active {
+                if premium {
+                    lapsed = lapsed.max(ended.or(Some(at)));
+                }
+                continue;
+            }
+            if left.is_some() {
+                continue;
+            }
+            // CAT-14: a consumer account may use only the free plans.
+            if u.account == Account::Consumer && !matches!(def.kind, Kind::Free | Kind::Developer) {
+                rec.consumer_ignored = true;
+                continue;
+            }
+            rec.skus.push(s);
+            for cap in def.grants.capabilities.iter() {
+                rec.caps.insert(cap);
+                if let Some(slot) = rec.granted_by.get_mut(cap as usize) {
+                    slot.get_or_insert(s);
+                }
+            }
+            match def.product_line {
+                ProductLine::PowerApps => rec.power_apps_licensed = true,
+                ProductLine::Dynamics365 => rec.d365_licensed = true,
+                _ => {}
+            }
+            if def.grants.capabilities.has(Capability::AppsPerApp) {
+                rec.per_app_units += 1;
+            }
+            if def.grants.capabilities.has(Capability::RequestAddon) {
+                rec.request_addons += 1;
+                rec.requests = rec.requests.saturating_add(def.grants.request_addon);
+            }
+            if !def.grants.attach && def.grants.requests_per_24h > 0 {
+                let m = line_max.entry(def.product_line).or_insert(0);
+                *m = (*m).max(def.grants.requests_per_24h);
+            }
+            rec.requests_transition_highest =
+                rec.requests_transition_highest.max(def.grants.requests_per_24h_transition);
+        }
+        rec.requests = rec.requests.saturating_add(line_max.values().sum::<u64>());
+        if let Some(list) = removed.get(u.id.as_str()) {
+            for (s, on) in list {
+                if catalog.sku(*s).is_some_and(|d| d.grants.capabilities.has(Capability::FlowsPremium)) {
+                    lapsed = lapsed.max(Some(*on));
+                }
+            }
+        }
+        if !rec.caps.has(Capability::FlowsPremium) && left.is_none() {
+            rec.premium_lapsed = lapsed;
+        }
+        users.push(rec);
+    }
+
+    // Environments and their capacity pools.
+    let mut allocated: HashMap<SkuIdx, u64> = HashMap::new();
+    let mut envs = Vec::with_capacity(scenario.environments.len());
+    for (i, e) in scenario.environments.iter().enumerate() {
+        let mut rec = EnvRec {
+            id: e.id.as_str().into(),
+            default: e.default,
+            dataverse: e.dataverse || e.default,
+            has_dynamics: !e.dynamics_apps.is_empty(),
+            process_units: 0,
+            bot_only_units: 0,
+            per_flow_units: 0,
+            process_demand: 0,
+            bot_demand: 0,
+            per_flow_demand: 0,
+        };
+        for (id, n) in &e.allocations {
+            let s = sku(&format!("environments[{i}].allocations.{id}"), id)?;
+            let Some(def) = catalog.sku(s) else { continue };
+            // AI Builder allocations are made in credits; count them as the units they use up.
+            let used_units = if def.grants.ai_credits > 0 { n.div_ceil(def.grants.ai_credits) } else { *n };
+            *allocated.entry(s).or_insert(0) += used_units;
+            let caps = def.grants.capabilities;
+            let bots = u64::from(def.grants.bots.max(1));
+            if caps.has(Capability::Process) {
+                rec.process_units = rec.process_units.saturating_add(n.saturating_mul(bots));
+            } else if caps.has(Capability::UnattendedBot) || caps.has(Capability::HostedBot) {
+                rec.bot_only_units = rec.bot_only_units.saturating_add(n.saturating_mul(bots));
+            }
+            if caps.has(Capability::PerFlow) {
+                rec.per_flow_units = rec.per_flow_units.saturating_add(*n);
+            }
+        }
+        envs.push(rec);
+    }
+
+    // Entities: (complex logic, restricted, Dynamics 365).
+    let entity_flags: Vec<(bool, bool, bool)> = scenario
+        .entities
+        .iter()
+        .map(|e| {
+            let complex = e.complex_logic.iter().any(|l| matches!(l, Logic::SyncPlugin | Logic::RealtimeWorkflow));
+            (complex, e.restricted, e.dynamics)
+        })
+        .collect();
+    let entity_lookup = |ids: &[String], pick: fn(&(bool, bool, bool)) -> bool| -> Option<u32> {
+        ids.iter().filter_map(|id| entity_ids.get(id)).find(|i| entity_flags.get(*i as usize).is_some_and(pick))
+    };
+
+    let terms = &catalog.terms;
+    let premium_of = |connectors: &[String], features: &[Feature], created: Option<NaiveDate>| -> Premium {
+        let mut p = Premium::default();
+        let mut other = false;
+        for c in connectors {
+            match catalog.connector(c) {
+                None => p.unknown_connector = true,
+                Some(k) if k.tier_on(at) == Tier::Premium => {
+                    if k.reclassified {
+                        p.reclassified = true;
+                    } else {
+                        other = true;
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        for f in features {
+            match f {
+                Feature::CustomConnector => p.custom_connector = true,
+                Feature::Gateway => p.gateway = true,
+                Feature::DesktopFlow => p.desktop = true,
+                Feature::BusinessProcessFlow => p.business_process = true,
+            }
+            other = true;
+        }
+        // FLOW-25 / M365-2: made before the reclassification, premium only through reclassified connectors, and
+        // still inside the extended transition. Gateways were always premium (seed 000).
+        p.grandfathered = p.reclassified
+            && !other
+            && !p.unknown_connector
+            && created.is_some_and(|c| c < terms.grandfather_created_before)
+            && at < terms.grandfather_until;
+        p.premium = (p.reclassified || other || p.unknown_connector) && !p.grandfathered;
+        p
+    };
+
+    // Apps.
+    let mut apps = Vec::with_capacity(scenario.apps.len());
+    for (i, a) in scenario.apps.iter().enumerate() {
+        let e = env(format!("apps[{i}].environment"), &a.environment)?;
+        let mut p = premium_of(&a.connectors, &[], a.created);
+        if a.kind == crate::scenario::AppKind::ModelDriven {
+            p.premium = true; // model-driven apps run on Dataverse, a premium capability
+        }
+        let mut app_users = Vec::with_capacity(a.users.len());
+        for (j, id) in a.users.iter().enumerate() {
+            app_users.push(user(format!("apps[{i}].users[{j}]"), id)?);
+        }
+        let installed = scenario.environments.get(e.0 as usize).map_or(&[][..], |x| &x.dynamics_apps[..]);
+        apps.push(AppRec {
+            id: a.id.as_str().into(),
+            env: e,
+            kind: a.kind,
+            premium: p.premium,
+            grandfathered: p.grandfathered,
+            unknown_connectors: p.unknown_connector,
+            embedded: a.embedded_in.is_some(),
+            complex_entity: entity_lookup(&a.entities, |f| f.0),
+            restricted_entity: entity_lookup(&a.entities, |f| f.1),
+            extends_dynamics: a.extends_dynamics.as_ref().is_some_and(|d| installed.iter().any(|x| x == d)),
+            users: app_users,
+        });
+    }
+
+    // Flows.
+    let mut flows = Vec::with_capacity(scenario.flows.len());
+    for (i, f) in scenario.flows.iter().enumerate() {
+        let list = |key: &str, ids: &[String]| -> Result<Vec<UserIdx>, BuildError> {
+            ids.iter().enumerate().map(|(j, id)| user(format!("flows[{i}].{key}[{j}]"), id)).collect()
+        };
+        let d365_connector = f.connectors.iter().filter_map(|c| catalog.connector(c)).any(|c| c.dynamics);
+        let dataverse = f.connectors.iter().filter_map(|c| catalog.connector(c)).any(|c| c.dataverse);
+        let app = match &f.app {
+            Some(id) => Some(
+                app_ids
+                    .get(id)
+                    .map(AppIdx)
+                    .ok_or_else(|| err(format!("flows[{i}].app"), format!("unknown app `{id}`")))?,
+            ),
+            None => None,
+        };
+        flows.push(FlowRec {
+            id: f.id.as_str().into(),
+            env: env(format!("flows[{i}].environment"), &f.environment)?,
+            trigger: f.trigger,
+            owner: user(format!("flows[{i}].owner"), &f.owner)?,
+            co_owners: list("co_owners", &f.co_owners)?,
+            run_by: list("run_by", &f.run_by)?,
+            approvers: list("approvers", &f.approvers)?,
+            beneficiaries: list("beneficiaries", &f.beneficiaries)?,
+            premium: premium_of(&f.connectors, &f.features, f.created),
+            license: f.license,
+            coverage: Coverage::None,
+            machine_coverage: Coverage::None,
+            desktop_mode: f.desktop_mode,
+            parent: None,
+            in_context_of: None,
+            in_context_mismatch: false,
+            app,
+            triggered_from_app: f.triggered_from_app,
+            d365_data: d365_connector || (dataverse && entity_lookup(&f.entities, |x| x.2).is_some()),
+            complex_entity: entity_lookup(&f.entities, |x| x.0),
+            restricted_entity: entity_lookup(&f.entities, |x| x.1),
+            created: f.created,
+            enabled: f.enabled,
+            solution_aware: f.solution.is_some(),
+            edited: edited.get(f.id.as_str()).copied(),
+            request_addons: f.request_addons.unwrap_or(0),
+        });
+    }
+    let flow_ref = |key: String, id: &str| -> Result<FlowIdx, BuildError> {
+        flow_ids.get(id).map(FlowIdx).ok_or_else(|| err(key, format!("unknown flow `{id}`")))
+    };
+    for (i, f) in scenario.flows.iter().enumerate() {
+        let parent = f.parent.as_deref().map(|id| flow_ref(format!("flows[{i}].parent"), id)).transpose()?;
+        let ctx =
+            f.in_context_of.as_deref().map(|id| flow_ref(format!("flows[{i}].in_context_of"), id)).transpose()?;
+        let mismatch = ctx.and_then(|c| scenario.flows.get(c.0 as usize)).is_some_and(|other| {
+            other.solution.is_none() || other.solution != f.solution || other.environment != f.environment
+        });
+        if let Some(rec) = flows.get_mut(i) {
+            rec.parent = parent;
+            rec.in_context_of = ctx;
+            rec.in_context_mismatch = mismatch;
+        }
+    }
+    // A parent cycle would make context resolution loop: refuse it.
+    for start in 0..flows.len() {
+        let mut cur = flows.get(start).and_then(|f| f.parent);
+        let mut steps = 0usize;
+        while let Some(p) = cur {
+            steps += 1;
+            if steps > flows.len() {
+                return Err(err(format!("flows[{start}].parent"), "parent flows form a cycle".to_owned()));
+            }
+            cur = flows.get(p.0 as usize).and_then(|f| f.parent);
+        }
+    }
+
+    assign_capacity(&scenario, &mut envs, &mut flows);
+
+    // Tenant-wide units.
+    let mut units: HashMap<SkuIdx, u64> = HashMap::new();
+    let mut subscribed: Vec<SkuIdx> = activity.keys().copied().collect();
+    subscribed.sort();
+    for (s, a) in &activity {
+        units.insert(*s, a.active_units);
+    }
+    for (s, n) in assigned.iter().chain(allocated.iter()) {
+        if !activity.contains_key(s) {
+            *units.entry(*s).or_insert(0) += n;
+        }
+    }
+
+    let (pool, pool_line) = nonlicensed_pool(&catalog, &units);
+    let non_interactive_users = scenario
+        .users
+        .iter()
+        .filter(|u| u.kind == UserKind::NonInteractive)
+        .count()
+        .try_into()
+        .unwrap_or(u32::MAX);
+    let entity_ids: Vec<Box<str>> = scenario.entities.iter().map(|e| e.id.as_str().into()).collect();
+    Ok(Snapshot {
+        transition: scenario.tenant.transition_period,
+        catalog,
+        at,
+        users,
+        envs,
+        apps,
+        flows,
+        entity_ids,
+        tenant: TenantRec {
+            nonlicensed_pool: pool,
+            nonlicensed_line: pool_line,
+            units,
+            assigned,
+            allocated,
+            subscribed,
+            non_interactive_users,
+        },
+        scenario,
+        user_ids,
+        env_ids,
+        app_ids,
+        flow_ids,
+    })
+}
+
+/// REQ-2: the non-licensed principals' pool is the largest of the pools the tenant's product lines give (a
+/// Dynamics 365 pool grows per base licence, up to its cap); pools never add up.
+fn nonlicensed_pool(catalog: &Catalog, units: &HashMap<SkuIdx, u64>) -> (u64, Option<ProductLine>) {
+    let mut best = (0u64, None);
+    for p in &catalog.terms.requests.nonlicensed_pools {
+        let mut present = false;
+        let mut base_units = 0u64;
+        for (s, n) in units {
+            let Some(d) = catalog.sku(*s) else { continue };
+            if d.product_line != p.line || *n == 0 || !matches!(d.kind, Kind::Paid | Kind::Seeded) || d.grants.attach {
+                continue;
+            }
+            present = true;
+            if d.grants.capabilities.has(Capability::D365Base) {
+                base_units = base_units.saturating_add(*n);
+            }
+        }
+        if !present {
+            continue;
+        }
+        let mut value = p.base.saturating_add(p.per_unit.saturating_mul(base_units));
+        if let Some(max) = p.max {
+            value = value.min(max);
+        }
+        if value > best.0 {
+            best = (value, Some(p.line));
+        }
+    }
+    best
+}
+
+/// FLOW-14, FLOW-16, FLOW-17: hand out each environment's units in creation order, so that when demand exceeds
+/// the allocation the most recently created flows and machines are the ones in overage (last in, first out).
+/// Process units serve flows and machines alike; unattended and hosted add-ons serve machines only (one pool,
+/// FACTS.md §3.3); per-flow units serve per-flow flows.
+fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRec]) {
+    #[derive(Clone, Copy)]
+    enum Item {
+        Flow(usize),
+        Machine { first: usize, bots: u64 },
+    }
+    let mut order: Vec<(Option<NaiveDate>, usize, EnvIdx, Item)> = Vec::new();
+    let mut machines: HashMap<(EnvIdx, &str), usize> = HashMap::new();
+    for (i, (f, rec)) in scenario.flows.iter().zip(flows.iter()).enumerate() {
+        match f.license {
+            FlowLicense::Process | FlowLicense::PerFlow => order.push((f.created, i, rec.env, Item::Flow(i))),
+            FlowLicense::User => {}
+        }
+        if rec.premium.desktop && f.desktop_mode == Some(DesktopMode::Unattended) {
+            let machine = f.machine.as_deref().unwrap_or(f.id.as_str());
+            let bots = u64::from(f.concurrent_runs.unwrap_or(1).max(1));
+            match machines.get(&(rec.env, machine)) {
+                Some(&slot) => {
+                    if let Some((_, _, _, Item::Machine { bots: b, .. })) = order.get_mut(slot) {
+                        *b = (*b).max(bots);
+                    }
+                }
+                None => {
+                    machines.insert((rec.env, machine), order.len());
+                    order.push((f.created, i, rec.env, Item::Machine { first: i, bots }));
+                }
+            }
+        }
+    }
+    order.sort_by_key(|(created, i, _, _)| (created.unwrap_or(NaiveDate::MIN), *i));
+    let mut free: Vec<(u64, u64, u64)> =
+        envs.iter().map(|e| (e.process_units, e.bot_only_units, e.per_flow_units)).collect();
+    let mut machine_result: HashMap<(EnvIdx, String), Coverage> = HashMap::new();
+    for (_, _, env, item) in order {
+        let (Some(pool), Some(env_rec)) = (free.get_mut(env.0 as usize), envs.get_mut(env.0 as usize)) else {
+            continue;
+        };
+        match item {
+            Item::Flow(i) => {
+                let Some(f) = flows.get_mut(i) else { continue };
+                let slot = if f.license == FlowLicense::PerFlow {
+                    env_rec.per_flow_demand += 1;
+                    &mut pool.2
+                } else {
+                    env_rec.process_demand += 1;
+                    &mut pool.0
+                };
+                f.coverage = if *slot > 0 {
+                    *slot -= 1;
+                    Coverage::Covered
+                } else {
+                    Coverage::Overage
+                };
+            }
+            Item::Machine { first, bots } => {
+                env_rec.bot_demand += bots;
+                let from_bots = bots.min(pool.1);
+                pool.1 -= from_bots;
+                let rest = bots - from_bots;
+                let from_process = rest.min(pool.0);
+                pool.0 -= from_process;
+                let coverage = if from_process == rest { Coverage::Covered } else { Coverage::Overage };
+                let machine = scenario
+                    .flows
+                    .get(first)
+                    .map(|f| f.machine.clone().unwrap_or_else(|| f.id.clone()))
+                    .unwrap_or_default();
+                machine_result.insert((env, machine), coverage);
+            }
+        }
+    }
+    for (f, rec) in scenario.flows.iter().zip(flows.iter_mut()) {
+        if rec.premium.desktop && f.desktop_mode == Some(DesktopMode::Unattended) {
+            let machine = f.machine.clone().unwrap_or_else(|| f.id.clone());
+            rec.machine_coverage = machine_result.get(&(rec.env, machine)).copied().unwrap_or(Coverage::Overage);
+        }
+    }
+}

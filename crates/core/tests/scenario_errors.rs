@@ -1,0 +1,825 @@
+//! The scenario file's errors: each bad input gives one line naming the file, line, column and key, with a "did
+//! you mean" where a valid name is close. Also: round trips, the SCENARIO.md example, and the JSON Schema.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers (outside #[test] functions) fail the test on a bad fixture"
+)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use entitle_core::Catalog;
+use entitle_core::scenario::{Format, Scenario, json_schema};
+
+// ---------------------------------------------------------------------------------------------------------------
+// helpers
+
+/// The SKUs these tests name.
+const NEEDED: [&str; 6] = [
+    "power-automate-per-user",
+    "power-automate-process",
+    "office-365-e3",
+    "power-apps-per-user",
+    "power-apps-per-app",
+    "ai-builder-capacity",
+];
+
+/// The seed catalog when it has every SKU the tests name; otherwise (while the seed is still being written) a
+/// small catalog of the seed's `[catalog]` and `[terms]` with just those SKUs (fixtures/scenario/catalog.toml).
+fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        if let Ok(seed) = Catalog::seed() {
+            if NEEDED.iter().all(|id| seed.sku_idx(id).is_some()) {
+                return seed;
+            }
+        }
+        let small =
+            Catalog::from_toml(&fixture("catalog.toml"), "catalog.toml").unwrap_or_else(|e| panic!("{e}"));
+        assert!(NEEDED.iter().all(|id| small.sku_idx(id).is_some()));
+        small
+    })
+}
+
+fn toml_error(text: &str) -> String {
+    Scenario::parse(text, Format::Toml, "t.toml", catalog())
+        .unwrap_err()
+        .to_string()
+}
+
+fn json_error(text: &str) -> String {
+    Scenario::parse(text, Format::Json, "t.json", catalog())
+        .unwrap_err()
+        .to_string()
+}
+
+fn toml_ok(text: &str) -> Scenario {
+    Scenario::parse(text, Format::Toml, "t.toml", catalog()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/scenario")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The same document as JSON.
+fn toml_to_json(text: &str) -> String {
+    let value: toml::Value = toml::from_str(text).unwrap();
+    serde_json::to_string_pretty(&value).unwrap()
+}
+
+/// Line 1-10 of most TOML cases: a tenant, a user `alice`, a default environment `prod`.
+const BASE: &str = r#"[tenant]
+id = "contoso"
+
+[[users]]
+id = "alice"
+licenses = ["power-automate-per-user"]
+
+[[environments]]
+id = "prod"
+default = true
+"#;
+
+fn with_base(rest: &str) -> String {
+    format!("{BASE}{rest}")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// the ten cases of the brief
+
+#[test]
+fn unknown_key_suggests_the_closest_key() {
+    let text = with_base("\n[[flows]]\nid = \"invoice\"\nenvironment = \"prod\"\nownr = \"alice\"\n");
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:15:1: flows[0].ownr: unknown key `ownr` (did you mean `owner`?)"
+    );
+}
+
+#[test]
+fn unknown_sku_suggests_the_closest_sku() {
+    let text = "[tenant]\nid = \"contoso\"\n\n[[users]]\nid = \"alice\"\n\
+                licenses = [\"office-365-e3\", \"power-automate-per-usr\"]\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:6:30: users[0].licenses[1]: unknown SKU `power-automate-per-usr` \
+         (did you mean `power-automate-per-user`?)"
+    );
+}
+
+#[test]
+fn dangling_owner_is_an_unknown_user() {
+    let text = with_base("\n[[flows]]\nid = \"invoice\"\nenvironment = \"prod\"\nowner = \"alcie\"\n");
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:15:9: flows[0].owner: unknown user `alcie` (did you mean `alice`?)"
+    );
+}
+
+#[test]
+fn malformed_date_names_the_date() {
+    let text = with_base(
+        "\n[[flows]]\nid = \"a\"\nenvironment = \"prod\"\nowner = \"alice\"\n\n\
+         [[flows]]\nid = \"b\"\nenvironment = \"prod\"\nowner = \"alice\"\ncreated = \"2024-13-01\"\n",
+    );
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:21:11: flows[1].created: invalid date `2024-13-01`: no such month or day \
+         (write dates as YYYY-MM-DD, such as `2024-06-01`)"
+    );
+}
+
+#[test]
+fn negative_quantity_is_not_a_count() {
+    let text = "[tenant]\nid = \"contoso\"\n\n[[subscriptions]]\nsku = \"office-365-e3\"\nquantity = -5\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:6:12: subscriptions[0].quantity: `-5` is negative; expected a whole number from 0 to 4294967295"
+    );
+}
+
+#[test]
+fn duplicate_user_id_points_at_the_second() {
+    let text = with_base("\n[[users]]\nid = \"bob\"\n\n[[users]]\nid = \"alice\"\n");
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:16:6: users[2].id: duplicate user id `alice` (`users[0]` has the same id)"
+    );
+}
+
+#[test]
+fn invalid_toml_names_line_and_key() {
+    let text = with_base("\n[[flows]]\nid = \"invoice\"\nenvironment = \"prod\nowner = \"alice\"\n");
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:14:20: flows[0].environment: invalid basic string, expected `\"`"
+    );
+}
+
+#[test]
+fn invalid_json_names_line_and_key() {
+    let text = "{\n  \"tenant\": {\n    \"id\": \"contoso\",\n  },\n  \"users\": []\n}\n";
+    assert_eq!(json_error(text), "t.json:4:3: tenant: trailing comma");
+}
+
+#[test]
+fn two_default_environments_are_refused() {
+    let text = with_base("\n[[environments]]\nid = \"dev\"\ndefault = true\n");
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:14:11: environments[1].default: a second default environment \
+         (`environments[0]` is already the default; exactly one environment is)"
+    );
+}
+
+#[test]
+fn parent_cycle_is_refused() {
+    let text = with_base(
+        "\n[[flows]]\nid = \"a\"\nenvironment = \"prod\"\nowner = \"alice\"\nparent = \"c\"\n\
+         \n[[flows]]\nid = \"b\"\nenvironment = \"prod\"\nowner = \"alice\"\nparent = \"a\"\n\
+         \n[[flows]]\nid = \"c\"\nenvironment = \"prod\"\nowner = \"alice\"\nparent = \"b\"\n",
+    );
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:16:10: flows[0].parent: parent cycle: `a` → `c` → `b` → `a` (a child flow cannot be its own ancestor)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// more syntax and type errors
+
+#[test]
+fn unknown_enum_value_suggests_the_closest_value() {
+    let text = "[tenant]\nid = \"contoso\"\ncloud = \"gcc-hihg\"\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:3:9: tenant.cloud: unknown value `gcc-hihg` (did you mean `gcc-high`?)"
+    );
+}
+
+#[test]
+fn unknown_enum_value_without_a_close_one_lists_the_values() {
+    let text = "[tenant]\nid = \"contoso\"\nsegment = \"retail\"\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:3:11: tenant.segment: unknown value `retail` \
+         (expected one of `commercial`, `government`, `nonprofit`, `education`)"
+    );
+}
+
+#[test]
+fn unknown_key_without_a_close_one_lists_the_keys() {
+    let text = "[tenant]\nid = \"contoso\"\npaint = \"blue\"\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:3:1: tenant.paint: unknown key `paint` (valid keys: `id`, `cloud`, `segment`, `country`, `at`, \
+         `transition_period`, `self_service`)"
+    );
+}
+
+#[test]
+fn unknown_top_level_section_suggests_the_section() {
+    let text = "[tenant]\nid = \"contoso\"\n\n[[flow]]\nid = \"a\"\n";
+    let e = toml_error(text);
+    assert!(
+        e.starts_with("t.toml:4:3: flow: unknown key `flow` (did you mean `flows`?"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_key_points_at_its_table() {
+    let text = with_base("\n[[flows]]\nid = \"invoice\"\nowner = \"alice\"\n");
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:12:1: flows[0].environment: missing key `environment`"
+    );
+}
+
+#[test]
+fn missing_tenant_is_explained() {
+    assert_eq!(
+        toml_error("[[users]]\nid = \"alice\"\n"),
+        "t.toml:1:1: tenant: missing key `tenant` (every scenario has a `[tenant]` table with an `id`)"
+    );
+}
+
+#[test]
+fn wrong_type_names_what_was_expected() {
+    let text = "[tenant]\nid = \"contoso\"\ntransition_period = \"yes\"\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:3:21: tenant.transition_period: expected `true` or `false`, found the string \"yes\""
+    );
+}
+
+#[test]
+fn section_written_as_a_table_suggests_an_array_of_tables() {
+    let text = "[tenant]\nid = \"contoso\"\n\n[users]\nid = \"alice\"\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:4:1: users: expected a list, found a table (write `[[users]]` before each entry, not `[users]`)"
+    );
+}
+
+#[test]
+fn tenant_written_as_an_array_of_tables_is_explained() {
+    let e = toml_error("[[tenant]]\nid = \"contoso\"\n");
+    assert_eq!(
+        e,
+        "t.toml:1:1: tenant: `tenant` must be a table, not a list (write `[tenant]`, not `[[tenant]]`)"
+    );
+}
+
+#[test]
+fn quantity_too_large_is_refused() {
+    let text =
+        "[tenant]\nid = \"contoso\"\n\n[[subscriptions]]\nsku = \"office-365-e3\"\nquantity = 5000000000\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:6:12: subscriptions[0].quantity: `5000000000` is too large; expected a whole number from 0 to 4294967295"
+    );
+}
+
+#[test]
+fn toml_local_dates_are_read_like_strings() {
+    let quoted = toml_ok("[tenant]\nid = \"contoso\"\nat = \"2024-06-01\"\n");
+    let bare = toml_ok("[tenant]\nid = \"contoso\"\nat = 2024-06-01\n");
+    assert_eq!(quoted, bare);
+}
+
+#[test]
+fn toml_date_time_is_not_a_date() {
+    assert_eq!(
+        toml_error("[tenant]\nid = \"contoso\"\nat = 2024-06-01T10:00:00\n"),
+        "t.toml:3:6: tenant.at: invalid date `2024-06-01T10:00:00`: extra text after the date \
+         (write dates as YYYY-MM-DD, such as `2024-06-01`)"
+    );
+}
+
+#[test]
+fn toml_date_where_a_string_belongs_is_named() {
+    assert_eq!(
+        toml_error("[tenant]\nid = 2024-06-01\n"),
+        "t.toml:2:6: tenant.id: expected a string, found a date"
+    );
+}
+
+#[test]
+fn json_unknown_key_points_at_the_key() {
+    let text = "{\n  \"tenant\": {\"id\": \"contoso\"},\n  \"users\": [\n    {\"id\": \"alice\", \"licences\": []}\n  ]\n}\n";
+    assert_eq!(
+        json_error(text),
+        "t.json:4:21: users[0].licences: unknown key `licences` (did you mean `licenses`?)"
+    );
+}
+
+#[test]
+fn json_malformed_date_points_at_the_value() {
+    let text = "{\n  \"tenant\": {\"id\": \"contoso\", \"at\": \"2024-02-30\"}\n}\n";
+    assert_eq!(
+        json_error(text),
+        "t.json:2:37: tenant.at: invalid date `2024-02-30`: no such month or day \
+         (write dates as YYYY-MM-DD, such as `2024-06-01`)"
+    );
+}
+
+#[test]
+fn json_negative_quantity_points_at_the_value() {
+    let text = "{\"tenant\": {\"id\": \"c\"},\n \"subscriptions\": [{\"sku\": \"office-365-e3\", \"quantity\": -1}]}";
+    assert_eq!(
+        json_error(text),
+        "t.json:2:57: subscriptions[0].quantity: `-1` is negative; expected a whole number from 0 to 4294967295"
+    );
+}
+
+#[test]
+fn json_key_given_twice_is_refused() {
+    let text = "{\"tenant\": {\"id\": \"c\",\n  \"id\": \"d\"}}";
+    assert_eq!(json_error(text), "t.json:2:3: tenant.id: `id` is given twice");
+}
+
+#[test]
+fn json_trailing_text_is_refused() {
+    assert_eq!(
+        json_error("{\"tenant\": {\"id\": \"c\"}}\nx"),
+        "t.json:2:1: trailing characters"
+    );
+}
+
+#[test]
+fn json_empty_input_is_refused() {
+    assert_eq!(json_error(""), "t.json:1:1: EOF while parsing a value");
+}
+
+#[test]
+fn json_section_as_object_suggests_a_list() {
+    let text = "{\"tenant\": {\"id\": \"c\"}, \"flows\": {\"id\": \"a\"}}";
+    assert_eq!(
+        json_error(text),
+        "t.json:1:34: flows: expected a list, found an object (write a list: `\"flows\": [{ … }]`)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// more semantic errors
+
+#[test]
+fn dangling_environment_suggests_the_environment() {
+    let text = with_base("\n[[apps]]\nid = \"expenses\"\nenvironment = \"prd\"\n");
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:14:15: apps[0].environment: unknown environment `prd` (did you mean `prod`?)"
+    );
+}
+
+#[test]
+fn dangling_reference_without_a_close_id_lists_the_ids() {
+    let text =
+        with_base("\n[[flows]]\nid = \"a\"\nenvironment = \"prod\"\nowner = \"alice\"\nrun_by = [\"zed\"]\n");
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:16:11: flows[0].run_by[0]: unknown user `zed` (known users: `alice`)"
+    );
+}
+
+#[test]
+fn undeclared_entity_is_refused() {
+    let text = with_base(
+        "\n[[flows]]\nid = \"a\"\nenvironment = \"prod\"\nowner = \"alice\"\nentities = [\"incident\"]\n",
+    );
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:16:13: flows[0].entities[0]: unknown entity `incident` (there are no `entities`)"
+    );
+}
+
+#[test]
+fn unknown_sku_in_allocations_points_at_the_key() {
+    let text = "[tenant]\nid = \"c\"\n\n[[environments]]\nid = \"prod\"\ndefault = true\n\
+                allocations = { ai-builder-capacity = 1, ai-builder-credits = 500000 }\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:7:42: environments[0].allocations.ai-builder-credits: unknown SKU `ai-builder-credits` \
+         (did you mean `ai-builder-capacity`?)"
+    );
+}
+
+#[test]
+fn unknown_sku_in_self_service_policy_is_refused() {
+    let text = "[tenant]\nid = \"c\"\n\n[tenant.self_service]\npower-apps-per-ap = \"disabled\"\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:5:1: tenant.self_service.power-apps-per-ap: unknown SKU `power-apps-per-ap` \
+         (did you mean `power-apps-per-app`?)"
+    );
+}
+
+#[test]
+fn no_default_environment_is_refused() {
+    let text = "[tenant]\nid = \"c\"\n\n[[environments]]\nid = \"prod\"\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:4:1: environments: no environment is the default (set `default = true` on exactly one environment)"
+    );
+}
+
+#[test]
+fn newer_version_is_refused() {
+    assert_eq!(
+        toml_error("version = 2\n\n[tenant]\nid = \"c\"\n"),
+        "t.toml:1:11: version: version 2 is newer than this entitle reads (this build reads version 1; upgrade entitle)"
+    );
+}
+
+#[test]
+fn empty_tenant_id_is_refused() {
+    assert_eq!(
+        toml_error("[tenant]\nid = \"  \"\n"),
+        "t.toml:2:6: tenant.id: empty tenant id"
+    );
+}
+
+#[test]
+fn lower_case_country_suggests_upper_case() {
+    assert_eq!(
+        toml_error("[tenant]\nid = \"c\"\ncountry = \"nl\"\n"),
+        "t.toml:3:11: tenant.country: `nl` is not a two-letter country code (did you mean `NL`?)"
+    );
+}
+
+#[test]
+fn subscription_ending_before_it_starts_is_refused() {
+    let text = "[tenant]\nid = \"c\"\n\n[[subscriptions]]\nsku = \"office-365-e3\"\nquantity = 1\n\
+                start = \"2024-01-01\"\nend = \"2023-01-01\"\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:8:7: subscriptions[0].end: ends on 2023-01-01, before it starts on 2024-01-01"
+    );
+}
+
+#[test]
+fn buyer_on_an_admin_subscription_is_refused() {
+    let text = with_base("\n[[subscriptions]]\nsku = \"office-365-e3\"\nquantity = 1\nbuyer = \"alice\"\n");
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:15:9: subscriptions[0].buyer: only a self-service subscription has a `buyer` \
+         (remove `buyer`, or set `channel = \"self-service\"`)"
+    );
+}
+
+#[test]
+fn self_service_subscription_needs_a_buyer() {
+    let text = with_base(
+        "\n[[subscriptions]]\nsku = \"power-automate-per-user\"\nquantity = 1\nchannel = \"self-service\"\n",
+    );
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:15:11: subscriptions[0].buyer: a self-service subscription needs a `buyer` \
+         (name the user who bought it)"
+    );
+}
+
+#[test]
+fn zero_quantity_is_allowed() {
+    let s = toml_ok("[tenant]\nid = \"c\"\n\n[[subscriptions]]\nsku = \"office-365-e3\"\nquantity = 0\n");
+    assert_eq!(s.subscriptions.first().map(|s| s.quantity), Some(0));
+}
+
+#[test]
+fn self_parent_is_a_cycle() {
+    let text =
+        with_base("\n[[flows]]\nid = \"a\"\nenvironment = \"prod\"\nowner = \"alice\"\nparent = \"a\"\n");
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:16:10: flows[0].parent: parent cycle: `a` → `a` (a child flow cannot be its own ancestor)"
+    );
+}
+
+#[test]
+fn home_licenses_need_a_guest() {
+    let text = "[tenant]\nid = \"c\"\n\n[[users]]\nid = \"bob\"\nhome_licenses = [\"office-365-e3\"]\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:6:17: users[0].home_licenses: only a guest has home licenses \
+         (set `kind = \"guest\"`, or move them to `licenses`)"
+    );
+}
+
+#[test]
+fn usage_needs_a_user_or_a_flow() {
+    let text = "[tenant]\nid = \"c\"\n\n[[usage]]\nrequests = 5\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:4:1: usage[0]: usage names neither a `user` nor a `flow` (say whose requests these are)"
+    );
+}
+
+#[test]
+fn trial_event_needs_a_sku() {
+    let text = with_base("\n[[events]]\non = \"2024-01-01\"\nkind = \"trial-started\"\nuser = \"alice\"\n");
+    assert_eq!(
+        toml_error(&text),
+        "t.toml:14:8: events[0].sku: a `trial-started` event needs a `sku`"
+    );
+}
+
+#[test]
+fn json_semantic_errors_point_at_the_value() {
+    let text = "{\n  \"tenant\": {\"id\": \"c\"},\n  \"users\": [{\"id\": \"alice\"}],\n  \"environments\": [{\"id\": \"e\", \"default\": true}],\n  \"flows\": [\n    {\"id\": \"f\", \"environment\": \"e\", \"owner\": \"alcie\"}\n  ]\n}\n";
+    assert_eq!(
+        json_error(text),
+        "t.json:6:46: flows[0].owner: unknown user `alcie` (did you mean `alice`?)"
+    );
+}
+
+#[test]
+fn the_first_problem_in_the_file_is_reported() {
+    // The duplicate id (line 18) is found first (users are checked before flows), but the unknown owner
+    // (line 15) comes first in the file.
+    let text = with_base(
+        "\n[[flows]]\nid = \"a\"\nenvironment = \"prod\"\nowner = \"bob\"\n\n[[users]]\nid = \"alice\"\n",
+    );
+    let e = toml_error(&text);
+    assert!(
+        e.starts_with("t.toml:15:9: flows[0].owner: unknown user `bob`"),
+        "{e}"
+    );
+    let all = Scenario::parse_all(&text, Format::Toml, "t.toml", catalog()).unwrap_err();
+    let lines: Vec<String> = all.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[1].starts_with("t.toml:18:6: users[1].id: duplicate user id `alice`"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn validate_checks_a_scenario_built_in_memory() {
+    let mut s = toml_ok(BASE);
+    assert_eq!(s.validate(catalog(), "<memory>"), Ok(()));
+    s.users[0].licenses.push("no-such-sku".to_owned());
+    let errors = s.validate(catalog(), "<memory>").unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        errors[0].to_string(),
+        "<memory>: users[0].licenses[1]: unknown SKU `no-such-sku` (`entitle catalog` lists the SKU ids)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// the example, round trips, the schema
+
+#[test]
+fn scenario_md_example_parses_when_self_consistent() {
+    let s = toml_ok(&fixture("example.toml"));
+    assert_eq!(s.tenant.id, "contoso");
+    assert_eq!(s.flows.len(), 2);
+    assert_eq!(s.flows[1].parent.as_deref(), Some("intake"));
+    assert_eq!(s.environments.iter().filter(|e| e.default).count(), 1);
+}
+
+#[test]
+fn scenario_md_example_reads_the_same_from_json() {
+    let text = fixture("example.toml");
+    let from_toml = toml_ok(&text);
+    let from_json = Scenario::parse(&toml_to_json(&text), Format::Json, "example.json", catalog()).unwrap();
+    assert_eq!(from_toml, from_json);
+}
+
+/// Every key of the example in SCENARIO.md itself is accepted: the only problems are its references (it names
+/// users, flows and SKUs it does not declare), never an unknown key or a wrong type.
+#[test]
+fn scenario_md_keys_are_all_accepted() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/domain/SCENARIO.md");
+    let Ok(doc) = std::fs::read_to_string(&path) else {
+        eprintln!("skipped: {} is not beside the repository", path.display());
+        return;
+    };
+    let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
+    let example = &doc[start..start + doc[start..].find("```").unwrap()];
+    match Scenario::parse_all(example, Format::Toml, "SCENARIO.md", catalog()) {
+        Ok(_) => {}
+        Err(errors) => {
+            for e in &errors {
+                let m = e.message();
+                assert!(
+                    m.starts_with("unknown ")
+                        && !m.starts_with("unknown key")
+                        && !m.starts_with("unknown value")
+                        || m.contains("buyer")
+                        || m.contains("default"),
+                    "{e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn toml_round_trip_gives_an_equal_scenario() {
+    let s = toml_ok(&fixture("example.toml"));
+    let text = s.to_toml_string().unwrap();
+    let back =
+        Scenario::parse(&text, Format::Toml, "out.toml", catalog()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back, s);
+}
+
+#[test]
+fn json_round_trip_gives_an_equal_scenario() {
+    let s = toml_ok(&fixture("example.toml"));
+    let text = s.to_json_string().unwrap();
+    let back =
+        Scenario::parse(&text, Format::Json, "out.json", catalog()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back, s);
+}
+
+#[test]
+fn minimal_scenario_round_trips_in_both_formats() {
+    let s = toml_ok("[tenant]\nid = \"c\"\n");
+    for format in [Format::Toml, Format::Json] {
+        let text = s.to_string_as(format).unwrap();
+        assert_eq!(
+            Scenario::parse(&text, format, "out", catalog()).unwrap(),
+            s,
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn json_schema_names_its_version() {
+    let schema = json_schema();
+    let version = entitle_core::scenario::SCENARIO_VERSION;
+    assert!(schema["$id"].as_str().unwrap().contains(&format!("v{version}")));
+    assert!(
+        schema["title"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("version {version}"))
+    );
+    assert!(
+        schema["description"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("version {version}"))
+    );
+    assert_eq!(schema["properties"]["version"]["maximum"], version);
+}
+
+#[test]
+fn json_schema_refuses_unknown_keys_in_every_section() {
+    let schema = json_schema();
+    assert_eq!(schema["additionalProperties"], false);
+    for section in [
+        "Tenant",
+        "Subscription",
+        "User",
+        "Environment",
+        "App",
+        "Flow",
+        "Entity",
+        "Usage",
+        "Event",
+    ] {
+        assert_eq!(
+            schema["$defs"][section]["additionalProperties"], false,
+            "{section}"
+        );
+    }
+    assert_eq!(schema["required"], serde_json::json!(["tenant"]));
+    assert_eq!(
+        schema["$defs"]["Tenant"]["properties"]["country"]["pattern"],
+        "^[A-Z]{2}$"
+    );
+}
+
+#[test]
+fn json_schema_accepts_the_example_and_refuses_a_typo() {
+    let schema = json_schema();
+    let example: serde_json::Value = serde_json::from_str(&toml_to_json(&fixture("example.toml"))).unwrap();
+    let mut problems = Vec::new();
+    schema_check(&schema, &schema, &example, "", &mut problems);
+    assert_eq!(problems, Vec::<String>::new());
+
+    let mut typo = example.clone();
+    typo["flows"][0]["ownr"] = "alice".into();
+    typo["tenant"]["cloud"] = "publik".into();
+    typo["subscriptions"][0]["quantity"] = (-5).into();
+    let mut problems = Vec::new();
+    schema_check(&schema, &schema, &typo, "", &mut problems);
+    assert_eq!(
+        problems,
+        [
+            "/flows/0: unknown key ownr",
+            "/subscriptions/0/quantity: below minimum",
+            "/tenant/cloud: not one of the enum values"
+        ]
+    );
+}
+
+/// A small JSON Schema checker for what schemars emits: `$ref`, `type`, `properties`, `required`,
+/// `additionalProperties`, `items`, `enum`, `const`, `oneOf`/`anyOf`, `minimum`, `maximum`, `pattern` (only the
+/// `^[A-Z]{2}$` one). Problems are reported as `pointer: what`, in key order.
+fn schema_check(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    at: &str,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let target = root
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("dangling $ref {r}"));
+        schema_check(root, target, value, at, out);
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(alts) = schema.get(key).and_then(Value::as_array) {
+            let ok = alts.iter().any(|alt| {
+                let mut p = Vec::new();
+                schema_check(root, alt, value, at, &mut p);
+                p.is_empty()
+            });
+            if !ok {
+                out.push(format!("{at}: no alternative matches"));
+            }
+        }
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let fits = types.iter().any(|t| match *t {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            _ => false,
+        });
+        if !fits {
+            out.push(format!("{at}: not of type {t}"));
+            return;
+        }
+    }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+        if !options.contains(value) {
+            out.push(format!("{at}: not one of the enum values"));
+        }
+    }
+    if let Some(c) = schema.get("const") {
+        if c != value {
+            out.push(format!("{at}: not the const value"));
+        }
+    }
+    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_f64), value.as_f64()) {
+        if n < min {
+            out.push(format!("{at}: below minimum"));
+        }
+    }
+    if let (Some(max), Some(n)) = (schema.get("maximum").and_then(Value::as_f64), value.as_f64()) {
+        if n > max {
+            out.push(format!("{at}: above maximum"));
+        }
+    }
+    if let (Some("^[A-Z]{2}$"), Some(s)) = (schema.get("pattern").and_then(Value::as_str), value.as_str()) {
+        if !(s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())) {
+            out.push(format!("{at}: does not match the pattern"));
+        }
+    }
+    if let Some(obj) = value.as_object() {
+        let props = schema.get("properties").and_then(Value::as_object);
+        if let Some(required) = schema.get("required").and_then(Value::as_array) {
+            for r in required.iter().filter_map(Value::as_str) {
+                if !obj.contains_key(r) {
+                    out.push(format!("{at}: missing {r}"));
+                }
+            }
+        }
+        for (k, v) in obj {
+            let here = format!("{at}/{k}");
+            match (props.and_then(|p| p.get(k)), schema.get("additionalProperties")) {
+                (Some(s), _) => schema_check(root, s, v, &here, out),
+                (None, Some(Value::Bool(false))) => out.push(format!("{at}: unknown key {k}")),
+                (None, Some(s @ Value::Object(_))) => schema_check(root, s, v, &here, out),
+                (None, _) => {}
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in arr.iter().enumerate() {
+            schema_check(root, items, v, &format!("{at}/{i}"), out);
+        }
+    }
+}
