@@ -16,6 +16,7 @@ Examples:
   entitle limits --user alice --scenario examples/small-business-m365.toml
   entitle cost --scenario examples/rpa-back-office.toml --catalog current
   entitle buy --sku power-automate-per-user --quantity 3 --as bob --scenario examples/small-business-m365.toml
+  entitle impact --entity incident --add-logic sync-plugin --scenario examples/customer-service-d365.toml
   entitle catalog --connectors";
 
 /// Power Apps and Power Automate licensing decisions, with reasons, over a scenario file.
@@ -32,7 +33,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// The scenario file (TOML, or JSON by its `.json` extension).
-    #[arg(long, short = 's', global = true, env = "ENTITLE_SCENARIO", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 's',
+        global = true,
+        env = "ENTITLE_SCENARIO",
+        value_name = "FILE"
+    )]
     pub scenario: Option<PathBuf>,
     /// Evaluation date (YYYY-MM-DD); overrides the scenario's `tenant.at`; default: today (UTC).
     #[arg(long, global = true, value_name = "DATE")]
@@ -41,7 +48,13 @@ pub struct Global {
     #[arg(long, short = 'f', global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Catalog: `seed` (the default, the seed documents' figures), `current` (today's figures) or a TOML file.
-    #[arg(long, global = true, env = "ENTITLE_CATALOG", value_name = "EDITION|FILE", default_value = "seed")]
+    #[arg(
+        long,
+        global = true,
+        env = "ENTITLE_CATALOG",
+        value_name = "EDITION|FILE",
+        default_value = "seed"
+    )]
     pub catalog: String,
 }
 
@@ -67,6 +80,8 @@ pub enum Command {
     Cost,
     /// Would this purchase be accepted, and what would it cost? (a dry run)
     Buy(Buy),
+    /// Which apps, flows and users a change to an entity would affect, before it is made (ENT-5).
+    Impact(Impact),
     /// The catalog: SKUs with prices, dates and grants; connectors with their tiers.
     Catalog(CatalogArgs),
     /// The JSON Schema of the scenario file.
@@ -125,6 +140,27 @@ pub struct Buy {
     /// The user who buys (self-service unless they are a global or billing admin); default: an admin.
     #[arg(long = "as", value_name = "USER")]
     pub as_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[group(id = "change", required = true, multiple = false, args = ["add_logic", "restrict"])]
+pub struct Impact {
+    /// The entity to change.
+    #[arg(long)]
+    pub entity: String,
+    /// Add business logic to it.
+    #[arg(long, value_enum)]
+    pub add_logic: Option<LogicArg>,
+    /// Make it a restricted entity.
+    #[arg(long)]
+    pub restrict: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogicArg {
+    SyncPlugin,
+    RealtimeWorkflow,
+    BackgroundWorkflow,
 }
 
 #[derive(Debug, Args)]

@@ -4,21 +4,31 @@ use entitle_core::apps::per_app_passes_needed;
 use entitle_core::audit::audit;
 use entitle_core::buying::{cost, preview_purchase};
 use entitle_core::capacity::capacity;
+use entitle_core::entities::{EntityChange, impact};
 use entitle_core::report::{app_answer, flow_answer};
 use entitle_core::requests::{flow_limit, user_limit};
+use entitle_core::scenario::Logic;
 use entitle_core::scenario::json_schema;
 use entitle_core::{Snapshot, generate};
 
-use crate::args::{Check, Cli, Command, Format};
+use crate::args::{Check, Cli, Command, Format, LogicArg};
 use crate::input::{self, CliError, resolve};
 use crate::output;
 
 fn user(snap: &Snapshot, flag: &str, id: &str) -> Result<entitle_core::snapshot::UserIdx, CliError> {
-    resolve(flag, "user", id, snap.user_idx(id), snap.users().map(|(_, u)| u.id.to_string()))
+    resolve(
+        flag,
+        "user",
+        id,
+        snap.user_idx(id),
+        snap.users().map(|(_, u)| u.id.to_string()),
+    )
 }
 
 fn json(value: &impl serde::Serialize) -> Result<String, CliError> {
-    serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|e| CliError::Internal(e.to_string()))
+    serde_json::to_string_pretty(value)
+        .map(|s| s + "\n")
+        .map_err(|e| CliError::Internal(e.to_string()))
 }
 
 /// Runs the command and returns what to print on stdout.
@@ -32,16 +42,26 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
         Command::Generate(args) => {
             let scenario = generate::synthetic(args.flows, args.users, args.environments, args.seed);
             if args.json {
-                scenario.to_json_string().map_err(|e| CliError::Internal(e.to_string()))
+                scenario
+                    .to_json_string()
+                    .map_err(|e| CliError::Internal(e.to_string()))
             } else {
-                scenario.to_toml_string().map_err(|e| CliError::Internal(e.to_string()))
+                scenario
+                    .to_toml_string()
+                    .map_err(|e| CliError::Internal(e.to_string()))
             }
         }
         command => {
             let snap = input::snapshot(g.scenario.as_deref(), g.at, catalog)?;
             match command {
                 Command::Check(Check::Flow { flow, as_user }) => {
-                    let f = resolve("FLOW", "flow", &flow, snap.flow_idx(&flow), snap.flows().map(|(_, f)| f.id.to_string()))?;
+                    let f = resolve(
+                        "FLOW",
+                        "flow",
+                        &flow,
+                        snap.flow_idx(&flow),
+                        snap.flows().map(|(_, f)| f.id.to_string()),
+                    )?;
                     let u = as_user.as_deref().map(|id| user(&snap, "--as", id)).transpose()?;
                     let answer = flow_answer(&snap, f, u);
                     match g.format {
@@ -51,7 +71,13 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
                     }
                 }
                 Command::Check(Check::App { app, user: who }) => {
-                    let a = resolve("APP", "app", &app, snap.app_idx(&app), snap.apps().map(|(_, a)| a.id.to_string()))?;
+                    let a = resolve(
+                        "APP",
+                        "app",
+                        &app,
+                        snap.app_idx(&app),
+                        snap.apps().map(|(_, a)| a.id.to_string()),
+                    )?;
                     let u = user(&snap, "--user", &who)?;
                     let answer = app_answer(&snap, a, u);
                     let passes = per_app_passes_needed(&snap, u, Some(a));
@@ -81,11 +107,25 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
                     let limit = match (&args.target.user, &args.target.flow) {
                         (Some(id), _) => user_limit(&snap, user(&snap, "--user", id)?),
                         (_, Some(id)) => {
-                            let f = resolve("--flow", "flow", id, snap.flow_idx(id), snap.flows().map(|(_, f)| f.id.to_string()))?;
-                            let u = args.as_user.as_deref().map(|id| user(&snap, "--as", id)).transpose()?;
+                            let f = resolve(
+                                "--flow",
+                                "flow",
+                                id,
+                                snap.flow_idx(id),
+                                snap.flows().map(|(_, f)| f.id.to_string()),
+                            )?;
+                            let u = args
+                                .as_user
+                                .as_deref()
+                                .map(|id| user(&snap, "--as", id))
+                                .transpose()?;
                             flow_limit(&snap, f, u)
                         }
-                        _ => return Err(CliError::Input("limits: give --user USER or --flow FLOW".to_owned())),
+                        _ => {
+                            return Err(CliError::Input(
+                                "limits: give --user USER or --flow FLOW".to_owned(),
+                            ));
+                        }
                     };
                     match g.format {
                         Format::Json => json(&limit),
@@ -103,13 +143,48 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
                 }
                 Command::Buy(args) => {
                     let catalog = snap.catalog();
-                    let sku = resolve("--sku", "SKU", &args.sku, catalog.sku_idx(&args.sku), catalog.skus.iter().map(|s| s.id.clone()))?;
-                    let u = args.as_user.as_deref().map(|id| user(&snap, "--as", id)).transpose()?;
+                    let sku = resolve(
+                        "--sku",
+                        "SKU",
+                        &args.sku,
+                        catalog.sku_idx(&args.sku),
+                        catalog.skus.iter().map(|s| s.id.clone()),
+                    )?;
+                    let u = args
+                        .as_user
+                        .as_deref()
+                        .map(|id| user(&snap, "--as", id))
+                        .transpose()?;
                     let p = preview_purchase(&snap, sku, args.quantity, u);
                     match g.format {
                         Format::Json => json(&p),
                         Format::Table => Ok(output::buy_table(&p, color)),
                         Format::Csv => output::buy_csv(&p),
+                    }
+                }
+                Command::Impact(args) => {
+                    let change = match args.add_logic {
+                        Some(LogicArg::SyncPlugin) => EntityChange::AddLogic(Logic::SyncPlugin),
+                        Some(LogicArg::RealtimeWorkflow) => EntityChange::AddLogic(Logic::RealtimeWorkflow),
+                        Some(LogicArg::BackgroundWorkflow) => {
+                            EntityChange::AddLogic(Logic::BackgroundWorkflow)
+                        }
+                        None => EntityChange::Restrict,
+                    };
+                    let known = snap.scenario().entities.iter().map(|e| e.id.clone());
+                    let found = snap
+                        .scenario()
+                        .entities
+                        .iter()
+                        .any(|e| e.id == args.entity)
+                        .then_some(());
+                    resolve("--entity", "entity", &args.entity, found, known)?;
+                    let impact =
+                        impact(&snap, &args.entity, change).map_err(|e| CliError::Input(e.to_string()))?;
+                    match g.format {
+                        Format::Json => json(&impact),
+                        Format::Table => Ok(output::impact_table(&impact)),
+                        Format::Csv => output::impact_csv(&impact),
                     }
                 }
                 Command::Schema | Command::Catalog(_) | Command::Generate(_) => {

@@ -39,19 +39,25 @@ pub fn catalog(spec: &str) -> Result<Catalog, CliError> {
     }
     let path = Path::new(spec);
     let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::Input(format!("--catalog: cannot read `{spec}`: {e} (or name an edition: `seed`, `current`)"))
+        CliError::Input(format!(
+            "--catalog: cannot read `{spec}`: {e} (or name an edition: `seed`, `current`)"
+        ))
     })?;
     Catalog::from_toml(&text, spec).map_err(|e| CliError::Input(e.to_string()))
 }
 
 /// Reads, parses and checks the scenario, and builds its snapshot on the evaluation day.
 pub fn snapshot(path: Option<&Path>, at: Option<NaiveDate>, catalog: Catalog) -> Result<Snapshot, CliError> {
-    let path = path.ok_or_else(|| CliError::Input("--scenario FILE is required for this command".to_owned()))?;
+    let path =
+        path.ok_or_else(|| CliError::Input("--scenario FILE is required for this command".to_owned()))?;
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("{name}: cannot read: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("{name}: cannot read: {e}")))?;
     let scenario = Scenario::parse(&text, Format::from_path(&name), &name, &catalog)
         .map_err(|e| CliError::Input(e.to_string()))?;
-    let day = at.or(scenario.tenant.at).unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let day = at
+        .or(scenario.tenant.at)
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
     Snapshot::new(Arc::new(catalog), scenario, day).map_err(|e| CliError::Input(format!("{name}: {e}")))
 }
 

@@ -24,16 +24,25 @@ pub fn color_enabled() -> bool {
 }
 
 fn paint(text: &str, code: &str, color: bool) -> String {
-    if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
 }
 
 fn yes_no(v: bool, color: bool) -> String {
-    if v { paint("yes", "32", color) } else { paint("no", "31;1", color) }
+    if v {
+        paint("yes", "32", color)
+    } else {
+        paint("no", "31;1", color)
+    }
 }
 
 fn table() -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
     t
 }
 
@@ -43,10 +52,15 @@ fn rules(list: &[Rule]) -> String {
 
 fn by(l: &LicensedByJson) -> String {
     let mut s = l.kind.to_owned();
-    let parts: Vec<String> = [("user", &l.user), ("sku", &l.sku), ("flow", &l.flow), ("app", &l.app)]
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
-        .collect();
+    let parts: Vec<String> = [
+        ("user", &l.user),
+        ("sku", &l.sku),
+        ("flow", &l.flow),
+        ("app", &l.app),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+    .collect();
     if !parts.is_empty() {
         s.push_str(&format!(" ({})", parts.join(", ")));
     }
@@ -88,11 +102,18 @@ fn kebab(camel: &str) -> String {
 }
 
 fn findings_text(list: &[Finding]) -> String {
-    list.iter().map(|p| format!("{}: {}", p.rule, p.message)).collect::<Vec<_>>().join("\n")
+    list.iter()
+        .map(|p| format!("{}: {}", p.rule, p.message))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn fixes_text(list: &[Fix]) -> String {
-    list.iter().enumerate().map(|(i, f)| format!("{}. {}", i + 1, fix_line(f))).collect::<Vec<_>>().join("\n")
+    list.iter()
+        .enumerate()
+        .map(|(i, f)| format!("{}. {}", i + 1, fix_line(f)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn kv(rows: Vec<(&str, String)>) -> String {
@@ -105,9 +126,11 @@ fn kv(rows: Vec<(&str, String)>) -> String {
 
 fn csv_out(header: &[&str], rows: Vec<Vec<String>>) -> Result<String, CliError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(header).map_err(|e| CliError::Internal(e.to_string()))?;
+    w.write_record(header)
+        .map_err(|e| CliError::Internal(e.to_string()))?;
     for r in rows {
-        w.write_record(&r).map_err(|e| CliError::Internal(e.to_string()))?;
+        w.write_record(&r)
+            .map_err(|e| CliError::Internal(e.to_string()))?;
     }
     let bytes = w.into_inner().map_err(|e| CliError::Internal(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| CliError::Internal(e.to_string()))
@@ -118,7 +141,14 @@ pub fn flow_table(a: &FlowAnswer, color: bool) -> String {
         ("flow", format!("{} (environment {})", a.flow, a.environment)),
         ("as", a.r#as.clone().unwrap_or_default()),
         ("allowed", yes_no(a.allowed, color)),
-        ("premium", if a.premium { "yes".to_owned() } else { "no".to_owned() }),
+        (
+            "premium",
+            if a.premium {
+                "yes".to_owned()
+            } else {
+                "no".to_owned()
+            },
+        ),
         ("licensed by", by(&a.licensed_by)),
         ("enforcement", a.enforcement.unwrap_or("").to_owned()),
         ("rules", rules(&a.rules)),
@@ -130,7 +160,17 @@ pub fn flow_table(a: &FlowAnswer, color: bool) -> String {
 
 pub fn flow_csv(a: &FlowAnswer) -> Result<String, CliError> {
     csv_out(
-        &["flow", "environment", "as", "allowed", "premium", "licensed_by", "rules", "problems", "cheapest_fix"],
+        &[
+            "flow",
+            "environment",
+            "as",
+            "allowed",
+            "premium",
+            "licensed_by",
+            "rules",
+            "problems",
+            "cheapest_fix",
+        ],
         vec![vec![
             a.flow.clone(),
             a.environment.clone(),
@@ -139,7 +179,11 @@ pub fn flow_csv(a: &FlowAnswer) -> Result<String, CliError> {
             a.premium.to_string(),
             by(&a.licensed_by),
             rules(&a.rules),
-            a.problems.iter().map(|p| format!("{}: {}", p.rule, p.message)).collect::<Vec<_>>().join("; "),
+            a.problems
+                .iter()
+                .map(|p| format!("{}: {}", p.rule, p.message))
+                .collect::<Vec<_>>()
+                .join("; "),
             a.fixes.first().map(fix_line).unwrap_or_default(),
         ]],
     )
@@ -150,9 +194,27 @@ pub fn app_table(a: &AppAnswer, passes: u32, color: bool) -> String {
         ("app", a.app.clone()),
         ("user", a.user.clone()),
         ("allowed", yes_no(a.allowed, color)),
-        ("premium", if a.premium { "yes".to_owned() } else { "no".to_owned() }),
+        (
+            "premium",
+            if a.premium {
+                "yes".to_owned()
+            } else {
+                "no".to_owned()
+            },
+        ),
         ("licensed by", by(&a.licensed_by)),
-        ("per-app passes", if a.licensed_by.sku.as_deref().is_some_and(|s| s.contains("per-app")) { passes.to_string() } else { String::new() }),
+        (
+            "per-app passes",
+            if a.licensed_by
+                .sku
+                .as_deref()
+                .is_some_and(|s| s.contains("per-app"))
+            {
+                passes.to_string()
+            } else {
+                String::new()
+            },
+        ),
         ("rules", rules(&a.rules)),
         ("problems", findings_text(&a.problems)),
         ("warnings", findings_text(&a.warnings)),
@@ -162,7 +224,16 @@ pub fn app_table(a: &AppAnswer, passes: u32, color: bool) -> String {
 
 pub fn app_csv(a: &AppAnswer) -> Result<String, CliError> {
     csv_out(
-        &["app", "user", "allowed", "premium", "licensed_by", "rules", "problems", "cheapest_fix"],
+        &[
+            "app",
+            "user",
+            "allowed",
+            "premium",
+            "licensed_by",
+            "rules",
+            "problems",
+            "cheapest_fix",
+        ],
         vec![vec![
             a.app.clone(),
             a.user.clone(),
@@ -170,7 +241,11 @@ pub fn app_csv(a: &AppAnswer) -> Result<String, CliError> {
             a.premium.to_string(),
             by(&a.licensed_by),
             rules(&a.rules),
-            a.problems.iter().map(|p| format!("{}: {}", p.rule, p.message)).collect::<Vec<_>>().join("; "),
+            a.problems
+                .iter()
+                .map(|p| format!("{}: {}", p.rule, p.message))
+                .collect::<Vec<_>>()
+                .join("; "),
             a.fixes.first().map(fix_line).unwrap_or_default(),
         ]],
     )
@@ -188,20 +263,45 @@ pub fn audit_table(a: &Audit, color: bool) -> String {
         a.at,
         s.flows,
         s.environments,
-        paint(&s.at_risk.to_string(), if s.at_risk > 0 { "31;1" } else { "32" }, color),
+        paint(
+            &s.at_risk.to_string(),
+            if s.at_risk > 0 { "31;1" } else { "32" },
+            color
+        ),
         s.turned_off
     );
     if !s.by_enforcement.is_empty() {
-        let kinds: Vec<String> = s.by_enforcement.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        let kinds: Vec<String> = s
+            .by_enforcement
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
         out.push_str(&format!("By enforcement kind: {}\n", kinds.join(", ")));
     }
     if !s.cheapest_fixes_monthly.0.is_empty() {
-        let totals: Vec<String> = s.cheapest_fixes_monthly.0.iter().map(|(c, v)| format!("{v:.2} {c}")).collect();
-        out.push_str(&format!("Cheapest fixes, all together: {} a month\n", totals.join(" + ")));
+        let totals: Vec<String> = s
+            .cheapest_fixes_monthly
+            .0
+            .iter()
+            .map(|(c, v)| format!("{v:.2} {c}"))
+            .collect();
+        out.push_str(&format!(
+            "Cheapest fixes, all together: {} a month\n",
+            totals.join(" + ")
+        ));
     }
     if !a.flows.is_empty() {
         let mut t = table();
-        t.set_header(vec!["flow", "environment", "owner", "enforcement", "state", "turn-off", "why", "cheapest fix"]);
+        t.set_header(vec![
+            "flow",
+            "environment",
+            "owner",
+            "enforcement",
+            "state",
+            "turn-off",
+            "why",
+            "cheapest fix",
+        ]);
         for f in &a.flows {
             t.add_row(vec![
                 f.flow.clone(),
@@ -210,7 +310,10 @@ pub fn audit_table(a: &Audit, color: bool) -> String {
                 f.enforcement.to_owned(),
                 f.state.unwrap_or("").to_owned(),
                 date(f.turn_off),
-                f.problems.first().map(|p| format!("{}: {}", p.rule, p.message)).unwrap_or_default(),
+                f.problems
+                    .first()
+                    .map(|p| format!("{}: {}", p.rule, p.message))
+                    .unwrap_or_default(),
                 f.fixes.first().map(fix_line).unwrap_or_default(),
             ]);
         }
@@ -256,10 +359,18 @@ pub fn audit_csv(a: &Audit) -> Result<String, CliError> {
                 date(f.admin_notice),
                 date(f.maker_notice),
                 date(f.turn_off),
-                f.problems.iter().map(|p| format!("{}: {}", p.rule, p.message)).collect::<Vec<_>>().join("; "),
+                f.problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.rule, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
                 fix.map(fix_line).unwrap_or_default(),
-                fix.and_then(|x| x.monthly_cost.as_ref()).map(|m| format!("{:.2}", m.amount)).unwrap_or_default(),
-                fix.and_then(|x| x.monthly_cost.as_ref()).map(|m| m.currency.clone()).unwrap_or_default(),
+                fix.and_then(|x| x.monthly_cost.as_ref())
+                    .map(|m| format!("{:.2}", m.amount))
+                    .unwrap_or_default(),
+                fix.and_then(|x| x.monthly_cost.as_ref())
+                    .map(|m| m.currency.clone())
+                    .unwrap_or_default(),
             ]
         })
         .collect();
@@ -291,7 +402,14 @@ fn gb(mb: u64) -> String {
 
 pub fn capacity_table(c: &Capacity) -> String {
     let mut t = table();
-    t.set_header(vec!["source", "rule", "units", "database MB", "file MB", "log MB"]);
+    t.set_header(vec![
+        "source",
+        "rule",
+        "units",
+        "database MB",
+        "file MB",
+        "log MB",
+    ]);
     for s in &c.sources {
         t.add_row(vec![
             s.source.clone(),
@@ -342,14 +460,21 @@ pub fn capacity_csv(c: &Capacity) -> Result<String, CliError> {
             ]
         })
         .collect();
-    csv_out(&["source", "rule", "units", "database_mb", "file_mb", "log_mb"], rows)
+    csv_out(
+        &["source", "rule", "units", "database_mb", "file_mb", "log_mb"],
+        rows,
+    )
 }
 
 pub fn limits_table(l: &Limit) -> String {
     let mut t = table();
     t.set_header(vec!["source", "rule", "requests / 24 h"]);
     for s in &l.sources {
-        t.add_row(vec![s.source.clone(), s.rule.id().to_owned(), s.requests.to_string()]);
+        t.add_row(vec![
+            s.source.clone(),
+            s.rule.id().to_owned(),
+            s.requests.to_string(),
+        ]);
     }
     let budget = serde_json::to_string(&l.budget).unwrap_or_default();
     format!(
@@ -373,7 +498,14 @@ pub fn limits_csv(l: &Limit) -> Result<String, CliError> {
 
 pub fn cost_table(c: &Cost) -> String {
     let mut t = table();
-    t.set_header(vec!["sku", "quantity", "unit price", "monthly", "channel", "billed to"]);
+    t.set_header(vec![
+        "sku",
+        "quantity",
+        "unit price",
+        "monthly",
+        "channel",
+        "billed to",
+    ]);
     for l in &c.lines {
         t.add_row(vec![
             l.sku.clone(),
@@ -387,7 +519,11 @@ pub fn cost_table(c: &Cost) -> String {
     let totals: Vec<String> = c.total.0.iter().map(|(cur, v)| format!("{v:.2} {cur}")).collect();
     let mut out = format!(
         "{t}\nTotal per month: {}\n",
-        if totals.is_empty() { "nothing".to_owned() } else { totals.join(" + ") }
+        if totals.is_empty() {
+            "nothing".to_owned()
+        } else {
+            totals.join(" + ")
+        }
     );
     for p in &c.problems {
         out.push_str(&format!("Problem {}: {}\n", p.rule, p.message));
@@ -414,7 +550,18 @@ pub fn cost_csv(c: &Cost) -> Result<String, CliError> {
             ]
         })
         .collect();
-    csv_out(&["sku", "quantity", "unit_price", "monthly", "currency", "channel", "billed_to"], rows)
+    csv_out(
+        &[
+            "sku",
+            "quantity",
+            "unit_price",
+            "monthly",
+            "currency",
+            "channel",
+            "billed_to",
+        ],
+        rows,
+    )
 }
 
 pub fn buy_table(p: &Purchase, color: bool) -> String {
@@ -423,7 +570,10 @@ pub fn buy_table(p: &Purchase, color: bool) -> String {
         ("accepted", yes_no(p.accepted, color)),
         ("channel", p.channel.to_owned()),
         ("billed to", p.billed_to.clone()),
-        ("monthly cost", p.monthly_cost.as_ref().map(|m| m.to_string()).unwrap_or_default()),
+        (
+            "monthly cost",
+            p.monthly_cost.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+        ),
         ("rules", rules(&p.rules)),
         ("problems", findings_text(&p.problems)),
     ])
@@ -431,22 +581,46 @@ pub fn buy_table(p: &Purchase, color: bool) -> String {
 
 pub fn buy_csv(p: &Purchase) -> Result<String, CliError> {
     csv_out(
-        &["sku", "quantity", "accepted", "channel", "billed_to", "monthly_cost", "currency", "problems"],
+        &[
+            "sku",
+            "quantity",
+            "accepted",
+            "channel",
+            "billed_to",
+            "monthly_cost",
+            "currency",
+            "problems",
+        ],
         vec![vec![
             p.sku.clone(),
             p.quantity.to_string(),
             p.accepted.to_string(),
             p.channel.to_owned(),
             p.billed_to.clone(),
-            p.monthly_cost.as_ref().map(|m| format!("{:.2}", m.amount)).unwrap_or_default(),
-            p.monthly_cost.as_ref().map(|m| m.currency.clone()).unwrap_or_default(),
-            p.problems.iter().map(|x| format!("{}: {}", x.rule, x.message)).collect::<Vec<_>>().join("; "),
+            p.monthly_cost
+                .as_ref()
+                .map(|m| format!("{:.2}", m.amount))
+                .unwrap_or_default(),
+            p.monthly_cost
+                .as_ref()
+                .map(|m| m.currency.clone())
+                .unwrap_or_default(),
+            p.problems
+                .iter()
+                .map(|x| format!("{}: {}", x.rule, x.message))
+                .collect::<Vec<_>>()
+                .join("; "),
         ]],
     )
 }
 
 /// `entitle catalog`: SKUs (or connectors) with the figures in force on `at` (default: today).
-pub fn catalog(c: &Catalog, connectors: bool, format: Format, at: Option<NaiveDate>) -> Result<String, CliError> {
+pub fn catalog(
+    c: &Catalog,
+    connectors: bool,
+    format: Format,
+    at: Option<NaiveDate>,
+) -> Result<String, CliError> {
     let day = at.unwrap_or_else(|| chrono::Utc::now().date_naive());
     if connectors {
         let rows: Vec<Vec<String>> = c
@@ -457,17 +631,29 @@ pub fn catalog(c: &Catalog, connectors: bool, format: Format, at: Option<NaiveDa
                     k.id.clone(),
                     k.name.clone(),
                     format!("{:?}", k.tier_on(day)).to_lowercase(),
-                    k.changes.iter().map(|ch| format!("{}: {:?}", ch.on, ch.tier).to_lowercase()).collect::<Vec<_>>().join(", "),
+                    k.changes
+                        .iter()
+                        .map(|ch| format!("{}: {:?}", ch.on, ch.tier).to_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     k.reclassified.to_string(),
                 ]
             })
             .collect();
         return match format {
-            Format::Json => serde_json::to_string_pretty(&c.connectors).map(|s| s + "\n").map_err(|e| CliError::Internal(e.to_string())),
+            Format::Json => serde_json::to_string_pretty(&c.connectors)
+                .map(|s| s + "\n")
+                .map_err(|e| CliError::Internal(e.to_string())),
             Format::Csv => csv_out(&["id", "name", "tier", "changes", "reclassified"], rows),
             Format::Table => {
                 let mut t = table();
-                t.set_header(vec!["id", "name", &format!("tier on {day}"), "changes", "reclassified (M365-1)"]);
+                t.set_header(vec![
+                    "id",
+                    "name",
+                    &format!("tier on {day}"),
+                    "changes",
+                    "reclassified (M365-1)",
+                ]);
                 for r in rows {
                     t.add_row(r);
                 }
@@ -479,7 +665,10 @@ pub fn catalog(c: &Catalog, connectors: bool, format: Format, at: Option<NaiveDa
         .skus
         .iter()
         .map(|s| {
-            let price = s.price_at(day).map(|p| format!("{:.2} {}", p.amount, p.currency)).unwrap_or_default();
+            let price = s
+                .price_at(day)
+                .map(|p| format!("{:.2} {}", p.amount, p.currency))
+                .unwrap_or_default();
             vec![
                 s.id.clone(),
                 s.name.clone(),
@@ -487,22 +676,98 @@ pub fn catalog(c: &Catalog, connectors: bool, format: Format, at: Option<NaiveDa
                 format!("{:?}", s.kind).to_lowercase(),
                 price,
                 s.unit.clone(),
-                if s.minimum > 1 { s.minimum.to_string() } else { String::new() },
+                if s.minimum > 1 {
+                    s.minimum.to_string()
+                } else {
+                    String::new()
+                },
                 s.retired_on.map(|d| d.to_string()).unwrap_or_default(),
                 s.sku_part_number.clone().unwrap_or_default(),
             ]
         })
         .collect();
     match format {
-        Format::Json => serde_json::to_string_pretty(&c.skus).map(|s| s + "\n").map_err(|e| CliError::Internal(e.to_string())),
-        Format::Csv => csv_out(&["id", "name", "scope", "kind", "price", "unit", "minimum", "retired_on", "sku_part_number"], rows),
+        Format::Json => serde_json::to_string_pretty(&c.skus)
+            .map(|s| s + "\n")
+            .map_err(|e| CliError::Internal(e.to_string())),
+        Format::Csv => csv_out(
+            &[
+                "id",
+                "name",
+                "scope",
+                "kind",
+                "price",
+                "unit",
+                "minimum",
+                "retired_on",
+                "sku_part_number",
+            ],
+            rows,
+        ),
         Format::Table => {
             let mut t = table();
-            t.set_header(vec!["id", "name", "scope", "kind", &format!("price on {day}"), "per", "min", "retired", "Graph part number"]);
+            t.set_header(vec![
+                "id",
+                "name",
+                "scope",
+                "kind",
+                &format!("price on {day}"),
+                "per",
+                "min",
+                "retired",
+                "Graph part number",
+            ]);
             for r in rows {
                 t.add_row(r);
             }
-            Ok(format!("Catalog `{}`: {} (figures as of {})\n{t}\n", c.catalog.edition, c.catalog.title, c.catalog.as_of))
+            Ok(format!(
+                "Catalog `{}`: {} (figures as of {})\n{t}\n",
+                c.catalog.edition, c.catalog.title, c.catalog.as_of
+            ))
         }
     }
+}
+
+pub fn impact_table(i: &entitle_core::entities::Impact) -> String {
+    if i.flips.is_empty() {
+        return format!(
+            "Changing entity `{}` flips no decision ({}).\n",
+            i.entity,
+            rules(&i.rules)
+        );
+    }
+    let mut t = table();
+    t.set_header(vec!["kind", "id", "user", "before", "after"]);
+    for f in &i.flips {
+        t.add_row(vec![
+            f.kind.to_owned(),
+            f.id.clone(),
+            f.user.clone().unwrap_or_default(),
+            if f.allowed_before { "allowed" } else { "denied" }.to_owned(),
+            if f.allowed_after { "allowed" } else { "denied" }.to_owned(),
+        ]);
+    }
+    format!(
+        "Changing entity `{}` flips {} decision(s) ({}):\n{t}\n",
+        i.entity,
+        i.flips.len(),
+        rules(&i.rules)
+    )
+}
+
+pub fn impact_csv(i: &entitle_core::entities::Impact) -> Result<String, CliError> {
+    let rows = i
+        .flips
+        .iter()
+        .map(|f| {
+            vec![
+                f.kind.to_owned(),
+                f.id.clone(),
+                f.user.clone().unwrap_or_default(),
+                f.allowed_before.to_string(),
+                f.allowed_after.to_string(),
+            ]
+        })
+        .collect();
+    csv_out(&["kind", "id", "user", "allowed_before", "allowed_after"], rows)
 }

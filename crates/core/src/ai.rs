@@ -45,12 +45,16 @@ pub fn credits(snap: &Snapshot) -> (Credits, Vec<Finding>) {
         }
     }
     let available = c.purchased.saturating_add(c.seeded);
-    c.unallocated = i64::try_from(available).unwrap_or(i64::MAX) - i64::try_from(c.allocated).unwrap_or(i64::MAX);
+    c.unallocated =
+        i64::try_from(available).unwrap_or(i64::MAX) - i64::try_from(c.allocated).unwrap_or(i64::MAX);
     let mut findings = Vec::new();
     if c.allocated > available {
         findings.push(Finding::new(
             Rule::Ai1,
-            format!("{} AI Builder credits are allocated to environments but the tenant has {available} a month", c.allocated),
+            format!(
+                "{} AI Builder credits are allocated to environments but the tenant has {available} a month",
+                c.allocated
+            ),
         ));
     }
     (c, findings)

@@ -16,7 +16,9 @@ pub fn per_app_passes_needed(snap: &Snapshot, user: UserIdx, also: Option<AppIdx
         .user(user)
         .and_then(|u| u.sku_for(Capability::AppsPerApp))
         .and_then(|s| snap.catalog().sku(s))
-        .map_or((2, 1), |s| (s.grants.apps_per_unit.max(1), s.grants.portals_per_unit.max(1)));
+        .map_or((2, 1), |s| {
+            (s.grants.apps_per_unit.max(1), s.grants.portals_per_unit.max(1))
+        });
     let mut per_env: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
     for (idx, a) in snap.apps() {
         if !(a.users.contains(&user) || Some(idx) == also) || a.embedded {
@@ -29,7 +31,10 @@ pub fn per_app_passes_needed(snap: &Snapshot, user: UserIdx, also: Option<AppIdx
             slot.0 += 1;
         }
     }
-    per_env.values().map(|(apps, portals)| apps.div_ceil(apps_per).max(portals.div_ceil(portals_per))).sum()
+    per_env
+        .values()
+        .map(|(apps, portals)| apps.div_ceil(apps_per).max(portals.div_ceil(portals_per)))
+        .sum()
 }
 
 /// May `user` run `app`?
@@ -44,22 +49,33 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
         problems: Problems::new(),
         warnings: Problems::new(),
     };
-    let (Some(a), Some(u)) = (snap.app(app), snap.user(user)) else { return d };
+    let (Some(a), Some(u)) = (snap.app(app), snap.user(user)) else {
+        return d;
+    };
     d.premium = a.premium;
     d.trace.push(Rule::App3);
     if let Some(on) = u.left {
-        d.problems.push(Problem { rule: Rule::App3, what: What::UserLeft { user, on } });
+        d.problems.push(Problem {
+            rule: Rule::App3,
+            what: What::UserLeft { user, on },
+        });
         return d;
     }
     if u.kind == UserKind::Guest {
         d.trace.push(Rule::App2);
         if u.home_licenses_ignored {
-            d.warnings.push(Problem { rule: Rule::Flow19, what: What::GuestHomeIgnored { user } });
+            d.warnings.push(Problem {
+                rule: Rule::Flow19,
+                what: What::GuestHomeIgnored { user },
+            });
         }
     }
     if u.consumer_ignored {
         d.trace.push(Rule::Cat14);
-        d.problems.push(Problem { rule: Rule::Cat14, what: What::ConsumerAccount { user } });
+        d.problems.push(Problem {
+            rule: Rule::Cat14,
+            what: What::ConsumerAccount { user },
+        });
     }
     if a.grandfathered {
         d.trace.push(Rule::M365_2);
@@ -70,7 +86,10 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
         d.trace.push(Rule::Ent3);
         d.trace.push(Rule::Ent1);
         if !u.has(Capability::ComplexEntities) {
-            d.problems.push(Problem { rule: Rule::Ent1, what: What::ComplexEntity { user, entity } });
+            d.problems.push(Problem {
+                rule: Rule::Ent1,
+                what: What::ComplexEntity { user, entity },
+            });
             entities_ok = false;
         }
     }
@@ -78,14 +97,20 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
         d.trace.push(Rule::Ent3);
         d.trace.push(Rule::Ent2);
         if !u.has(Capability::RestrictedEntities) {
-            d.problems.push(Problem { rule: Rule::Ent2, what: What::RestrictedEntity { user, entity } });
+            d.problems.push(Problem {
+                rule: Rule::Ent2,
+                what: What::RestrictedEntity { user, entity },
+            });
             entities_ok = false;
         }
     }
     if a.kind == AppKind::ModelDriven {
         d.trace.push(Rule::Ent4);
         if !u.has(Capability::ModelDrivenApps) {
-            d.problems.push(Problem { rule: Rule::Ent4, what: What::ModelDrivenNeeded { user } });
+            d.problems.push(Problem {
+                rule: Rule::Ent4,
+                what: What::ModelDrivenNeeded { user },
+            });
             return d;
         }
     }
@@ -98,13 +123,24 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
     } else if !a.premium {
         // M365-3: standard apps are covered by Microsoft 365 rights, and by every Power Apps or D365 licence.
         d.trace.push(Rule::M365_3);
-        [Capability::AppsStandard, Capability::AppsPremium, Capability::AppsPerApp, Capability::AppsD365Context]
-            .into_iter()
-            .find(|c| u.has(*c))
-            .map(|c| LicensedBy::User { user, sku: u.sku_for(c) })
+        [
+            Capability::AppsStandard,
+            Capability::AppsPremium,
+            Capability::AppsPerApp,
+            Capability::AppsD365Context,
+        ]
+        .into_iter()
+        .find(|c| u.has(*c))
+        .map(|c| LicensedBy::User {
+            user,
+            sku: u.sku_for(c),
+        })
     } else if u.has(Capability::AppsPremium) {
         d.trace.push(Rule::Cat2);
-        Some(LicensedBy::User { user, sku: u.sku_for(Capability::AppsPremium) })
+        Some(LicensedBy::User {
+            user,
+            sku: u.sku_for(Capability::AppsPremium),
+        })
     } else if u.has(Capability::AppsPerApp) {
         d.trace.push(Rule::Cat1);
         d.trace.push(Rule::App1);
@@ -112,9 +148,15 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
     } else if u.has(Capability::AppsD365Context) {
         d.trace.push(Rule::D365_1);
         if a.extends_dynamics {
-            Some(LicensedBy::User { user, sku: u.sku_for(Capability::AppsD365Context) })
+            Some(LicensedBy::User {
+                user,
+                sku: u.sku_for(Capability::AppsD365Context),
+            })
         } else {
-            d.problems.push(Problem { rule: Rule::D365_1, what: What::AppNotCovered { user, app } });
+            d.problems.push(Problem {
+                rule: Rule::D365_1,
+                what: What::AppNotCovered { user, app },
+            });
             None
         }
     } else {
@@ -125,7 +167,10 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
             d.trace.push(Rule::Cat2);
             Rule::Cat2
         };
-        d.problems.push(Problem { rule, what: What::AppNotCovered { user, app } });
+        d.problems.push(Problem {
+            rule,
+            what: What::AppNotCovered { user, app },
+        });
         None
     };
     if let Some(by) = covered {
@@ -134,7 +179,10 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
             d.licensed_by = by;
         }
     } else if d.problems.is_empty() {
-        d.problems.push(Problem { rule: Rule::Cat2, what: What::AppNotCovered { user, app } });
+        d.problems.push(Problem {
+            rule: Rule::Cat2,
+            what: What::AppNotCovered { user, app },
+        });
     }
     d
 }
@@ -143,11 +191,18 @@ fn per_app(snap: &Snapshot, d: &mut AppDecision) -> Option<LicensedBy> {
     let u = snap.user(d.user)?;
     let needed = per_app_passes_needed(snap, d.user, Some(d.app));
     if needed <= u.per_app_units {
-        return Some(LicensedBy::User { user: d.user, sku: u.sku_for(Capability::AppsPerApp) });
+        return Some(LicensedBy::User {
+            user: d.user,
+            sku: u.sku_for(Capability::AppsPerApp),
+        });
     }
     d.problems.push(Problem {
         rule: Rule::App1,
-        what: What::PerAppShort { user: d.user, needed, held: u.per_app_units },
+        what: What::PerAppShort {
+            user: d.user,
+            needed,
+            held: u.per_app_units,
+        },
     });
     None
 }
@@ -160,7 +215,10 @@ fn portal_coverage(
 ) -> Option<LicensedBy> {
     let u = snap.user(d.user)?;
     if u.has(Capability::AppsPremium) && u.has(Capability::PortalsInternal) {
-        return Some(LicensedBy::User { user: d.user, sku: u.sku_for(Capability::AppsPremium) });
+        return Some(LicensedBy::User {
+            user: d.user,
+            sku: u.sku_for(Capability::AppsPremium),
+        });
     }
     if u.has(Capability::AppsPerApp) {
         d.trace.push(Rule::App1);
@@ -168,13 +226,22 @@ fn portal_coverage(
     }
     if u.has(Capability::PortalsInternal) && u.has(Capability::AppsD365Context) && dynamics_context {
         d.trace.push(Rule::D365_1);
-        return Some(LicensedBy::User { user: d.user, sku: u.sku_for(Capability::PortalsInternal) });
+        return Some(LicensedBy::User {
+            user: d.user,
+            sku: u.sku_for(Capability::PortalsInternal),
+        });
     }
     if u.d365_licensed && !u.has(Capability::PortalsInternal) {
         d.trace.push(Rule::D365_3);
-        d.problems.push(Problem { rule: Rule::D365_3, what: What::PortalNotCovered { user: d.user } });
+        d.problems.push(Problem {
+            rule: Rule::D365_3,
+            what: What::PortalNotCovered { user: d.user },
+        });
         return None;
     }
-    d.problems.push(Problem { rule: Rule::Portal4, what: What::PortalNotCovered { user: d.user } });
+    d.problems.push(Problem {
+        rule: Rule::Portal4,
+        what: What::PortalNotCovered { user: d.user },
+    });
     None
 }

@@ -74,13 +74,21 @@ pub struct Audit {
 
 /// Audits every flow and the tenant-wide allocations.
 pub fn audit(snap: &Snapshot) -> Audit {
-    let mut summary = Summary { environments: snap.envs.len(), flows: snap.flows.len(), ..Summary::default() };
+    let mut summary = Summary {
+        environments: snap.envs.len(),
+        flows: snap.flows.len(),
+        ..Summary::default()
+    };
     let mut flows = Vec::new();
     let mut warnings = Vec::new();
     for (idx, f) in snap.flows() {
         let d = decide_flow(snap, idx, None);
         for w in d.warnings.iter() {
-            warnings.push(AuditWarning { flow: f.id.to_string(), rule: w.rule, message: message(snap, &w) });
+            warnings.push(AuditWarning {
+                flow: f.id.to_string(),
+                rule: w.rule,
+                message: message(snap, &w),
+            });
         }
         if d.allowed {
             continue;
@@ -115,7 +123,14 @@ pub fn audit(snap: &Snapshot) -> Audit {
             maker_notice: t.map(|t| t.maker_notice),
             turn_off: t.map(|t| t.turn_off),
             rules,
-            problems: d.problems.iter().map(|p| Finding { rule: p.rule, message: message(snap, &p) }).collect(),
+            problems: d
+                .problems
+                .iter()
+                .map(|p| Finding {
+                    rule: p.rule,
+                    message: message(snap, &p),
+                })
+                .collect(),
             fixes,
         });
     }

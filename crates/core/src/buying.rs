@@ -66,13 +66,20 @@ pub fn cost(snap: &Snapshot) -> Cost {
     let mut lines = Vec::new();
     let mut total = Totals::default();
     for sub in &snap.scenario().subscriptions {
-        let Some(def) = catalog.sku_by_id(&sub.sku) else { continue };
-        let trial_days = def.trial_days.unwrap_or(catalog.terms.self_service.admin_trial_days);
+        let Some(def) = catalog.sku_by_id(&sub.sku) else {
+            continue;
+        };
+        let trial_days = def
+            .trial_days
+            .unwrap_or(catalog.terms.self_service.admin_trial_days);
         let started = sub.start.is_none_or(|s| s <= at);
         let mut end = sub.end;
         if sub.channel == PurchaseChannel::Trial {
             if let Some(s) = sub.start {
-                end = end.into_iter().chain(s.checked_add_days(Days::new(u64::from(trial_days)))).min();
+                end = end
+                    .into_iter()
+                    .chain(s.checked_add_days(Days::new(u64::from(trial_days))))
+                    .min();
             }
         }
         if !started || end.is_some_and(|e| e <= at) {
@@ -85,7 +92,8 @@ pub fn cost(snap: &Snapshot) -> Cost {
             continue;
         }
         let Some(price) = def.price_at(at) else { continue };
-        let free = sub.channel == PurchaseChannel::Trial || matches!(def.kind, Kind::Trial | Kind::Free | Kind::Developer);
+        let free = sub.channel == PurchaseChannel::Trial
+            || matches!(def.kind, Kind::Trial | Kind::Free | Kind::Developer);
         if free && !rules.contains(&Rule::Cat10) {
             rules.push(Rule::Cat10);
         }
@@ -112,7 +120,14 @@ pub fn cost(snap: &Snapshot) -> Cost {
         });
     }
     let (usage, problems, fixes) = usage(snap);
-    Cost { total, lines, usage, problems, fixes, rules }
+    Cost {
+        total,
+        lines,
+        usage,
+        problems,
+        fixes,
+        rules,
+    }
 }
 
 /// BUY-6: units per SKU, and SKUs with more assignments than purchased units (a problem, with the cost of
@@ -120,7 +135,13 @@ pub fn cost(snap: &Snapshot) -> Cost {
 pub fn usage(snap: &Snapshot) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
     let catalog = snap.catalog();
     let t = snap.tenant();
-    let mut skus: Vec<SkuIdx> = t.units.keys().chain(t.assigned.keys()).chain(t.allocated.keys()).copied().collect();
+    let mut skus: Vec<SkuIdx> = t
+        .units
+        .keys()
+        .chain(t.assigned.keys())
+        .chain(t.allocated.keys())
+        .copied()
+        .collect();
     skus.sort();
     skus.dedup();
     let mut out = Vec::new();
@@ -134,15 +155,24 @@ pub fn usage(snap: &Snapshot) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
         let used = assigned + allocated;
         let holders: Vec<String> = snap
             .users()
-            .filter(|(_, u)| snap.scenario().users.iter().any(|x| x.id.as_str() == &*u.id && x.licenses.iter().any(|l| l == &def.id)))
+            .filter(|(_, u)| {
+                snap.scenario()
+                    .users
+                    .iter()
+                    .any(|x| x.id.as_str() == &*u.id && x.licenses.iter().any(|l| l == &def.id))
+            })
             .map(|(_, u)| u.id.to_string())
             .collect();
-        let available = i64::try_from(purchased).unwrap_or(i64::MAX) - i64::try_from(used).unwrap_or(i64::MAX);
+        let available =
+            i64::try_from(purchased).unwrap_or(i64::MAX) - i64::try_from(used).unwrap_or(i64::MAX);
         if t.subscribed.contains(&s) && used > purchased {
             let short = used - purchased;
             problems.push(Finding::new(
                 Rule::Buy6,
-                format!("`{}`: {used} unit(s) assigned or allocated but {purchased} purchased", def.id),
+                format!(
+                    "`{}`: {used} unit(s) assigned or allocated but {purchased} purchased",
+                    def.id
+                ),
             ));
             if def.kind == Kind::Paid {
                 let price = def.price_at(snap.at());
@@ -158,7 +188,14 @@ pub fn usage(snap: &Snapshot) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
                 });
             }
         }
-        out.push(SkuUsage { sku: def.id.clone(), purchased, assigned, allocated, available, holders });
+        out.push(SkuUsage {
+            sku: def.id.clone(),
+            purchased,
+            assigned,
+            allocated,
+            available,
+            holders,
+        });
     }
     (out, problems, fixes)
 }
@@ -198,15 +235,34 @@ pub fn preview_purchase(snap: &Snapshot, sku: SkuIdx, quantity: u32, buyer: Opti
     };
     let tenant = &snap.scenario().tenant;
     let user = buyer.and_then(|b| snap.scenario().users.get(b.0 as usize));
-    let is_admin = user.is_none_or(|u| u.roles.iter().any(|r| matches!(r, AdminRole::GlobalAdmin | AdminRole::BillingAdmin)));
+    let is_admin = user.is_none_or(|u| {
+        u.roles
+            .iter()
+            .any(|r| matches!(r, AdminRole::GlobalAdmin | AdminRole::BillingAdmin))
+    });
     let mut channel = if is_admin { "admin" } else { "self-service" };
-    let mut billed_to = if is_admin { "tenant".to_owned() } else { user.map_or("tenant".to_owned(), |u| u.id.clone()) };
-    let rule_of = |fallback: Rule| def.sources.iter().find_map(|s| Rule::parse(s)).unwrap_or(fallback);
+    let mut billed_to = if is_admin {
+        "tenant".to_owned()
+    } else {
+        user.map_or("tenant".to_owned(), |u| u.id.clone())
+    };
+    let rule_of = |fallback: Rule| {
+        def.sources
+            .iter()
+            .find_map(|s| Rule::parse(s))
+            .unwrap_or(fallback)
+    };
 
     match def.kind {
         Kind::Seeded => {
             rules.push(Rule::Cat9);
-            problems.push(Finding::new(Rule::Cat9, format!("`{}` is bought with Microsoft 365, Windows or Dynamics 365, not here", def.id)));
+            problems.push(Finding::new(
+                Rule::Cat9,
+                format!(
+                    "`{}` is bought with Microsoft 365, Windows or Dynamics 365, not here",
+                    def.id
+                ),
+            ));
         }
         Kind::Trial => {
             rules.push(Rule::Cat10);
@@ -215,7 +271,11 @@ pub fn preview_purchase(snap: &Snapshot, sku: SkuIdx, quantity: u32, buyer: Opti
             billed_to = "nobody".to_owned();
         }
         Kind::Free | Kind::Developer => {
-            rules.push(if def.kind == Kind::Free { Rule::Cat12 } else { Rule::Cat11 });
+            rules.push(if def.kind == Kind::Free {
+                Rule::Cat12
+            } else {
+                Rule::Cat11
+            });
             channel = "trial";
             billed_to = "nobody".to_owned();
         }
@@ -238,43 +298,84 @@ pub fn preview_purchase(snap: &Snapshot, sku: SkuIdx, quantity: u32, buyer: Opti
         rules.push(rule);
         problems.push(Finding::new(
             rule,
-            format!("`{}` is sold from {} unit(s) in steps of {}; {quantity} is not a valid quantity", def.id, def.minimum, def.step),
+            format!(
+                "`{}` is sold from {} unit(s) in steps of {}; {quantity} is not a valid quantity",
+                def.id, def.minimum, def.step
+            ),
         ));
     }
     if let Some(u) = user {
         // CAT-14: paid plans need a work or school account.
         if u.account == Account::Consumer && def.kind == Kind::Paid {
             rules.push(Rule::Cat14);
-            problems.push(Finding::new(Rule::Cat14, format!("`{}` has a consumer account, which may use only the free plan", u.id)));
+            problems.push(Finding::new(
+                Rule::Cat14,
+                format!(
+                    "`{}` has a consumer account, which may use only the free plan",
+                    u.id
+                ),
+            ));
         }
         if !is_admin && def.kind == Kind::Paid {
             // BUY-8: only an admin may create costs for the organisation; anyone else buys self-service and pays.
             rules.push(Rule::Buy8);
             rules.push(Rule::Buy1);
             if u.kind == UserKind::Guest {
-                problems.push(Finding::new(Rule::Buy1, format!("`{}` is a guest; guests cannot buy in a tenant where they are guests", u.id)));
+                problems.push(Finding::new(
+                    Rule::Buy1,
+                    format!(
+                        "`{}` is a guest; guests cannot buy in a tenant where they are guests",
+                        u.id
+                    ),
+                ));
             } else if u.kind != UserKind::Member {
-                problems.push(Finding::new(Rule::Buy1, format!("`{}` is a {}, not a person who can pay", u.id, u.kind.as_str())));
+                problems.push(Finding::new(
+                    Rule::Buy1,
+                    format!("`{}` is a {}, not a person who can pay", u.id, u.kind.as_str()),
+                ));
             }
             let terms = &catalog.terms.self_service;
-            if terms.excluded_segments.iter().any(|s| s == tenant.segment.as_str()) {
-                problems.push(Finding::new(Rule::Buy1, format!("self-service purchase is not available to {} tenants", tenant.segment.as_str())));
+            if terms
+                .excluded_segments
+                .iter()
+                .any(|s| s == tenant.segment.as_str())
+            {
+                problems.push(Finding::new(
+                    Rule::Buy1,
+                    format!(
+                        "self-service purchase is not available to {} tenants",
+                        tenant.segment.as_str()
+                    ),
+                ));
             }
             match &tenant.country {
                 Some(c) if !terms.countries.iter().any(|x| x == c) => {
-                    problems.push(Finding::new(Rule::Buy1, format!("self-service purchase is not offered in `{c}`")));
+                    problems.push(Finding::new(
+                        Rule::Buy1,
+                        format!("self-service purchase is not offered in `{c}`"),
+                    ));
                 }
                 _ => {}
             }
             if !def.self_service || !def.channels.contains(&crate::catalog::Channel::SelfService) {
-                problems.push(Finding::new(Rule::Buy1, format!("`{}` cannot be bought self-service", def.id)));
+                problems.push(Finding::new(
+                    Rule::Buy1,
+                    format!("`{}` cannot be bought self-service", def.id),
+                ));
             }
             match tenant.self_service.get(&def.id).copied().unwrap_or_default() {
                 SelfServicePolicy::Enabled => {}
                 policy => {
                     rules.push(Rule::Buy2);
-                    let what = if policy == SelfServicePolicy::Disabled { "disabled" } else { "limited to trials" };
-                    problems.push(Finding::new(Rule::Buy2, format!("an admin has {what} self-service purchase of `{}`", def.id)));
+                    let what = if policy == SelfServicePolicy::Disabled {
+                        "disabled"
+                    } else {
+                        "limited to trials"
+                    };
+                    problems.push(Finding::new(
+                        Rule::Buy2,
+                        format!("an admin has {what} self-service purchase of `{}`", def.id),
+                    ));
                 }
             }
         }
@@ -283,11 +384,18 @@ pub fn preview_purchase(snap: &Snapshot, sku: SkuIdx, quantity: u32, buyer: Opti
         rules.push(rule_of(Rule::Cat2));
     }
     let monthly_cost = def.price_at(at).map(|p| {
-        let unit = if channel == "trial" { Decimal::ZERO } else { p.amount };
+        let unit = if channel == "trial" {
+            Decimal::ZERO
+        } else {
+            p.amount
+        };
         Money::new(unit * Decimal::from(quantity), &p.currency)
     });
     if def.kind == Kind::Paid && monthly_cost.is_none() {
-        problems.push(Finding::new(rule_of(Rule::Cat13), format!("`{}` has no price on {at}", def.id)));
+        problems.push(Finding::new(
+            rule_of(Rule::Cat13),
+            format!("`{}` has no price on {at}", def.id),
+        ));
     }
     rules.dedup();
     Purchase {

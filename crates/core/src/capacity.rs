@@ -45,12 +45,20 @@ pub fn capacity(snap: &Snapshot) -> Capacity {
     let terms = &catalog.terms.capacity;
     let mut rules = vec![Rule::Cap1];
     let mut sources = Vec::new();
-    let mut units: Vec<(SkuIdx, u64)> = snap.tenant().units.iter().map(|(s, n)| (*s, *n)).filter(|(_, n)| *n > 0).collect();
+    let mut units: Vec<(SkuIdx, u64)> = snap
+        .tenant()
+        .units
+        .iter()
+        .map(|(s, n)| (*s, *n))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     units.sort();
 
     // CAP-2: the first qualifying subscription gives a one-time default; later ones add only their accruals.
     let qualifies = units.iter().any(|(s, _)| {
-        catalog.sku(*s).is_some_and(|d| d.grants.tenant_default_capacity && matches!(d.kind, Kind::Paid | Kind::Seeded))
+        catalog
+            .sku(*s)
+            .is_some_and(|d| d.grants.tenant_default_capacity && matches!(d.kind, Kind::Paid | Kind::Seeded))
     });
     if qualifies {
         rules.push(Rule::Cap2);
@@ -73,7 +81,11 @@ pub fn capacity(snap: &Snapshot) -> Capacity {
         if matches!(d.kind, Kind::Trial | Kind::Free) {
             continue; // CAT-10: trials never add paid capacity
         }
-        let rule = if d.scope == crate::catalog::Scope::Tenant { Rule::Cap4 } else { Rule::Cap3 };
+        let rule = if d.scope == crate::catalog::Scope::Tenant {
+            Rule::Cap4
+        } else {
+            Rule::Cap3
+        };
         if !rules.contains(&rule) {
             rules.push(rule);
         }
@@ -86,14 +98,20 @@ pub fn capacity(snap: &Snapshot) -> Capacity {
             log_mb: g.log_mb.saturating_mul(*n),
         });
     }
-    let database_mb = sources.iter().map(|s| s.database_mb).fold(0u64, u64::saturating_add);
+    let database_mb = sources
+        .iter()
+        .map(|s| s.database_mb)
+        .fold(0u64, u64::saturating_add);
     let file_mb = sources.iter().map(|s| s.file_mb).fold(0u64, u64::saturating_add);
     let log_mb = sources.iter().map(|s| s.log_mb).fold(0u64, u64::saturating_add);
 
     // CAP-6: what environments store counts against the pools; trial, developer and Teams environments do not.
     let mut used = (0u64, 0u64, 0u64);
     for e in &snap.scenario().environments {
-        if matches!(e.kind, EnvironmentKind::Trial | EnvironmentKind::Developer | EnvironmentKind::Teams) {
+        if matches!(
+            e.kind,
+            EnvironmentKind::Trial | EnvironmentKind::Developer | EnvironmentKind::Teams
+        ) {
             continue;
         }
         if let Some(st) = e.storage {
@@ -105,7 +123,9 @@ pub fn capacity(snap: &Snapshot) -> Capacity {
     if used != (0, 0, 0) {
         rules.push(Rule::Cap6);
     }
-    let free = |total: u64, used: u64| i64::try_from(total).unwrap_or(i64::MAX) - i64::try_from(used).unwrap_or(i64::MAX);
+    let free = |total: u64, used: u64| {
+        i64::try_from(total).unwrap_or(i64::MAX) - i64::try_from(used).unwrap_or(i64::MAX)
+    };
     let free_database_mb = free(database_mb, used.0);
     rules.push(Rule::Cap5);
     Capacity {
@@ -119,7 +139,8 @@ pub fn capacity(snap: &Snapshot) -> Capacity {
         free_database_mb,
         free_file_mb: free(file_mb, used.1),
         free_log_mb: free(log_mb, used.2),
-        can_create_environment: free_database_mb >= i64::try_from(terms.environment_min_database_mb).unwrap_or(i64::MAX),
+        can_create_environment: free_database_mb
+            >= i64::try_from(terms.environment_min_database_mb).unwrap_or(i64::MAX),
         rules,
     }
 }

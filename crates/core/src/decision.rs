@@ -21,7 +21,10 @@ impl Trace {
     pub const CAPACITY: usize = 24;
 
     pub const fn new() -> Trace {
-        Trace { rules: [Rule::Cat1; Trace::CAPACITY], len: 0 }
+        Trace {
+            rules: [Rule::Cat1; Trace::CAPACITY],
+            len: 0,
+        }
     }
 
     /// Records a rule unless it is already there; a full trace keeps its first rules.
@@ -64,7 +67,10 @@ impl Problems {
     pub const CAPACITY: usize = 8;
 
     pub const fn new() -> Problems {
-        Problems { items: [None; Problems::CAPACITY], len: 0 }
+        Problems {
+            items: [None; Problems::CAPACITY],
+            len: 0,
+        }
     }
 
     /// Adds a problem unless the same one is there; past the capacity it is dropped (the first ones matter).
@@ -167,23 +173,52 @@ pub enum LicensedBy {
     #[default]
     Nothing,
     /// A process licence held by `flow` (itself, an ancestor, the flow it is associated with, FLOW-1, FLOW-15).
-    Process { flow: FlowIdx },
+    Process {
+        flow: FlowIdx,
+    },
     /// A legacy per-flow licence held by `flow` (FLOW-17).
-    PerFlow { flow: FlowIdx },
+    PerFlow {
+        flow: FlowIdx,
+    },
     /// The process licence (bots) of the machine the flow runs on (FLOW-16).
-    Machine { flow: FlowIdx },
-    Owner { user: UserIdx, sku: Option<SkuIdx> },
-    Invoker { user: UserIdx, sku: Option<SkuIdx> },
+    Machine {
+        flow: FlowIdx,
+    },
+    Owner {
+        user: UserIdx,
+        sku: Option<SkuIdx>,
+    },
+    Invoker {
+        user: UserIdx,
+        sku: Option<SkuIdx>,
+    },
     /// The parent's context user (FLOW-7).
-    Parent { flow: FlowIdx, user: UserIdx, sku: Option<SkuIdx> },
-    AppContext { user: UserIdx, app: Option<AppIdx>, sku: Option<SkuIdx> },
-    D365Context { user: UserIdx, sku: Option<SkuIdx> },
+    Parent {
+        flow: FlowIdx,
+        user: UserIdx,
+        sku: Option<SkuIdx>,
+    },
+    AppContext {
+        user: UserIdx,
+        app: Option<AppIdx>,
+        sku: Option<SkuIdx>,
+    },
+    D365Context {
+        user: UserIdx,
+        sku: Option<SkuIdx>,
+    },
     /// Created before the reclassification and still inside the extended transition (FLOW-25).
     Grandfathered,
     /// A standard flow under the user's Microsoft 365 or other rights (FLOW-5).
-    Standard { user: Option<UserIdx>, sku: Option<SkuIdx> },
+    Standard {
+        user: Option<UserIdx>,
+        sku: Option<SkuIdx>,
+    },
     /// An app or portal covered by the user's licence.
-    User { user: UserIdx, sku: Option<SkuIdx> },
+    User {
+        user: UserIdx,
+        sku: Option<SkuIdx>,
+    },
 }
 
 impl LicensedBy {
@@ -275,6 +310,113 @@ pub struct Finding {
 
 impl Finding {
     pub fn new(rule: Rule, message: impl Into<String>) -> Finding {
-        Finding { rule, message: message.into() }
+        Finding {
+            rule,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_keeps_order_and_drops_repeats() {
+        let mut t = Trace::new();
+        t.push(Rule::Flow4);
+        t.push(Rule::Flow2);
+        t.push(Rule::Flow4);
+        assert_eq!(t.as_slice(), &[Rule::Flow4, Rule::Flow2]);
+    }
+
+    #[test]
+    fn full_trace_keeps_its_first_rules() {
+        let mut t = Trace::new();
+        for r in Rule::ALL.iter().take(Trace::CAPACITY + 5) {
+            t.push(*r);
+        }
+        assert_eq!(t.as_slice().len(), Trace::CAPACITY);
+        assert_eq!(t.as_slice().first(), Rule::ALL.first());
+    }
+
+    #[test]
+    fn problems_are_bounded_and_unique() {
+        let mut p = Problems::new();
+        let one = Problem {
+            rule: Rule::Flow20,
+            what: What::ServicePrincipalNeedsProcess,
+        };
+        p.push(one);
+        p.push(one);
+        assert_eq!(p.len(), 1);
+        for i in 0..20 {
+            p.push(Problem {
+                rule: Rule::Flow4,
+                what: What::PremiumNeeded { user: UserIdx(i) },
+            });
+        }
+        assert_eq!(p.len(), Problems::CAPACITY);
+    }
+
+    #[test]
+    fn licensed_by_kinds_match_the_contract() {
+        let kinds = [
+            LicensedBy::Process { flow: FlowIdx(0) }.kind(),
+            LicensedBy::PerFlow { flow: FlowIdx(0) }.kind(),
+            LicensedBy::Owner {
+                user: UserIdx(0),
+                sku: None,
+            }
+            .kind(),
+            LicensedBy::Invoker {
+                user: UserIdx(0),
+                sku: None,
+            }
+            .kind(),
+            LicensedBy::Parent {
+                flow: FlowIdx(0),
+                user: UserIdx(0),
+                sku: None,
+            }
+            .kind(),
+            LicensedBy::AppContext {
+                user: UserIdx(0),
+                app: None,
+                sku: None,
+            }
+            .kind(),
+            LicensedBy::D365Context {
+                user: UserIdx(0),
+                sku: None,
+            }
+            .kind(),
+            LicensedBy::Grandfathered.kind(),
+            LicensedBy::Standard {
+                user: None,
+                sku: None,
+            }
+            .kind(),
+            LicensedBy::User {
+                user: UserIdx(0),
+                sku: None,
+            }
+            .kind(),
+        ];
+        assert_eq!(
+            kinds,
+            [
+                "process",
+                "per-flow",
+                "owner",
+                "invoker",
+                "parent",
+                "app-context",
+                "d365-context",
+                "grandfathered",
+                "standard",
+                "user"
+            ]
+        );
     }
 }

@@ -57,7 +57,8 @@ pub fn timeline(
     let row = catalog.enforcement(e.kind.as_str())?;
     let (admin, maker, off) = match e.since {
         Some(since) if since > row.admin_notice => {
-            let maker = since.checked_add_days(Days::new(u64::from(catalog.terms.enforcement.maker_after_days)))?;
+            let maker =
+                since.checked_add_days(Days::new(u64::from(catalog.terms.enforcement.maker_after_days)))?;
             let off = maker.checked_add_days(Days::new(u64::from(row.grace_days)))?;
             (since, maker, off)
         }
@@ -78,5 +79,82 @@ pub fn timeline(
     } else {
         State::Pending
     };
-    Some(Timeline { admin_notice: admin, maker_notice: maker, turn_off: off, state })
+    Some(Timeline {
+        admin_notice: admin,
+        maker_notice: maker,
+        turn_off: off,
+        state,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::Rule;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn e(kind: EnforcementKind, since: Option<&str>) -> Enforcement {
+        Enforcement {
+            kind,
+            rule: Rule::Flow24,
+            since: since.map(day),
+        }
+    }
+
+    #[test]
+    fn enf_2_rollout_dates_apply_to_flows_at_risk_before_the_rollout() {
+        let c = Catalog::seed().unwrap();
+        let t = timeline(
+            &c,
+            &e(EnforcementKind::OwnerLeft, Some("2022-01-10")),
+            None,
+            day("2022-10-05"),
+        )
+        .unwrap();
+        assert_eq!(
+            (t.admin_notice, t.maker_notice, t.turn_off),
+            (day("2022-09-01"), day("2022-10-01"), day("2022-10-15"))
+        );
+        assert_eq!(t.state, State::MakerNotified);
+    }
+
+    #[test]
+    fn enf_2_a_flow_detected_later_gets_its_own_timeline() {
+        let c = Catalog::seed().unwrap();
+        let t = timeline(
+            &c,
+            &e(EnforcementKind::OwnerLeft, Some("2024-03-01")),
+            None,
+            day("2024-04-20"),
+        )
+        .unwrap();
+        assert_eq!(
+            (t.admin_notice, t.maker_notice, t.turn_off),
+            (day("2024-03-01"), day("2024-03-31"), day("2024-04-14"))
+        );
+        assert_eq!(t.state, State::TurnedOff);
+    }
+
+    #[test]
+    fn enf_4_new_unlicensed_flows_are_created_off() {
+        let c = Catalog::seed().unwrap();
+        let kind = EnforcementKind::ServicePrincipalWithoutProcess;
+        let t = timeline(
+            &c,
+            &e(kind, Some("2024-05-01")),
+            Some(day("2024-05-01")),
+            day("2024-05-02"),
+        )
+        .unwrap();
+        assert_eq!(t.state, State::CreatedOff);
+    }
+
+    #[test]
+    fn other_problems_have_no_timeline() {
+        let c = Catalog::seed().unwrap();
+        assert!(timeline(&c, &e(EnforcementKind::Other, None), None, day("2024-01-01")).is_none());
+    }
 }

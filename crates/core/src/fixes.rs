@@ -64,14 +64,22 @@ fn cost(snap: &Snapshot, sku: SkuIdx, quantity: u64) -> Option<Money> {
     let def = snap.catalog().sku(sku)?;
     let price = def.price_at(snap.at())?;
     let to_buy = quantity.saturating_sub(spare_units(snap, sku));
-    let to_buy = if to_buy == 0 { 0 } else { to_buy.max(u64::from(def.minimum)) };
+    let to_buy = if to_buy == 0 {
+        0
+    } else {
+        to_buy.max(u64::from(def.minimum))
+    };
     Some(Money::new(price.amount * Decimal::from(to_buy), &price.currency))
 }
 
 fn license_fix(snap: &Snapshot, cap: Capability, users: &[UserIdx], rule: Rule) -> Option<Fix> {
     let (sku, def) = snap.catalog().cheapest_granting(cap, snap.at())?;
     let quantity = users.len() as u64;
-    let target = users.iter().map(|u| snap.user_id(*u)).collect::<Vec<_>>().join(", ");
+    let target = users
+        .iter()
+        .map(|u| snap.user_id(*u))
+        .collect::<Vec<_>>()
+        .join(", ");
     Some(Fix {
         action: Action::AssignLicense,
         sku_idx: Some(sku),
@@ -87,8 +95,14 @@ fn license_fix(snap: &Snapshot, cap: Capability, users: &[UserIdx], rule: Rule) 
 /// unallocated one, else bought (FLOW-14).
 fn process_fix(snap: &Snapshot, env: EnvIdx, target: &str, action: Action, rule: Rule) -> Option<Fix> {
     let (sku, def) = snap.catalog().cheapest_granting(Capability::Process, snap.at())?;
-    let env_free = snap.env(env).is_some_and(|e| e.process_units > e.process_demand + e.bot_demand);
-    let monthly_cost = if env_free { Some(Money::zero(&def.prices.first()?.currency)) } else { cost(snap, sku, 1) };
+    let env_free = snap
+        .env(env)
+        .is_some_and(|e| e.process_units > e.process_demand + e.bot_demand);
+    let monthly_cost = if env_free {
+        Some(Money::zero(&def.prices.first()?.currency))
+    } else {
+        cost(snap, sku, 1)
+    };
     Some(Fix {
         action,
         sku_idx: Some(sku),
@@ -131,7 +145,9 @@ pub fn flow_fixes(snap: &Snapshot, d: &FlowDecision) -> Vec<Fix> {
                 needs_rpa = true;
                 unlicensed.push(user);
             }
-            What::StandardNeeded { user } => fixes.extend(license_fix(snap, Capability::FlowsStandard, &[user], p.rule)),
+            What::StandardNeeded { user } => {
+                fixes.extend(license_fix(snap, Capability::FlowsStandard, &[user], p.rule))
+            }
             What::ComplexEntity { user, .. } => {
                 fixes.extend(license_fix(snap, Capability::ComplexEntities, &[user], p.rule));
             }
@@ -144,10 +160,22 @@ pub fn flow_fixes(snap: &Snapshot, d: &FlowDecision) -> Vec<Fix> {
             }
             What::NoPerFlowUnit { env } => {
                 // Per flow can no longer be bought (CAT-4): move the flow to a process licence.
-                fixes.extend(process_fix(snap, env, flow_id, Action::AssignProcessLicense, Rule::Flow14));
+                fixes.extend(process_fix(
+                    snap,
+                    env,
+                    flow_id,
+                    Action::AssignProcessLicense,
+                    Rule::Flow14,
+                ));
             }
             What::ServicePrincipalNeedsProcess => {
-                fixes.extend(process_fix(snap, f.env, flow_id, Action::AssignProcessLicense, Rule::Flow20));
+                fixes.extend(process_fix(
+                    snap,
+                    f.env,
+                    flow_id,
+                    Action::AssignProcessLicense,
+                    Rule::Flow20,
+                ));
             }
             _ => {}
         }
@@ -155,18 +183,31 @@ pub fn flow_fixes(snap: &Snapshot, d: &FlowDecision) -> Vec<Fix> {
     unlicensed.sort();
     unlicensed.dedup();
     // Users who left cannot be licensed: change the owner instead.
-    let (gone, present): (Vec<UserIdx>, Vec<UserIdx>) =
-        unlicensed.iter().partition(|u| snap.user(**u).is_some_and(|r| r.left.is_some()));
+    let (gone, present): (Vec<UserIdx>, Vec<UserIdx>) = unlicensed
+        .iter()
+        .partition(|u| snap.user(**u).is_some_and(|r| r.left.is_some()));
     if !present.is_empty() {
-        let cap = if needs_rpa { Capability::AttendedRpa } else { Capability::FlowsPremium };
+        let cap = if needs_rpa {
+            Capability::AttendedRpa
+        } else {
+            Capability::FlowsPremium
+        };
         fixes.extend(license_fix(snap, cap, &present, Rule::Enf6));
     }
     if !unlicensed.is_empty() && f.license == FlowLicense::User {
-        fixes.extend(process_fix(snap, f.env, flow_id, Action::AssignProcessLicense, Rule::Enf6));
+        fixes.extend(process_fix(
+            snap,
+            f.env,
+            flow_id,
+            Action::AssignProcessLicense,
+            Rule::Enf6,
+        ));
     }
     // ENF-6 / FLOW-9: associate an automated flow with an app of its environment when its owner's Power Apps
     // licence would then cover it.
-    let owner_in_app = present.iter().any(|u| snap.user(*u).is_some_and(|r| r.has(Capability::FlowsAppContext)));
+    let owner_in_app = present
+        .iter()
+        .any(|u| snap.user(*u).is_some_and(|r| r.has(Capability::FlowsAppContext)));
     if owner_in_app && f.trigger != Trigger::Instant && f.app.is_none() {
         if let Some((_, app)) = snap.apps().find(|(_, a)| a.env == f.env) {
             fixes.push(Fix {
@@ -182,7 +223,11 @@ pub fn flow_fixes(snap: &Snapshot, d: &FlowDecision) -> Vec<Fix> {
     }
     // FLOW-24: a co-owner with a premium licence can take the flow over.
     if !gone.is_empty() || !present.is_empty() {
-        if let Some(co) = f.co_owners.iter().find(|c| snap.user(**c).is_some_and(|u| u.has(Capability::FlowsPremium))) {
+        if let Some(co) = f
+            .co_owners
+            .iter()
+            .find(|c| snap.user(**c).is_some_and(|u| u.has(Capability::FlowsPremium)))
+        {
             fixes.push(Fix {
                 action: Action::ChangeOwner,
                 sku_idx: None,
@@ -205,7 +250,9 @@ pub fn app_fixes(snap: &Snapshot, d: &AppDecision) -> Vec<Fix> {
     }
     for p in d.problems.iter() {
         match p.what {
-            What::AppNotCovered { user, .. } | What::PortalNotCovered { user } | What::ModelDrivenNeeded { user } => {
+            What::AppNotCovered { user, .. }
+            | What::PortalNotCovered { user }
+            | What::ModelDrivenNeeded { user } => {
                 fixes.extend(license_fix(snap, Capability::AppsPremium, &[user], p.rule));
                 fixes.extend(license_fix(snap, Capability::AppsPerApp, &[user], p.rule));
             }

@@ -5,7 +5,9 @@
 //! allocates nothing and takes no lock.
 
 use crate::catalog::Capability;
-use crate::decision::{Enforcement, EnforcementKind, FlowDecision, LicensedBy, Problem, Problems, Trace, What};
+use crate::decision::{
+    Enforcement, EnforcementKind, FlowDecision, LicensedBy, Problem, Problems, Trace, What,
+};
 use crate::rule::Rule;
 use crate::scenario::{DesktopMode, FlowLicense, Trigger, UserKind};
 use crate::snapshot::{Coverage, FlowIdx, FlowRec, Snapshot, UserIdx, UserRec};
@@ -47,7 +49,10 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
                 d.trace.push(Rule::Flow1);
                 return allow(d, LicensedBy::Process { flow });
             }
-            d.problems.push(Problem { rule: Rule::Flow14, what: What::NoProcessUnit { env: f.env } });
+            d.problems.push(Problem {
+                rule: Rule::Flow14,
+                what: What::NoProcessUnit { env: f.env },
+            });
         }
         FlowLicense::PerFlow => {
             d.trace.push(Rule::Flow17);
@@ -56,7 +61,10 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
                 d.trace.push(Rule::Flow1);
                 return allow(d, LicensedBy::PerFlow { flow });
             }
-            d.problems.push(Problem { rule: Rule::Flow17, what: What::NoPerFlowUnit { env: f.env } });
+            d.problems.push(Problem {
+                rule: Rule::Flow17,
+                what: What::NoPerFlowUnit { env: f.env },
+            });
         }
         FlowLicense::User => {}
     }
@@ -65,7 +73,10 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
     if let Some(other) = f.in_context_of {
         d.trace.push(Rule::Flow15);
         if f.in_context_mismatch {
-            d.problems.push(Problem { rule: Rule::Flow15, what: What::InContextMismatch { with: other } });
+            d.problems.push(Problem {
+                rule: Rule::Flow15,
+                what: What::InContextMismatch { with: other },
+            });
         } else if let Some(by) = process_holder(snap, other, false) {
             d.trace.push(Rule::Flow1);
             return allow(d, LicensedBy::Process { flow: by });
@@ -78,7 +89,10 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
         if f.machine_coverage == Coverage::Covered {
             return allow(d, LicensedBy::Machine { flow });
         }
-        d.problems.push(Problem { rule: Rule::Flow16, what: What::NoBot { env: f.env } });
+        d.problems.push(Problem {
+            rule: Rule::Flow16,
+            what: What::NoBot { env: f.env },
+        });
         return deny(snap, f, d, None);
     }
 
@@ -112,7 +126,9 @@ fn decide_in_context(
     as_user: Option<UserIdx>,
     via_parent: Option<FlowIdx>,
 ) -> FlowDecision {
-    let Some(owner) = snap.user(ctx.owner) else { return d };
+    let Some(owner) = snap.user(ctx.owner) else {
+        return d;
+    };
     let role_of = |r: Role| via_parent.map_or(r, Role::Parent);
 
     // FLOW-20, REQ-4: a service principal's automated flow draws on the tenant pool; premium needs a process
@@ -121,13 +137,28 @@ fn decide_in_context(
         d.trace.push(Rule::Flow20);
         if !d.premium {
             d.trace.push(Rule::Flow5);
-            return allow(d, LicensedBy::Standard { user: None, sku: None });
+            return allow(
+                d,
+                LicensedBy::Standard {
+                    user: None,
+                    sku: None,
+                },
+            );
         }
         if in_d365_context(snap, f) {
             d.trace.push(Rule::Flow10);
-            return allow(d, LicensedBy::D365Context { user: ctx.owner, sku: None });
+            return allow(
+                d,
+                LicensedBy::D365Context {
+                    user: ctx.owner,
+                    sku: None,
+                },
+            );
         }
-        d.problems.push(Problem { rule: Rule::Flow20, what: What::ServicePrincipalNeedsProcess });
+        d.problems.push(Problem {
+            rule: Rule::Flow20,
+            what: What::ServicePrincipalNeedsProcess,
+        });
         d.enforcement = Some(Enforcement {
             kind: EnforcementKind::ServicePrincipalWithoutProcess,
             rule: Rule::Flow20,
@@ -194,26 +225,41 @@ fn check_user(
     };
     if user.kind == UserKind::NonInteractive {
         d.trace.push(Rule::Flow22);
-        d.problems.push(Problem { rule: Rule::Flow22, what: What::NonInteractive { user: idx } });
+        d.problems.push(Problem {
+            rule: Rule::Flow22,
+            what: What::NonInteractive { user: idx },
+        });
         return (false, LicensedBy::Nothing);
     }
     if user.kind == UserKind::Guest {
         d.trace.push(Rule::Flow19);
         if user.home_licenses_ignored {
-            d.warnings.push(Problem { rule: Rule::Flow19, what: What::GuestHomeIgnored { user: idx } });
+            d.warnings.push(Problem {
+                rule: Rule::Flow19,
+                what: What::GuestHomeIgnored { user: idx },
+            });
         }
     }
     if user.consumer_ignored {
         d.trace.push(Rule::Cat14);
-        d.problems.push(Problem { rule: Rule::Cat14, what: What::ConsumerAccount { user: idx } });
+        d.problems.push(Problem {
+            rule: Rule::Cat14,
+            what: What::ConsumerAccount { user: idx },
+        });
     }
     if let Some(on) = user.left {
         d.trace.push(Rule::Flow24);
         if d.premium {
-            d.problems.push(Problem { rule: Rule::Flow24, what: What::OwnerLeft { user: idx, on } });
+            d.problems.push(Problem {
+                rule: Rule::Flow24,
+                what: What::OwnerLeft { user: idx, on },
+            });
             return (false, LicensedBy::Nothing);
         }
-        d.warnings.push(Problem { rule: Rule::Flow24, what: What::UserLeft { user: idx, on } });
+        d.warnings.push(Problem {
+            rule: Rule::Flow24,
+            what: What::UserLeft { user: idx, on },
+        });
     }
     if !f.approvers.is_empty() {
         d.trace.push(Rule::Flow18);
@@ -223,14 +269,23 @@ fn check_user(
     if !d.premium {
         d.trace.push(Rule::Flow5);
         if user.left.is_some() {
-            return (entities_ok, LicensedBy::Standard { user: Some(idx), sku: None });
+            return (
+                entities_ok,
+                LicensedBy::Standard {
+                    user: Some(idx),
+                    sku: None,
+                },
+            );
         }
         if user.has(Capability::FlowsStandard) {
             d.trace.push(Rule::M365_3);
             let sku = user.sku_for(Capability::FlowsStandard);
             return (entities_ok, LicensedBy::Standard { user: Some(idx), sku });
         }
-        d.problems.push(Problem { rule: Rule::Flow5, what: What::StandardNeeded { user: idx } });
+        d.problems.push(Problem {
+            rule: Rule::Flow5,
+            what: What::StandardNeeded { user: idx },
+        });
         return (false, LicensedBy::Nothing);
     }
 
@@ -238,13 +293,22 @@ fn check_user(
     // FLOW-21: a premium licence on a shared service account does not cover the people behind it.
     if user.kind == UserKind::ServiceAccount && (!f.run_by.is_empty() || !f.beneficiaries.is_empty()) {
         d.trace.push(Rule::Flow21);
-        d.warnings.push(Problem { rule: Rule::Flow21, what: What::Multiplexing { user: idx } });
+        d.warnings.push(Problem {
+            rule: Rule::Flow21,
+            what: What::Multiplexing { user: idx },
+        });
     }
-    if f.premium.desktop && f.desktop_mode != Some(DesktopMode::Unattended) && !user.has(Capability::AttendedRpa) {
+    if f.premium.desktop
+        && f.desktop_mode != Some(DesktopMode::Unattended)
+        && !user.has(Capability::AttendedRpa)
+    {
         if user.has(Capability::WindowsDesktopFlows) {
             d.trace.push(Rule::Flow23);
         }
-        d.problems.push(Problem { rule: Rule::Flow4, what: What::AttendedRpaNeeded { user: idx } });
+        d.problems.push(Problem {
+            rule: Rule::Flow4,
+            what: What::AttendedRpaNeeded { user: idx },
+        });
         return (false, LicensedBy::Nothing);
     }
     if user.has(Capability::FlowsPremium) {
@@ -271,7 +335,13 @@ fn check_user(
     if user.has(Capability::FlowsD365Context) && in_d365_context(snap, f) {
         d.trace.push(Rule::Flow10);
         d.trace.push(Rule::D365_2);
-        return (entities_ok, LicensedBy::D365Context { user: idx, sku: user.sku_for(Capability::FlowsD365Context) });
+        return (
+            entities_ok,
+            LicensedBy::D365Context {
+                user: idx,
+                sku: user.sku_for(Capability::FlowsD365Context),
+            },
+        );
     }
 
     // Not covered: say why, most specific reason first.
@@ -280,7 +350,14 @@ fn check_user(
         (Rule::Flow24, What::PremiumLapsed { user: idx, on })
     } else if user.has(Capability::FlowsAppContext) {
         d.trace.push(Rule::Flow9);
-        (if user.has(Capability::AppsPremium) { Rule::Flow9 } else { Rule::Flow12 }, What::OutsideAppContext { user: idx })
+        (
+            if user.has(Capability::AppsPremium) {
+                Rule::Flow9
+            } else {
+                Rule::Flow12
+            },
+            What::OutsideAppContext { user: idx },
+        )
     } else if user.has(Capability::FlowsD365Context) {
         d.trace.push(Rule::Flow10);
         d.trace.push(Rule::D365_2);
@@ -302,7 +379,10 @@ fn check_entities(f: &FlowRec, idx: UserIdx, user: &UserRec, d: &mut FlowDecisio
         d.trace.push(Rule::Ent3);
         d.trace.push(Rule::Ent1);
         if !user.has(Capability::ComplexEntities) {
-            d.problems.push(Problem { rule: Rule::Ent1, what: What::ComplexEntity { user: idx, entity } });
+            d.problems.push(Problem {
+                rule: Rule::Ent1,
+                what: What::ComplexEntity { user: idx, entity },
+            });
             ok = false;
         }
     }
@@ -310,7 +390,10 @@ fn check_entities(f: &FlowRec, idx: UserIdx, user: &UserRec, d: &mut FlowDecisio
         d.trace.push(Rule::Ent3);
         d.trace.push(Rule::Ent2);
         if !user.has(Capability::RestrictedEntities) {
-            d.problems.push(Problem { rule: Rule::Ent2, what: What::RestrictedEntity { user: idx, entity } });
+            d.problems.push(Problem {
+                rule: Rule::Ent2,
+                what: What::RestrictedEntity { user: idx, entity },
+            });
             ok = false;
         }
     }
@@ -327,7 +410,10 @@ fn classify(f: &FlowRec, d: &mut FlowDecision) {
         d.trace.push(Rule::Flow25);
     }
     if f.premium.unknown_connector {
-        d.warnings.push(Problem { rule: Rule::M365_1, what: What::UnknownConnector });
+        d.warnings.push(Problem {
+            rule: Rule::M365_1,
+            what: What::UnknownConnector,
+        });
     }
 }
 
@@ -349,7 +435,10 @@ fn process_holder(snap: &Snapshot, start: FlowIdx, walk_parents: bool) -> Option
         }
         // FLOW-15 covers flows associated with a process flow; FLOW-17's per flow does not.
         if let Some(ctx) = f.in_context_of.filter(|_| !f.in_context_mismatch) {
-            if snap.flow(ctx).is_some_and(|c| c.coverage == Coverage::Covered && c.license == FlowLicense::Process) {
+            if snap
+                .flow(ctx)
+                .is_some_and(|c| c.coverage == Coverage::Covered && c.license == FlowLicense::Process)
+            {
                 return Some(ctx);
             }
         }
@@ -387,21 +476,26 @@ fn allow(mut d: FlowDecision, by: LicensedBy) -> FlowDecision {
 fn deny(snap: &Snapshot, f: &FlowRec, mut d: FlowDecision, ctx: Option<&FlowRec>) -> FlowDecision {
     d.allowed = false;
     d.licensed_by = LicensedBy::Nothing;
-    let Some(first) = d.problems.iter().next() else { return d };
+    let Some(first) = d.problems.iter().next() else {
+        return d;
+    };
     let owner = ctx.and_then(|c| snap.user(c.owner));
     let manual = ctx.is_some_and(|c| c.trigger == Trigger::Instant);
     let legacy = owner.is_some_and(|o| o.legacy_plan);
     // ENF-2 (a) and (b) exempt manual flows and owners with legacy P1/P2.
     let (kind, since) = match first.what {
         What::OwnerLeft { on, .. } if !manual && !legacy => (EnforcementKind::OwnerLeft, Some(on)),
-        What::PremiumLapsed { on, .. } if !manual && !legacy => (EnforcementKind::OwnerWithoutPremium, Some(on)),
+        What::PremiumLapsed { on, .. } if !manual && !legacy => {
+            (EnforcementKind::OwnerWithoutPremium, Some(on))
+        }
         What::OutsideAppContext { .. } => (EnforcementKind::OutsidePowerAppsContext, f.created),
         What::OutsideD365Context { .. } => (EnforcementKind::OutsideD365Context, f.created),
         _ => (EnforcementKind::Other, None),
     };
-    d.enforcement = Some(Enforcement { kind, rule: first.rule, since });
+    d.enforcement = Some(Enforcement {
+        kind,
+        rule: first.rule,
+        since,
+    });
     d
 }
-
-#[cfg(test)]
-mod tests;

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use crate::scenario::{
-    App, AppKind, Environment, Feature, Flow, FlowLicense, Scenario, Subscription, Tenant, Trigger, User, UserKind,
+    App, AppKind, Environment, Feature, Flow, FlowLicense, Scenario, Subscription, Tenant, Trigger, User,
+    UserKind,
 };
 
 /// splitmix64: a tiny, well-known generator; statistical quality is irrelevant here, reproducibility is not.
@@ -41,15 +42,31 @@ const LICENCE_MIXES: &[&[&str]] = &[
     &["office-365-e3", "power-automate-premium"],
     &[],
 ];
-const STANDARD: &[&str] = &["shared_sharepointonline", "shared_office365", "shared_teams", "shared_approvals"];
-const PREMIUM: &[&str] = &["shared_sql", "shared_commondataserviceforapps", "shared_salesforce", "shared_servicenow"];
+const STANDARD: &[&str] = &[
+    "shared_sharepointonline",
+    "shared_office365",
+    "shared_teams",
+    "shared_approvals",
+];
+const PREMIUM: &[&str] = &[
+    "shared_sql",
+    "shared_commondataserviceforapps",
+    "shared_salesforce",
+    "shared_servicenow",
+];
 
 /// A tenant with `flows` flows, `users` users and `environments` environments.
 pub fn synthetic(flows: u32, users: u32, environments: u32, seed: u64) -> Scenario {
     let mut rng = Rng(seed);
     let users = users.max(2);
     let environments = environments.max(1);
-    let env_id = |i: u64| if i == 0 { "default".to_owned() } else { format!("env-{i}") };
+    let env_id = |i: u64| {
+        if i == 0 {
+            "default".to_owned()
+        } else {
+            format!("env-{i}")
+        }
+    };
     let mut scenario = Scenario {
         version: Some(1),
         tenant: Tenant {
@@ -73,7 +90,11 @@ pub fn synthetic(flows: u32, users: u32, environments: u32, seed: u64) -> Scenar
             id: env_id(i),
             default: i == 0,
             dataverse: true,
-            dynamics_apps: if i % 10 == 3 { vec!["customer-service".to_owned()] } else { Vec::new() },
+            dynamics_apps: if i % 10 == 3 {
+                vec!["customer-service".to_owned()]
+            } else {
+                Vec::new()
+            },
             allocations,
             ..Environment::default()
         });
@@ -84,12 +105,23 @@ pub fn synthetic(flows: u32, users: u32, environments: u32, seed: u64) -> Scenar
             1 => UserKind::Guest,
             _ => UserKind::Member,
         };
-        let mix = LICENCE_MIXES.get(usize::try_from(rng.below(LICENCE_MIXES.len() as u64)).unwrap_or(0)).copied().unwrap_or(&[]);
+        let mix = LICENCE_MIXES
+            .get(usize::try_from(rng.below(LICENCE_MIXES.len() as u64)).unwrap_or(0))
+            .copied()
+            .unwrap_or(&[]);
         scenario.users.push(User {
             id: format!("user-{i}"),
             kind,
-            licenses: if kind == UserKind::ServicePrincipal { Vec::new() } else { mix.iter().map(|s| (*s).to_owned()).collect() },
-            left: if i % 53 == 7 { NaiveDate::from_ymd_opt(2024, 2, 1) } else { None },
+            licenses: if kind == UserKind::ServicePrincipal {
+                Vec::new()
+            } else {
+                mix.iter().map(|s| (*s).to_owned()).collect()
+            },
+            left: if i % 53 == 7 {
+                NaiveDate::from_ymd_opt(2024, 2, 1)
+            } else {
+                None
+            },
             ..User::default()
         });
     }
@@ -99,7 +131,11 @@ pub fn synthetic(flows: u32, users: u32, environments: u32, seed: u64) -> Scenar
         scenario.apps.push(App {
             id: format!("app-{i}"),
             environment: env_id(env),
-            kind: if i % 5 == 0 { AppKind::ModelDriven } else { AppKind::Canvas },
+            kind: if i % 5 == 0 {
+                AppKind::ModelDriven
+            } else {
+                AppKind::Canvas
+            },
             connectors: vec![rng.pick(PREMIUM).to_owned()],
             ..App::default()
         });
@@ -117,14 +153,20 @@ pub fn synthetic(flows: u32, users: u32, environments: u32, seed: u64) -> Scenar
         }
         let owner = format!("user-{}", rng.below(u64::from(users)));
         let run_by = if trigger == Trigger::Instant {
-            (0..rng.below(3)).map(|_| format!("user-{}", rng.below(u64::from(users)))).collect()
+            (0..rng.below(3))
+                .map(|_| format!("user-{}", rng.below(u64::from(users))))
+                .collect()
         } else {
             Vec::new()
         };
         // Child flows point at an earlier flow of the same environment when one is at hand.
         let parent = if i > 10 && rng.below(10) == 0 {
             let p = rng.below(u64::from(i));
-            scenario.flows.get(usize::try_from(p).unwrap_or(0)).filter(|f| f.environment == env_id(env)).map(|f| f.id.clone())
+            scenario
+                .flows
+                .get(usize::try_from(p).unwrap_or(0))
+                .filter(|f| f.environment == env_id(env))
+                .map(|f| f.id.clone())
         } else {
             None
         };
@@ -134,10 +176,22 @@ pub fn synthetic(flows: u32, users: u32, environments: u32, seed: u64) -> Scenar
             trigger,
             owner,
             connectors,
-            features: if rng.below(50) == 0 { vec![Feature::Gateway] } else { Vec::new() },
-            license: if rng.below(200) == 0 { FlowLicense::Process } else { FlowLicense::User },
+            features: if rng.below(50) == 0 {
+                vec![Feature::Gateway]
+            } else {
+                Vec::new()
+            },
+            license: if rng.below(200) == 0 {
+                FlowLicense::Process
+            } else {
+                FlowLicense::User
+            },
             solution: Some(format!("solution-{}", i % 40)),
-            created: NaiveDate::from_ymd_opt(2020 + i32::try_from(i % 4).unwrap_or(0), 1 + (i % 12), 1 + (i % 28)),
+            created: NaiveDate::from_ymd_opt(
+                2020 + i32::try_from(i % 4).unwrap_or(0),
+                1 + (i % 12),
+                1 + (i % 28),
+            ),
             run_by,
             parent,
             ..Flow::default()

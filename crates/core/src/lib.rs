@@ -8,6 +8,7 @@ pub mod capacity;
 pub mod catalog;
 pub mod decision;
 pub mod enforcement;
+pub mod entities;
 pub mod error;
 pub mod fixes;
 pub mod flows;

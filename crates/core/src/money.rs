@@ -16,7 +16,12 @@ pub struct Money {
 
 impl Money {
     pub fn new(amount: Decimal, currency: &str) -> Money {
-        Money { amount: amount.round_dp(2), currency: currency.to_owned() }
+        let mut amount = amount.round_dp(2);
+        amount.rescale(2); // always two decimals: "150.50", "0.00"
+        Money {
+            amount,
+            currency: currency.to_owned(),
+        }
     }
 
     pub fn zero(currency: &str) -> Money {
@@ -43,5 +48,32 @@ impl Totals {
     pub fn add(&mut self, m: &Money) {
         let slot = self.0.entry(m.currency.clone()).or_insert(Decimal::ZERO);
         *slot += m.amount;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_never_mix_currencies() {
+        let mut t = Totals::default();
+        t.add(&Money::new(Decimal::new(200, 0), "EUR"));
+        t.add(&Money::new(Decimal::new(150, 0), "USD"));
+        t.add(&Money::new(Decimal::new(15, 0), "USD"));
+        assert_eq!(
+            serde_json::to_value(&t).unwrap(),
+            serde_json::json!({"EUR": "200.00", "USD": "165.00"})
+        );
+    }
+
+    #[test]
+    fn money_is_a_decimal_string() {
+        let m = Money::new(Decimal::new(1505, 1), "USD");
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            serde_json::json!({"amount": "150.50", "currency": "USD"})
+        );
+        assert_eq!(m.to_string(), "150.50 USD");
     }
 }

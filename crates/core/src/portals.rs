@@ -23,8 +23,12 @@ pub fn check(snap: &Snapshot) -> (PortalCapacity, Vec<Finding>) {
     let mut cap = PortalCapacity::default();
     for (s, n) in &snap.tenant().units {
         if let Some(d) = catalog.sku(*s).filter(|d| d.kind == Kind::Paid) {
-            cap.logins = cap.logins.saturating_add(d.grants.portal_logins.saturating_mul(*n));
-            cap.page_views = cap.page_views.saturating_add(d.grants.page_views.saturating_mul(*n));
+            cap.logins = cap
+                .logins
+                .saturating_add(d.grants.portal_logins.saturating_mul(*n));
+            cap.page_views = cap
+                .page_views
+                .saturating_add(d.grants.page_views.saturating_mul(*n));
         }
     }
     let mut findings = Vec::new();
@@ -34,7 +38,10 @@ pub fn check(snap: &Snapshot) -> (PortalCapacity, Vec<Finding>) {
             if l > 0 && l < limits.min_logins_per_portal {
                 findings.push(Finding::new(
                     Rule::Portal5,
-                    format!("portal `{}` is allocated {l} logins; at least {} per portal", a.id, limits.min_logins_per_portal),
+                    format!(
+                        "portal `{}` is allocated {l} logins; at least {} per portal",
+                        a.id, limits.min_logins_per_portal
+                    ),
                 ));
             }
         }
@@ -54,13 +61,19 @@ pub fn check(snap: &Snapshot) -> (PortalCapacity, Vec<Finding>) {
     if cap.allocated_logins > cap.logins {
         findings.push(Finding::new(
             Rule::Portal5,
-            format!("{} logins are allocated to portals but {} were bought", cap.allocated_logins, cap.logins),
+            format!(
+                "{} logins are allocated to portals but {} were bought",
+                cap.allocated_logins, cap.logins
+            ),
         ));
     }
     if cap.allocated_page_views > cap.page_views {
         findings.push(Finding::new(
             Rule::Portal5,
-            format!("{} page views are allocated to portals but {} were bought", cap.allocated_page_views, cap.page_views),
+            format!(
+                "{} page views are allocated to portals but {} were bought",
+                cap.allocated_page_views, cap.page_views
+            ),
         ));
     }
     (cap, findings)

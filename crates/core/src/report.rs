@@ -63,7 +63,13 @@ pub fn licensed_by(snap: &Snapshot, by: &LicensedBy) -> LicensedByJson {
     let user = |u: &UserIdx| Some(snap.user_id(*u).to_owned());
     let sku = |s: &Option<crate::catalog::SkuIdx>| s.map(|s| snap.sku_id(s).to_owned());
     let flow = |f: &FlowIdx| Some(snap.flow_id(*f).to_owned());
-    let mut j = LicensedByJson { kind: by.kind(), user: None, sku: None, flow: None, app: None };
+    let mut j = LicensedByJson {
+        kind: by.kind(),
+        user: None,
+        sku: None,
+        flow: None,
+        app: None,
+    };
     match by {
         LicensedBy::Nothing | LicensedBy::Grandfathered => {}
         LicensedBy::Process { flow: f } | LicensedBy::Machine { flow: f } => {
@@ -72,7 +78,10 @@ pub fn licensed_by(snap: &Snapshot, by: &LicensedBy) -> LicensedByJson {
                 .catalog()
                 .skus
                 .iter()
-                .find(|s| s.kind == crate::catalog::Kind::Paid && s.grants.capabilities.has(crate::catalog::Capability::Process))
+                .find(|s| {
+                    s.kind == crate::catalog::Kind::Paid
+                        && s.grants.capabilities.has(crate::catalog::Capability::Process)
+                })
                 .map(|s| s.id.clone());
         }
         LicensedBy::PerFlow { flow: f } => {
@@ -84,7 +93,9 @@ pub fn licensed_by(snap: &Snapshot, by: &LicensedBy) -> LicensedByJson {
                 .find(|s| s.grants.capabilities.has(crate::catalog::Capability::PerFlow))
                 .map(|s| s.id.clone());
         }
-        LicensedBy::Owner { user: u, sku: s } | LicensedBy::Invoker { user: u, sku: s } | LicensedBy::User { user: u, sku: s } => {
+        LicensedBy::Owner { user: u, sku: s }
+        | LicensedBy::Invoker { user: u, sku: s }
+        | LicensedBy::User { user: u, sku: s } => {
             j.user = user(u);
             j.sku = sku(s);
         }
@@ -92,7 +103,11 @@ pub fn licensed_by(snap: &Snapshot, by: &LicensedBy) -> LicensedByJson {
             j.user = user(u);
             j.sku = sku(s);
         }
-        LicensedBy::Parent { flow: f, user: u, sku: s } => {
+        LicensedBy::Parent {
+            flow: f,
+            user: u,
+            sku: s,
+        } => {
             j.flow = flow(f);
             j.user = user(u);
             j.sku = sku(s);
@@ -115,9 +130,13 @@ pub fn message(snap: &Snapshot, p: &Problem) -> String {
     let u = |i: &UserIdx| snap.user_id(*i).to_owned();
     match &p.what {
         What::PremiumNeeded { user } => format!("`{}` holds no premium Power Automate licence", u(user)),
-        What::StandardNeeded { user } => format!("`{}` holds no licence that includes Power Automate", u(user)),
+        What::StandardNeeded { user } => {
+            format!("`{}` holds no licence that includes Power Automate", u(user))
+        }
         What::OwnerLeft { user, on } => format!("owner `{}` left the organisation on {on}", u(user)),
-        What::PremiumLapsed { user, on } => format!("`{}`'s premium licence or trial lapsed on {on}", u(user)),
+        What::PremiumLapsed { user, on } => {
+            format!("`{}`'s premium licence or trial lapsed on {on}", u(user))
+        }
         What::OutsideAppContext { user } => format!(
             "`{}` is licensed through Power Apps, which covers premium flows only in an app's context; the flow is neither triggered from nor associated with an app",
             u(user)
@@ -130,28 +149,43 @@ pub fn message(snap: &Snapshot, p: &Problem) -> String {
             "a premium flow owned by a service principal needs a process licence".to_owned()
         }
         What::NoProcessUnit { env } => {
-            format!("environment `{}` has no free process licence for this flow", snap.env_id(*env))
+            format!(
+                "environment `{}` has no free process licence for this flow",
+                snap.env_id(*env)
+            )
         }
         What::NoPerFlowUnit { env } => {
-            format!("environment `{}` has no free per-flow licence for this flow", snap.env_id(*env))
+            format!(
+                "environment `{}` has no free per-flow licence for this flow",
+                snap.env_id(*env)
+            )
         }
         What::NoBot { env } => format!(
             "the machine's unattended runs need more process licences (bots) than environment `{}` has free",
             snap.env_id(*env)
         ),
         What::AttendedRpaNeeded { user } => {
-            format!("`{}` needs a licence with attended RPA to run desktop flows", u(user))
+            format!(
+                "`{}` needs a licence with attended RPA to run desktop flows",
+                u(user)
+            )
         }
         What::NoInvoker => "nobody is named to run this instant flow".to_owned(),
         What::NonInteractive { user } => {
-            format!("`{}` is a non-interactive user, which Power Automate does not support", u(user))
+            format!(
+                "`{}` is a non-interactive user, which Power Automate does not support",
+                u(user)
+            )
         }
         What::GuestHomeIgnored { user } => format!(
             "guest `{}`'s home-tenant licences are not recognised across clouds",
             u(user)
         ),
         What::ConsumerAccount { user } => {
-            format!("`{}` has a consumer account, which may use only the free plan", u(user))
+            format!(
+                "`{}` has a consumer account, which may use only the free plan",
+                u(user)
+            )
         }
         What::ComplexEntity { user, entity } => format!(
             "entity `{}` has synchronous business logic; `{}` needs Plan 2 rights",
@@ -173,20 +207,32 @@ pub fn message(snap: &Snapshot, p: &Problem) -> String {
         ),
         What::UnknownConnector => "uses a connector the catalog does not know; treated as premium".to_owned(),
         What::AppNotCovered { user, app } => {
-            format!("`{}` holds no licence that covers app `{}`", u(user), snap.app_id(*app))
+            format!(
+                "`{}` holds no licence that covers app `{}`",
+                u(user),
+                snap.app_id(*app)
+            )
         }
         What::PerAppShort { user, needed, held } => format!(
             "`{}` uses apps needing {needed} per-app pass(es) but holds {held}",
             u(user)
         ),
-        What::ModelDrivenNeeded { user } => format!("`{}` needs Plan 2 rights to use model-driven apps", u(user)),
-        What::PortalNotCovered { user } => format!("`{}` holds no licence that covers internal portal use", u(user)),
+        What::ModelDrivenNeeded { user } => {
+            format!("`{}` needs Plan 2 rights to use model-driven apps", u(user))
+        }
+        What::PortalNotCovered { user } => {
+            format!("`{}` holds no licence that covers internal portal use", u(user))
+        }
         What::UserLeft { user, on } => format!("`{}` left the organisation on {on}", u(user)),
     }
 }
 
 fn findings(snap: &Snapshot, list: impl Iterator<Item = Problem>) -> Vec<Finding> {
-    list.map(|p| Finding { rule: p.rule, message: message(snap, &p) }).collect()
+    list.map(|p| Finding {
+        rule: p.rule,
+        message: message(snap, &p),
+    })
+    .collect()
 }
 
 /// `check flow` in full: the decision, in words, with fixes.
@@ -196,7 +242,9 @@ pub fn flow_answer(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
 }
 
 pub fn flow_answer_of(snap: &Snapshot, d: &FlowDecision) -> FlowAnswer {
-    let env = snap.flow(d.flow).map_or("?".to_owned(), |f| snap.env_id(f.env).to_owned());
+    let env = snap
+        .flow(d.flow)
+        .map_or("?".to_owned(), |f| snap.env_id(f.env).to_owned());
     FlowAnswer {
         flow: snap.flow_id(d.flow).to_owned(),
         environment: env,

@@ -49,7 +49,9 @@ pub struct Limit {
 pub fn user_limit(snap: &Snapshot, user: UserIdx) -> Limit {
     let mut rules = vec![Rule::Req1];
     let mut sources = Vec::new();
-    let Some(u) = snap.user(user) else { return finish(snap, 0, Budget::Unknown, sources, rules, None) };
+    let Some(u) = snap.user(user) else {
+        return finish(snap, 0, Budget::Unknown, sources, rules, None);
+    };
     if u.is_non_licensed_principal() {
         return pool(snap, rules, Some(user));
     }
@@ -60,7 +62,11 @@ pub fn user_limit(snap: &Snapshot, user: UserIdx) -> Limit {
     let mut best: Vec<(ProductLine, u64, &str)> = Vec::new();
     for s in &u.skus {
         let Some(def) = catalog.sku(*s) else { continue };
-        let value = if transition { def.grants.requests_per_24h_transition } else { def.grants.requests_per_24h };
+        let value = if transition {
+            def.grants.requests_per_24h_transition
+        } else {
+            def.grants.requests_per_24h
+        };
         if def.grants.attach || value == 0 {
             continue;
         }
@@ -71,11 +77,24 @@ pub fn user_limit(snap: &Snapshot, user: UserIdx) -> Limit {
         }
     }
     for (_, value, id) in &best {
-        sources.push(LimitSource { rule: Rule::Req3, source: (*id).to_owned(), requests: *value });
+        sources.push(LimitSource {
+            rule: Rule::Req3,
+            source: (*id).to_owned(),
+            requests: *value,
+        });
     }
     addons(snap, &mut sources, &mut rules, u64::from(u.request_addons));
     let total = sources.iter().map(|s| s.requests).sum();
-    finish(snap, total, Budget::User { user: u.id.to_string() }, sources, rules, Some(user))
+    finish(
+        snap,
+        total,
+        Budget::User {
+            user: u.id.to_string(),
+        },
+        sources,
+        rules,
+        Some(user),
+    )
 }
 
 fn addons(snap: &Snapshot, sources: &mut Vec<LimitSource>, rules: &mut Vec<Rule>, units: u64) {
@@ -103,7 +122,11 @@ fn pool(snap: &Snapshot, mut rules: Vec<Rule>, user: Option<UserIdx>) -> Limit {
         Some(line) => format!("non-licensed pool ({})", line.as_str()),
         None => "non-licensed pool (no Power Platform subscription)".to_owned(),
     };
-    let sources = vec![LimitSource { rule: Rule::Req2, source, requests: t.nonlicensed_pool }];
+    let sources = vec![LimitSource {
+        rule: Rule::Req2,
+        source,
+        requests: t.nonlicensed_pool,
+    }];
     finish(snap, t.nonlicensed_pool, Budget::TenantPool, sources, rules, user)
 }
 
@@ -118,7 +141,10 @@ fn finish(
     let used = match (&budget, user) {
         (Budget::User { .. }, Some(u)) => usage(snap, |usage_user, _| usage_user == Some(snap.user_id(u))),
         (Budget::TenantPool, _) => usage(snap, |usage_user, _| {
-            usage_user.and_then(|id| snap.user_idx(id)).and_then(|i| snap.user(i)).is_some_and(|r| r.is_non_licensed_principal())
+            usage_user
+                .and_then(|id| snap.user_idx(id))
+                .and_then(|i| snap.user(i))
+                .is_some_and(|r| r.is_non_licensed_principal())
         }),
         (Budget::Licence { flow, shared_with }, _) => usage(snap, |_, usage_flow| {
             usage_flow.is_some_and(|f| f == flow || shared_with.iter().any(|s| s == f))
@@ -150,7 +176,9 @@ fn usage(snap: &Snapshot, matches: impl Fn(Option<&str>, Option<&str>) -> bool) 
 /// The limit a run of `flow` draws on, invoked by `as_user` (REQ-4, REQ-5).
 pub fn flow_limit(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> Limit {
     let mut rules = vec![Rule::Req1, Rule::Req4];
-    let Some(f) = snap.flow(flow) else { return finish(snap, 0, Budget::Unknown, Vec::new(), rules, None) };
+    let Some(f) = snap.flow(flow) else {
+        return finish(snap, 0, Budget::Unknown, Vec::new(), rules, None);
+    };
     // A process (or per-flow) licence: its own, its ancestor's, or the one it is associated with.
     if let Some(holder) = licence_holder(snap, flow) {
         return licence_limit(snap, holder, rules);
@@ -168,21 +196,38 @@ pub fn flow_limit(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> L
     }
     let owner = snap.user(ctx.owner);
     let user = match ctx.trigger {
-        Trigger::Instant => as_user.or_else(|| ctx.run_by.first().copied()).or(Some(ctx.owner)),
+        Trigger::Instant => as_user
+            .or_else(|| ctx.run_by.first().copied())
+            .or(Some(ctx.owner)),
         Trigger::Automated | Trigger::Scheduled => Some(ctx.owner),
     };
     if owner.is_some_and(|o| o.is_non_licensed_principal()) && ctx.trigger != Trigger::Instant {
         return pool(snap, rules, None);
     }
-    let Some(user) = user else { return finish(snap, 0, Budget::Unknown, Vec::new(), rules, None) };
+    let Some(user) = user else {
+        return finish(snap, 0, Budget::Unknown, Vec::new(), rules, None);
+    };
     if snap.transition() {
         // REQ-3: during the transition period a flow uses its context user's single highest plan.
         rules.push(Rule::Req3);
         let value = snap.user(user).map_or(0, |u| u.requests_transition_highest);
-        let mut sources = vec![LimitSource { rule: Rule::Req3, source: "highest plan (transition period)".to_owned(), requests: value }];
+        let mut sources = vec![LimitSource {
+            rule: Rule::Req3,
+            source: "highest plan (transition period)".to_owned(),
+            requests: value,
+        }];
         addons(snap, &mut sources, &mut rules, u64::from(f.request_addons));
         let total = sources.iter().map(|s| s.requests).sum();
-        return finish(snap, total, Budget::User { user: snap.user_id(user).to_owned() }, sources, rules, Some(user));
+        return finish(
+            snap,
+            total,
+            Budget::User {
+                user: snap.user_id(user).to_owned(),
+            },
+            sources,
+            rules,
+            Some(user),
+        );
     }
     let mut limit = user_limit(snap, user);
     for r in rules.into_iter().rev() {
@@ -203,7 +248,10 @@ fn licence_holder(snap: &Snapshot, flow: FlowIdx) -> Option<FlowIdx> {
             return Some(i);
         }
         if let Some(c) = f.in_context_of.filter(|_| !f.in_context_mismatch) {
-            if snap.flow(c).is_some_and(|c| c.coverage == Coverage::Covered && c.license == FlowLicense::Process) {
+            if snap
+                .flow(c)
+                .is_some_and(|c| c.coverage == Coverage::Covered && c.license == FlowLicense::Process)
+            {
                 return Some(c);
             }
         }
@@ -232,7 +280,11 @@ fn licence_limit(snap: &Snapshot, holder: FlowIdx, mut rules: Vec<Rule>) -> Limi
         .filter(|s| s.kind == Kind::Paid && s.grants.capabilities.has(cap))
         .max_by_key(|s| s.grants.requests_per_24h);
     let (value, id) = def.map_or((0, "?".to_owned()), |s| {
-        let v = if snap.transition() { s.grants.requests_per_24h_transition } else { s.grants.requests_per_24h };
+        let v = if snap.transition() {
+            s.grants.requests_per_24h_transition
+        } else {
+            s.grants.requests_per_24h
+        };
         (v, s.id.clone())
     });
     let shared_with: Vec<String> = snap
@@ -240,10 +292,17 @@ fn licence_limit(snap: &Snapshot, holder: FlowIdx, mut rules: Vec<Rule>) -> Limi
         .filter(|(i, _)| *i != holder && licence_holder(snap, *i) == Some(holder))
         .map(|(_, f)| f.id.to_string())
         .collect();
-    let mut sources = vec![LimitSource { rule: Rule::Req5, source: id, requests: value }];
+    let mut sources = vec![LimitSource {
+        rule: Rule::Req5,
+        source: id,
+        requests: value,
+    }];
     let addon_units = snap.flow(holder).map_or(0, |f| u64::from(f.request_addons));
     addons(snap, &mut sources, &mut rules, addon_units);
     let total = sources.iter().map(|s| s.requests).sum();
-    let budget = Budget::Licence { flow: snap.flow_id(holder).to_owned(), shared_with };
+    let budget = Budget::Licence {
+        flow: snap.flow_id(holder).to_owned(),
+        shared_with,
+    };
     finish(snap, total, budget, sources, rules, None)
 }

@@ -402,11 +402,20 @@ fn undeclared_entity_is_refused() {
 #[test]
 fn unknown_sku_in_allocations_points_at_the_key() {
     let text = "[tenant]\nid = \"c\"\n\n[[environments]]\nid = \"prod\"\ndefault = true\n\
-                allocations = { ai-builder-capacity = 1, ai-builder-credits = 500000 }\n";
+                allocations = { power-automate-process = 1, ai-builder-capacty = 500000 }\n";
     assert_eq!(
         toml_error(text),
-        "t.toml:7:42: environments[0].allocations.ai-builder-credits: unknown SKU `ai-builder-credits` \
+        "t.toml:7:45: environments[0].allocations.ai-builder-capacty: unknown SKU `ai-builder-capacty` \
          (did you mean `ai-builder-capacity`?)"
+    );
+}
+
+#[test]
+fn unknown_sku_far_from_every_sku_points_to_the_catalog() {
+    let text = "[tenant]\nid = \"c\"\n\n[[subscriptions]]\nsku = \"ai-builder-credits\"\nquantity = 1\n";
+    assert_eq!(
+        toml_error(text),
+        "t.toml:5:7: subscriptions[0].sku: unknown SKU `ai-builder-credits` (`entitle catalog` lists the SKU ids)"
     );
 }
 
@@ -820,6 +829,222 @@ fn schema_check(
     if let (Some(items), Some(arr)) = (schema.get("items"), value.as_array()) {
         for (i, v) in arr.iter().enumerate() {
             schema_check(root, items, v, &format!("{at}/{i}"), out);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// round trips of generated scenarios
+
+mod round_trip {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use chrono::NaiveDate;
+    use entitle_core::scenario::{
+        App, AppKind, Entity, Environment, Event, EventKind, Feature, Flow, FlowLicense, PurchaseChannel,
+        Scenario, Storage, Subscription, Tenant, Trigger, Usage, User, UserKind,
+    };
+    use proptest::prelude::*;
+
+    use super::{NEEDED, catalog};
+    use entitle_core::scenario::Format;
+
+    /// Raw material: ids (any printable text after a letter), free text, numbers; the scenario is built from it
+    /// so that every reference resolves.
+    #[derive(Debug, Clone)]
+    struct Material {
+        users: BTreeSet<String>,
+        envs: BTreeSet<String>,
+        flows: BTreeSet<String>,
+        text: Vec<String>,
+        numbers: Vec<u64>,
+    }
+
+    fn material() -> impl Strategy<Value = Material> {
+        let id = "[a-z]\\PC{0,6}";
+        (
+            proptest::collection::btree_set(id, 1..5),
+            proptest::collection::btree_set(id, 1..4),
+            proptest::collection::btree_set(id, 0..5),
+            proptest::collection::vec("\\PC{0,10}", 8),
+            proptest::collection::vec(any::<u64>(), 32),
+        )
+            .prop_map(|(users, envs, flows, text, numbers)| Material {
+                users,
+                envs,
+                flows,
+                text,
+                numbers,
+            })
+    }
+
+    struct Picker<'m> {
+        m: &'m Material,
+        n: usize,
+    }
+
+    impl Picker<'_> {
+        fn number(&mut self) -> u64 {
+            self.n += 1;
+            self.m.numbers[self.n % self.m.numbers.len()]
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.number() % n as u64) as usize
+        }
+        fn flag(&mut self) -> bool {
+            self.number() % 2 == 0
+        }
+        fn text(&mut self) -> String {
+            let i = self.below(self.m.text.len());
+            self.m.text[i].clone()
+        }
+        fn of<'s>(&mut self, set: &'s BTreeSet<String>) -> &'s String {
+            let i = self.below(set.len());
+            set.iter().nth(i).unwrap()
+        }
+        fn sku(&mut self) -> String {
+            NEEDED[self.below(NEEDED.len())].to_owned()
+        }
+        fn date(&mut self) -> NaiveDate {
+            NaiveDate::from_num_days_from_ce_opt(700_000 + self.below(80_000) as i32).unwrap()
+        }
+        fn big(&mut self) -> u64 {
+            // TOML integers stop at i64::MAX.
+            self.number() >> 1
+        }
+    }
+
+    fn build(m: &Material) -> Scenario {
+        let mut p = Picker { m, n: 0 };
+        let start = p.date();
+        let users: Vec<User> = m
+            .users
+            .iter()
+            .map(|id| User {
+                id: id.clone(),
+                kind: if p.flag() {
+                    UserKind::Member
+                } else {
+                    UserKind::Guest
+                },
+                licenses: (0..p.below(3)).map(|_| p.sku()).collect(),
+                left: p.flag().then(|| p.date()),
+                ..User::default()
+            })
+            .collect();
+        let environments: Vec<Environment> = m
+            .envs
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Environment {
+                id: id.clone(),
+                default: i == 0,
+                dataverse: p.flag(),
+                dynamics_apps: vec![p.text()],
+                allocations: (0..p.below(3))
+                    .map(|_| (p.sku(), p.big()))
+                    .collect::<BTreeMap<_, _>>(),
+                storage: p.flag().then(|| Storage {
+                    database_mb: p.big(),
+                    file_mb: p.big(),
+                    log_mb: 0,
+                }),
+                ..Environment::default()
+            })
+            .collect();
+        let env = p.of(&m.envs).clone();
+        let apps = vec![App {
+            id: "app".to_owned(),
+            environment: env,
+            kind: AppKind::Portal,
+            connectors: vec![p.text(), p.text()],
+            entities: vec!["entity".to_owned()],
+            logins: Some(p.big()),
+            users: vec![p.of(&m.users).clone()],
+            ..App::default()
+        }];
+        let flow_ids: Vec<&String> = m.flows.iter().collect();
+        let flows: Vec<Flow> = flow_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Flow {
+                id: (*id).clone(),
+                environment: p.of(&m.envs).clone(),
+                trigger: [Trigger::Automated, Trigger::Scheduled, Trigger::Instant][p.below(3)],
+                owner: p.of(&m.users).clone(),
+                co_owners: vec![p.of(&m.users).clone()],
+                connectors: vec![p.text()],
+                features: if p.flag() { vec![Feature::Gateway] } else { vec![] },
+                // Only earlier flows: no cycles.
+                parent: (i > 0 && p.flag()).then(|| flow_ids[p.below(i)].clone()),
+                license: [FlowLicense::User, FlowLicense::Process, FlowLicense::PerFlow][p.below(3)],
+                app: p.flag().then(|| "app".to_owned()),
+                solution: Some(p.text()),
+                created: p.flag().then(|| p.date()),
+                enabled: p.flag(),
+                run_by: vec![p.of(&m.users).clone()],
+                concurrent_runs: p.flag().then(|| p.number() as u32),
+                ..Flow::default()
+            })
+            .collect();
+        Scenario {
+            version: p.flag().then_some(1),
+            tenant: Tenant {
+                id: format!("t{}", p.text()),
+                country: Some("NL".to_owned()),
+                at: Some(p.date()),
+                transition_period: p.flag(),
+                ..Tenant::default()
+            },
+            subscriptions: vec![Subscription {
+                sku: p.sku(),
+                quantity: p.number() as u32,
+                start: Some(start),
+                end: p.flag().then(|| start + chrono::Days::new(p.below(1000) as u64)),
+                channel: [
+                    PurchaseChannel::Admin,
+                    PurchaseChannel::Csp,
+                    PurchaseChannel::Trial,
+                ][p.below(3)],
+                buyer: None,
+            }],
+            users,
+            environments,
+            apps,
+            entities: vec![Entity {
+                id: "entity".to_owned(),
+                restricted: p.flag(),
+                ..Entity::default()
+            }],
+            usage: vec![Usage {
+                user: Some(p.of(&m.users).clone()),
+                requests: p.big(),
+                on: Some(p.date()),
+                ..Usage::default()
+            }],
+            events: vec![Event {
+                on: p.date(),
+                kind: EventKind::TrialStarted,
+                user: Some(p.of(&m.users).clone()),
+                sku: Some(p.sku()),
+                ..Event::default()
+            }],
+            flows,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn generated_scenarios_survive_both_formats(m in material()) {
+            let s = build(&m);
+            prop_assert_eq!(s.validate(catalog(), "<generated>"), Ok(()));
+            for format in [Format::Toml, Format::Json] {
+                let text = s.to_string_as(format).unwrap();
+                let back = Scenario::parse(&text, format, "out", catalog());
+                prop_assert_eq!(back.as_ref(), Ok(&s), "{}", text);
+            }
         }
     }
 }

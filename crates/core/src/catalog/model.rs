@@ -302,6 +302,9 @@ pub struct Sku {
     /// kebab-case, stable: the scenario file names SKUs by it.
     pub id: String,
     pub name: String,
+    /// Other ids a scenario may use for this SKU (SCENARIO.md's example allocates `ai-builder-credits`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
     /// Microsoft Graph `skuPartNumber` (FACTS.md §6.3), where one is known.
     #[serde(default)]
     pub sku_part_number: Option<String>,
@@ -590,6 +593,17 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
         }
     }
     for (i, sku) in catalog.skus.iter().enumerate() {
+        for alias in &sku.aliases {
+            let idx =
+                SkuIdx(u16::try_from(i).map_err(|_| CatalogError::invalid(origin, "skus", "too many SKUs"))?);
+            if catalog.sku_index.insert(alias.clone(), idx).is_some() {
+                return Err(CatalogError::invalid(
+                    origin,
+                    &format!("skus[{i}].aliases"),
+                    &format!("alias `{alias}` is already an id or alias"),
+                ));
+            }
+        }
         if let Some(next) = &sku.successor {
             if !catalog.sku_index.contains_key(next) {
                 return Err(CatalogError::invalid(

@@ -76,12 +76,21 @@ impl Scenario {
         catalog: &Catalog,
     ) -> Result<Scenario, Vec<InputError>> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let (scenario, locator) = match format {
+        let scenario = match format {
             Format::Toml => read_toml(text, file),
             Format::Json => read_json(text, file),
         }
         .map_err(|e| vec![e])?;
-        let mut errors: Vec<InputError> = validate::problems(&scenario, catalog)
+        let problems = validate::problems(&scenario, catalog);
+        if problems.is_empty() {
+            return Ok(scenario);
+        }
+        // Only now, with something to point at, is the text walked again for positions.
+        let locator = match format {
+            Format::Toml => toml_edit::Document::parse(text).map_or(Locator::None, Locator::Toml),
+            Format::Json => Locator::Json(text),
+        };
+        let mut errors: Vec<InputError> = problems
             .into_iter()
             .map(|p| {
                 let location = locator
@@ -91,9 +100,6 @@ impl Scenario {
                 to_error(file, location, p)
             })
             .collect();
-        if errors.is_empty() {
-            return Ok(scenario);
-        }
         errors.sort_by_key(|e| {
             let l = e.location();
             (l.line.unwrap_or(usize::MAX), l.column.unwrap_or(usize::MAX))
@@ -159,7 +165,7 @@ fn location(text: &str, offset: usize) -> Location {
 // ---------------------------------------------------------------------------------------------------------------
 // TOML
 
-fn read_toml<'t>(text: &'t str, file: &str) -> Result<(Scenario, Locator<'t>), InputError> {
+fn read_toml(text: &str, file: &str) -> Result<Scenario, InputError> {
     let mut root = toml::de::DeTable::parse(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         InputError::new(
@@ -188,8 +194,7 @@ fn read_toml<'t>(text: &'t str, file: &str) -> Result<(Scenario, Locator<'t>), I
             };
             t.into_error(file, location)
         })?;
-    let locator = toml_edit::Document::parse(text).map_or(Locator::None, Locator::Toml);
-    Ok((scenario, locator))
+    Ok(scenario)
 }
 
 /// The keys whose values are dates.
@@ -310,7 +315,7 @@ fn header_path(keys: &[String], counts: &HashMap<String, usize>) -> KeyPath {
 // ---------------------------------------------------------------------------------------------------------------
 // JSON
 
-fn read_json<'t>(text: &'t str, file: &str) -> Result<(Scenario, Locator<'t>), InputError> {
+fn read_json(text: &str, file: &str) -> Result<Scenario, InputError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let result: Result<Scenario, _> = serde_path_to_error::deserialize(&mut de);
     let scenario = match result {
@@ -322,7 +327,7 @@ fn read_json<'t>(text: &'t str, file: &str) -> Result<(Scenario, Locator<'t>), I
     };
     de.end()
         .map_err(|e| json_error(text, file, KeyPath::root(), &e))?;
-    Ok((scenario, Locator::Json(text)))
+    Ok(scenario)
 }
 
 fn json_error(text: &str, file: &str, path: KeyPath, e: &serde_json::Error) -> InputError {

@@ -1,45 +1,74 @@
 //! "Did you mean": the closest of a set of valid names to a misspelt one.
 
-/// The candidate closest to `wrong`, if one is close enough to be a likely typo.
+/// The candidates closest to `wrong`, best first, if any is close enough to be a likely typo; several when
+/// they are equally close (at most three: more is no help).
 ///
-/// Close means: equal but for case, or at most a third of the longer name's characters apart (edits,
-/// transpositions counted as one; at least one edit always allowed), or sharing a long common start
-/// (Jaro-Winkler ≥ 0.9). Ties go to the smaller edit distance, then the first candidate.
-pub(crate) fn closest<'a, I>(wrong: &str, candidates: I) -> Option<&'a str>
+/// In order of preference: the same name but for case; one edit away (a letter added, dropped, changed, or two
+/// swapped); a longer name with all of `wrong`'s words in order (`power-automate-attended-rpa` →
+/// `power-automate-per-user-attended-rpa`); at most a quarter of the characters away (at most 3 edits).
+pub(crate) fn closest<'a, I>(wrong: &str, candidates: I) -> Vec<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
     let lower = wrong.to_lowercase();
-    let mut best: Option<(usize, &'a str)> = None;
+    let wanted = words(&lower);
+    // (rank, distance, candidate); lower is better.
+    let mut scored: Vec<(u8, usize, &'a str)> = Vec::new();
     for cand in candidates {
-        if cand == wrong {
+        if cand == wrong || scored.iter().any(|(_, _, c)| *c == cand) {
             continue;
         }
         let cand_lower = cand.to_lowercase();
-        let distance = if cand_lower == lower {
-            0
-        } else {
-            strsim::damerau_levenshtein(&lower, &cand_lower)
-        };
-        let longest = lower.chars().count().max(cand_lower.chars().count());
-        let close = distance <= (longest / 3).max(1) && distance < longest;
-        let similar = strsim::jaro_winkler(&lower, &cand_lower) >= 0.9;
-        if !(close || similar) {
+        if cand_lower == lower {
+            scored.push((0, 0, cand));
             continue;
         }
-        if best.is_none_or(|(d, _)| distance < d) {
-            best = Some((distance, cand));
+        let distance = strsim::damerau_levenshtein(&lower, &cand_lower);
+        let allowed = (lower.chars().count() / 4).clamp(1, 3);
+        if distance == 1 {
+            scored.push((1, distance, cand));
+        } else if wanted.len() >= 2 && contains_in_order(&words(&cand_lower), &wanted) {
+            scored.push((2, distance, cand));
+        } else if distance <= allowed {
+            scored.push((3, distance, cand));
         }
     }
-    best.map(|(_, cand)| cand)
+    let Some(&(rank, distance, _)) = scored.iter().min_by_key(|(r, d, _)| (*r, *d)) else {
+        return Vec::new();
+    };
+    let best: Vec<&str> = scored
+        .iter()
+        .filter(|(r, d, _)| *r == rank && (rank == 2 || *d == distance))
+        .map(|(_, _, c)| *c)
+        .collect();
+    if best.len() > 3 { Vec::new() } else { best }
 }
 
-/// "did you mean `x`?" for the closest candidate, if any.
+/// `a-b_c.d` → `a`, `b`, `c`, `d`.
+fn words(name: &str) -> Vec<&str> {
+    name.split(['-', '_', '.', ' '])
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Whether `needle`'s words all appear in `hay`, in order.
+fn contains_in_order(hay: &[&str], needle: &[&str]) -> bool {
+    let mut rest = hay.iter();
+    needle.iter().all(|w| rest.any(|h| h == w))
+}
+
+/// "did you mean `x`?" (or "`x` or `y`") for the closest candidates, if any.
 pub(crate) fn did_you_mean<'a, I>(wrong: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = &'a str>,
 {
-    closest(wrong, candidates).map(|c| format!("did you mean `{c}`?"))
+    let best = closest(wrong, candidates);
+    let quoted: Vec<String> = best.iter().map(|c| format!("`{c}`")).collect();
+    match quoted.as_slice() {
+        [] => None,
+        [one] => Some(format!("did you mean {one}?")),
+        [init @ .., last] => Some(format!("did you mean {} or {last}?", init.join(", "))),
+    }
 }
 
 /// `` `a`, `b`, `c` ``.
@@ -61,27 +90,59 @@ mod tests {
     #[test]
     fn typos_find_their_word() {
         let users = ["alice", "bob", "carol"];
-        assert_eq!(closest("alcie", users), Some("alice"));
-        assert_eq!(closest("Bob", users), Some("bob"));
-        assert_eq!(closest("zed", users), None);
-        let keys = ["id", "environment", "owner", "co_owners"];
-        assert_eq!(closest("ownr", keys), Some("owner"));
-        assert_eq!(closest("enviroment", keys), Some("environment"));
-        assert_eq!(closest("xyz", keys), None);
+        assert_eq!(closest("alcie", users), ["alice"]);
+        assert_eq!(closest("Bob", users), ["bob"]);
+        assert!(closest("zed", users).is_empty());
+        let keys = ["id", "environment", "owner", "co_owners", "licenses", "cloud"];
+        assert_eq!(closest("ownr", keys), ["owner"]);
+        assert_eq!(closest("enviroment", keys), ["environment"]);
+        assert_eq!(closest("licences", keys), ["licenses"]);
+        assert!(closest("xyz", keys).is_empty());
+        assert!(closest("colour", keys).is_empty());
+    }
+
+    #[test]
+    fn sku_typos_find_their_sku() {
         let skus = [
             "power-automate-per-user",
+            "power-automate-per-user-attended-rpa",
+            "power-automate-unattended-rpa",
             "power-automate-process",
+            "power-automate-per-flow",
             "power-apps-per-app",
+            "power-apps-per-user",
+            "ai-builder-capacity",
+            "ai-builder-trial",
+            "office-365-e1",
+            "office-365-e3",
+            "office-365-e5",
+            "dynamics-365-customer-service-enterprise",
+            "dynamics-365-customer-service-professional",
         ];
         assert_eq!(
             closest("power-automate-per-usr", skus),
-            Some("power-automate-per-user")
+            ["power-automate-per-user"]
+        );
+        assert_eq!(closest("powerapps-per-user", skus), ["power-apps-per-user"]);
+        assert_eq!(closest("power-automate-proces", skus), ["power-automate-process"]);
+        assert_eq!(
+            closest("power-automate-attended-rpa", skus),
+            ["power-automate-per-user-attended-rpa"]
         );
         assert_eq!(
-            closest("power-automate-proces", skus),
-            Some("power-automate-process")
+            did_you_mean("dynamics-365-customer-service", skus).as_deref(),
+            Some(
+                "did you mean `dynamics-365-customer-service-enterprise` or `dynamics-365-customer-service-professional`?"
+            )
         );
-        assert_eq!(closest("office-365-e5", skus), None);
+        assert_eq!(
+            did_you_mean("office-365-e4", skus).as_deref(),
+            Some("did you mean `office-365-e1`, `office-365-e3` or `office-365-e5`?")
+        );
+        // Far from everything, or near too many: no guess.
+        assert!(closest("ai-builder-credits", skus).is_empty());
+        assert!(closest("power-apps-per-flow", skus).is_empty());
+        assert!(closest("power-automate", skus).is_empty());
     }
 
     #[test]

@@ -3,6 +3,27 @@
 //!
 //! Each problem names the key path it is about and the path to point at (usually the same; a missing key points
 //! at its neighbour or its table). The parser turns paths into lines and columns.
+//!
+//! Where SCENARIO.md is silent, these are the rules:
+//! - every reference must resolve: users (`owner`, `co_owners`, `run_by`, `approvers`, `beneficiaries`,
+//!   `apps[].users`, `buyer`, `usage[].user`, `events[].user`), environments, apps (`flows[].app`,
+//!   `embedded_in`), flows (`parent`, `in_context_of`, `usage[].flow`, `events[].flow`) and entities: an entity
+//!   named by an app or flow must be declared under `[[entities]]`, since a typo there would silently change the
+//!   ENT decisions (restricted, complex logic);
+//! - SKU ids must be in the catalog wherever a SKU is named (`subscriptions[].sku`, `licenses`,
+//!   `home_licenses`, `allocations` keys, `tenant.self_service` keys, `events[].sku`); connector names are not
+//!   checked (the catalog cannot list every connector, and the decisions treat an unknown one as premium);
+//! - ids are unique within their section and not blank; an app and a flow may share an id;
+//! - when environments are listed, exactly one is the default;
+//! - `version` is 1 to [`SCENARIO_VERSION`]; `tenant.id` is not blank; `country` is two capital letters;
+//! - `quantity = 0` is allowed (pointless, not wrong); a subscription may end on the day it starts (an empty
+//!   window), not before;
+//! - `buyer` is required on a self-service subscription and refused on any other;
+//! - `home_licenses` need `kind = "guest"` (a member's would be ignored); `home_cloud` alone is harmless, as
+//!   SCENARIO.md's own example shows;
+//! - an app is not embedded in itself, a flow not in its own context, and no flow is its own ancestor;
+//! - a `[[usage]]` names a user or a flow; an event names what its kind needs (`license-removed`: user and SKU,
+//!   `trial-started`: user and SKU, `flow-edited`: flow).
 
 use std::collections::{HashMap, HashSet};
 

@@ -11,8 +11,8 @@ use super::{
 };
 use crate::catalog::{Capability, CapabilitySet, Catalog, Kind, ProductLine, SkuIdx, Tier};
 use crate::scenario::{
-    Account, Cloud, DesktopMode, EventKind, Feature, FlowLicense, Logic, PurchaseChannel, Scenario, Subscription,
-    UserKind,
+    Account, Cloud, DesktopMode, EventKind, Feature, FlowLicense, Logic, PurchaseChannel, Scenario,
+    Subscription, UserKind,
 };
 
 /// A scenario that cannot be turned into a snapshot: a reference that does not resolve or a duplicate id.
@@ -67,30 +67,50 @@ struct SkuActivity {
     lapsed_on: Option<NaiveDate>,
 }
 
-pub(super) fn build(catalog: Arc<Catalog>, scenario: Scenario, at: NaiveDate) -> Result<Snapshot, BuildError> {
+pub(super) fn build(
+    catalog: Arc<Catalog>,
+    scenario: Scenario,
+    at: NaiveDate,
+) -> Result<Snapshot, BuildError> {
     let user_ids = intern("users", scenario.users.iter().map(|u| u.id.as_str()))?;
-    let env_ids = intern("environments", scenario.environments.iter().map(|e| e.id.as_str()))?;
+    let env_ids = intern(
+        "environments",
+        scenario.environments.iter().map(|e| e.id.as_str()),
+    )?;
     let app_ids = intern("apps", scenario.apps.iter().map(|a| a.id.as_str()))?;
     let flow_ids = intern("flows", scenario.flows.iter().map(|f| f.id.as_str()))?;
     let entity_ids = intern("entities", scenario.entities.iter().map(|e| e.id.as_str()))?;
 
     let sku = |key: &str, id: &str| -> Result<SkuIdx, BuildError> {
-        catalog.sku_idx(id).ok_or_else(|| err(key.to_owned(), format!("unknown SKU `{id}`")))
+        catalog
+            .sku_idx(id)
+            .ok_or_else(|| err(key.to_owned(), format!("unknown SKU `{id}`")))
     };
     let user = |key: String, id: &str| -> Result<UserIdx, BuildError> {
-        user_ids.get(id).map(UserIdx).ok_or_else(|| err(key, format!("unknown user `{id}`")))
+        user_ids
+            .get(id)
+            .map(UserIdx)
+            .ok_or_else(|| err(key, format!("unknown user `{id}`")))
     };
     let env = |key: String, id: &str| -> Result<EnvIdx, BuildError> {
-        env_ids.get(id).map(EnvIdx).ok_or_else(|| err(key, format!("unknown environment `{id}`")))
+        env_ids
+            .get(id)
+            .map(EnvIdx)
+            .ok_or_else(|| err(key, format!("unknown environment `{id}`")))
     };
 
     // Subscriptions, per SKU.
     let mut activity: HashMap<SkuIdx, SkuActivity> = HashMap::new();
     for (i, sub) in scenario.subscriptions.iter().enumerate() {
         let idx = sku(&format!("subscriptions[{i}].sku"), &sub.sku)?;
-        let trial_days =
-            catalog.sku(idx).and_then(|s| s.trial_days).unwrap_or(catalog.terms.self_service.admin_trial_days);
-        let entry = activity.entry(idx).or_insert(SkuActivity { active_units: 0, lapsed_on: None });
+        let trial_days = catalog
+            .sku(idx)
+            .and_then(|s| s.trial_days)
+            .unwrap_or(catalog.terms.self_service.admin_trial_days);
+        let entry = activity.entry(idx).or_insert(SkuActivity {
+            active_units: 0,
+            lapsed_on: None,
+        });
         match subscription_state(sub, trial_days, at) {
             Ok(()) => entry.active_units = entry.active_units.saturating_add(u64::from(sub.quantity)),
             Err(Some(end)) => entry.lapsed_on = entry.lapsed_on.max(Some(end)),
@@ -185,7 +205,9 @@ pub(super) fn build(catalog: Arc<Catalog>, scenario: Scenario, at: NaiveDate) ->
                     }
                 }
                 if def.kind == Kind::Trial {
-                    if let (Some(start), Some(days)) = (trial_started.get(&(u.id.as_str(), s)), def.trial_days) {
+                    if let (Some(start), Some(days)) =
+                        (trial_started.get(&(u.id.as_str(), s)), def.trial_days)
+                    {
                         let end = start.checked_add_days(Days::new(u64::from(days)));
                         if end.is_some_and(|e| e <= at) {
                             active = false;
@@ -233,13 +255,17 @@ pub(super) fn build(catalog: Arc<Catalog>, scenario: Scenario, at: NaiveDate) ->
                 let m = line_max.entry(def.product_line).or_insert(0);
                 *m = (*m).max(def.grants.requests_per_24h);
             }
-            rec.requests_transition_highest =
-                rec.requests_transition_highest.max(def.grants.requests_per_24h_transition);
+            rec.requests_transition_highest = rec
+                .requests_transition_highest
+                .max(def.grants.requests_per_24h_transition);
         }
         rec.requests = rec.requests.saturating_add(line_max.values().sum::<u64>());
         if let Some(list) = removed.get(u.id.as_str()) {
             for (s, on) in list {
-                if catalog.sku(*s).is_some_and(|d| d.grants.capabilities.has(Capability::FlowsPremium)) {
+                if catalog
+                    .sku(*s)
+                    .is_some_and(|d| d.grants.capabilities.has(Capability::FlowsPremium))
+                {
                     lapsed = lapsed.max(Some(*on));
                 }
             }
@@ -270,7 +296,11 @@ pub(super) fn build(catalog: Arc<Catalog>, scenario: Scenario, at: NaiveDate) ->
             let s = sku(&format!("environments[{i}].allocations.{id}"), id)?;
             let Some(def) = catalog.sku(s) else { continue };
             // AI Builder allocations are made in credits; count them as the units they use up.
-            let used_units = if def.grants.ai_credits > 0 { n.div_ceil(def.grants.ai_credits) } else { *n };
+            let used_units = if def.grants.ai_credits > 0 {
+                n.div_ceil(def.grants.ai_credits)
+            } else {
+                *n
+            };
             *allocated.entry(s).or_insert(0) += used_units;
             let caps = def.grants.capabilities;
             let bots = u64::from(def.grants.bots.max(1));
@@ -291,12 +321,17 @@ pub(super) fn build(catalog: Arc<Catalog>, scenario: Scenario, at: NaiveDate) ->
         .entities
         .iter()
         .map(|e| {
-            let complex = e.complex_logic.iter().any(|l| matches!(l, Logic::SyncPlugin | Logic::RealtimeWorkflow));
+            let complex = e
+                .complex_logic
+                .iter()
+                .any(|l| matches!(l, Logic::SyncPlugin | Logic::RealtimeWorkflow));
             (complex, e.restricted, e.dynamics)
         })
         .collect();
     let entity_lookup = |ids: &[String], pick: fn(&(bool, bool, bool)) -> bool| -> Option<u32> {
-        ids.iter().filter_map(|id| entity_ids.get(id)).find(|i| entity_flags.get(*i as usize).is_some_and(pick))
+        ids.iter()
+            .filter_map(|id| entity_ids.get(id))
+            .find(|i| entity_flags.get(*i as usize).is_some_and(pick))
     };
 
     let terms = &catalog.terms;
@@ -348,7 +383,10 @@ pub(super) fn build(catalog: Arc<Catalog>, scenario: Scenario, at: NaiveDate) ->
         for (j, id) in a.users.iter().enumerate() {
             app_users.push(user(format!("apps[{i}].users[{j}]"), id)?);
         }
-        let installed = scenario.environments.get(e.0 as usize).map_or(&[][..], |x| &x.dynamics_apps[..]);
+        let installed = scenario
+            .environments
+            .get(e.0 as usize)
+            .map_or(&[][..], |x| &x.dynamics_apps[..]);
         apps.push(AppRec {
             id: a.id.as_str().into(),
             env: e,
@@ -359,7 +397,10 @@ pub(super) fn build(catalog: Arc<Catalog>, scenario: Scenario, at: NaiveDate) ->
             embedded: a.embedded_in.is_some(),
             complex_entity: entity_lookup(&a.entities, |f| f.0),
             restricted_entity: entity_lookup(&a.entities, |f| f.1),
-            extends_dynamics: a.extends_dynamics.as_ref().is_some_and(|d| installed.iter().any(|x| x == d)),
+            extends_dynamics: a
+                .extends_dynamics
+                .as_ref()
+                .is_some_and(|d| installed.iter().any(|x| x == d)),
             users: app_users,
         });
     }
@@ -368,10 +409,21 @@ pub(super) fn build(catalog: Arc<Catalog>, scenario: Scenario, at: NaiveDate) ->
     let mut flows = Vec::with_capacity(scenario.flows.len());
     for (i, f) in scenario.flows.iter().enumerate() {
         let list = |key: &str, ids: &[String]| -> Result<Vec<UserIdx>, BuildError> {
-            ids.iter().enumerate().map(|(j, id)| user(format!("flows[{i}].{key}[{j}]"), id)).collect()
+            ids.iter()
+                .enumerate()
+                .map(|(j, id)| user(format!("flows[{i}].{key}[{j}]"), id))
+                .collect()
         };
-        let d365_connector = f.connectors.iter().filter_map(|c| catalog.connector(c)).any(|c| c.dynamics);
-        let dataverse = f.connectors.iter().filter_map(|c| catalog.connector(c)).any(|c| c.dataverse);
+        let d365_connector = f
+            .connectors
+            .iter()
+            .filter_map(|c| catalog.connector(c))
+            .any(|c| c.dynamics);
+        let dataverse = f
+            .connectors
+            .iter()
+            .filter_map(|c| catalog.connector(c))
+            .any(|c| c.dataverse);
         let app = match &f.app {
             Some(id) => Some(
                 app_ids
@@ -411,15 +463,27 @@ pub(super) fn build(catalog: Arc<Catalog>, scenario: Scenario, at: NaiveDate) ->
         });
     }
     let flow_ref = |key: String, id: &str| -> Result<FlowIdx, BuildError> {
-        flow_ids.get(id).map(FlowIdx).ok_or_else(|| err(key, format!("unknown flow `{id}`")))
+        flow_ids
+            .get(id)
+            .map(FlowIdx)
+            .ok_or_else(|| err(key, format!("unknown flow `{id}`")))
     };
     for (i, f) in scenario.flows.iter().enumerate() {
-        let parent = f.parent.as_deref().map(|id| flow_ref(format!("flows[{i}].parent"), id)).transpose()?;
-        let ctx =
-            f.in_context_of.as_deref().map(|id| flow_ref(format!("flows[{i}].in_context_of"), id)).transpose()?;
-        let mismatch = ctx.and_then(|c| scenario.flows.get(c.0 as usize)).is_some_and(|other| {
-            other.solution.is_none() || other.solution != f.solution || other.environment != f.environment
-        });
+        let parent = f
+            .parent
+            .as_deref()
+            .map(|id| flow_ref(format!("flows[{i}].parent"), id))
+            .transpose()?;
+        let ctx = f
+            .in_context_of
+            .as_deref()
+            .map(|id| flow_ref(format!("flows[{i}].in_context_of"), id))
+            .transpose()?;
+        let mismatch = ctx
+            .and_then(|c| scenario.flows.get(c.0 as usize))
+            .is_some_and(|other| {
+                other.solution.is_none() || other.solution != f.solution || other.environment != f.environment
+            });
         if let Some(rec) = flows.get_mut(i) {
             rec.parent = parent;
             rec.in_context_of = ctx;
@@ -433,7 +497,10 @@ pub(super) fn build(catalog: Arc<Catalog>, scenario: Scenario, at: NaiveDate) ->
         while let Some(p) = cur {
             steps += 1;
             if steps > flows.len() {
-                return Err(err(format!("flows[{start}].parent"), "parent flows form a cycle".to_owned()));
+                return Err(err(
+                    format!("flows[{start}].parent"),
+                    "parent flows form a cycle".to_owned(),
+                ));
             }
             cur = flows.get(p.0 as usize).and_then(|f| f.parent);
         }
@@ -498,7 +565,11 @@ fn nonlicensed_pool(catalog: &Catalog, units: &HashMap<SkuIdx, u64>) -> (u64, Op
         let mut base_units = 0u64;
         for (s, n) in units {
             let Some(d) = catalog.sku(*s) else { continue };
-            if d.product_line != p.line || *n == 0 || !matches!(d.kind, Kind::Paid | Kind::Seeded) || d.grants.attach {
+            if d.product_line != p.line
+                || *n == 0
+                || !matches!(d.kind, Kind::Paid | Kind::Seeded)
+                || d.grants.attach
+            {
                 continue;
             }
             present = true;
@@ -554,8 +625,10 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
         }
     }
     order.sort_by_key(|(created, i, _, _)| (created.unwrap_or(NaiveDate::MIN), *i));
-    let mut free: Vec<(u64, u64, u64)> =
-        envs.iter().map(|e| (e.process_units, e.bot_only_units, e.per_flow_units)).collect();
+    let mut free: Vec<(u64, u64, u64)> = envs
+        .iter()
+        .map(|e| (e.process_units, e.bot_only_units, e.per_flow_units))
+        .collect();
     let mut machine_result: HashMap<(EnvIdx, String), Coverage> = HashMap::new();
     for (_, _, env, item) in order {
         let (Some(pool), Some(env_rec)) = (free.get_mut(env.0 as usize), envs.get_mut(env.0 as usize)) else {
@@ -585,7 +658,11 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
                 let rest = bots - from_bots;
                 let from_process = rest.min(pool.0);
                 pool.0 -= from_process;
-                let coverage = if from_process == rest { Coverage::Covered } else { Coverage::Overage };
+                let coverage = if from_process == rest {
+                    Coverage::Covered
+                } else {
+                    Coverage::Overage
+                };
                 let machine = scenario
                     .flows
                     .get(first)
@@ -598,7 +675,10 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
     for (f, rec) in scenario.flows.iter().zip(flows.iter_mut()) {
         if rec.premium.desktop && f.desktop_mode == Some(DesktopMode::Unattended) {
             let machine = f.machine.clone().unwrap_or_else(|| f.id.clone());
-            rec.machine_coverage = machine_result.get(&(rec.env, machine)).copied().unwrap_or(Coverage::Overage);
+            rec.machine_coverage = machine_result
+                .get(&(rec.env, machine))
+                .copied()
+                .unwrap_or(Coverage::Overage);
         }
     }
 }

@@ -1,0 +1,111 @@
+//! Entities (ENT-5): before complex logic is added to an entity, or it is made restricted, show which apps,
+//! flows and users the change affects — every decision it would flip.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::apps::decide_app;
+use crate::flows::decide_flow;
+use crate::rule::Rule;
+use crate::scenario::Logic;
+use crate::snapshot::{BuildError, Snapshot};
+
+/// A change to an entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityChange {
+    /// Add business logic (ENT-1: synchronous plug-ins and real-time workflows need Plan 2 rights).
+    AddLogic(Logic),
+    /// Make it a restricted entity (ENT-2).
+    Restrict,
+}
+
+/// One decision that flips from allowed to denied (or back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flip {
+    /// `flow` or `app`.
+    pub kind: &'static str,
+    pub id: String,
+    /// The user whose decision flips (app users; flows' context users appear in `rule` messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    pub allowed_before: bool,
+    pub allowed_after: bool,
+}
+
+/// What a change would do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Impact {
+    pub entity: String,
+    pub rules: Vec<Rule>,
+    pub flips: Vec<Flip>,
+}
+
+/// Every flow decision and every app decision for the app's listed users that differs between two snapshots
+/// of the same tenant (matched by id).
+pub fn flips(before: &Snapshot, after: &Snapshot) -> Vec<Flip> {
+    let mut out = Vec::new();
+    for (i, f) in before.flows() {
+        let Some(j) = after.flow_idx(&f.id) else { continue };
+        let (a, b) = (
+            decide_flow(before, i, None).allowed,
+            decide_flow(after, j, None).allowed,
+        );
+        if a != b {
+            out.push(Flip {
+                kind: "flow",
+                id: f.id.to_string(),
+                user: None,
+                allowed_before: a,
+                allowed_after: b,
+            });
+        }
+    }
+    for (i, app) in before.apps() {
+        let Some(j) = after.app_idx(&app.id) else { continue };
+        for u in &app.users {
+            let id = before.user_id(*u);
+            let Some(v) = after.user_idx(id) else { continue };
+            let (a, b) = (decide_app(before, i, *u).allowed, decide_app(after, j, v).allowed);
+            if a != b {
+                out.push(Flip {
+                    kind: "app",
+                    id: app.id.to_string(),
+                    user: Some(id.to_owned()),
+                    allowed_before: a,
+                    allowed_after: b,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// ENT-5: the decisions that `change` to `entity` would flip.
+pub fn impact(snap: &Snapshot, entity: &str, change: EntityChange) -> Result<Impact, BuildError> {
+    let mut scenario = snap.scenario().clone();
+    let Some(e) = scenario.entities.iter_mut().find(|e| e.id == entity) else {
+        return Err(BuildError {
+            key: "entity".to_owned(),
+            message: format!("unknown entity `{entity}`"),
+        });
+    };
+    let rule = match change {
+        EntityChange::AddLogic(logic) => {
+            if !e.complex_logic.contains(&logic) {
+                e.complex_logic.push(logic);
+            }
+            Rule::Ent1
+        }
+        EntityChange::Restrict => {
+            e.restricted = true;
+            Rule::Ent2
+        }
+    };
+    let after = Snapshot::new(Arc::clone(&snap.catalog), scenario, snap.at())?;
+    Ok(Impact {
+        entity: entity.to_owned(),
+        rules: vec![Rule::Ent5, rule, Rule::Ent3],
+        flips: flips(snap, &after),
+    })
+}
