@@ -412,10 +412,10 @@ fn unknown_sku_in_allocations_points_at_the_key() {
 
 #[test]
 fn unknown_sku_far_from_every_sku_points_to_the_catalog() {
-    let text = "[tenant]\nid = \"c\"\n\n[[subscriptions]]\nsku = \"ai-builder-credits\"\nquantity = 1\n";
+    let text = "[tenant]\nid = \"c\"\n\n[[subscriptions]]\nsku = \"quantum-compute-units\"\nquantity = 1\n";
     assert_eq!(
         toml_error(text),
-        "t.toml:5:7: subscriptions[0].sku: unknown SKU `ai-builder-credits` (`entitle catalog` lists the SKU ids)"
+        "t.toml:5:7: subscriptions[0].sku: unknown SKU `quantum-compute-units` (`entitle catalog` lists the SKU ids)"
     );
 }
 

@@ -81,28 +81,22 @@ pub(super) fn build(
     let flow_ids = intern("flows", scenario.flows.iter().map(|f| f.id.as_str()))?;
     let entity_ids = intern("entities", scenario.entities.iter().map(|e| e.id.as_str()))?;
 
-    let sku = |key: &str, id: &str| -> Result<SkuIdx, BuildError> {
-        catalog
-            .sku_idx(id)
-            .ok_or_else(|| err(key.to_owned(), format!("unknown SKU `{id}`")))
+    // Keys of error messages are built only when there is an error: building a snapshot of a large tenant
+    // resolves hundreds of thousands of references.
+    let sku = |key: &dyn Fn() -> String, id: &str| -> Result<SkuIdx, BuildError> {
+        catalog.sku_idx(id).ok_or_else(|| err(key(), format!("unknown SKU `{id}`")))
     };
-    let user = |key: String, id: &str| -> Result<UserIdx, BuildError> {
-        user_ids
-            .get(id)
-            .map(UserIdx)
-            .ok_or_else(|| err(key, format!("unknown user `{id}`")))
+    let user = |key: &dyn Fn() -> String, id: &str| -> Result<UserIdx, BuildError> {
+        user_ids.get(id).map(UserIdx).ok_or_else(|| err(key(), format!("unknown user `{id}`")))
     };
-    let env = |key: String, id: &str| -> Result<EnvIdx, BuildError> {
-        env_ids
-            .get(id)
-            .map(EnvIdx)
-            .ok_or_else(|| err(key, format!("unknown environment `{id}`")))
+    let env = |key: &dyn Fn() -> String, id: &str| -> Result<EnvIdx, BuildError> {
+        env_ids.get(id).map(EnvIdx).ok_or_else(|| err(key(), format!("unknown environment `{id}`")))
     };
 
     // Subscriptions, per SKU.
     let mut activity: HashMap<SkuIdx, SkuActivity> = HashMap::new();
     for (i, sub) in scenario.subscriptions.iter().enumerate() {
-        let idx = sku(&format!("subscriptions[{i}].sku"), &sub.sku)?;
+        let idx = sku(&|| format!("subscriptions[{i}].sku"), &sub.sku)?;
         let trial_days = catalog
             .sku(idx)
             .and_then(|s| s.trial_days)
@@ -131,7 +125,7 @@ pub(super) fn build(
                 let (Some(u), Some(s)) = (&ev.user, &ev.sku) else {
                     return Err(err(format!("events[{i}]"), "needs `user` and `sku`".to_owned()));
                 };
-                let s = sku(&format!("events[{i}].sku"), s)?;
+                let s = sku(&|| format!("events[{i}].sku"), s)?;
                 if ev.kind == EventKind::TrialStarted {
                     trial_started.insert((u.as_str(), s), ev.on);
                 } else {
@@ -154,7 +148,7 @@ pub(super) fn build(
     for (i, u) in scenario.users.iter().enumerate() {
         let mut held: Vec<(SkuIdx, bool)> = Vec::with_capacity(u.licenses.len() + u.home_licenses.len());
         for (j, id) in u.licenses.iter().enumerate() {
-            let s = sku(&format!("users[{i}].licenses[{j}]"), id)?;
+            let s = sku(&|| format!("users[{i}].licenses[{j}]"), id)?;
             *assigned.entry(s).or_insert(0) += 1;
             held.push((s, false));
         }
@@ -163,7 +157,7 @@ pub(super) fn build(
         let mut home_licenses_ignored = false;
         if u.kind == UserKind::Guest {
             for (j, id) in u.home_licenses.iter().enumerate() {
-                let s = sku(&format!("users[{i}].home_licenses[{j}]"), id)?;
+                let s = sku(&|| format!("users[{i}].home_licenses[{j}]"), id)?;
                 if home_ok {
                     held.push((s, true));
                 } else {
@@ -293,7 +287,7 @@ pub(super) fn build(
             per_flow_demand: 0,
         };
         for (id, n) in &e.allocations {
-            let s = sku(&format!("environments[{i}].allocations.{id}"), id)?;
+            let s = sku(&|| format!("environments[{i}].allocations.{id}"), id)?;
             let Some(def) = catalog.sku(s) else { continue };
             // AI Builder allocations are made in credits; count them as the units they use up.
             let used_units = if def.grants.ai_credits > 0 {
@@ -374,14 +368,14 @@ pub(super) fn build(
     // Apps.
     let mut apps = Vec::with_capacity(scenario.apps.len());
     for (i, a) in scenario.apps.iter().enumerate() {
-        let e = env(format!("apps[{i}].environment"), &a.environment)?;
+        let e = env(&|| format!("apps[{i}].environment"), &a.environment)?;
         let mut p = premium_of(&a.connectors, &[], a.created);
         if a.kind == crate::scenario::AppKind::ModelDriven {
             p.premium = true; // model-driven apps run on Dataverse, a premium capability
         }
         let mut app_users = Vec::with_capacity(a.users.len());
         for (j, id) in a.users.iter().enumerate() {
-            app_users.push(user(format!("apps[{i}].users[{j}]"), id)?);
+            app_users.push(user(&|| format!("apps[{i}].users[{j}]"), id)?);
         }
         let installed = scenario
             .environments
@@ -411,7 +405,7 @@ pub(super) fn build(
         let list = |key: &str, ids: &[String]| -> Result<Vec<UserIdx>, BuildError> {
             ids.iter()
                 .enumerate()
-                .map(|(j, id)| user(format!("flows[{i}].{key}[{j}]"), id))
+                .map(|(j, id)| user(&|| format!("flows[{i}].{key}[{j}]"), id))
                 .collect()
         };
         let d365_connector = f
@@ -435,9 +429,9 @@ pub(super) fn build(
         };
         flows.push(FlowRec {
             id: f.id.as_str().into(),
-            env: env(format!("flows[{i}].environment"), &f.environment)?,
+            env: env(&|| format!("flows[{i}].environment"), &f.environment)?,
             trigger: f.trigger,
-            owner: user(format!("flows[{i}].owner"), &f.owner)?,
+            owner: user(&|| format!("flows[{i}].owner"), &f.owner)?,
             co_owners: list("co_owners", &f.co_owners)?,
             run_by: list("run_by", &f.run_by)?,
             approvers: list("approvers", &f.approvers)?,
@@ -462,22 +456,19 @@ pub(super) fn build(
             request_addons: f.request_addons.unwrap_or(0),
         });
     }
-    let flow_ref = |key: String, id: &str| -> Result<FlowIdx, BuildError> {
-        flow_ids
-            .get(id)
-            .map(FlowIdx)
-            .ok_or_else(|| err(key, format!("unknown flow `{id}`")))
+    let flow_ref = |key: &dyn Fn() -> String, id: &str| -> Result<FlowIdx, BuildError> {
+        flow_ids.get(id).map(FlowIdx).ok_or_else(|| err(key(), format!("unknown flow `{id}`")))
     };
     for (i, f) in scenario.flows.iter().enumerate() {
         let parent = f
             .parent
             .as_deref()
-            .map(|id| flow_ref(format!("flows[{i}].parent"), id))
+            .map(|id| flow_ref(&|| format!("flows[{i}].parent"), id))
             .transpose()?;
         let ctx = f
             .in_context_of
             .as_deref()
-            .map(|id| flow_ref(format!("flows[{i}].in_context_of"), id))
+            .map(|id| flow_ref(&|| format!("flows[{i}].in_context_of"), id))
             .transpose()?;
         let mismatch = ctx
             .and_then(|c| scenario.flows.get(c.0 as usize))
