@@ -578,8 +578,25 @@ pub fn enriched(flows: u32, users: u32, environments: u32, seed: u64) -> Scenari
         } else {
             None
         };
+        // FLOW-7: a child of a recent flow of the same environment (the plain generator's children are rare
+        // when there are many environments).
+        let parent = if i > 0 && rng.chance(12) {
+            let env = s.flows.get(i).map(|f| f.environment.clone()).unwrap_or_default();
+            (i.saturating_sub(300)..i)
+                .rev()
+                .find_map(|j| s.flows.get(j).filter(|o| o.environment == env))
+        } else {
+            None
+        };
+        let parent = parent.map(|p| p.id.clone());
         let Some(f) = s.flows.get_mut(i) else { continue };
         f.in_context_of = in_context;
+        if parent.is_some() {
+            f.parent = parent;
+        }
+        if f.license == FlowLicense::User && rng.chance(40) {
+            f.license = FlowLicense::Process;
+        }
         if rng.chance(6) && app_count > 0 {
             // Half of the time an app of the flow's own environment, when one is at hand.
             let k = rng.below_usize(app_count);
@@ -612,7 +629,7 @@ pub fn enriched(flows: u32, users: u32, environments: u32, seed: u64) -> Scenari
             });
             f.machine = Some(format!("machine-{}", rng.below(50)));
         }
-        if f.license == FlowLicense::User && rng.chance(100) {
+        if f.license == FlowLicense::User && rng.chance(60) {
             f.license = FlowLicense::PerFlow;
         }
     }
@@ -741,7 +758,10 @@ mod tests {
                 .iter()
                 .any(|f| f.license == FlowLicense::PerFlow && f.coverage == Coverage::Covered)
         );
-        assert!(flows.iter().any(|f| f.parent.is_some()));
+        // Child flows of flows that hold a unit, and of flows that do not.
+        let parent_covered = |f: &&FlowRec| f.parent.and_then(|p| snap.flow(p)).map(|p| p.coverage);
+        assert!(flows.iter().any(|f| parent_covered(f) == Some(Coverage::Covered)));
+        assert!(flows.iter().any(|f| parent_covered(f) == Some(Coverage::None)));
         assert!(flows.iter().any(|f| f.app.is_some()));
         let sample = every_flow(&snap);
         let a = assert_agrees(&snap, &sample);

@@ -3,6 +3,10 @@
 //!
 //! This is its own test binary so that the allocator counts this file's work only; the count is kept per
 //! thread as well, so the test harness's own threads cannot disturb it.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers (outside #[test] functions) fail the test on a bad fixture"
+)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -41,7 +45,10 @@ fn count() {
 // atomic and a `const`-initialised thread-local `Cell<u64>`, neither of which allocates, unwinds or touches the
 // memory being (de)allocated. So each method's preconditions are exactly `System`'s, and its guarantees are
 // exactly `System`'s.
-#[expect(unsafe_code, reason = "a GlobalAlloc impl is unsafe by definition; this one only counts and forwards")]
+#[expect(
+    unsafe_code,
+    reason = "a GlobalAlloc impl is unsafe by definition; this one only counts and forwards"
+)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count();
@@ -75,7 +82,10 @@ fn mine() -> u64 {
 }
 
 fn snapshot(scenario: entitle_core::Scenario) -> Snapshot {
-    let at = scenario.tenant.at.unwrap_or(NaiveDate::from_ymd_opt(2024, 6, 1).unwrap());
+    let at = scenario
+        .tenant
+        .at
+        .unwrap_or(NaiveDate::from_ymd_opt(2024, 6, 1).unwrap());
     Snapshot::new(Arc::new(Catalog::seed().unwrap()), scenario, at).unwrap()
 }
 
@@ -94,7 +104,11 @@ fn calls(snap: &Snapshot, n: usize) -> Vec<(FlowIdx, Option<UserIdx>)> {
     }
     while v.len() < n {
         let i = FlowIdx(rng.below(flows) as u32);
-        let as_user = rng.below(2).eq(&0).then(|| UserIdx(rng.below(users) as u32));
+        let as_user = if rng.below(2) == 0 {
+            Some(UserIdx(rng.below(users) as u32))
+        } else {
+            None
+        };
         v.push((i, as_user));
     }
     v.truncate(n);
@@ -116,8 +130,16 @@ fn check(snap: &Snapshot, n: usize) {
     let calls = calls(snap, n);
     // The variety the proof needs.
     let flow = |i: &FlowIdx| snap.flow(*i).unwrap();
-    assert!(calls.iter().any(|(i, u)| flow(i).trigger == Trigger::Instant && u.is_some()));
-    assert!(calls.iter().any(|(i, u)| flow(i).trigger == Trigger::Instant && u.is_none() && flow(i).run_by.len() > 1));
+    assert!(
+        calls
+            .iter()
+            .any(|(i, u)| flow(i).trigger == Trigger::Instant && u.is_some())
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|(i, u)| flow(i).trigger == Trigger::Instant && u.is_none() && flow(i).run_by.len() > 1)
+    );
     assert!(calls.iter().any(|(i, _)| flow(i).trigger != Trigger::Instant));
     assert!(calls.iter().any(|(i, _)| flow(i).parent.is_some()));
     assert!(calls.iter().any(|(i, _)| flow(i).license == FlowLicense::Process));
@@ -126,8 +148,17 @@ fn check(snap: &Snapshot, n: usize) {
     let total_before = TOTAL.load(Ordering::Relaxed);
     let (allocs, allowed) = allocations_while_deciding(snap, &calls);
     let total_after = TOTAL.load(Ordering::Relaxed);
-    assert!(allowed > 0 && allowed < calls.len(), "both answers occur: {allowed} of {}", calls.len());
-    assert_eq!(allocs, 0, "decide_flow allocated {allocs} times in {} calls", calls.len());
+    assert!(
+        allowed > 0 && allowed < calls.len(),
+        "both answers occur: {allowed} of {}",
+        calls.len()
+    );
+    assert_eq!(
+        allocs,
+        0,
+        "decide_flow allocated {allocs} times in {} calls",
+        calls.len()
+    );
     // The per-thread counter is the claim; the process-wide one also includes the harness, so it is only
     // printed.
     eprintln!(
@@ -159,7 +190,11 @@ fn deciding_enriched_flows_allocates_nothing() {
     // per-flow licences, non-interactive users and consumer accounts.
     let snap = snapshot(enriched(10_000, 2_000, 100, 3));
     let flows: Vec<_> = snap.flows().map(|(_, f)| f).collect();
-    assert!(flows.iter().any(|f| f.desktop_mode == Some(DesktopMode::Unattended)));
+    assert!(
+        flows
+            .iter()
+            .any(|f| f.desktop_mode == Some(DesktopMode::Unattended))
+    );
     assert!(flows.iter().any(|f| f.in_context_of.is_some()));
     check(&snap, 30_000);
 }

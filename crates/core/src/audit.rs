@@ -107,8 +107,27 @@ pub fn audit(snap: &Snapshot) -> Audit {
         }
         let mut rules = d.trace.as_slice().to_vec();
         rules.push(Rule::Enf1);
-        if t.is_some() {
-            rules.push(Rule::Enf2);
+        let mut problems: Vec<Finding> =
+            d.problems.iter().map(|p| Finding { rule: p.rule, message: message(snap, &p) }).collect();
+        if let Some(t) = t {
+            rules.extend([Rule::Enf2, Rule::Enf3]);
+            match t.state {
+                State::CreatedOff => {
+                    rules.extend([Rule::Enf4, Rule::Enf5]);
+                    problems.push(Finding::new(
+                        Rule::Enf4,
+                        format!("created on or after the makers' notice of {}: created turned off", t.maker_notice),
+                    ));
+                }
+                State::TurnedOff => rules.push(Rule::Enf5),
+                _ => {}
+            }
+            if matches!(t.state, State::CreatedOff | State::TurnedOff) {
+                problems.push(Finding::new(
+                    Rule::Enf5,
+                    "turned off by enforcement: it can be turned on only once it is licensed or associated with its app",
+                ));
+            }
         }
         flows.push(AuditFlow {
             flow: f.id.to_string(),

@@ -119,7 +119,24 @@ pub fn cost(snap: &Snapshot) -> Cost {
             billed_to,
         });
     }
-    let (usage, problems, fixes) = usage(snap);
+    let (usage, mut problems, fixes) = usage(snap);
+    // BUY-4: a self-service purchase outlives its buyer's departure; an admin can take it over.
+    for sub in snap.scenario().subscriptions.iter().filter(|s| s.channel == PurchaseChannel::SelfService) {
+        let Some(buyer) = sub.buyer.as_deref() else { continue };
+        let gone = snap.user_idx(buyer).and_then(|u| snap.user(u)).and_then(|u| u.left);
+        if let Some(on) = gone {
+            if !rules.contains(&Rule::Buy4) {
+                rules.push(Rule::Buy4);
+            }
+            problems.push(Finding::new(
+                Rule::Buy4,
+                format!(
+                    "`{}` bought `{}` self-service and left on {on}: the subscription stays valid for its term; an admin can take it over",
+                    buyer, sub.sku
+                ),
+            ));
+        }
+    }
     Cost {
         total,
         lines,
@@ -210,7 +227,10 @@ pub struct Purchase {
     pub channel: &'static str,
     /// Who pays: `tenant`, the self-service buyer, or nobody for a trial.
     pub billed_to: String,
+    /// A decimal string in JSON, with `currency` beside it.
+    #[serde(serialize_with = "crate::money::amount_only")]
     pub monthly_cost: Option<Money>,
+    pub currency: Option<String>,
     pub rules: Vec<Rule>,
     pub problems: Vec<Finding>,
 }
@@ -229,6 +249,7 @@ pub fn preview_purchase(snap: &Snapshot, sku: SkuIdx, quantity: u32, buyer: Opti
             channel: "admin",
             billed_to: "tenant".to_owned(),
             monthly_cost: None,
+            currency: None,
             rules,
             problems,
         };
@@ -404,6 +425,7 @@ pub fn preview_purchase(snap: &Snapshot, sku: SkuIdx, quantity: u32, buyer: Opti
         quantity,
         channel,
         billed_to,
+        currency: monthly_cost.as_ref().map(|m| m.currency.clone()),
         monthly_cost,
         rules,
         problems,

@@ -29,23 +29,42 @@ pub enum Action {
     BuyLicense,
 }
 
-/// One way to fix a problem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One way to fix a problem. In JSON: `{action, sku?, quantity?, target?, monthly_cost?, currency?, rule}`, with
+/// `monthly_cost` a decimal string (SCENARIO.md: amounts are decimal strings) and `currency` beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fix {
     pub action: Action,
-    #[serde(skip)]
     pub sku_idx: Option<SkuIdx>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sku: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub quantity: Option<u64>,
     /// Who or what it applies to: users, a flow, an environment, an app.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub monthly_cost: Option<Money>,
     /// The rule that makes it a fix.
     pub rule: Rule,
+}
+
+impl Serialize for Fix {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("action", &self.action)?;
+        if let Some(sku) = &self.sku {
+            m.serialize_entry("sku", sku)?;
+        }
+        if let Some(q) = self.quantity {
+            m.serialize_entry("quantity", &q)?;
+        }
+        if let Some(t) = &self.target {
+            m.serialize_entry("target", t)?;
+        }
+        if let Some(c) = &self.monthly_cost {
+            m.serialize_entry("monthly_cost", &c.amount.to_string())?;
+            m.serialize_entry("currency", &c.currency)?;
+        }
+        m.serialize_entry("rule", &self.rule)?;
+        m.end()
+    }
 }
 
 /// Units of a SKU the tenant pays for that nobody holds yet.

@@ -35,6 +35,14 @@ impl std::fmt::Display for Money {
     }
 }
 
+/// Serializes an optional amount as its decimal string alone (the currency goes in a field of its own).
+pub fn amount_only<S: serde::Serializer>(m: &Option<Money>, s: S) -> Result<S::Ok, S::Error> {
+    match m {
+        Some(m) => s.serialize_str(&m.amount.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
 /// Sums per currency; amounts in different currencies are never added together.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
