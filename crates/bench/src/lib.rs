@@ -572,9 +572,22 @@ pub fn enriched(flows: u32, users: u32, environments: u32, seed: u64) -> Scenari
     let app_env: Vec<String> = s.apps.iter().map(|a| a.environment.clone()).collect();
     for i in 0..s.flows.len() {
         // FLOW-15: associate with an earlier flow, often of the same environment and solution.
+        // The target is, as often as not, the nearest earlier process flow, or a flow that is itself associated
+        // (so that the association chains), else any earlier flow.
         let in_context = if i > 10 && rng.chance(25) {
-            let j = rng.below_usize(i);
-            s.flows.get(j).map(|o| o.id.clone())
+            let recent = i.saturating_sub(2_000)..i;
+            let target = match rng.below(4) {
+                0 | 1 => recent
+                    .rev()
+                    .find(|j| s.flows.get(*j).is_some_and(|o| o.license == FlowLicense::Process)),
+                2 => recent
+                    .rev()
+                    .find(|j| s.flows.get(*j).is_some_and(|o| o.in_context_of.is_some())),
+                _ => None,
+            };
+            s.flows
+                .get(target.unwrap_or_else(|| rng.below_usize(i)))
+                .map(|o| o.id.clone())
         } else {
             None
         };
@@ -582,9 +595,13 @@ pub fn enriched(flows: u32, users: u32, environments: u32, seed: u64) -> Scenari
         // when there are many environments).
         let parent = if i > 0 && rng.chance(12) {
             let env = s.flows.get(i).map(|f| f.environment.clone()).unwrap_or_default();
-            (i.saturating_sub(300)..i)
-                .rev()
-                .find_map(|j| s.flows.get(j).filter(|o| o.environment == env))
+            // Half of the time the nearest earlier process flow of the environment, else the nearest flow.
+            let process = rng.chance(2);
+            (i.saturating_sub(300)..i).rev().find_map(|j| {
+                s.flows
+                    .get(j)
+                    .filter(|o| o.environment == env && (!process || o.license == FlowLicense::Process))
+            })
         } else {
             None
         };
@@ -775,6 +792,130 @@ mod tests {
         let snap = snapshot(s);
         assert!(snap.transition());
         assert_agrees(&snap, &every_flow(&snap));
+    }
+
+    /// The corners random tenants rarely reach: FLOW-15 through two associations, a child of a flow that
+    /// shares a unit, an unattended child of a covered flow whose machine has no bot, a FLOW-15 mismatch.
+    #[test]
+    fn cedar_agrees_on_the_capacity_corners() {
+        use entitle_core::scenario::{Environment, Flow, Tenant, User};
+        let day = |y, m| NaiveDate::from_ymd_opt(y, m, 1);
+        let flow = |id: &str, created, f: Flow| Flow {
+            id: id.to_owned(),
+            environment: "default".to_owned(),
+            owner: "maker".to_owned(),
+            connectors: vec!["shared_sql".to_owned()],
+            solution: Some(f.solution.clone().unwrap_or_else(|| "s".to_owned())),
+            created,
+            ..f
+        };
+        let linked = |to: &str| Flow {
+            in_context_of: Some(to.to_owned()),
+            ..Flow::default()
+        };
+        let child = |of: &str| Flow {
+            parent: Some(of.to_owned()),
+            ..Flow::default()
+        };
+        let unattended = |of: &str, machine: &str| Flow {
+            features: vec![Feature::DesktopFlow],
+            desktop_mode: Some(DesktopMode::Unattended),
+            machine: Some(machine.to_owned()),
+            ..child(of)
+        };
+        let s = Scenario {
+            tenant: Tenant {
+                id: "corners".to_owned(),
+                at: day(2024, 6),
+                ..Tenant::default()
+            },
+            subscriptions: vec![Subscription {
+                sku: "power-automate-process".to_owned(),
+                quantity: 2,
+                ..Subscription::default()
+            }],
+            users: vec![
+                User {
+                    id: "maker".to_owned(),
+                    licenses: vec!["office-365-e3".to_owned()],
+                    ..User::default()
+                },
+                User {
+                    id: "pro".to_owned(),
+                    licenses: vec!["power-automate-per-user".to_owned()],
+                    ..User::default()
+                },
+            ],
+            environments: vec![Environment {
+                id: "default".to_owned(),
+                default: true,
+                allocations: [("power-automate-process".to_owned(), 2)].into(),
+                ..Environment::default()
+            }],
+            flows: vec![
+                flow(
+                    "p",
+                    day(2021, 1),
+                    Flow {
+                        license: FlowLicense::Process,
+                        ..Flow::default()
+                    },
+                ),
+                flow("a", day(2021, 2), linked("p")),
+                flow("b", day(2021, 3), linked("a")),
+                flow("c", day(2021, 4), child("a")),
+                flow("u1", day(2021, 5), unattended("p", "m1")),
+                flow("u2", day(2021, 6), unattended("p", "m2")),
+                flow(
+                    "d",
+                    day(2021, 7),
+                    Flow {
+                        solution: Some("other".to_owned()),
+                        ..linked("p")
+                    },
+                ),
+                flow(
+                    "e",
+                    day(2021, 8),
+                    Flow {
+                        trigger: Trigger::Instant,
+                        ..linked("b")
+                    },
+                ),
+                flow("f", day(2021, 9), child("e")),
+            ],
+            ..Scenario::default()
+        };
+        let snap = snapshot(s);
+        let model = CedarModel::new(&snap).unwrap();
+        let users = [None, snap.user_idx("maker"), snap.user_idx("pro")];
+        for (i, f) in snap.flows() {
+            for u in users {
+                let entitle = decide_flow(&snap, i, u).allowed;
+                let cedar = model.allows(&model.requests(&snap, i, u).unwrap());
+                assert_eq!(
+                    cedar,
+                    entitle,
+                    "flow {} as {:?}",
+                    f.id,
+                    u.map(|u| snap.user_id(u))
+                );
+            }
+        }
+        let allowed = |id: &str| decide_flow(&snap, snap.flow_idx(id).unwrap(), None).allowed;
+        assert!(allowed("b"), "FLOW-15 through two associations");
+        assert!(allowed("c"), "a child of a flow that shares a unit");
+        assert!(
+            allowed("u1") && !allowed("u2"),
+            "an unattended child needs its own machine's bots"
+        );
+        assert!(!allowed("d"), "a FLOW-15 mismatch shares nothing");
+        assert!(!allowed("e"), "an association three deep shares nothing");
+        let pro = snap.user_idx("pro");
+        assert!(
+            decide_flow(&snap, snap.flow_idx("f").unwrap(), pro).allowed,
+            "the instant root's invoker"
+        );
     }
 
     #[test]

@@ -143,11 +143,18 @@ pub struct Buy {
 }
 
 #[derive(Debug, Args)]
-#[group(id = "change", required = true, multiple = false, args = ["add_logic", "restrict"])]
 pub struct Impact {
     /// The entity to change.
     #[arg(long)]
     pub entity: String,
+    #[command(flatten)]
+    pub change: ImpactChange,
+}
+
+/// What to change: exactly one of these.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ImpactChange {
     /// Add business logic to it.
     #[arg(long, value_enum)]
     pub add_logic: Option<LogicArg>,

@@ -163,7 +163,7 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
                     }
                 }
                 Command::Impact(args) => {
-                    let change = match args.add_logic {
+                    let change = match args.change.add_logic {
                         Some(LogicArg::SyncPlugin) => EntityChange::AddLogic(Logic::SyncPlugin),
                         Some(LogicArg::RealtimeWorkflow) => EntityChange::AddLogic(Logic::RealtimeWorkflow),
                         Some(LogicArg::BackgroundWorkflow) => {

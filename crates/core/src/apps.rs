@@ -64,6 +64,8 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
     if u.kind == UserKind::Guest {
         d.trace.push(Rule::App2);
         if u.home_licenses_ignored {
+            // FLOW-19: home-tenant licences are recognised only in the public cloud, never across clouds.
+            d.trace.push(Rule::Flow19);
             d.warnings.push(Problem {
                 rule: Rule::Flow19,
                 what: What::GuestHomeIgnored { user },

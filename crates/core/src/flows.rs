@@ -278,6 +278,10 @@ fn check_user(
             );
         }
         if user.has(Capability::FlowsStandard) {
+            if f.premium.grandfathered {
+                // FLOW-25: premium only through reclassified connectors, and grandfathered.
+                return (entities_ok, LicensedBy::Grandfathered);
+            }
             d.trace.push(Rule::M365_3);
             let sku = user.sku_for(Capability::FlowsStandard);
             return (entities_ok, LicensedBy::Standard { user: Some(idx), sku });
@@ -408,6 +412,10 @@ fn classify(f: &FlowRec, d: &mut FlowDecision) {
     if f.premium.grandfathered {
         d.trace.push(Rule::M365_2);
         d.trace.push(Rule::Flow25);
+    } else if f.premium.reclassified && f.premium.made_before_reclassification {
+        // Considered and refused: the extended transition excludes gateways and other premium features, and
+        // ended on its date (M365-2).
+        d.trace.push(Rule::M365_2);
     }
     if f.premium.unknown_connector {
         d.warnings.push(Problem {
@@ -430,10 +438,11 @@ fn process_holder(snap: &Snapshot, start: FlowIdx, walk_parents: bool) -> Option
     let mut steps = 0usize;
     while let Some(i) = cur {
         let f = snap.flow(i)?;
-        if f.coverage == Coverage::Covered {
+        // An association (FLOW-15) is covered by a process licence only; a parent chain (FLOW-7) by process or
+        // per flow (FLOW-17 covers a parent and its children, not in-context flows).
+        if f.coverage == Coverage::Covered && (walk_parents || f.license == FlowLicense::Process) {
             return Some(i);
         }
-        // FLOW-15 covers flows associated with a process flow; FLOW-17's per flow does not.
         if let Some(ctx) = f.in_context_of.filter(|_| !f.in_context_mismatch) {
             if snap
                 .flow(ctx)

@@ -65,6 +65,8 @@ pub struct UserRec {
     pub d365_licensed: bool,
     /// A guest whose home licences were not recognised because of the clouds (FLOW-19).
     pub home_licenses_ignored: bool,
+    /// A consumer account (outlook.com and the like): only free plans count (CAT-14).
+    pub consumer: bool,
     /// Paid licences ignored because the account is a consumer one (CAT-14).
     pub consumer_ignored: bool,
     /// Per-app passes held (CAT-1).
@@ -147,6 +149,8 @@ pub struct Premium {
     pub grandfathered: bool,
     /// A reclassified connector makes it premium (M365-1).
     pub reclassified: bool,
+    /// Created before the reclassification date (M365-2 is considered).
+    pub made_before_reclassification: bool,
     /// Uses a connector the catalog does not know: treated as premium, with a warning.
     pub unknown_connector: bool,
     pub desktop: bool,

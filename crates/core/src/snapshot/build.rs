@@ -178,6 +178,7 @@ pub(super) fn build(
             power_apps_licensed: false,
             d365_licensed: false,
             home_licenses_ignored,
+            consumer: u.account == Account::Consumer,
             consumer_ignored: false,
             per_app_units: 0,
             requests: 0,
@@ -356,6 +357,7 @@ pub(super) fn build(
         }
         // FLOW-25 / M365-2: made before the reclassification, premium only through reclassified connectors, and
         // still inside the extended transition. Gateways were always premium (seed 000).
+        p.made_before_reclassification = created.is_some_and(|c| c < terms.grandfather_created_before);
         p.grandfathered = p.reclassified
             && !other
             && !p.unknown_connector

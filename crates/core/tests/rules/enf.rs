@@ -1,0 +1,457 @@
+//! ENF-1, ENF-2 (all five kinds, their first-region dates, and the own timeline of a flow detected after the
+//! rollout), ENF-4 (created off). Seed 002's table.
+
+use super::common::*;
+
+use entitle_core::audit::AuditFlow;
+
+// ------------------------------------------------------------------------------------------------ ENF-1
+
+/// Every flow that needs a licence it lacks, in every environment, with its reason and its fix; and only those.
+#[test]
+fn enf_1_audit_finds_every_unlicensed_flow_in_every_environment() {
+    let s = snap(
+        r#"
+[[environments]]
+id = "dev"
+dataverse = true
+
+[[environments]]
+id = "prod"
+dataverse = true
+
+[[users]]
+id = "prem"
+licenses = ["power-automate-premium"]
+
+[[users]]
+id = "o365"
+licenses = ["office-365-e3"]
+
+[[users]]
+id = "apps"
+licenses = ["power-apps-per-user"]
+
+[[users]]
+id = "app"
+kind = "service-principal"
+
+[[flows]]
+id = "fine"
+environment = "dev"
+owner = "prem"
+connectors = ["shared_salesforce"]
+
+[[flows]]
+id = "standard"
+environment = "default"
+owner = "o365"
+connectors = ["shared_sharepointonline"]
+
+[[flows]]
+id = "bad-dev"
+environment = "dev"
+owner = "o365"
+connectors = ["shared_salesforce"]
+
+[[flows]]
+id = "bad-prod"
+environment = "prod"
+trigger = "scheduled"
+owner = "app"
+connectors = ["shared_salesforce"]
+
+[[flows]]
+id = "bad-default"
+environment = "default"
+owner = "apps"
+connectors = ["shared_salesforce"]
+"#,
+        "2024-06-01",
+    );
+    let a = audit_of(&s);
+    let mut c = checks();
+    let mut found: Vec<(&str, &str)> = a.flows.iter().map(|f| (f.flow.as_str(), f.environment.as_str())).collect();
+    found.sort_unstable();
+    c.eq("flows at risk", found, vec![("bad-default", "default"), ("bad-dev", "dev"), ("bad-prod", "prod")]);
+    for f in &a.flows {
+        c.ok(&format!("{}: has a reason", f.flow), !f.problems.is_empty());
+        c.ok(&format!("{}: has a fix", f.flow), !f.fixes.is_empty());
+        c.names(&format!("{}: rules", f.flow), &f.rules, "ENF-1");
+    }
+}
+
+/// No limit on the number of environments (the platform's own script stops at 500).
+#[test]
+fn enf_1_no_limit_on_the_number_of_environments() {
+    let mut body = String::from("\n[[users]]\nid = \"o365\"\nlicenses = [\"office-365-e3\"]\n");
+    for i in 0..600 {
+        body.push_str(&format!(
+            "\n[[environments]]\nid = \"env-{i}\"\n\n[[flows]]\nid = \"flow-{i}\"\nenvironment = \"env-{i}\"\nowner = \"o365\"\nconnectors = [\"shared_salesforce\"]\n"
+        ));
+    }
+    let a = audit_of(&snap(&body, "2024-06-01"));
+    let mut c = checks();
+    c.eq("environments audited", a.summary.environments, 601);
+    c.eq("flows at risk", a.flows.len(), 600);
+    c.ok("each in its own environment", a.flows.iter().all(|f| f.environment == f.flow.replace("flow-", "env-")));
+}
+
+// ------------------------------------------------------------------------------------------------ ENF-2
+
+fn dates(r: &AuditFlow) -> (Option<String>, Option<String>, Option<String>) {
+    (
+        r.admin_notice.map(|d| d.to_string()),
+        r.maker_notice.map(|d| d.to_string()),
+        r.turn_off.map(|d| d.to_string()),
+    )
+}
+
+fn want(admin: &str, maker: &str, off: &str) -> (Option<String>, Option<String>, Option<String>) {
+    (Some(admin.to_owned()), Some(maker.to_owned()), Some(off.to_owned()))
+}
+
+/// One flow of each kind, at risk before the rollout: the kind's first-region dates.
+fn check_row(c: &mut Checks, s: &entitle_core::Snapshot, flow: &str, kind: &str, d: (&str, &str, &str), state: &str) {
+    let a = audit_of(s);
+    match audit_row(&a, flow) {
+        None => {
+            c.ok(&format!("{flow}: in the audit"), false);
+        }
+        Some(r) => {
+            c.eq(&format!("{flow}: enforcement"), r.enforcement, kind);
+            c.eq(&format!("{flow}: dates"), dates(&r), want(d.0, d.1, d.2));
+            c.eq(&format!("{flow}: state"), r.state, Some(state));
+            c.names(&format!("{flow}: rules"), &r.rules, "ENF-2");
+        }
+    }
+}
+
+const OWNER_LEFT: &str = r#"
+[[users]]
+id = "gone"
+licenses = ["power-automate-premium"]
+left = "LEFT"
+
+[[flows]]
+id = "orders"
+environment = "default"
+owner = "gone"
+connectors = ["shared_salesforce"]
+created = "2021-01-01"
+"#;
+
+#[test]
+fn enf_2_a_owner_left_rollout_dates() {
+    let s = snap(&OWNER_LEFT.replace("LEFT", "2022-06-01"), "2022-09-15");
+    let mut c = checks();
+    check_row(&mut c, &s, "orders", "owner-left", ("2022-09-01", "2022-10-01", "2022-10-15"), "admin-notified");
+}
+
+/// Detected after the rollout: admins that day, makers 30 days later, turn-off 14 days after that.
+#[test]
+fn enf_2_a_owner_left_after_the_rollout_gets_its_own_timeline() {
+    let s = snap(&OWNER_LEFT.replace("LEFT", "2024-05-01"), "2024-06-01");
+    let mut c = checks();
+    check_row(&mut c, &s, "orders", "owner-left", ("2024-05-01", "2024-05-31", "2024-06-14"), "maker-notified");
+}
+
+fn lapsed(end: &str) -> String {
+    format!(
+        r#"
+[[subscriptions]]
+sku = "power-automate-premium"
+quantity = 1
+start = "2021-01-01"
+end = "{end}"
+
+[[users]]
+id = "ann"
+licenses = ["office-365-e3", "power-automate-premium"]
+
+[[flows]]
+id = "sync"
+environment = "default"
+owner = "ann"
+connectors = ["shared_salesforce"]
+created = "2021-06-01"
+"#
+    )
+}
+
+#[test]
+fn enf_2_b_owner_without_premium_rollout_dates() {
+    let s = snap(&lapsed("2022-05-01"), "2022-10-20");
+    let mut c = checks();
+    check_row(&mut c, &s, "sync", "owner-without-premium", ("2022-09-01", "2022-10-01", "2022-10-15"), "turned-off");
+}
+
+#[test]
+fn enf_2_b_licence_lapsed_after_the_rollout_gets_its_own_timeline() {
+    let s = snap(&lapsed("2024-05-01"), "2024-06-20");
+    let mut c = checks();
+    check_row(&mut c, &s, "sync", "owner-without-premium", ("2024-05-01", "2024-05-31", "2024-06-14"), "turned-off");
+}
+
+fn outside_apps(created: &str) -> String {
+    format!(
+        r#"
+[[users]]
+id = "maker"
+licenses = ["office-365-e3", "power-apps-per-user"]
+
+[[flows]]
+id = "cleanup"
+environment = "default"
+trigger = "scheduled"
+owner = "maker"
+connectors = ["shared_salesforce"]
+created = "{created}"
+"#
+    )
+}
+
+#[test]
+fn enf_2_c_outside_power_apps_context_rollout_dates() {
+    let s = snap(&outside_apps("2023-01-01"), "2023-12-01");
+    let mut c = checks();
+    check_row(
+        &mut c,
+        &s,
+        "cleanup",
+        "outside-power-apps-context",
+        ("2023-10-13", "2023-11-13", "2024-03-13"),
+        "maker-notified",
+    );
+}
+
+/// Created after the rollout: its own timeline (grace 120 days), and created turned off (ENF-4).
+#[test]
+fn enf_2_c_flow_made_after_the_rollout_gets_its_own_timeline() {
+    let s = snap(&outside_apps("2024-06-01"), "2024-06-02");
+    let mut c = checks();
+    check_row(
+        &mut c,
+        &s,
+        "cleanup",
+        "outside-power-apps-context",
+        ("2024-06-01", "2024-07-01", "2024-10-29"),
+        "created-off",
+    );
+}
+
+fn outside_d365(created: &str) -> String {
+    format!(
+        r#"
+[[environments]]
+id = "sales-env"
+dataverse = true
+dynamics_apps = ["sales"]
+
+[[users]]
+id = "seller"
+licenses = ["dynamics-365-sales-enterprise"]
+
+[[flows]]
+id = "leads"
+environment = "sales-env"
+owner = "seller"
+connectors = ["shared_salesforce"]
+created = "{created}"
+"#
+    )
+}
+
+#[test]
+fn enf_2_d_outside_d365_context_rollout_dates() {
+    let s = snap(&outside_d365("2023-01-01"), "2024-04-01");
+    let mut c = checks();
+    check_row(&mut c, &s, "leads", "outside-d365-context", ("2023-10-13", "2023-11-13", "2024-03-13"), "turned-off");
+}
+
+#[test]
+fn enf_2_d_flow_made_after_the_rollout_gets_its_own_timeline() {
+    let s = snap(&outside_d365("2024-06-01"), "2024-08-01");
+    let mut c = checks();
+    check_row(&mut c, &s, "leads", "outside-d365-context", ("2024-06-01", "2024-07-01", "2024-10-29"), "created-off");
+}
+
+fn service_principal(created: &str) -> String {
+    format!(
+        r#"
+[[users]]
+id = "app"
+kind = "service-principal"
+
+[[flows]]
+id = "etl"
+environment = "default"
+trigger = "scheduled"
+owner = "app"
+connectors = ["shared_salesforce"]
+created = "{created}"
+"#
+    )
+}
+
+#[test]
+fn enf_2_e_service_principal_without_process_rollout_dates() {
+    let s = snap(&service_principal("2023-06-01"), "2024-04-01");
+    let mut c = checks();
+    check_row(
+        &mut c,
+        &s,
+        "etl",
+        "service-principal-without-process",
+        ("2024-03-15", "2024-04-15", "2024-08-15"),
+        "admin-notified",
+    );
+}
+
+#[test]
+fn enf_2_e_flow_made_after_the_rollout_gets_its_own_timeline() {
+    let s = snap(&service_principal("2024-09-01"), "2024-09-02");
+    let mut c = checks();
+    check_row(
+        &mut c,
+        &s,
+        "etl",
+        "service-principal-without-process",
+        ("2024-09-01", "2024-10-01", "2024-12-30"),
+        "created-off",
+    );
+}
+
+/// The catalog's ENF-2 table is seed 002's.
+#[test]
+fn enf_2_kinds_and_dates_are_seed_002s_table() {
+    let cat = catalog();
+    let mut c = checks();
+    for (kind, admin, maker, grace, off) in [
+        ("owner-left", "2022-09-01", "2022-10-01", 14, "2022-10-15"),
+        ("owner-without-premium", "2022-09-01", "2022-10-01", 14, "2022-10-15"),
+        ("outside-power-apps-context", "2023-10-13", "2023-11-13", 120, "2024-03-13"),
+        ("outside-d365-context", "2023-10-13", "2023-11-13", 120, "2024-03-13"),
+        ("service-principal-without-process", "2024-03-15", "2024-04-15", 90, "2024-08-15"),
+    ] {
+        let row = cat.enforcement(kind).map(|r| (r.admin_notice, r.maker_notice, r.grace_days, r.turn_off));
+        c.eq(kind, row, Some((day(admin), day(maker), grace, day(off))));
+    }
+    c.eq("makers 30 days after admins", cat.terms.enforcement.maker_after_days, 30);
+}
+
+/// Exemptions: manual flows and owners with legacy P1/P2 (a, b); canvas-triggered flows (c); FLOW-10 flows (d);
+/// service-principal flows in a D365 app's context (e).
+#[test]
+fn enf_2_exemptions() {
+    let s = snap(
+        r#"
+[[environments]]
+id = "sales-env"
+dataverse = true
+dynamics_apps = ["sales"]
+
+[[entities]]
+id = "opportunity"
+dynamics = true
+
+[[users]]
+id = "gone"
+licenses = ["power-automate-premium"]
+left = "2024-05-01"
+
+[[users]]
+id = "gone-p2"
+licenses = ["flow-plan-2"]
+left = "2024-05-01"
+
+[[users]]
+id = "maker"
+licenses = ["power-apps-per-user"]
+
+[[users]]
+id = "seller"
+licenses = ["dynamics-365-sales-enterprise"]
+
+[[users]]
+id = "app"
+kind = "service-principal"
+
+[[flows]]
+id = "manual"
+environment = "default"
+trigger = "instant"
+owner = "gone"
+connectors = ["shared_salesforce"]
+created = "2023-01-01"
+
+[[flows]]
+id = "legacy-owner"
+environment = "default"
+owner = "gone-p2"
+connectors = ["shared_salesforce"]
+created = "2023-01-01"
+
+[[flows]]
+id = "canvas-triggered"
+environment = "default"
+trigger = "instant"
+owner = "maker"
+triggered_from_app = true
+connectors = ["shared_salesforce"]
+created = "2023-01-01"
+
+[[flows]]
+id = "d365-data"
+environment = "sales-env"
+owner = "seller"
+connectors = ["shared_commondataserviceforapps"]
+entities = ["opportunity"]
+created = "2023-01-01"
+
+[[flows]]
+id = "sp-in-d365"
+environment = "sales-env"
+trigger = "scheduled"
+owner = "app"
+connectors = ["shared_commondataserviceforapps"]
+entities = ["opportunity"]
+created = "2023-01-01"
+"#,
+        "2024-06-01",
+    );
+    let a = audit_of(&s);
+    let mut c = checks();
+    for (flow, kind) in [("manual", "owner-left"), ("legacy-owner", "owner-left")] {
+        let row = audit_row(&a, flow);
+        c.ok(
+            &format!("{flow}: not enforced as {kind}: {:?}", row.as_ref().map(|r| (r.enforcement, r.turn_off))),
+            row.as_ref().is_none_or(|r| r.enforcement != kind && r.turn_off.is_none()),
+        );
+    }
+    for flow in ["canvas-triggered", "d365-data", "sp-in-d365"] {
+        c.ok(&format!("{flow}: not at risk"), audit_row(&a, flow).is_none());
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ ENF-4
+
+/// Once makers are notified, new flows that use premium features without a licence are created turned off; a
+/// flow made before the makers' notice is not.
+#[test]
+fn enf_4_new_unlicensed_premium_flows_are_created_off() {
+    let mut c = checks();
+    let s = snap(&outside_apps("2023-12-01"), "2024-01-10");
+    match audit_row(&audit_of(&s), "cleanup") {
+        None => {
+            c.ok("made after the makers' notice: in the audit", false);
+        }
+        Some(r) => {
+            c.eq("made after the makers' notice: state", r.state, Some("created-off"));
+            c.names("made after the makers' notice: rules", &r.rules, "ENF-4");
+        }
+    }
+    let s = snap(&outside_apps("2023-06-01"), "2024-01-10");
+    let r = audit_row(&audit_of(&s), "cleanup");
+    c.eq("made before the makers' notice: state", r.and_then(|r| r.state), Some("maker-notified"));
+}
