@@ -101,6 +101,11 @@ fn kebab(camel: &str) -> String {
     out
 }
 
+/// Findings on one line, for a CSV cell.
+fn joined(list: &[Finding]) -> String {
+    list.iter().map(|p| format!("{}: {}", p.rule, p.message)).collect::<Vec<_>>().join("; ")
+}
+
 fn findings_text(list: &[Finding]) -> String {
     list.iter()
         .map(|p| format!("{}: {}", p.rule, p.message))
@@ -179,11 +184,7 @@ pub fn flow_csv(a: &FlowAnswer) -> Result<String, CliError> {
             a.premium.to_string(),
             by(&a.licensed_by),
             rules(&a.rules),
-            a.problems
-                .iter()
-                .map(|p| format!("{}: {}", p.rule, p.message))
-                .collect::<Vec<_>>()
-                .join("; "),
+            joined(&a.problems),
             a.fixes.first().map(fix_line).unwrap_or_default(),
         ]],
     )
@@ -241,11 +242,7 @@ pub fn app_csv(a: &AppAnswer) -> Result<String, CliError> {
             a.premium.to_string(),
             by(&a.licensed_by),
             rules(&a.rules),
-            a.problems
-                .iter()
-                .map(|p| format!("{}: {}", p.rule, p.message))
-                .collect::<Vec<_>>()
-                .join("; "),
+            joined(&a.problems),
             a.fixes.first().map(fix_line).unwrap_or_default(),
         ]],
     )
@@ -359,11 +356,7 @@ pub fn audit_csv(a: &Audit) -> Result<String, CliError> {
                 date(f.admin_notice),
                 date(f.maker_notice),
                 date(f.turn_off),
-                f.problems
-                    .iter()
-                    .map(|p| format!("{}: {}", p.rule, p.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                joined(&f.problems),
                 fix.map(fix_line).unwrap_or_default(),
                 fix.and_then(|x| x.monthly_cost.as_ref())
                     .map(|m| format!("{:.2}", m.amount))
@@ -605,11 +598,7 @@ pub fn buy_csv(p: &Purchase) -> Result<String, CliError> {
                 .as_ref()
                 .map(|m| m.currency.clone())
                 .unwrap_or_default(),
-            p.problems
-                .iter()
-                .map(|x| format!("{}: {}", x.rule, x.message))
-                .collect::<Vec<_>>()
-                .join("; "),
+            joined(&p.problems),
         ]],
     )
 }

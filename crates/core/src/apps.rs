@@ -83,29 +83,8 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
         d.trace.push(Rule::M365_2);
     }
     let env_has_d365 = snap.env(a.env).is_some_and(|e| e.has_dynamics);
-    let mut entities_ok = true;
-    if let Some(entity) = a.complex_entity {
-        d.trace.push(Rule::Ent3);
-        d.trace.push(Rule::Ent1);
-        if !u.has(Capability::ComplexEntities) {
-            d.problems.push(Problem {
-                rule: Rule::Ent1,
-                what: What::ComplexEntity { user, entity },
-            });
-            entities_ok = false;
-        }
-    }
-    if let Some(entity) = a.restricted_entity {
-        d.trace.push(Rule::Ent3);
-        d.trace.push(Rule::Ent2);
-        if !u.has(Capability::RestrictedEntities) {
-            d.problems.push(Problem {
-                rule: Rule::Ent2,
-                what: What::RestrictedEntity { user, entity },
-            });
-            entities_ok = false;
-        }
-    }
+    let entities_ok =
+        crate::entities::check_user(a.complex_entity, a.restricted_entity, user, u, &mut d.trace, &mut d.problems);
     if a.kind == AppKind::ModelDriven {
         d.trace.push(Rule::Ent4);
         if !u.has(Capability::ModelDrivenApps) {

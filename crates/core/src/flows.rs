@@ -264,7 +264,8 @@ fn check_user(
     if !f.approvers.is_empty() {
         d.trace.push(Rule::Flow18);
     }
-    let entities_ok = check_entities(f, idx, user, d);
+    let entities_ok =
+        crate::entities::check_user(f.complex_entity, f.restricted_entity, idx, user, &mut d.trace, &mut d.problems);
 
     if !d.premium {
         d.trace.push(Rule::Flow5);
@@ -374,34 +375,6 @@ fn check_user(
     };
     d.problems.push(Problem { rule, what });
     (false, LicensedBy::Nothing)
-}
-
-/// ENT-1, ENT-2, ENT-3: entity requirements apply to the flow's users, never to its makers.
-fn check_entities(f: &FlowRec, idx: UserIdx, user: &UserRec, d: &mut FlowDecision) -> bool {
-    let mut ok = true;
-    if let Some(entity) = f.complex_entity {
-        d.trace.push(Rule::Ent3);
-        d.trace.push(Rule::Ent1);
-        if !user.has(Capability::ComplexEntities) {
-            d.problems.push(Problem {
-                rule: Rule::Ent1,
-                what: What::ComplexEntity { user: idx, entity },
-            });
-            ok = false;
-        }
-    }
-    if let Some(entity) = f.restricted_entity {
-        d.trace.push(Rule::Ent3);
-        d.trace.push(Rule::Ent2);
-        if !user.has(Capability::RestrictedEntities) {
-            d.problems.push(Problem {
-                rule: Rule::Ent2,
-                what: What::RestrictedEntity { user: idx, entity },
-            });
-            ok = false;
-        }
-    }
-    ok
 }
 
 /// Rules that follow from what the flow uses: premium or standard, reclassified or grandfathered.
