@@ -42,9 +42,19 @@ users = ["ann"]
     };
     let mut c = checks();
     let one = snap(&body(1), "2024-06-01");
-    let allowed = ["test-app", "prod-app"].iter().filter(|a| app(&one, a, "ann").allowed).count();
-    c.ok(&format!("one unit covers one environment, {allowed} of 2 allowed"), allowed <= 1);
-    c.names("one unit: trace", app(&one, "prod-app", "ann").trace.as_slice(), "APP-1");
+    let allowed = ["test-app", "prod-app"]
+        .iter()
+        .filter(|a| app(&one, a, "ann").allowed)
+        .count();
+    c.ok(
+        &format!("one unit covers one environment, {allowed} of 2 allowed"),
+        allowed <= 1,
+    );
+    c.names(
+        "one unit: trace",
+        app(&one, "prod-app", "ann").trace.as_slice(),
+        "APP-1",
+    );
     let d = app(&one, "prod-app", "ann");
     if !d.allowed {
         c.app_problem("one unit, prod-app", &d, "APP-1");
@@ -94,8 +104,14 @@ users = ["ann"]
     };
     let mut c = checks();
     let one = snap(&body(1), "2024-06-01");
-    let allowed = ["app", "portal-1", "portal-2"].iter().filter(|a| app(&one, a, "ann").allowed).count();
-    c.ok(&format!("one unit: at most 1 app + 1 portal, {allowed} of 3 allowed"), allowed <= 2);
+    let allowed = ["app", "portal-1", "portal-2"]
+        .iter()
+        .filter(|a| app(&one, a, "ann").allowed)
+        .count();
+    c.ok(
+        &format!("one unit: at most 1 app + 1 portal, {allowed} of 3 allowed"),
+        allowed <= 2,
+    );
     let two = snap(&body(2), "2024-06-01");
     for a in ["app", "portal-1", "portal-2"] {
         let d = app(&two, a, "ann");
@@ -164,7 +180,11 @@ fn app_2_home_licence_not_recognised_across_clouds() {
     let d = app(&s, "crm", "home-licensed");
     c.eq("home-licensed guest in a GCC tenant: allowed", d.allowed, false);
     c.names("trace", d.trace.as_slice(), "APP-2");
-    c.eq("host-licensed guest: allowed", app(&s, "crm", "host-licensed").allowed, true);
+    c.eq(
+        "host-licensed guest: allowed",
+        app(&s, "crm", "host-licensed").allowed,
+        true,
+    );
 }
 
 // ------------------------------------------------------------------------------------------------ APP-3
@@ -350,7 +370,11 @@ fn ent_2_restricted_entities_need_a_d365_plan() {
         c.app_problem(&format!("{a}, Plan 2"), &d, "ENT-2");
         let d = app(&s, a, "cs");
         c.eq(&format!("{a}, Customer Service user: allowed"), d.allowed, true);
-        c.names(&format!("{a}, Customer Service: trace"), d.trace.as_slice(), "ENT-2");
+        c.names(
+            &format!("{a}, Customer Service: trace"),
+            d.trace.as_slice(),
+            "ENT-2",
+        );
     }
 }
 
@@ -431,7 +455,11 @@ fn ent_4_model_driven_apps_need_plan_2() {
     c.eq("Plan 2 user: allowed", d.allowed, true);
     c.names("app-3, Plan 2: trace", d.trace.as_slice(), "ENT-4");
     let d = app(&s, "app-4", "cs");
-    c.eq("Customer Service user on a model-driven D365 app: allowed", d.allowed, true);
+    c.eq(
+        "Customer Service user on a model-driven D365 app: allowed",
+        d.allowed,
+        true,
+    );
     c.names("app-4, Customer Service: trace", d.trace.as_slice(), "ENT-4");
 }
 
@@ -442,8 +470,15 @@ fn ent_5_adding_complex_logic_shows_the_apps_and_users_it_affects() {
     let s = snap(&seed_004(""), "2024-06-01");
     let i = impact(&s, "custom", EntityChange::AddLogic(Logic::RealtimeWorkflow)).expect("known entity");
     let mut c = checks();
-    let flips: Vec<(String, Option<String>, bool, bool)> =
-        i.flips.iter().map(|f| (f.id.clone(), f.user.clone(), f.allowed_before, f.allowed_after)).collect();
-    c.eq("flips", flips, vec![("app-1".to_owned(), Some("p1".to_owned()), true, false)]);
+    let flips: Vec<(String, Option<String>, bool, bool)> = i
+        .flips
+        .iter()
+        .map(|f| (f.id.clone(), f.user.clone(), f.allowed_before, f.allowed_after))
+        .collect();
+    c.eq(
+        "flips",
+        flips,
+        vec![("app-1".to_owned(), Some("p1".to_owned()), true, false)],
+    );
     c.names("impact rules", &i.rules, "ENT-5");
 }

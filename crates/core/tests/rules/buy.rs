@@ -75,10 +75,20 @@ fn buy_1_not_for_government_nonprofit_or_education_tenants() {
 fn buy_1_only_in_the_countries_of_seed_003() {
     let mut c = checks();
     for country in ["RO", "SE", "US"] {
-        let p = buy(&snap_of(&shop(country, "commercial"), "2024-06-01"), "power-automate-premium", 1, Some("ann"));
+        let p = buy(
+            &snap_of(&shop(country, "commercial"), "2024-06-01"),
+            "power-automate-premium",
+            1,
+            Some("ann"),
+        );
         c.ok(&format!("{country}: accepted ({:?})", p.problems), p.accepted);
     }
-    let p = buy(&snap_of(&shop("IN", "commercial"), "2024-06-01"), "power-automate-premium", 1, Some("ann"));
+    let p = buy(
+        &snap_of(&shop("IN", "commercial"), "2024-06-01"),
+        "power-automate-premium",
+        1,
+        Some("ann"),
+    );
     c.eq("IN: accepted", p.accepted, false);
     c.finding("IN", &p.problems, "BUY-1");
 }
@@ -105,7 +115,11 @@ quantity = 1
     );
     let bill = cost(&s);
     let mut c = checks();
-    let billed: Vec<(String, String)> = bill.lines.iter().map(|l| (l.sku.clone(), l.billed_to.clone())).collect();
+    let billed: Vec<(String, String)> = bill
+        .lines
+        .iter()
+        .map(|l| (l.sku.clone(), l.billed_to.clone()))
+        .collect();
     c.ok(
         &format!("premium billed to ann: {billed:?}"),
         billed.contains(&("power-automate-premium".to_owned(), "ann".to_owned())),
@@ -130,7 +144,10 @@ fn buy_7_trial_sign_up_costs_nothing() {
         &format!("costs nothing: {:?}", p.monthly_cost),
         p.monthly_cost.as_ref().is_none_or(|m| m.amount.is_zero()),
     );
-    c.ok(&format!("billed to nobody in the tenant: {}", p.billed_to), p.billed_to != "tenant" && p.billed_to != "ann");
+    c.ok(
+        &format!("billed to nobody in the tenant: {}", p.billed_to),
+        p.billed_to != "tenant" && p.billed_to != "ann",
+    );
     c.names("rules", &p.rules, "BUY-7");
 }
 
@@ -160,7 +177,10 @@ sku = "power-automate-trial"
     let mut c = checks();
     c.eq("trial units shown", row.map(|r| r.purchased), Some(10_000));
     c.eq("trial units available", row.map(|r| r.available), Some(9_998));
-    c.ok(&format!("no over-assignment problem: {problems:?}"), problems.is_empty());
+    c.ok(
+        &format!("no over-assignment problem: {problems:?}"),
+        problems.is_empty(),
+    );
 }
 
 /// Admin-assigned trial units expire 90 days after assignment.
@@ -209,7 +229,10 @@ quantity = 50
     );
     let bill = cost(&s);
     let mut c = checks();
-    c.ok(&format!("nothing to pay: {:?}", bill.total.0), bill.total.0.values().all(|v| v.is_zero()));
+    c.ok(
+        &format!("nothing to pay: {:?}", bill.total.0),
+        bill.total.0.values().all(|v| v.is_zero()),
+    );
     c.names("bill rules", &bill.rules, "BUY-7");
 }
 

@@ -102,7 +102,10 @@ quantity = 10
     let cap = capacity(&s);
     let mut c = checks();
     c.eq("pools", (cap.database_mb, cap.file_mb, cap.log_mb), (0, 0, 0));
-    c.ok("no CAP-2 source", cap.sources.iter().all(|x| x.rule != rule("CAP-2")));
+    c.ok(
+        "no CAP-2 source",
+        cap.sources.iter().all(|x| x.rule != rule("CAP-2")),
+    );
 }
 
 /// FACTS conformance case 32: 10 Power Apps per user + 20 per app → 13.5 GB database, 48 GB file, 2 GB log.
@@ -240,7 +243,11 @@ kind = "sandbox"
     let default = s.env_idx("default").and_then(|e| s.env(e)).map(|e| e.dataverse);
     let sandbox = s.env_idx("sandbox").and_then(|e| s.env(e)).map(|e| e.dataverse);
     c.eq("default environment has Dataverse", default, Some(true));
-    c.eq("other environment without an attached database", sandbox, Some(false));
+    c.eq(
+        "other environment without an attached database",
+        sandbox,
+        Some(false),
+    );
 }
 
 /// Run history (a 100-page document kept for debugging) is storage like any other.
@@ -261,7 +268,15 @@ storage = { database_mb = 500, file_mb = 3000, log_mb = 250 }
     );
     let cap = capacity(&s);
     let mut c = checks();
-    c.eq("used", (cap.used_database_mb, cap.used_file_mb, cap.used_log_mb), (500, 3_000, 250));
-    c.eq("free", (cap.free_database_mb, cap.free_file_mb, cap.free_log_mb), (9_550, 17_200, 1_750));
+    c.eq(
+        "used",
+        (cap.used_database_mb, cap.used_file_mb, cap.used_log_mb),
+        (500, 3_000, 250),
+    );
+    c.eq(
+        "free",
+        (cap.free_database_mb, cap.free_file_mb, cap.free_log_mb),
+        (9_550, 17_200, 1_750),
+    );
     c.names("capacity rules", &cap.rules, "CAP-6");
 }

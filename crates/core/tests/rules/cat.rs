@@ -13,7 +13,10 @@ fn cat_1_per_app_costs_10_usd_per_user_per_app() {
     let s = snap("", "2020-06-01");
     let p = buy(&s, "power-apps-per-app", 3, None);
     let mut c = checks();
-    c.ok(&format!("3 per-app units accepted ({:?})", p.problems), p.accepted);
+    c.ok(
+        &format!("3 per-app units accepted ({:?})", p.problems),
+        p.accepted,
+    );
     c.cost("3 per-app units", p.monthly_cost.as_ref(), "30", "USD");
     c.names("buy rules", &p.rules, "CAT-1");
 }
@@ -97,8 +100,14 @@ users = ["ann"]
     };
     let mut c = checks();
     let one = snap(&body(1), "2024-06-01");
-    let allowed = ["a1", "a2", "a3"].iter().filter(|a| app(&one, a, "ann").allowed).count();
-    c.ok(&format!("one unit covers at most 2 of 3 apps, {allowed} allowed"), allowed <= 2);
+    let allowed = ["a1", "a2", "a3"]
+        .iter()
+        .filter(|a| app(&one, a, "ann").allowed)
+        .count();
+    c.ok(
+        &format!("one unit covers at most 2 of 3 apps, {allowed} allowed"),
+        allowed <= 2,
+    );
     let d = app(&one, "a3", "ann");
     c.names("one unit, a3: trace", d.trace.as_slice(), "CAT-1");
 
@@ -185,7 +194,9 @@ licenses = ["power-apps-per-user"]
             "\n[[apps]]\nid = \"app-{i}\"\nenvironment = \"{env}\"\nconnectors = [\"shared_salesforce\"]\nusers = [\"bob\"]\n"
         ));
     }
-    body.push_str("\n[[apps]]\nid = \"model\"\nenvironment = \"prod\"\nkind = \"model-driven\"\nusers = [\"bob\"]\n");
+    body.push_str(
+        "\n[[apps]]\nid = \"model\"\nenvironment = \"prod\"\nkind = \"model-driven\"\nusers = [\"bob\"]\n",
+    );
     let s = snap(&body, "2024-06-01");
     let mut c = checks();
     for a in ["app-0", "app-1", "app-2", "app-3", "app-4", "app-5", "model"] {
@@ -209,7 +220,12 @@ fn cat_3_power_automate_per_user_and_premium_cost_15_usd() {
         c.names(&format!("{sku}: buy rules"), &p.rules, "CAT-3");
     }
     let p = buy(&s, "power-automate-per-user-attended-rpa", 1, None);
-    c.cost("per user with attended RPA (formerly)", p.monthly_cost.as_ref(), "40", "USD");
+    c.cost(
+        "per user with attended RPA (formerly)",
+        p.monthly_cost.as_ref(),
+        "40",
+        "USD",
+    );
 }
 
 /// Premium includes everything of "per user with attended RPA": attended desktop flows. The plain per-user plan
@@ -257,10 +273,26 @@ desktop_mode = "attended"
         "2024-06-01",
     );
     let mut c = checks();
-    c.eq("premium owner runs attended desktop flow", flow(&s, "desk-premium").allowed, true);
-    c.eq("per user with attended RPA runs it", flow(&s, "desk-rpa").allowed, true);
-    c.eq("plain per user (no RPA) does not", flow(&s, "desk-per-user").allowed, false);
-    c.names("premium flow trace", flow(&s, "desk-premium").trace.as_slice(), "FLOW-4");
+    c.eq(
+        "premium owner runs attended desktop flow",
+        flow(&s, "desk-premium").allowed,
+        true,
+    );
+    c.eq(
+        "per user with attended RPA runs it",
+        flow(&s, "desk-rpa").allowed,
+        true,
+    );
+    c.eq(
+        "plain per user (no RPA) does not",
+        flow(&s, "desk-per-user").allowed,
+        false,
+    );
+    c.names(
+        "premium flow trace",
+        flow(&s, "desk-premium").trace.as_slice(),
+        "FLOW-4",
+    );
     c.sku_rests_on("power-automate-premium", "CAT-3");
 }
 
@@ -294,7 +326,10 @@ fn cat_4_seven_per_flow_units_cost_500_plus_2_times_100() {
 fn cat_4_per_flow_cannot_be_bought_from_2024_02_01() {
     let mut c = checks();
     let before = buy(&snap("", "2024-01-31"), "power-automate-per-flow", 5, None);
-    c.ok(&format!("on 2024-01-31 accepted ({:?})", before.problems), before.accepted);
+    c.ok(
+        &format!("on 2024-01-31 accepted ({:?})", before.problems),
+        before.accepted,
+    );
     let after = buy(&snap("", "2024-02-01"), "power-automate-per-flow", 5, None);
     c.eq("on 2024-02-01 accepted", after.accepted, false);
     c.finding("on 2024-02-01", &after.problems, "CAT-4");
@@ -403,7 +438,11 @@ machine = "vm-1"
 fn cat_7_hosted_process_serves_as_unattended_add_on_in_its_environment() {
     let body = |env: &str| {
         let alloc = |id: &str| {
-            if id == env { "allocations = { power-automate-hosted-process = 1 }" } else { "" }
+            if id == env {
+                "allocations = { power-automate-hosted-process = 1 }"
+            } else {
+                ""
+            }
         };
         format!(
             r#"
@@ -436,14 +475,24 @@ machine = "hosted-1"
     let mut c = checks();
     let here = snap(&body("rpa"), "2024-06-01");
     let d = flow(&here, "bot");
-    c.eq("hosted process in the flow's environment: allowed", d.allowed, true);
+    c.eq(
+        "hosted process in the flow's environment: allowed",
+        d.allowed,
+        true,
+    );
     c.eq("licensed_by", kind(&d), "process");
     c.names("trace", d.trace.as_slice(), "CAT-7");
     let elsewhere = snap(&body("other"), "2024-06-01");
-    c.eq("hosted process in another environment: allowed", flow(&elsewhere, "bot").allowed, false);
+    c.eq(
+        "hosted process in another environment: allowed",
+        flow(&elsewhere, "bot").allowed,
+        false,
+    );
     c.eq(
         "scope",
-        catalog().sku_by_id("power-automate-hosted-process").map(|s| s.scope),
+        catalog()
+            .sku_by_id("power-automate-hosted-process")
+            .map(|s| s.scope),
         Some(entitle_core::catalog::Scope::Environment),
     );
     c.sku_rests_on("power-automate-hosted-process", "CAT-7");
@@ -454,9 +503,17 @@ machine = "hosted-1"
 #[test]
 fn cat_8_legacy_plans_could_be_bought_until_2020_04_01() {
     let mut c = checks();
-    for sku in ["powerapps-plan-1", "powerapps-plan-2", "flow-plan-1", "flow-plan-2"] {
+    for sku in [
+        "powerapps-plan-1",
+        "powerapps-plan-2",
+        "flow-plan-1",
+        "flow-plan-2",
+    ] {
         let p = buy(&snap("", "2020-03-31"), sku, 1, None);
-        c.ok(&format!("{sku} on 2020-03-31 accepted ({:?})", p.problems), p.accepted);
+        c.ok(
+            &format!("{sku} on 2020-03-31 accepted ({:?})", p.problems),
+            p.accepted,
+        );
         let p = buy(&snap("", "2020-04-01"), sku, 1, None);
         c.eq(&format!("{sku} on 2020-04-01 accepted"), p.accepted, false);
         c.finding(&format!("{sku} on 2020-04-01"), &p.problems, "CAT-8");
@@ -538,8 +595,16 @@ fn cat_9_seeded_plans_are_user_scoped_and_never_priced() {
                 c.ok(&format!("seeded plan `{id}` in the catalog"), false);
             }
             Some(s) => {
-                c.eq(&format!("{id}: scope"), s.scope, entitle_core::catalog::Scope::User);
-                c.eq(&format!("{id}: kind"), s.kind, entitle_core::catalog::Kind::Seeded);
+                c.eq(
+                    &format!("{id}: scope"),
+                    s.scope,
+                    entitle_core::catalog::Scope::User,
+                );
+                c.eq(
+                    &format!("{id}: kind"),
+                    s.kind,
+                    entitle_core::catalog::Kind::Seeded,
+                );
                 c.ok(&format!("{id}: has no price"), s.prices.is_empty());
                 c.sku_rests_on(id, "CAT-9");
             }
@@ -567,7 +632,10 @@ quantity = 2
     c.finding("buying Office 365 E3", &p.problems, "CAT-9");
     let bill = cost(&s);
     c.eq("bill in USD", bill.total.0.get("USD").copied(), Some(dec("80")));
-    c.ok("no bill line for the seeded plan", bill.lines.iter().all(|l| l.sku != "office-365-e3"));
+    c.ok(
+        "no bill line for the seeded plan",
+        bill.lines.iter().all(|l| l.sku != "office-365-e3"),
+    );
     c.names("bill rules", &bill.rules, "CAT-9");
 }
 
@@ -577,10 +645,22 @@ quantity = 2
 fn cat_10_trial_lengths() {
     let cat = catalog();
     let mut c = checks();
-    for (id, days) in [("power-apps-trial", 30), ("power-automate-trial", 90), ("ai-builder-trial", 30)] {
+    for (id, days) in [
+        ("power-apps-trial", 30),
+        ("power-automate-trial", 90),
+        ("ai-builder-trial", 30),
+    ] {
         let s = cat.sku_by_id(id);
-        c.eq(&format!("{id}: trial days"), s.and_then(|s| s.trial_days), Some(days));
-        c.eq(&format!("{id}: kind"), s.map(|s| s.kind), Some(entitle_core::catalog::Kind::Trial));
+        c.eq(
+            &format!("{id}: trial days"),
+            s.and_then(|s| s.trial_days),
+            Some(days),
+        );
+        c.eq(
+            &format!("{id}: kind"),
+            s.map(|s| s.kind),
+            Some(entitle_core::catalog::Kind::Trial),
+        );
         c.sku_rests_on(id, "CAT-10");
     }
 }
@@ -634,7 +714,11 @@ user = "ann"
 sku = "power-automate-trial"
 "#;
     let mut c = checks();
-    c.eq("day 90 of the trial", flow(&snap(body, "2024-03-30"), "sync").allowed, true);
+    c.eq(
+        "day 90 of the trial",
+        flow(&snap(body, "2024-03-30"), "sync").allowed,
+        true,
+    );
     let over = flow(&snap(body, "2024-03-31"), "sync");
     c.eq("after 90 days", over.allowed, false);
     c.flow_problem("after 90 days", &over, "FLOW-24");
@@ -676,7 +760,11 @@ licenses = ["power-automate-trial"]
     let premium = rows.iter().find(|r| r.sku == "power-automate-premium");
     c.eq("premium units available", premium.map(|r| r.available), Some(0));
     let cap = capacity(&s);
-    c.eq("database: 10 GB default + 2 × 50 MB, nothing from trials", cap.database_mb, 10_100);
+    c.eq(
+        "database: 10 GB default + 2 × 50 MB, nothing from trials",
+        cap.database_mb,
+        10_100,
+    );
     c.eq("file: 20 GB default + 2 × 200 MB", cap.file_mb, 20_400);
     c.names("capacity rules", &cap.rules, "CAT-10");
 }
@@ -738,7 +826,9 @@ fn cat_12_free_plan_is_for_tracking_and_costs_nothing() {
     c.names("buy rules", &p.rules, "CAT-12");
     c.ok(
         "grants no capability",
-        catalog().sku_by_id("power-automate-free").is_some_and(|s| s.grants.capabilities.iter().next().is_none()),
+        catalog()
+            .sku_by_id("power-automate-free")
+            .is_some_and(|s| s.grants.capabilities.iter().next().is_none()),
     );
 }
 
@@ -798,10 +888,26 @@ sku = "power-automate-free"
         "2024-06-01",
     );
     let mut c = checks();
-    c.eq("standard flow, with vs without the free licence", flow(&s, "std-with").allowed, flow(&s, "std-without").allowed);
-    c.eq("standard flow of a user whose free licence was removed", flow(&s, "std-removed").allowed, true);
-    c.eq("premium flow, with vs without the free licence", flow(&s, "prem-with").allowed, flow(&s, "prem-without").allowed);
-    c.eq("premium flow under the free licence", flow(&s, "prem-with").allowed, false);
+    c.eq(
+        "standard flow, with vs without the free licence",
+        flow(&s, "std-with").allowed,
+        flow(&s, "std-without").allowed,
+    );
+    c.eq(
+        "standard flow of a user whose free licence was removed",
+        flow(&s, "std-removed").allowed,
+        true,
+    );
+    c.eq(
+        "premium flow, with vs without the free licence",
+        flow(&s, "prem-with").allowed,
+        flow(&s, "prem-without").allowed,
+    );
+    c.eq(
+        "premium flow under the free licence",
+        flow(&s, "prem-with").allowed,
+        false,
+    );
     c.sku_rests_on("power-automate-free", "CAT-12");
 }
 
@@ -814,14 +920,34 @@ fn cat_13_add_on_grants_and_prices() {
     // (sku, price, currency, what one unit grants)
     let grants = |id: &str| cat.sku_by_id(id).map(|s| s.grants.clone()).unwrap_or_default();
     c.eq("tier 1 logins", grants("portal-logins-tier-1").portal_logins, 100);
-    c.eq("tier 2 logins", grants("portal-logins-tier-2").portal_logins, 1_000);
-    c.eq("CSP tier logins", grants("portal-logins-tier-3").portal_logins, 5_000);
+    c.eq(
+        "tier 2 logins",
+        grants("portal-logins-tier-2").portal_logins,
+        1_000,
+    );
+    c.eq(
+        "CSP tier logins",
+        grants("portal-logins-tier-3").portal_logins,
+        5_000,
+    );
     c.eq("page views", grants("portal-page-views").page_views, 100_000);
-    c.eq("request add-on", grants("power-platform-requests").request_addon, 10_000);
-    c.eq("database add-on MB", grants("dataverse-database-capacity").database_mb, 1_000);
+    c.eq(
+        "request add-on",
+        grants("power-platform-requests").request_addon,
+        10_000,
+    );
+    c.eq(
+        "database add-on MB",
+        grants("dataverse-database-capacity").database_mb,
+        1_000,
+    );
     c.eq("file add-on MB", grants("dataverse-file-capacity").file_mb, 1_000);
     c.eq("log add-on MB", grants("dataverse-log-capacity").log_mb, 1_000);
-    c.eq("AI Builder credits", grants("ai-builder-capacity").ai_credits, 1_000_000);
+    c.eq(
+        "AI Builder credits",
+        grants("ai-builder-capacity").ai_credits,
+        1_000_000,
+    );
     c.eq(
         "5,000 logins: CSP channel only",
         cat.sku_by_id("portal-logins-tier-3").map(|s| s.channels.clone()),
@@ -948,5 +1074,8 @@ account = "consumer"
     c.eq("paid plan accepted", paid.accepted, false);
     c.finding("paid plan", &paid.problems, "CAT-14");
     let free = buy(&s, "power-automate-free", 1, Some("gmail"));
-    c.ok(&format!("free plan accepted ({:?})", free.problems), free.accepted);
+    c.ok(
+        &format!("free plan accepted ({:?})", free.problems),
+        free.accepted,
+    );
 }

@@ -15,7 +15,9 @@ use entitle_core::{Catalog, Rule, Snapshot};
 /// The embedded seed catalog (the default edition), parsed once.
 pub(crate) fn catalog() -> Arc<Catalog> {
     static CATALOG: OnceLock<Arc<Catalog>> = OnceLock::new();
-    Arc::clone(CATALOG.get_or_init(|| Arc::new(Catalog::seed().unwrap_or_else(|e| panic!("seed catalog: {e}")))))
+    Arc::clone(
+        CATALOG.get_or_init(|| Arc::new(Catalog::seed().unwrap_or_else(|e| panic!("seed catalog: {e}")))),
+    )
 }
 
 pub(crate) fn day(s: &str) -> NaiveDate {
@@ -76,7 +78,10 @@ pub(crate) fn app(s: &Snapshot, app: &str, user_id: &str) -> AppDecision {
 
 /// `buy --sku SKU --quantity N [--as USER]`.
 pub(crate) fn buy(s: &Snapshot, sku: &str, quantity: u32, buyer: Option<&str>) -> Purchase {
-    let idx = s.catalog().sku_idx(sku).unwrap_or_else(|| panic!("no SKU `{sku}` in the seed catalog"));
+    let idx = s
+        .catalog()
+        .sku_idx(sku)
+        .unwrap_or_else(|| panic!("no SKU `{sku}` in the seed catalog"));
     preview_purchase(s, idx, quantity, buyer.map(|b| user(s, b)))
 }
 
@@ -128,7 +133,8 @@ impl Checks {
 
     pub(crate) fn eq<T: PartialEq + std::fmt::Debug>(&mut self, what: &str, got: T, want: T) -> &mut Self {
         if got != want {
-            self.failures.push(format!("[answer] {what}: expected {want:?}, got {got:?}"));
+            self.failures
+                .push(format!("[answer] {what}: expected {want:?}, got {got:?}"));
         }
         self
     }
@@ -136,7 +142,8 @@ impl Checks {
     /// `rules` (a trace or an answer's `rules`) names the rule.
     pub(crate) fn names(&mut self, what: &str, rules: &[Rule], id: &str) -> &mut Self {
         if !rules.contains(&rule(id)) {
-            self.failures.push(format!("[names] {what}: {:?} does not name {id}", ids(rules)));
+            self.failures
+                .push(format!("[names] {what}: {:?} does not name {id}", ids(rules)));
         }
         self
     }
@@ -145,7 +152,10 @@ impl Checks {
     pub(crate) fn flow_problem(&mut self, what: &str, d: &FlowDecision, id: &str) -> &mut Self {
         let found: Vec<Rule> = d.problems.iter().map(|p| p.rule).collect();
         if !found.contains(&rule(id)) {
-            self.failures.push(format!("[names] {what}: problems {:?} have none under {id}", ids(&found)));
+            self.failures.push(format!(
+                "[names] {what}: problems {:?} have none under {id}",
+                ids(&found)
+            ));
         }
         self
     }
@@ -154,16 +164,27 @@ impl Checks {
     pub(crate) fn app_problem(&mut self, what: &str, d: &AppDecision, id: &str) -> &mut Self {
         let found: Vec<Rule> = d.problems.iter().map(|p| p.rule).collect();
         if !found.contains(&rule(id)) {
-            self.failures.push(format!("[names] {what}: problems {:?} have none under {id}", ids(&found)));
+            self.failures.push(format!(
+                "[names] {what}: problems {:?} have none under {id}",
+                ids(&found)
+            ));
         }
         self
     }
 
     /// A finding of a list is filed under the rule.
-    pub(crate) fn finding(&mut self, what: &str, findings: &[entitle_core::decision::Finding], id: &str) -> &mut Self {
+    pub(crate) fn finding(
+        &mut self,
+        what: &str,
+        findings: &[entitle_core::decision::Finding],
+        id: &str,
+    ) -> &mut Self {
         let found: Vec<Rule> = findings.iter().map(|f| f.rule).collect();
         if !found.contains(&rule(id)) {
-            self.failures.push(format!("[names] {what}: findings {:?} have none under {id}", ids(&found)));
+            self.failures.push(format!(
+                "[names] {what}: findings {:?} have none under {id}",
+                ids(&found)
+            ));
         }
         self
     }
@@ -173,14 +194,25 @@ impl Checks {
         let c = catalog();
         match c.sku_by_id(sku) {
             Some(def) if def.sources.iter().any(|s| s == id) => {}
-            Some(def) => self.failures.push(format!("[names] SKU `{sku}`: sources {:?} do not name {id}", def.sources)),
-            None => self.failures.push(format!("[answer] SKU `{sku}` is not in the seed catalog")),
+            Some(def) => self.failures.push(format!(
+                "[names] SKU `{sku}`: sources {:?} do not name {id}",
+                def.sources
+            )),
+            None => self
+                .failures
+                .push(format!("[answer] SKU `{sku}` is not in the seed catalog")),
         }
         self
     }
 
     /// A monthly cost of `amount` in `currency`.
-    pub(crate) fn cost(&mut self, what: &str, m: Option<&entitle_core::money::Money>, amount: &str, currency: &str) -> &mut Self {
+    pub(crate) fn cost(
+        &mut self,
+        what: &str,
+        m: Option<&entitle_core::money::Money>,
+        amount: &str,
+        currency: &str,
+    ) -> &mut Self {
         match m {
             Some(m) if m.amount == dec(amount) && m.currency == currency => {}
             other => self.failures.push(format!(
@@ -195,7 +227,11 @@ impl Checks {
 impl Drop for Checks {
     fn drop(&mut self) {
         if !self.failures.is_empty() && !std::thread::panicking() {
-            panic!("{} check(s) failed:\n  - {}", self.failures.len(), self.failures.join("\n  - "));
+            panic!(
+                "{} check(s) failed:\n  - {}",
+                self.failures.len(),
+                self.failures.join("\n  - ")
+            );
         }
     }
 }

@@ -71,9 +71,21 @@ connectors = ["shared_salesforce"]
     );
     let a = audit_of(&s);
     let mut c = checks();
-    let mut found: Vec<(&str, &str)> = a.flows.iter().map(|f| (f.flow.as_str(), f.environment.as_str())).collect();
+    let mut found: Vec<(&str, &str)> = a
+        .flows
+        .iter()
+        .map(|f| (f.flow.as_str(), f.environment.as_str()))
+        .collect();
     found.sort_unstable();
-    c.eq("flows at risk", found, vec![("bad-default", "default"), ("bad-dev", "dev"), ("bad-prod", "prod")]);
+    c.eq(
+        "flows at risk",
+        found,
+        vec![
+            ("bad-default", "default"),
+            ("bad-dev", "dev"),
+            ("bad-prod", "prod"),
+        ],
+    );
     for f in &a.flows {
         c.ok(&format!("{}: has a reason", f.flow), !f.problems.is_empty());
         c.ok(&format!("{}: has a fix", f.flow), !f.fixes.is_empty());
@@ -94,7 +106,12 @@ fn enf_1_no_limit_on_the_number_of_environments() {
     let mut c = checks();
     c.eq("environments audited", a.summary.environments, 601);
     c.eq("flows at risk", a.flows.len(), 600);
-    c.ok("each in its own environment", a.flows.iter().all(|f| f.environment == f.flow.replace("flow-", "env-")));
+    c.ok(
+        "each in its own environment",
+        a.flows
+            .iter()
+            .all(|f| f.environment == f.flow.replace("flow-", "env-")),
+    );
 }
 
 // ------------------------------------------------------------------------------------------------ ENF-2
@@ -108,11 +125,22 @@ fn dates(r: &AuditFlow) -> (Option<String>, Option<String>, Option<String>) {
 }
 
 fn want(admin: &str, maker: &str, off: &str) -> (Option<String>, Option<String>, Option<String>) {
-    (Some(admin.to_owned()), Some(maker.to_owned()), Some(off.to_owned()))
+    (
+        Some(admin.to_owned()),
+        Some(maker.to_owned()),
+        Some(off.to_owned()),
+    )
 }
 
 /// One flow of each kind, at risk before the rollout: the kind's first-region dates.
-fn check_row(c: &mut Checks, s: &entitle_core::Snapshot, flow: &str, kind: &str, d: (&str, &str, &str), state: &str) {
+fn check_row(
+    c: &mut Checks,
+    s: &entitle_core::Snapshot,
+    flow: &str,
+    kind: &str,
+    d: (&str, &str, &str),
+    state: &str,
+) {
     let a = audit_of(s);
     match audit_row(&a, flow) {
         None => {
@@ -145,7 +173,14 @@ created = "2021-01-01"
 fn enf_2_a_owner_left_rollout_dates() {
     let s = snap(&OWNER_LEFT.replace("LEFT", "2022-06-01"), "2022-09-15");
     let mut c = checks();
-    check_row(&mut c, &s, "orders", "owner-left", ("2022-09-01", "2022-10-01", "2022-10-15"), "admin-notified");
+    check_row(
+        &mut c,
+        &s,
+        "orders",
+        "owner-left",
+        ("2022-09-01", "2022-10-01", "2022-10-15"),
+        "admin-notified",
+    );
 }
 
 /// Detected after the rollout: admins that day, makers 30 days later, turn-off 14 days after that.
@@ -153,7 +188,14 @@ fn enf_2_a_owner_left_rollout_dates() {
 fn enf_2_a_owner_left_after_the_rollout_gets_its_own_timeline() {
     let s = snap(&OWNER_LEFT.replace("LEFT", "2024-05-01"), "2024-06-01");
     let mut c = checks();
-    check_row(&mut c, &s, "orders", "owner-left", ("2024-05-01", "2024-05-31", "2024-06-14"), "maker-notified");
+    check_row(
+        &mut c,
+        &s,
+        "orders",
+        "owner-left",
+        ("2024-05-01", "2024-05-31", "2024-06-14"),
+        "maker-notified",
+    );
 }
 
 fn lapsed(end: &str) -> String {
@@ -183,14 +225,28 @@ created = "2021-06-01"
 fn enf_2_b_owner_without_premium_rollout_dates() {
     let s = snap(&lapsed("2022-05-01"), "2022-10-20");
     let mut c = checks();
-    check_row(&mut c, &s, "sync", "owner-without-premium", ("2022-09-01", "2022-10-01", "2022-10-15"), "turned-off");
+    check_row(
+        &mut c,
+        &s,
+        "sync",
+        "owner-without-premium",
+        ("2022-09-01", "2022-10-01", "2022-10-15"),
+        "turned-off",
+    );
 }
 
 #[test]
 fn enf_2_b_licence_lapsed_after_the_rollout_gets_its_own_timeline() {
     let s = snap(&lapsed("2024-05-01"), "2024-06-20");
     let mut c = checks();
-    check_row(&mut c, &s, "sync", "owner-without-premium", ("2024-05-01", "2024-05-31", "2024-06-14"), "turned-off");
+    check_row(
+        &mut c,
+        &s,
+        "sync",
+        "owner-without-premium",
+        ("2024-05-01", "2024-05-31", "2024-06-14"),
+        "turned-off",
+    );
 }
 
 fn outside_apps(created: &str) -> String {
@@ -266,14 +322,28 @@ created = "{created}"
 fn enf_2_d_outside_d365_context_rollout_dates() {
     let s = snap(&outside_d365("2023-01-01"), "2024-04-01");
     let mut c = checks();
-    check_row(&mut c, &s, "leads", "outside-d365-context", ("2023-10-13", "2023-11-13", "2024-03-13"), "turned-off");
+    check_row(
+        &mut c,
+        &s,
+        "leads",
+        "outside-d365-context",
+        ("2023-10-13", "2023-11-13", "2024-03-13"),
+        "turned-off",
+    );
 }
 
 #[test]
 fn enf_2_d_flow_made_after_the_rollout_gets_its_own_timeline() {
     let s = snap(&outside_d365("2024-06-01"), "2024-08-01");
     let mut c = checks();
-    check_row(&mut c, &s, "leads", "outside-d365-context", ("2024-06-01", "2024-07-01", "2024-10-29"), "created-off");
+    check_row(
+        &mut c,
+        &s,
+        "leads",
+        "outside-d365-context",
+        ("2024-06-01", "2024-07-01", "2024-10-29"),
+        "created-off",
+    );
 }
 
 fn service_principal(created: &str) -> String {
@@ -329,15 +399,45 @@ fn enf_2_kinds_and_dates_are_seed_002s_table() {
     let mut c = checks();
     for (kind, admin, maker, grace, off) in [
         ("owner-left", "2022-09-01", "2022-10-01", 14, "2022-10-15"),
-        ("owner-without-premium", "2022-09-01", "2022-10-01", 14, "2022-10-15"),
-        ("outside-power-apps-context", "2023-10-13", "2023-11-13", 120, "2024-03-13"),
-        ("outside-d365-context", "2023-10-13", "2023-11-13", 120, "2024-03-13"),
-        ("service-principal-without-process", "2024-03-15", "2024-04-15", 90, "2024-08-15"),
+        (
+            "owner-without-premium",
+            "2022-09-01",
+            "2022-10-01",
+            14,
+            "2022-10-15",
+        ),
+        (
+            "outside-power-apps-context",
+            "2023-10-13",
+            "2023-11-13",
+            120,
+            "2024-03-13",
+        ),
+        (
+            "outside-d365-context",
+            "2023-10-13",
+            "2023-11-13",
+            120,
+            "2024-03-13",
+        ),
+        (
+            "service-principal-without-process",
+            "2024-03-15",
+            "2024-04-15",
+            90,
+            "2024-08-15",
+        ),
     ] {
-        let row = cat.enforcement(kind).map(|r| (r.admin_notice, r.maker_notice, r.grace_days, r.turn_off));
+        let row = cat
+            .enforcement(kind)
+            .map(|r| (r.admin_notice, r.maker_notice, r.grace_days, r.turn_off));
         c.eq(kind, row, Some((day(admin), day(maker), grace, day(off))));
     }
-    c.eq("makers 30 days after admins", cat.terms.enforcement.maker_after_days, 30);
+    c.eq(
+        "makers 30 days after admins",
+        cat.terms.enforcement.maker_after_days,
+        30,
+    );
 }
 
 /// Exemptions: manual flows and owners with legacy P1/P2 (a, b); canvas-triggered flows (c); FLOW-10 flows (d);
@@ -425,8 +525,12 @@ created = "2023-01-01"
     for (flow, kind) in [("manual", "owner-left"), ("legacy-owner", "owner-left")] {
         let row = audit_row(&a, flow);
         c.ok(
-            &format!("{flow}: not enforced as {kind}: {:?}", row.as_ref().map(|r| (r.enforcement, r.turn_off))),
-            row.as_ref().is_none_or(|r| r.enforcement != kind && r.turn_off.is_none()),
+            &format!(
+                "{flow}: not enforced as {kind}: {:?}",
+                row.as_ref().map(|r| (r.enforcement, r.turn_off))
+            ),
+            row.as_ref()
+                .is_none_or(|r| r.enforcement != kind && r.turn_off.is_none()),
         );
     }
     for flow in ["canvas-triggered", "d365-data", "sp-in-d365"] {
@@ -447,11 +551,19 @@ fn enf_4_new_unlicensed_premium_flows_are_created_off() {
             c.ok("made after the makers' notice: in the audit", false);
         }
         Some(r) => {
-            c.eq("made after the makers' notice: state", r.state, Some("created-off"));
+            c.eq(
+                "made after the makers' notice: state",
+                r.state,
+                Some("created-off"),
+            );
             c.names("made after the makers' notice: rules", &r.rules, "ENF-4");
         }
     }
     let s = snap(&outside_apps("2023-06-01"), "2024-01-10");
     let r = audit_row(&audit_of(&s), "cleanup");
-    c.eq("made before the makers' notice: state", r.and_then(|r| r.state), Some("maker-notified"));
+    c.eq(
+        "made before the makers' notice: state",
+        r.and_then(|r| r.state),
+        Some("maker-notified"),
+    );
 }

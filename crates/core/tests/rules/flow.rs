@@ -85,7 +85,12 @@ license = "process"
         "2024-06-01",
     );
     let mut c = checks();
-    for (f, as_user) in [("button", Some("nobody")), ("button", Some("o365")), ("button", None), ("orphan", None)] {
+    for (f, as_user) in [
+        ("button", Some("nobody")),
+        ("button", Some("o365")),
+        ("button", None),
+        ("orphan", None),
+    ] {
         let d = match as_user {
             Some(u) => flow_as(&s, f, u),
             None => flow(&s, f),
@@ -132,13 +137,25 @@ connectors = ["shared_salesforce"]
     let mut c = checks();
     for f in ["auto-prem-owner", "sched-prem-owner"] {
         let d = flow_as(&s, f, "o365");
-        c.eq(&format!("{f} triggered by an Office 365 user: allowed"), d.allowed, true);
+        c.eq(
+            &format!("{f} triggered by an Office 365 user: allowed"),
+            d.allowed,
+            true,
+        );
         c.eq(&format!("{f}: licensed_by"), kind(&d), "owner");
-        c.eq(&format!("{f}: licensed by"), by_user(&s, &d), Some("prem".to_owned()));
+        c.eq(
+            &format!("{f}: licensed by"),
+            by_user(&s, &d),
+            Some("prem".to_owned()),
+        );
         c.names(&format!("{f}: trace"), d.trace.as_slice(), "FLOW-2");
     }
     let d = flow_as(&s, "auto-o365-owner", "prem");
-    c.eq("Office 365 owner, triggered by a premium user: allowed", d.allowed, false);
+    c.eq(
+        "Office 365 owner, triggered by a premium user: allowed",
+        d.allowed,
+        false,
+    );
     c.names("auto-o365-owner: trace", d.trace.as_slice(), "FLOW-2");
 }
 
@@ -162,7 +179,11 @@ connectors = ["shared_salesforce"]
     );
     let mut c = checks();
     let d = flow_as(&s, "button", "o365");
-    c.eq("premium owner, run by an Office 365 user: allowed", d.allowed, false);
+    c.eq(
+        "premium owner, run by an Office 365 user: allowed",
+        d.allowed,
+        false,
+    );
     c.names("as o365: trace", d.trace.as_slice(), "FLOW-3");
     let d = flow_as(&s, "button", "prem2");
     c.eq("run by another premium user: allowed", d.allowed, true);
@@ -210,10 +231,18 @@ connectors = ["shared_salesforce"]
     c.flow_problem("mixed", &d, "FLOW-4");
     c.names("mixed: trace", d.trace.as_slice(), "FLOW-4");
     let d = flow(&s, "all-premium");
-    c.eq("instant, every invoker premium (owner not): allowed", d.allowed, true);
+    c.eq(
+        "instant, every invoker premium (owner not): allowed",
+        d.allowed,
+        true,
+    );
     c.names("all-premium: trace", d.trace.as_slice(), "FLOW-4");
     let d = flow(&s, "automated");
-    c.eq("automated, premium owner, standard runners: allowed", d.allowed, true);
+    c.eq(
+        "automated, premium owner, standard runners: allowed",
+        d.allowed,
+        true,
+    );
     c.names("automated: trace", d.trace.as_slice(), "FLOW-4");
 }
 
@@ -283,7 +312,11 @@ connectors = ["shared_salesforce"]
     );
     let mut c = checks();
     let d = flow(&s, "borrowed");
-    c.eq("premium co-owner's connections, Office 365 owner: allowed", d.allowed, false);
+    c.eq(
+        "premium co-owner's connections, Office 365 owner: allowed",
+        d.allowed,
+        false,
+    );
     c.names("borrowed: trace", d.trace.as_slice(), "FLOW-6");
     let d = flow(&s, "lent");
     c.eq("premium owner, Office 365 co-owner: allowed", d.allowed, true);
@@ -376,11 +409,19 @@ fn flow_7_child_of_an_instant_parent_uses_the_invoker() {
     let s = snap(&with_users(FAMILY), "2024-06-01");
     let mut c = checks();
     let d = flow_as(&s, "button-child", "prem2");
-    c.eq("child of a button run by a premium user: allowed", d.allowed, true);
+    c.eq(
+        "child of a button run by a premium user: allowed",
+        d.allowed,
+        true,
+    );
     c.eq("licensed_by", kind(&d), "parent");
     c.names("trace", d.trace.as_slice(), "FLOW-7");
     let d = flow_as(&s, "button-child", "o365");
-    c.eq("the same child when an Office 365 user runs the button: allowed", d.allowed, false);
+    c.eq(
+        "the same child when an Office 365 user runs the button: allowed",
+        d.allowed,
+        false,
+    );
 }
 
 /// The parent's process licence covers the child; a child with a process licence of its own uses that.
@@ -397,7 +438,9 @@ fn flow_7_process_licence_of_the_parent_or_the_child() {
     c.eq(
         "child with its own process licence: licensed by its own",
         d.licensed_by,
-        entitle_core::LicensedBy::Process { flow: flow_idx(&s, "own-process-child") },
+        entitle_core::LicensedBy::Process {
+            flow: flow_idx(&s, "own-process-child"),
+        },
     );
 }
 
@@ -426,10 +469,18 @@ connectors = ["shared_salesforce"]
     let s = snap_of(&text, "2024-06-01");
     let mut c = checks();
     let d = flow(&s, "child");
-    c.eq("child of a premium parent, Office 365 owner: allowed", d.allowed, false);
+    c.eq(
+        "child of a premium parent, Office 365 owner: allowed",
+        d.allowed,
+        false,
+    );
     c.names("child: trace", d.trace.as_slice(), "FLOW-7");
     let d = flow(&s, "premium-owned-child");
-    c.eq("child owned by a premium user under a standard parent: allowed", d.allowed, true);
+    c.eq(
+        "child owned by a premium user under a standard parent: allowed",
+        d.allowed,
+        true,
+    );
     c.eq("premium-owned-child: licensed_by", kind(&d), "owner");
     c.names("premium-owned-child: trace", d.trace.as_slice(), "FLOW-7");
 }
@@ -466,8 +517,15 @@ fn flow_8_premium_child_of_a_standard_parent() {
     c.flow_problem("neither licensed", &d, "FLOW-8");
     c.names("neither licensed: trace", d.trace.as_slice(), "FLOW-8");
 
-    let parent_licensed = snap(&with_users(&SHARED_CHILD.replace("owner = \"o365\"", "owner = \"prem\"")), "2024-06-01");
-    c.eq("parent's owner premium: allowed", flow(&parent_licensed, "premium-child").allowed, true);
+    let parent_licensed = snap(
+        &with_users(&SHARED_CHILD.replace("owner = \"o365\"", "owner = \"prem\"")),
+        "2024-06-01",
+    );
+    c.eq(
+        "parent's owner premium: allowed",
+        flow(&parent_licensed, "premium-child").allowed,
+        true,
+    );
 
     let child_process = snap(
         &with_users(&format!("{SHARED_CHILD}license = \"process\"\n")),
@@ -488,9 +546,17 @@ fn flow_8_premium_parent_needs_its_own_licence() {
     let s = snap(&text, "2024-06-01");
     let mut c = checks();
     let d = flow(&s, "standard-parent");
-    c.eq("premium parent of a process child, Office 365 owner: allowed", d.allowed, false);
+    c.eq(
+        "premium parent of a process child, Office 365 owner: allowed",
+        d.allowed,
+        false,
+    );
     c.names("parent: trace", d.trace.as_slice(), "FLOW-8");
-    c.eq("the process child itself: allowed", flow(&s, "premium-child").allowed, true);
+    c.eq(
+        "the process child itself: allowed",
+        flow(&s, "premium-child").allowed,
+        true,
+    );
 }
 
 // ------------------------------------------------------------------------------------------------ FLOW-9
@@ -623,7 +689,10 @@ connectors = ["shared_sql"]
     let d = flow(&s, "sync-erp");
     let mut c = checks();
     c.eq("allowed", d.allowed, true);
-    c.ok(&format!("licensed in context, got {}", kind(&d)), ["app-context", "d365-context"].contains(&kind(&d)));
+    c.ok(
+        &format!("licensed in context, got {}", kind(&d)),
+        ["app-context", "d365-context"].contains(&kind(&d)),
+    );
     c.names("trace", d.trace.as_slice(), "FLOW-9");
 }
 
@@ -882,7 +951,10 @@ connectors = ["shared_salesforce"]
     let d = flow(&s, "unset");
     let mut c = checks();
     c.eq("allowed", d.allowed, false);
-    c.ok(&format!("not licensed by process: {}", kind(&d)), kind(&d) != "process");
+    c.ok(
+        &format!("not licensed by process: {}", kind(&d)),
+        kind(&d) != "process",
+    );
     c.names("trace", d.trace.as_slice(), "FLOW-14");
 }
 
@@ -1036,11 +1108,17 @@ solution = "shared-steps"
     }
     let s = snap(&body, "2024-06-01");
     let mut c = checks();
-    let by = entitle_core::LicensedBy::Process { flow: flow_idx(&s, "intake") };
+    let by = entitle_core::LicensedBy::Process {
+        flow: flow_idx(&s, "intake"),
+    };
     for f in ["intake", "child-1", "child-2", "ctx-1", "ctx-2", "ctx-3"] {
         let d = flow(&s, f);
         c.eq(&format!("{f}: allowed"), d.allowed, true);
-        c.eq(&format!("{f}: licensed by intake's process licence"), d.licensed_by, by);
+        c.eq(
+            &format!("{f}: licensed by intake's process licence"),
+            d.licensed_by,
+            by,
+        );
         if f != "intake" {
             c.names(&format!("{f}: trace"), d.trace.as_slice(), "FLOW-15");
         }
@@ -1120,9 +1198,13 @@ created = "2024-02-01"
     for f in ["invoicing", "onboarding"] {
         let d = flow(&two, f);
         c.eq(&format!("two units, {f}: allowed"), d.allowed, true);
-        c.eq(&format!("two units, {f}: own licence"), d.licensed_by, entitle_core::LicensedBy::Process {
-            flow: flow_idx(&two, f),
-        });
+        c.eq(
+            &format!("two units, {f}: own licence"),
+            d.licensed_by,
+            entitle_core::LicensedBy::Process {
+                flow: flow_idx(&two, f),
+            },
+        );
     }
     let one = snap(&body(1), "2024-06-01");
     let d = flow(&one, "onboarding");
@@ -1194,7 +1276,11 @@ created = "2024-03-01"
     c.eq("one unit, second machine: allowed", d.allowed, false);
     c.flow_problem("bot-c", &d, "FLOW-16");
     let two = snap(&machine_flows(2, extra), "2024-06-01");
-    c.eq("two units, second machine: allowed", flow(&two, "bot-c").allowed, true);
+    c.eq(
+        "two units, second machine: allowed",
+        flow(&two, "bot-c").allowed,
+        true,
+    );
 }
 
 /// FACTS case 40: 3 unattended runs at the same time on one machine need 3 licences.
@@ -1298,11 +1384,17 @@ connectors = ["shared_salesforce"]
 fn flow_17_per_flow_covers_the_parent_and_its_children() {
     let s = snap(&per_flow(1, ""), "2024-06-01");
     let mut c = checks();
-    let by = entitle_core::LicensedBy::PerFlow { flow: flow_idx(&s, "parent") };
+    let by = entitle_core::LicensedBy::PerFlow {
+        flow: flow_idx(&s, "parent"),
+    };
     for f in ["parent", "child"] {
         let d = flow(&s, f);
         c.eq(&format!("{f}: allowed"), d.allowed, true);
-        c.eq(&format!("{f}: licensed by the parent's per-flow licence"), d.licensed_by, by);
+        c.eq(
+            &format!("{f}: licensed by the parent's per-flow licence"),
+            d.licensed_by,
+            by,
+        );
         c.names(&format!("{f}: trace"), d.trace.as_slice(), "FLOW-17");
     }
 }
@@ -1416,7 +1508,10 @@ approvers = ["o365b"]
     for f in ["purchase-approval", "stage-advance"] {
         let d = flow(&s, f);
         c.eq(&format!("{f}: allowed"), d.allowed, true);
-        c.ok(&format!("{f}: no problems: {:?}", d.problems), d.problems.is_empty());
+        c.ok(
+            &format!("{f}: no problems: {:?}", d.problems),
+            d.problems.is_empty(),
+        );
         c.names(&format!("{f}: trace"), d.trace.as_slice(), "FLOW-18");
     }
 }
@@ -1482,13 +1577,26 @@ fn flow_19_guest_licensed_by_host_or_home_tenant_in_the_public_cloud() {
 #[test]
 fn flow_19_home_licences_not_recognised_in_national_clouds_or_across_clouds() {
     let mut c = checks();
-    for (cloud, home) in [("gcc", "gcc"), ("public", "gcc"), ("gcc", "public"), ("dod", "gcc-high")] {
+    for (cloud, home) in [
+        ("gcc", "gcc"),
+        ("public", "gcc"),
+        ("gcc", "public"),
+        ("dod", "gcc-high"),
+    ] {
         let s = snap_of(&guest_tenant(cloud, home), "2024-06-01");
         let d = flow_as(&s, "button", "guest");
         c.eq(&format!("tenant {cloud}, home {home}: allowed"), d.allowed, false);
-        c.names(&format!("tenant {cloud}, home {home}: trace"), d.trace.as_slice(), "FLOW-19");
+        c.names(
+            &format!("tenant {cloud}, home {home}: trace"),
+            d.trace.as_slice(),
+            "FLOW-19",
+        );
         let d = flow_as(&s, "button", "hosted-guest");
-        c.eq(&format!("tenant {cloud}: host licence still counts"), d.allowed, true);
+        c.eq(
+            &format!("tenant {cloud}: host licence still counts"),
+            d.allowed,
+            true,
+        );
     }
 }
 
@@ -1549,8 +1657,16 @@ connectors = ["shared_sharepointonline"]
     c.eq("premium, no process licence: allowed", d.allowed, false);
     c.flow_problem("unlicensed", &d, "FLOW-20");
     c.names("unlicensed: trace", d.trace.as_slice(), "FLOW-20");
-    c.eq("premium with process: allowed", flow(&s, "processed").allowed, true);
-    c.eq("premium with per flow: allowed", flow(&s, "per-flow").allowed, true);
+    c.eq(
+        "premium with process: allowed",
+        flow(&s, "processed").allowed,
+        true,
+    );
+    c.eq(
+        "premium with per flow: allowed",
+        flow(&s, "per-flow").allowed,
+        true,
+    );
     // FACTS §1.5 / case 14: a standard flow draws on the tenant base and needs no process licence.
     c.eq("standard: allowed", flow(&s, "standard").allowed, true);
 }
@@ -1587,8 +1703,16 @@ connectors = ["shared_salesforce"]
     c.names("warnings", &warned, "FLOW-21");
     c.names("trace", d.trace.as_slice(), "FLOW-21");
     let a = audit_of(&s);
-    c.ok("not in the audit's flows at risk", audit_row(&a, "shared").is_none());
-    c.ok("an audit warning under FLOW-21", a.warnings.iter().any(|w| w.flow == "shared" && w.rule == rule("FLOW-21")));
+    c.ok(
+        "not in the audit's flows at risk",
+        audit_row(&a, "shared").is_none(),
+    );
+    c.ok(
+        "an audit warning under FLOW-21",
+        a.warnings
+            .iter()
+            .any(|w| w.flow == "shared" && w.rule == rule("FLOW-21")),
+    );
 }
 
 // ------------------------------------------------------------------------------------------------ FLOW-22
@@ -1704,7 +1828,11 @@ fn flow_23_windows_11_attended_desktop_flows_in_the_default_environment_only() {
     let s = snap(&windows_tenant(), "2024-06-01");
     let mut c = checks();
     let d = flow(&s, "personal");
-    c.eq("personal attended desktop flow in the default environment: allowed", d.allowed, true);
+    c.eq(
+        "personal attended desktop flow in the default environment: allowed",
+        d.allowed,
+        true,
+    );
     c.names("personal: trace", d.trace.as_slice(), "FLOW-23");
     for (f, what) in [
         ("outside-default", "in another environment"),
@@ -1756,13 +1884,19 @@ created = "2023-01-01"
     let d = flow(&s, "orders");
     let mut c = checks();
     c.eq("allowed", d.allowed, false);
-    c.eq("enforcement", d.enforcement.map(|e| e.kind.as_str()), Some("owner-left"));
+    c.eq(
+        "enforcement",
+        d.enforcement.map(|e| e.kind.as_str()),
+        Some("owner-left"),
+    );
     c.flow_problem("orders", &d, "FLOW-24");
     c.names("trace", d.trace.as_slice(), "FLOW-24");
     let fixes = flow_fixes(&s, &d);
     c.ok(
         &format!("fixes offer the premium co-owner as new owner: {fixes:?}"),
-        fixes.iter().any(|f| f.action == Action::ChangeOwner && f.target.as_deref() == Some("prem")),
+        fixes
+            .iter()
+            .any(|f| f.action == Action::ChangeOwner && f.target.as_deref() == Some("prem")),
     );
     c.ok(
         &format!("fixes offer a process licence: {fixes:?}"),
@@ -1813,7 +1947,11 @@ sku = "power-automate-trial"
     for f in ["ann-sync", "tina-sync"] {
         let d = flow(&s, f);
         c.eq(&format!("{f}: allowed"), d.allowed, false);
-        c.eq(&format!("{f}: enforcement"), d.enforcement.map(|e| e.kind.as_str()), Some("owner-without-premium"));
+        c.eq(
+            &format!("{f}: enforcement"),
+            d.enforcement.map(|e| e.kind.as_str()),
+            Some("owner-without-premium"),
+        );
         c.flow_problem(f, &d, "FLOW-24");
     }
 }
@@ -1874,5 +2012,9 @@ created = "2019-10-01"
     c.names("legacy-sql: trace", d.trace.as_slice(), "FLOW-25");
     c.eq("made on 2019-10-01: allowed", flow(&s, "new-sql").allowed, false);
     let later = snap(body, "2024-10-01");
-    c.eq("legacy-sql on 2024-10-01: allowed", flow(&later, "legacy-sql").allowed, false);
+    c.eq(
+        "legacy-sql on 2024-10-01: allowed",
+        flow(&later, "legacy-sql").allowed,
+        false,
+    );
 }

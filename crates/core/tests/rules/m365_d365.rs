@@ -121,9 +121,17 @@ users = ["ann"]
     let d = app(&s, "legacy", "ann");
     c.eq("legacy app on 2024-09-30: allowed", d.allowed, true);
     c.names("legacy app: trace", d.trace.as_slice(), "M365-2");
-    c.eq("app made after 2019-10-01: allowed", app(&s, "recent", "ann").allowed, false);
+    c.eq(
+        "app made after 2019-10-01: allowed",
+        app(&s, "recent", "ann").allowed,
+        false,
+    );
     let over = snap(body, "2024-10-01");
-    c.eq("legacy app on 2024-10-01: allowed", app(&over, "legacy", "ann").allowed, false);
+    c.eq(
+        "legacy app on 2024-10-01: allowed",
+        app(&over, "legacy", "ann").allowed,
+        false,
+    );
 }
 
 /// Exempt flows may not use gateways: gateways were and stay premium.
@@ -182,7 +190,11 @@ created = "2019-05-01"
     let cap = capacity(&s);
     let mut c = checks();
     c.eq("pools", (cap.database_mb, cap.file_mb, cap.log_mb), (0, 0, 0));
-    c.names("the grandfathered D365 flow", flow(&s, "crm").trace.as_slice(), "M365-2");
+    c.names(
+        "the grandfathered D365 flow",
+        flow(&s, "crm").trace.as_slice(),
+        "M365-2",
+    );
 }
 
 // ------------------------------------------------------------------------------------------------ M365-3
@@ -330,7 +342,11 @@ connectors = ["shared_oracle"]
     let d = flow(&s, "oracle-update");
     c.eq("standalone Oracle flow: allowed", d.allowed, false);
     c.flow_problem("oracle-update", &d, "D365-2");
-    c.eq("standalone: enforcement", d.enforcement.map(|e| e.kind.as_str()), Some("outside-d365-context"));
+    c.eq(
+        "standalone: enforcement",
+        d.enforcement.map(|e| e.kind.as_str()),
+        Some("outside-d365-context"),
+    );
 }
 
 // ------------------------------------------------------------------------------------------------ D365-3
@@ -340,7 +356,12 @@ connectors = ["shared_oracle"]
 fn d365_3_team_members_get_no_custom_apps_or_portals() {
     let s = snap(D365_APPS, "2024-06-01");
     let mut c = checks();
-    for a in ["sales-extension", "sales-portal", "custom-elsewhere", "custom-portal"] {
+    for a in [
+        "sales-extension",
+        "sales-portal",
+        "custom-elsewhere",
+        "custom-portal",
+    ] {
         let d = app(&s, a, "member");
         c.eq(&format!("{a}: allowed"), d.allowed, false);
         c.names(&format!("{a}: trace"), d.trace.as_slice(), "D365-3");

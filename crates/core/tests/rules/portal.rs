@@ -42,10 +42,16 @@ fn portal_5_valid_allocation_120_151_129() {
 #[test]
 fn portal_5_minimum_100_logins_and_50000_page_views_per_portal() {
     let mut c = checks();
-    let (_, findings) = check(&snap(&portals([99, 151, 150], [50_000, 50_000, 50_000]), "2024-06-01"));
+    let (_, findings) = check(&snap(
+        &portals([99, 151, 150], [50_000, 50_000, 50_000]),
+        "2024-06-01",
+    ));
     c.ok("99 logins: a problem", !findings.is_empty());
     c.finding("99 logins", &findings, "PORTAL-5");
-    let (_, findings) = check(&snap(&portals([120, 151, 129], [49_999, 50_000, 50_000]), "2024-06-01"));
+    let (_, findings) = check(&snap(
+        &portals([120, 151, 129], [49_999, 50_000, 50_000]),
+        "2024-06-01",
+    ));
     c.ok("49,999 page views: a problem", !findings.is_empty());
     c.finding("49,999 page views", &findings, "PORTAL-5");
 }
@@ -53,10 +59,16 @@ fn portal_5_minimum_100_logins_and_50000_page_views_per_portal() {
 /// No more than the tenant bought can be allocated.
 #[test]
 fn portal_5_allocations_within_what_was_bought() {
-    let (_, findings) = check(&snap(&portals([120, 151, 130], [50_000, 50_000, 100_000]), "2024-06-01"));
+    let (_, findings) = check(&snap(
+        &portals([120, 151, 130], [50_000, 50_000, 100_000]),
+        "2024-06-01",
+    ));
     let mut c = checks();
     c.ok("401 of 400 logins: a problem", !findings.is_empty());
     c.finding("401 logins", &findings, "PORTAL-5");
-    let (_, findings) = check(&snap(&portals([120, 151, 129], [50_000, 50_000, 100_001]), "2024-06-01"));
+    let (_, findings) = check(&snap(
+        &portals([120, 151, 129], [50_000, 50_000, 100_001]),
+        "2024-06-01",
+    ));
     c.finding("200,001 of 200,000 page views", &findings, "PORTAL-5");
 }

@@ -59,7 +59,9 @@ license = "process"
 fn req_1_limits_are_per_user_never_pooled() {
     let mut body = String::new();
     for i in 0..8 {
-        body.push_str(&format!("\n[[users]]\nid = \"u{i}\"\nlicenses = [\"office-365-e3\"]\n"));
+        body.push_str(&format!(
+            "\n[[users]]\nid = \"u{i}\"\nlicenses = [\"office-365-e3\"]\n"
+        ));
     }
     let s = snap(&body, "2024-06-01");
     let mut c = checks();
@@ -67,7 +69,11 @@ fn req_1_limits_are_per_user_never_pooled() {
         let id = format!("u{i}");
         let l = user_limit(&s, user(&s, &id));
         c.eq(&format!("{id}: per 24 hours"), l.requests_per_24h, 6_000);
-        c.eq(&format!("{id}: budget"), budget_user(&l.budget), Some(id.as_str()));
+        c.eq(
+            &format!("{id}: budget"),
+            budget_user(&l.budget),
+            Some(id.as_str()),
+        );
         c.names(&format!("{id}: rules"), &l.rules, "REQ-1");
     }
 }
@@ -93,14 +99,20 @@ kind = "non-interactive"
 #[test]
 fn req_2_pool_of_1000_d365_licences_is_5_5_million() {
     let s = snap(
-        &pool_tenant("[[subscriptions]]\nsku = \"dynamics-365-customer-service-enterprise\"\nquantity = 1000\n"),
+        &pool_tenant(
+            "[[subscriptions]]\nsku = \"dynamics-365-customer-service-enterprise\"\nquantity = 1000\n",
+        ),
         "2024-06-01",
     );
     let mut c = checks();
     for who in ["app", "batch"] {
         let l = user_limit(&s, user(&s, who));
         c.eq(&format!("{who}: per 24 hours"), l.requests_per_24h, 5_500_000);
-        c.eq(&format!("{who}: tenant pool"), l.budget.clone(), Budget::TenantPool);
+        c.eq(
+            &format!("{who}: tenant pool"),
+            l.budget.clone(),
+            Budget::TenantPool,
+        );
         c.names(&format!("{who}: rules"), &l.rules, "REQ-2");
     }
 }
@@ -133,7 +145,10 @@ fn req_2_the_larger_pool_wins_and_pools_never_add_up() {
     let l = user_limit(&both, user(&both, "app"));
     c.eq("D365 + Power Apps", l.requests_per_24h, 505_000);
     c.names("rules", &l.rules, "REQ-2");
-    let apps = snap(&pool_tenant("[[subscriptions]]\nsku = \"power-apps-per-user\"\nquantity = 10\n"), "2024-06-01");
+    let apps = snap(
+        &pool_tenant("[[subscriptions]]\nsku = \"power-apps-per-user\"\nquantity = 10\n"),
+        "2024-06-01",
+    );
     let l = user_limit(&apps, user(&apps, "app"));
     c.eq("Power Apps only", l.requests_per_24h, 25_000);
 }
@@ -250,7 +265,11 @@ licenses = ["power-apps-per-user", "power-automate-premium"]
         "2024-06-01",
     );
     let mut c = checks();
-    for (who, want) in [("office-d365", 46_000), ("cs-apps", 80_000), ("apps-flows", 80_000)] {
+    for (who, want) in [
+        ("office-d365", 46_000),
+        ("cs-apps", 80_000),
+        ("apps-flows", 80_000),
+    ] {
         let l = user_limit(&s, user(&s, who));
         c.eq(&format!("{who}: per 24 hours"), l.requests_per_24h, want);
         c.names(&format!("{who}: rules"), &l.rules, "REQ-3");
@@ -313,7 +332,11 @@ license = "process"
     let mut c = checks();
     for (who, want) in [("apps-user", 100_000), ("per-app", 10_000), ("office", 10_000)] {
         let l = user_limit(&s, user(&s, who));
-        c.eq(&format!("{who}: per 24 hours in the transition"), l.requests_per_24h, want);
+        c.eq(
+            &format!("{who}: per 24 hours in the transition"),
+            l.requests_per_24h,
+            want,
+        );
         c.names(&format!("{who}: rules"), &l.rules, "REQ-3");
     }
     let l = flow_limit(&s, flow_idx(&s, "bulk"), None);
@@ -447,11 +470,23 @@ fn req_4_child_flow_uses_its_parent_context() {
     let s = snap(WHOSE, "2024-06-01");
     let mut c = checks();
     let l = flow_limit(&s, flow_idx(&s, "child"), None);
-    c.eq("child of an automated parent: budget", budget_user(&l.budget), Some("ann"));
-    c.eq("child of an automated parent: per 24 hours", l.requests_per_24h, 46_000);
+    c.eq(
+        "child of an automated parent: budget",
+        budget_user(&l.budget),
+        Some("ann"),
+    );
+    c.eq(
+        "child of an automated parent: per 24 hours",
+        l.requests_per_24h,
+        46_000,
+    );
     c.names("child: rules", &l.rules, "REQ-4");
     let l = flow_limit(&s, flow_idx(&s, "instant-child"), Some(user(&s, "carol")));
-    c.eq("child of an instant parent run by carol: budget", budget_user(&l.budget), Some("carol"));
+    c.eq(
+        "child of an instant parent run by carol: budget",
+        budget_user(&l.budget),
+        Some("carol"),
+    );
 }
 
 /// A process-licensed flow uses the process plan's limits whoever runs it.
@@ -462,7 +497,11 @@ fn req_4_process_licence_whoever_runs_it() {
     for who in ["bob", "carol"] {
         let l = flow_limit(&s, flow_idx(&s, "processed"), Some(user(&s, who)));
         c.eq(&format!("as {who}: per 24 hours"), l.requests_per_24h, 250_000);
-        c.eq(&format!("as {who}: budget"), budget_flow(&l.budget).map(|b| b.0), Some("processed"));
+        c.eq(
+            &format!("as {who}: budget"),
+            budget_flow(&l.budget).map(|b| b.0),
+            Some("processed"),
+        );
         c.names(&format!("as {who}: rules"), &l.rules, "REQ-4");
     }
 }
@@ -559,8 +598,16 @@ solution = "invoices"
         let l = flow_limit(&s, flow_idx(&s, f), None);
         c.eq(&format!("{f}: one licence's limit"), l.requests_per_24h, 250_000);
         let b = budget_flow(&l.budget);
-        c.eq(&format!("{f}: budget of"), b.as_ref().map(|b| b.0), Some("intake"));
-        c.eq(&format!("{f}: shared with"), b.map(|b| b.1), Some(vec!["approve", "archive"]));
+        c.eq(
+            &format!("{f}: budget of"),
+            b.as_ref().map(|b| b.0),
+            Some("intake"),
+        );
+        c.eq(
+            &format!("{f}: shared with"),
+            b.map(|b| b.1),
+            Some(vec!["approve", "archive"]),
+        );
         c.names(&format!("{f}: rules"), &l.rules, "REQ-5");
     }
 }
@@ -600,7 +647,11 @@ request_addons = 1
     let l = user_limit(&s, user(&s, "heavy"));
     c.eq("user with 2 add-ons", l.requests_per_24h, 26_000);
     c.names("user rules", &l.rules, "REQ-6");
-    c.eq("user without", user_limit(&s, user(&s, "light")).requests_per_24h, 6_000);
+    c.eq(
+        "user without",
+        user_limit(&s, user(&s, "light")).requests_per_24h,
+        6_000,
+    );
     let l = flow_limit(&s, flow_idx(&s, "bulk"), None);
     c.eq("process flow with 1 add-on", l.requests_per_24h, 260_000);
     c.names("flow rules", &l.rules, "REQ-6");

@@ -1,0 +1,911 @@
+//! Properties of the engine that hold for every tenant:
+//!
+//! (a) a decision never depends on the order of users, flows or subscriptions in the file;
+//! (b) adding a licence to a user never turns an allowed flow or app decision into a denied one;
+//! (c) Dataverse capacity accrues additively, and no pool shrinks when a subscription is added.
+//!
+//! Tenants are generated as `Scenario` values (small, but with every feature that touches a decision:
+//! guests, consumer accounts, service principals, departed users, process / per-flow / machine capacity, parent
+//! chains, in-context association, apps extending Dynamics 365, restricted and complex entities, lapsed
+//! subscriptions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers (outside #[test] functions) fail the test on a bad case"
+)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+
+use entitle_core::apps::decide_app;
+use entitle_core::capacity::capacity;
+use entitle_core::flows::decide_flow;
+use entitle_core::scenario::{
+    Account, App, AppKind, Cloud, DesktopMode, Entity, Environment, Feature, Flow, FlowLicense, Logic,
+    PurchaseChannel, Scenario, Subscription, Tenant, Trigger, User, UserKind,
+};
+use entitle_core::{Catalog, Rule, Snapshot};
+
+fn catalog() -> Arc<Catalog> {
+    static CATALOG: OnceLock<Arc<Catalog>> = OnceLock::new();
+    Arc::clone(
+        CATALOG.get_or_init(|| Arc::new(Catalog::seed().unwrap_or_else(|e| panic!("seed catalog: {e}")))),
+    )
+}
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// The evaluation day of every generated tenant.
+fn at() -> NaiveDate {
+    day(2024, 6, 1)
+}
+
+/// Licences users may hold (and that (b) adds).
+const LICENCES: &[&str] = &[
+    "office-365-e3",
+    "power-automate-premium",
+    "power-automate-per-user",
+    "power-apps-per-user",
+    "power-apps-per-app",
+    "dynamics-365-sales-enterprise",
+    "dynamics-365-customer-service-enterprise",
+    "dynamics-365-team-members",
+    "powerapps-plan-1",
+    "powerapps-plan-2",
+    "flow-plan-2",
+    "power-automate-trial",
+    "windows-10-pro",
+    "windows-11-pro",
+    "power-automate-free",
+    "power-apps-developer",
+    "power-platform-requests",
+];
+
+const CONNECTORS: &[&str] = &[
+    "shared_sharepointonline",
+    "shared_office365",
+    "shared_sql",
+    "shared_salesforce",
+    "shared_commondataserviceforapps",
+    "shared_dynamicsax",
+];
+
+const FEATURES: &[Feature] = &[
+    Feature::CustomConnector,
+    Feature::Gateway,
+    Feature::DesktopFlow,
+    Feature::BusinessProcessFlow,
+];
+
+/// SKUs bought by subscriptions in generated tenants.
+const SUBSCRIBED: &[&str] = &[
+    "power-automate-premium",
+    "power-apps-per-user",
+    "power-apps-per-app",
+    "office-365-e3",
+    "power-automate-process",
+    "power-automate-per-flow",
+    "dynamics-365-sales-enterprise",
+];
+
+const ENTITIES: &[&str] = &["opportunity", "custom", "incident"];
+
+/// A few creation dates, so that ties happen (as they do in real exports, which often carry only a day).
+fn created(i: u8) -> Option<NaiveDate> {
+    match i % 5 {
+        0 => None,
+        1 => Some(day(2019, 5, 1)),
+        2 => Some(day(2022, 1, 1)),
+        3 => Some(day(2023, 6, 1)),
+        _ => Some(day(2024, 1, 1)),
+    }
+}
+
+fn pick<T: Copy>(items: &[T], mask: u16) -> Vec<T> {
+    items
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, x)| *x)
+        .collect()
+}
+
+fn ids(prefix: &str, n: usize, mask: u16) -> Vec<String> {
+    (0..n)
+        .filter(|i| mask & (1 << i) != 0)
+        .map(|i| format!("{prefix}{i}"))
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+struct UserSpec {
+    kind: u8,
+    consumer: bool,
+    licences: Vec<usize>,
+    left: bool,
+    home: Option<(bool, usize)>,
+}
+
+#[derive(Debug, Clone)]
+struct EnvSpec {
+    dynamics: bool,
+    process: u64,
+    per_flow: u64,
+    unattended: u64,
+}
+
+#[derive(Debug, Clone)]
+struct AppSpec {
+    env: usize,
+    kind: u8,
+    connectors: u16,
+    users: u16,
+    extends: bool,
+    entities: u16,
+    created: u8,
+}
+
+#[derive(Debug, Clone)]
+struct FlowSpec {
+    env: usize,
+    trigger: u8,
+    owner: usize,
+    run_by: u16,
+    co_owners: u16,
+    connectors: u16,
+    features: u16,
+    unattended: bool,
+    machine: u8,
+    parent: Option<usize>,
+    license: u8,
+    app: Option<usize>,
+    triggered_from_app: bool,
+    solution: u8,
+    created: u8,
+    in_context_of: Option<usize>,
+    entities: u16,
+    approvers: u16,
+}
+
+#[derive(Debug, Clone)]
+struct SubSpec {
+    sku: usize,
+    quantity: u32,
+    ended: bool,
+    trial: bool,
+}
+
+#[derive(Debug, Clone)]
+struct TenantSpec {
+    transition: bool,
+    users: Vec<UserSpec>,
+    envs: Vec<EnvSpec>,
+    apps: Vec<AppSpec>,
+    flows: Vec<FlowSpec>,
+    subs: Vec<SubSpec>,
+}
+
+fn user_spec() -> impl Strategy<Value = UserSpec> {
+    (
+        prop_oneof![6 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8), 1 => Just(4u8)],
+        prop::bool::weighted(0.1),
+        prop::collection::vec(0..LICENCES.len(), 0..4),
+        prop::bool::weighted(0.1),
+        prop::option::weighted(0.3, (any::<bool>(), 0..LICENCES.len())),
+    )
+        .prop_map(|(kind, consumer, licences, left, home)| UserSpec {
+            kind,
+            consumer,
+            licences,
+            left,
+            home,
+        })
+}
+
+fn env_spec() -> impl Strategy<Value = EnvSpec> {
+    (any::<bool>(), 0..3u64, 0..2u64, 0..2u64).prop_map(|(dynamics, process, per_flow, unattended)| EnvSpec {
+        dynamics,
+        process,
+        per_flow,
+        unattended,
+    })
+}
+
+fn tenant_spec() -> impl Strategy<Value = TenantSpec> {
+    (1..=6usize, 1..=3usize, 0..=4usize, 1..=8usize).prop_flat_map(|(nu, ne, na, nf)| {
+        let app = (
+            0..ne,
+            0..3u8,
+            any::<u16>(),
+            any::<u16>(),
+            prop::bool::weighted(0.3),
+            any::<u16>(),
+            any::<u8>(),
+        )
+            .prop_map(
+                |(env, kind, connectors, users, extends, entities, created)| AppSpec {
+                    env,
+                    kind,
+                    connectors,
+                    users,
+                    extends,
+                    entities,
+                    created,
+                },
+            );
+        let flows: Vec<_> = (0..nf)
+            .map(|i| {
+                (
+                    (
+                        0..ne,
+                        0..3u8,
+                        0..nu,
+                        any::<u16>(),
+                        any::<u16>(),
+                        any::<u16>(),
+                        prop::bool::weighted(0.2),
+                    ),
+                    (
+                        any::<bool>(),
+                        0..2u8,
+                        if i == 0 {
+                            Just(None).boxed()
+                        } else {
+                            prop::option::weighted(0.3, 0..i).boxed()
+                        },
+                        prop_oneof![6 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8)],
+                        if na == 0 {
+                            Just(None).boxed()
+                        } else {
+                            prop::option::weighted(0.3, 0..na).boxed()
+                        },
+                        prop::bool::weighted(0.2),
+                    ),
+                    (
+                        0..3u8,
+                        any::<u8>(),
+                        if i == 0 {
+                            Just(None).boxed()
+                        } else {
+                            prop::option::weighted(0.2, 0..i).boxed()
+                        },
+                        any::<u16>(),
+                        prop::bool::weighted(0.15),
+                    ),
+                )
+                    .prop_map(
+                        |(
+                            (env, trigger, owner, run_by, co_owners, connectors, desktop),
+                            (unattended, machine, parent, license, app, triggered_from_app),
+                            (solution, created, in_context_of, entities, approvers),
+                        )| FlowSpec {
+                            env,
+                            trigger,
+                            owner,
+                            run_by,
+                            co_owners: co_owners & 0b11,
+                            // Desktop flows only now and then, so that cloud flows dominate.
+                            connectors,
+                            features: if desktop {
+                                connectors >> 8
+                            } else {
+                                (connectors >> 8) & 0b1011
+                            },
+                            unattended,
+                            machine,
+                            parent,
+                            license,
+                            app,
+                            triggered_from_app,
+                            solution,
+                            created,
+                            in_context_of,
+                            entities,
+                            approvers: if approvers { run_by >> 3 } else { 0 },
+                        },
+                    )
+            })
+            .collect();
+        (
+            any::<bool>(),
+            prop::collection::vec(user_spec(), nu),
+            prop::collection::vec(env_spec(), ne),
+            prop::collection::vec(app, na),
+            flows,
+            prop::collection::vec(
+                (
+                    0..SUBSCRIBED.len(),
+                    1..20u32,
+                    prop::bool::weighted(0.15),
+                    prop::bool::weighted(0.1),
+                )
+                    .prop_map(|(sku, quantity, ended, trial)| SubSpec {
+                        sku,
+                        quantity,
+                        ended,
+                        trial,
+                    }),
+                0..4,
+            ),
+        )
+            .prop_map(|(transition, users, envs, apps, flows, subs)| TenantSpec {
+                transition,
+                users,
+                envs,
+                apps,
+                flows,
+                subs,
+            })
+    })
+}
+
+/// The scenario a spec describes.
+fn scenario(spec: &TenantSpec) -> Scenario {
+    let nu = spec.users.len();
+    let users = spec
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let kind = [
+                UserKind::Member,
+                UserKind::Guest,
+                UserKind::ServicePrincipal,
+                UserKind::ServiceAccount,
+                UserKind::NonInteractive,
+            ][usize::from(u.kind)];
+            let guest = kind == UserKind::Guest;
+            User {
+                id: format!("u{i}"),
+                kind,
+                account: if u.consumer {
+                    Account::Consumer
+                } else {
+                    Account::Work
+                },
+                licenses: u.licences.iter().map(|l| LICENCES[*l].to_owned()).collect(),
+                left: u.left.then(|| day(2024, 3, 1)),
+                home_cloud: u
+                    .home
+                    .filter(|_| guest)
+                    .map(|(public, _)| if public { Cloud::Public } else { Cloud::Gcc }),
+                home_licenses: u
+                    .home
+                    .filter(|_| guest)
+                    .map(|(_, l)| vec![LICENCES[l].to_owned()])
+                    .unwrap_or_default(),
+                ..User::default()
+            }
+        })
+        .collect();
+    let environments = spec
+        .envs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut allocations = BTreeMap::new();
+            for (sku, n) in [
+                ("power-automate-process", e.process),
+                ("power-automate-per-flow", e.per_flow),
+                ("power-automate-unattended-rpa", e.unattended),
+            ] {
+                if n > 0 {
+                    allocations.insert(sku.to_owned(), n);
+                }
+            }
+            Environment {
+                id: format!("e{i}"),
+                default: i == 0,
+                dataverse: true,
+                dynamics_apps: if e.dynamics {
+                    vec!["sales".to_owned()]
+                } else {
+                    Vec::new()
+                },
+                allocations,
+                ..Environment::default()
+            }
+        })
+        .collect();
+    let apps = spec
+        .apps
+        .iter()
+        .enumerate()
+        .map(|(i, a)| App {
+            id: format!("a{i}"),
+            environment: format!("e{}", a.env),
+            kind: [AppKind::Canvas, AppKind::ModelDriven, AppKind::Portal][usize::from(a.kind)],
+            connectors: pick(CONNECTORS, a.connectors)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            entities: pick(ENTITIES, a.entities)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            created: created(a.created),
+            users: ids("u", nu, a.users),
+            extends_dynamics: a.extends.then(|| "sales".to_owned()),
+            ..App::default()
+        })
+        .collect();
+    let flows = spec
+        .flows
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let features = pick(FEATURES, f.features);
+            let desktop = features.contains(&Feature::DesktopFlow);
+            Flow {
+                id: format!("f{i}"),
+                environment: format!("e{}", f.env),
+                trigger: [Trigger::Automated, Trigger::Scheduled, Trigger::Instant][usize::from(f.trigger)],
+                owner: format!("u{}", f.owner),
+                co_owners: ids("u", nu, f.co_owners),
+                connectors: pick(CONNECTORS, f.connectors)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                desktop_mode: desktop.then_some(if f.unattended {
+                    DesktopMode::Unattended
+                } else {
+                    DesktopMode::Attended
+                }),
+                machine: desktop.then(|| format!("vm-{}", f.machine)),
+                features,
+                parent: f.parent.map(|p| format!("f{p}")),
+                license: [FlowLicense::User, FlowLicense::Process, FlowLicense::PerFlow]
+                    [usize::from(f.license)],
+                app: f.app.map(|a| format!("a{a}")),
+                triggered_from_app: f.triggered_from_app,
+                solution: match f.solution {
+                    0 => None,
+                    s => Some(format!("sol-{s}")),
+                },
+                created: created(f.created),
+                run_by: ids("u", nu, f.run_by),
+                entities: pick(ENTITIES, f.entities)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                in_context_of: f.in_context_of.map(|c| format!("f{c}")),
+                approvers: ids("u", nu, f.approvers),
+                enabled: true,
+                ..Flow::default()
+            }
+        })
+        .collect();
+    let subscriptions = spec
+        .subs
+        .iter()
+        .map(|s| Subscription {
+            sku: SUBSCRIBED[s.sku].to_owned(),
+            quantity: s.quantity,
+            start: Some(day(2023, 1, 1)),
+            end: s.ended.then(|| day(2024, 4, 1)),
+            channel: if s.trial {
+                PurchaseChannel::Trial
+            } else {
+                PurchaseChannel::Admin
+            },
+            buyer: None,
+        })
+        .collect();
+    Scenario {
+        version: Some(1),
+        tenant: Tenant {
+            id: "generated".to_owned(),
+            transition_period: spec.transition,
+            ..Tenant::default()
+        },
+        subscriptions,
+        users,
+        environments,
+        apps,
+        flows,
+        entities: vec![
+            Entity {
+                id: "opportunity".to_owned(),
+                dynamics: true,
+                ..Entity::default()
+            },
+            Entity {
+                id: "custom".to_owned(),
+                complex_logic: vec![Logic::SyncPlugin],
+                ..Entity::default()
+            },
+            Entity {
+                id: "incident".to_owned(),
+                restricted: true,
+                dynamics: true,
+                ..Entity::default()
+            },
+        ],
+        ..Scenario::default()
+    }
+}
+
+fn build(s: Scenario) -> Snapshot {
+    Snapshot::new(catalog(), s, at()).unwrap_or_else(|e| panic!("generated tenant does not build: {e}"))
+}
+
+/// What (a) compares: the answer, the kind of licence, and the trace.
+type Answer = (bool, &'static str, Vec<Rule>);
+
+/// Every flow decision (by flow id) and every app decision for every user (by app and user id).
+fn answers(s: &Snapshot) -> BTreeMap<String, Answer> {
+    let mut out = BTreeMap::new();
+    for (i, f) in s.flows() {
+        let d = decide_flow(s, i, None);
+        out.insert(
+            format!("flow {}", f.id),
+            (d.allowed, d.licensed_by.kind(), d.trace.as_slice().to_vec()),
+        );
+        for (u, rec) in s.users() {
+            if f.trigger == Trigger::Instant {
+                let d = decide_flow(s, i, Some(u));
+                out.insert(
+                    format!("flow {} as {}", f.id, rec.id),
+                    (d.allowed, d.licensed_by.kind(), d.trace.as_slice().to_vec()),
+                );
+            }
+        }
+    }
+    for (a, app) in s.apps() {
+        for (u, rec) in s.users() {
+            let d = decide_app(s, a, u);
+            out.insert(
+                format!("app {} for {}", app.id, rec.id),
+                (d.allowed, d.licensed_by.kind(), d.trace.as_slice().to_vec()),
+            );
+        }
+    }
+    out
+}
+
+fn permute<T: Clone>(items: &[T], order: &[usize]) -> Vec<T> {
+    order.iter().map(|&i| items[i].clone()).collect()
+}
+
+fn spec_and_orders() -> impl Strategy<Value = (TenantSpec, Vec<usize>, Vec<usize>, Vec<usize>)> {
+    tenant_spec().prop_flat_map(|spec| {
+        let users: Vec<usize> = (0..spec.users.len()).collect();
+        let flows: Vec<usize> = (0..spec.flows.len()).collect();
+        let subs: Vec<usize> = (0..spec.subs.len()).collect();
+        (
+            Just(spec),
+            Just(users).prop_shuffle(),
+            Just(flows).prop_shuffle(),
+            Just(subs).prop_shuffle(),
+        )
+    })
+}
+
+/// No regression file is written (the tests directory is shared); the deterministic counterexamples below keep
+/// what the properties found.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config(2048))]
+
+    /// (a) Reordering users, flows and subscriptions in the file changes no decision.
+    #[test]
+    fn decisions_do_not_depend_on_the_order_of_the_file((spec, users, flows, subs) in spec_and_orders()) {
+        let original = scenario(&spec);
+        let mut shuffled = original.clone();
+        shuffled.users = permute(&original.users, &users);
+        shuffled.flows = permute(&original.flows, &flows);
+        shuffled.subscriptions = permute(&original.subscriptions, &subs);
+        let before = answers(&build(original));
+        let after = answers(&build(shuffled));
+        for (what, a) in &before {
+            prop_assert_eq!(Some(a), after.get(what), "{} changed with the order of the file", what);
+        }
+    }
+
+    /// (a) again, with every flow made on its own day and every desktop flow on its own machine: the order
+    /// dependence the property above finds lies in breaking ties of creation dates and in dating machines; this
+    /// one guards everything else.
+    #[test]
+    fn decisions_do_not_depend_on_the_order_of_the_file_when_dates_and_machines_differ(
+        (spec, users, flows, subs) in spec_and_orders(),
+    ) {
+        let mut original = scenario(&spec);
+        for (i, f) in original.flows.iter_mut().enumerate() {
+            f.created = Some(day(2020, 1, 1) + chrono::Days::new(i as u64));
+            if f.machine.is_some() {
+                f.machine = Some(format!("vm-of-f{i}"));
+            }
+        }
+        let mut shuffled = original.clone();
+        shuffled.users = permute(&original.users, &users);
+        shuffled.flows = permute(&original.flows, &flows);
+        shuffled.subscriptions = permute(&original.subscriptions, &subs);
+        let before = answers(&build(original));
+        let after = answers(&build(shuffled));
+        for (what, a) in &before {
+            prop_assert_eq!(Some(a), after.get(what), "{} changed with the order of the file", what);
+        }
+    }
+
+    /// (b) Adding a licence to a user never turns an allowed decision into a denied one.
+    #[test]
+    fn adding_a_licence_never_denies_what_was_allowed(
+        spec in tenant_spec(),
+        who in any::<prop::sample::Index>(),
+        licence in 0..LICENCES.len(),
+    ) {
+        let base = scenario(&spec);
+        let mut more = base.clone();
+        let u = who.index(more.users.len());
+        more.users[u].licenses.push(LICENCES[licence].to_owned());
+        let before = answers(&build(base));
+        let after = answers(&build(more));
+        for (what, (allowed, _, _)) in &before {
+            if *allowed {
+                prop_assert!(
+                    after.get(what).is_some_and(|a| a.0),
+                    "{} was allowed, and is denied once u{} also holds `{}`",
+                    what,
+                    u,
+                    LICENCES[licence]
+                );
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ (c) capacity
+
+/// SKUs that accrue capacity or give the default, with whether they qualify for the one-time default under
+/// CAP-2 (Power Apps, Power Automate, Dynamics 365 Sales, Customer Service, Field Service).
+const CAPACITY_SKUS: &[(&str, bool)] = &[
+    ("power-apps-per-user", true),
+    ("power-apps-per-app", true),
+    ("power-automate-premium", true),
+    ("power-automate-per-user", true),
+    ("power-automate-per-flow", true),
+    ("power-automate-process", true),
+    ("dynamics-365-sales-enterprise", true),
+    ("dynamics-365-customer-service-enterprise", true),
+    ("dynamics-365-field-service", true),
+    ("dataverse-database-capacity", false),
+    ("dataverse-file-capacity", false),
+    ("dataverse-log-capacity", false),
+    ("office-365-e3", false),
+    ("dynamics-365-finance", false),
+];
+
+fn subs_strategy() -> impl Strategy<Value = Vec<(usize, u32)>> {
+    prop::collection::vec((0..CAPACITY_SKUS.len(), 1..50u32), 0..5)
+}
+
+fn pools(subs: &[(usize, u32)]) -> [i64; 3] {
+    let scenario = Scenario {
+        tenant: Tenant {
+            id: "capacity".to_owned(),
+            ..Tenant::default()
+        },
+        subscriptions: subs
+            .iter()
+            .map(|&(s, quantity)| Subscription {
+                sku: CAPACITY_SKUS[s].0.to_owned(),
+                quantity,
+                ..Subscription::default()
+            })
+            .collect(),
+        ..Scenario::default()
+    };
+    let c = capacity(&build(scenario));
+    [c.database_mb, c.file_mb, c.log_mb].map(|v| i64::try_from(v).unwrap())
+}
+
+/// The one-time default (CAP-2) a set of subscriptions gives: 10 GB / 20 GB / 2 GB once any qualifies.
+fn default_of(subs: &[(usize, u32)]) -> [i64; 3] {
+    if subs.iter().any(|&(s, _)| CAPACITY_SKUS[s].1) {
+        [10_000, 20_000, 2_000]
+    } else {
+        [0, 0, 0]
+    }
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// (c) capacity(A ∪ B) − default = (capacity(A) − default) + (capacity(B) − default), per pool.
+    #[test]
+    fn capacity_accrual_is_additive(a in subs_strategy(), b in subs_strategy()) {
+        let both: Vec<(usize, u32)> = a.iter().chain(b.iter()).copied().collect();
+        let (pa, pb, pab) = (pools(&a), pools(&b), pools(&both));
+        let (da, db, dab) = (default_of(&a), default_of(&b), default_of(&both));
+        for (k, name) in ["database", "file", "log"].iter().enumerate() {
+            prop_assert_eq!(
+                pab[k] - dab[k],
+                (pa[k] - da[k]) + (pb[k] - db[k]),
+                "{} pool: A = {:?}, B = {:?}",
+                name,
+                a,
+                b
+            );
+        }
+    }
+
+    /// (c) Adding a subscription never shrinks a pool.
+    #[test]
+    fn adding_a_subscription_never_shrinks_a_pool(a in subs_strategy(), s in 0..CAPACITY_SKUS.len(), n in 1..50u32) {
+        let mut more = a.clone();
+        more.push((s, n));
+        let (before, after) = (pools(&a), pools(&more));
+        for (k, name) in ["database", "file", "log"].iter().enumerate() {
+            prop_assert!(after[k] >= before[k], "{} pool shrank from {} to {} adding {:?} to {:?}", name, before[k], after[k], (CAPACITY_SKUS[s].0, n), a);
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ counterexamples
+
+/// The tenant of a TOML text, on the generated tenants' evaluation day.
+fn from_toml(text: &str) -> Snapshot {
+    let catalog = catalog();
+    let s = entitle_core::scenario::Scenario::parse(
+        text,
+        entitle_core::scenario::Format::Toml,
+        "case.toml",
+        &catalog,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    Snapshot::new(catalog, s, at()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn allowed(s: &Snapshot, flow: &str) -> bool {
+    decide_flow(s, s.flow_idx(flow).unwrap(), None).allowed
+}
+
+const ORDER_HEAD: &str = r#"
+[tenant]
+id = "order"
+
+[[environments]]
+id = "default"
+default = true
+allocations = { power-automate-process = 1 }
+
+[[users]]
+id = "ann"
+licenses = ["office-365-e3"]
+"#;
+
+/// (a), found by `decisions_do_not_depend_on_the_order_of_the_file`: two process-licensed flows made on the same
+/// day (or with no date) compete for one unit; which one gets it must not depend on which comes first in the file.
+#[test]
+fn order_independence_two_flows_made_the_same_day_compete_for_one_process_unit() {
+    let flow = |id: &str| {
+        format!(
+            "\n[[flows]]\nid = \"{id}\"\nenvironment = \"default\"\nowner = \"ann\"\nconnectors = [\"shared_salesforce\"]\nlicense = \"process\"\ncreated = \"2024-01-01\"\n"
+        )
+    };
+    let pq = from_toml(&format!("{ORDER_HEAD}{}{}", flow("p"), flow("q")));
+    let qp = from_toml(&format!("{ORDER_HEAD}{}{}", flow("q"), flow("p")));
+    assert_eq!(
+        (allowed(&pq, "p"), allowed(&pq, "q")),
+        (allowed(&qp, "p"), allowed(&qp, "q")),
+        "which flow gets the unit depends on the order of the file"
+    );
+}
+
+/// (a), found by the same property with distinct creation dates: a machine's place in the last-in-first-out
+/// order must not come from whichever of its flows is listed first.
+#[test]
+fn order_independence_a_machine_is_as_old_as_its_oldest_flow_whatever_the_file_order() {
+    let process = "\n[[flows]]\nid = \"cloud\"\nenvironment = \"default\"\nowner = \"ann\"\nconnectors = [\"shared_salesforce\"]\nlicense = \"process\"\ncreated = \"2024-02-01\"\n";
+    let bot = |id: &str, created: &str| {
+        format!(
+            "\n[[flows]]\nid = \"{id}\"\nenvironment = \"default\"\nowner = \"ann\"\nfeatures = [\"desktop-flow\"]\ndesktop_mode = \"unattended\"\nmachine = \"vm-1\"\ncreated = \"{created}\"\n"
+        )
+    };
+    let early_first = from_toml(&format!(
+        "{ORDER_HEAD}{process}{}{}",
+        bot("early", "2024-01-01"),
+        bot("late", "2024-03-01")
+    ));
+    let late_first = from_toml(&format!(
+        "{ORDER_HEAD}{process}{}{}",
+        bot("late", "2024-03-01"),
+        bot("early", "2024-01-01")
+    ));
+    let answers = |s: &Snapshot| (allowed(s, "cloud"), allowed(s, "early"), allowed(s, "late"));
+    assert_eq!(
+        answers(&early_first),
+        answers(&late_first),
+        "(cloud, early, late) allowed depends on the order of the machine's flows in the file"
+    );
+}
+
+const D365_PORTALS: &str = r#"
+[tenant]
+id = "monotone"
+
+[[environments]]
+id = "default"
+default = true
+dynamics_apps = ["customer-service"]
+
+[[users]]
+id = "agent"
+licenses = ["dynamics-365-customer-service-enterprise"]
+
+[[apps]]
+id = "portal-a"
+environment = "default"
+kind = "portal"
+users = ["agent"]
+
+[[apps]]
+id = "portal-b"
+environment = "default"
+kind = "portal"
+users = ["agent"]
+
+[[apps]]
+id = "case-app-1"
+environment = "default"
+kind = "canvas"
+connectors = ["shared_commondataserviceforapps"]
+extends_dynamics = "customer-service"
+users = ["agent"]
+
+[[apps]]
+id = "case-app-2"
+environment = "default"
+kind = "canvas"
+connectors = ["shared_commondataserviceforapps"]
+extends_dynamics = "customer-service"
+users = ["agent"]
+
+[[apps]]
+id = "case-app-3"
+environment = "default"
+kind = "canvas"
+connectors = ["shared_commondataserviceforapps"]
+extends_dynamics = "customer-service"
+users = ["agent"]
+"#;
+
+/// (b), found by `adding_a_licence_never_denies_what_was_allowed`: a Customer Service Enterprise user runs the
+/// portals and apps that extend D365 in its environment (D365-1, PORTAL-4); one per-app unit more must not take
+/// that away (the per-app unit covers 2 apps + 1 portal, fewer than the user uses).
+#[test]
+fn monotonicity_a_per_app_unit_does_not_take_away_d365_rights() {
+    let before = from_toml(D365_PORTALS);
+    let after = from_toml(&D365_PORTALS.replace(
+        "licenses = [\"dynamics-365-customer-service-enterprise\"]",
+        "licenses = [\"dynamics-365-customer-service-enterprise\", \"power-apps-per-app\"]",
+    ));
+    let agent = |s: &Snapshot| s.user_idx("agent").unwrap();
+    let mut flipped = Vec::new();
+    for app in ["portal-a", "portal-b", "case-app-1", "case-app-2", "case-app-3"] {
+        let was = decide_app(&before, before.app_idx(app).unwrap(), agent(&before)).allowed;
+        let is = decide_app(&after, after.app_idx(app).unwrap(), agent(&after)).allowed;
+        assert!(was, "{app}: allowed under Customer Service Enterprise alone");
+        if !is {
+            flipped.push(app);
+        }
+    }
+    assert!(
+        flipped.is_empty(),
+        "denied once the user also holds a per-app unit: {flipped:?}"
+    );
+}
