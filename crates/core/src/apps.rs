@@ -100,7 +100,7 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
         // PORTAL-4: internal users use portals through their licence; Team Members cannot use custom portals.
         d.trace.push(Rule::Portal1);
         d.trace.push(Rule::Portal4);
-        portal_coverage(snap, &mut d, a.env, a.extends_dynamics || env_has_d365)
+        portal_coverage(snap, &mut d, a.extends_dynamics || env_has_d365)
     } else if !a.premium {
         // M365-3: standard apps are covered by Microsoft 365 rights, and by every Power Apps or D365 licence.
         d.trace.push(Rule::M365_3);
@@ -116,43 +116,8 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
             user,
             sku: u.sku_for(c),
         })
-    } else if u.has(Capability::AppsPremium) {
-        d.trace.push(Rule::Cat2);
-        Some(LicensedBy::User {
-            user,
-            sku: u.sku_for(Capability::AppsPremium),
-        })
-    } else if u.has(Capability::AppsPerApp) {
-        d.trace.push(Rule::Cat1);
-        d.trace.push(Rule::App1);
-        per_app(snap, &mut d)
-    } else if u.has(Capability::AppsD365Context) {
-        d.trace.push(Rule::D365_1);
-        if a.extends_dynamics {
-            Some(LicensedBy::User {
-                user,
-                sku: u.sku_for(Capability::AppsD365Context),
-            })
-        } else {
-            d.problems.push(Problem {
-                rule: Rule::D365_1,
-                what: What::AppNotCovered { user, app },
-            });
-            None
-        }
     } else {
-        let rule = if u.d365_licensed {
-            d.trace.push(Rule::D365_3);
-            Rule::D365_3
-        } else {
-            d.trace.push(Rule::Cat2);
-            Rule::Cat2
-        };
-        d.problems.push(Problem {
-            rule,
-            what: What::AppNotCovered { user, app },
-        });
-        None
+        premium_coverage(snap, &mut d, a.extends_dynamics)
     };
     if let Some(by) = covered {
         if entities_ok && !u.consumer_ignored {
@@ -188,41 +153,83 @@ fn per_app(snap: &Snapshot, d: &mut AppDecision) -> Option<LicensedBy> {
     None
 }
 
+/// CAT-2, D365-1, CAT-1 / APP-1, D365-3, CAT-11: the routes by which a premium app is covered, tried in turn
+/// so that holding one more licence never takes a right away. Problems of routes that failed are dropped when
+/// another route covers the app.
+fn premium_coverage(snap: &Snapshot, d: &mut AppDecision, extends_dynamics: bool) -> Option<LicensedBy> {
+    let u = snap.user(d.user)?;
+    let (user, app) = (d.user, d.app);
+    let before = d.problems;
+    let covered = if u.has(Capability::AppsPremium) {
+        d.trace.push(Rule::Cat2);
+        Some(LicensedBy::User { user, sku: u.sku_for(Capability::AppsPremium) })
+    } else if u.has(Capability::AppsD365Context) && extends_dynamics {
+        d.trace.push(Rule::D365_1);
+        Some(LicensedBy::User { user, sku: u.sku_for(Capability::AppsD365Context) })
+    } else {
+        None
+    };
+    let covered = covered.or_else(|| {
+        if !u.has(Capability::AppsPerApp) {
+            return None;
+        }
+        d.trace.push(Rule::Cat1);
+        d.trace.push(Rule::App1);
+        per_app(snap, d)
+    });
+    if covered.is_some() {
+        d.problems = before;
+        return covered;
+    }
+    if u.has(Capability::AppsD365Context) {
+        d.trace.push(Rule::D365_1);
+        d.problems.push(Problem { rule: Rule::D365_1, what: What::AppNotCovered { user, app } });
+    } else if u.d365_licensed {
+        d.trace.push(Rule::D365_3);
+        d.problems.push(Problem { rule: Rule::D365_3, what: What::AppNotCovered { user, app } });
+    }
+    if u.has(Capability::DeveloperEnvironment) {
+        d.trace.push(Rule::Cat11); // the developer plan is not for production use
+    }
+    if d.problems.is_empty() {
+        d.trace.push(Rule::Cat2);
+        d.problems.push(Problem { rule: Rule::Cat2, what: What::AppNotCovered { user, app } });
+    }
+    None
+}
+
 fn portal_coverage(
     snap: &Snapshot,
     d: &mut AppDecision,
-    _env: crate::snapshot::EnvIdx,
     dynamics_context: bool,
 ) -> Option<LicensedBy> {
     let u = snap.user(d.user)?;
+    let before = d.problems;
     if u.has(Capability::AppsPremium) && u.has(Capability::PortalsInternal) {
-        return Some(LicensedBy::User {
-            user: d.user,
-            sku: u.sku_for(Capability::AppsPremium),
-        });
-    }
-    if u.has(Capability::AppsPerApp) {
-        d.trace.push(Rule::App1);
-        return per_app(snap, d);
+        d.trace.push(Rule::Cat2);
+        return Some(LicensedBy::User { user: d.user, sku: u.sku_for(Capability::AppsPremium) });
     }
     if u.has(Capability::PortalsInternal) && u.has(Capability::AppsD365Context) && dynamics_context {
         d.trace.push(Rule::D365_1);
-        return Some(LicensedBy::User {
-            user: d.user,
-            sku: u.sku_for(Capability::PortalsInternal),
-        });
+        return Some(LicensedBy::User { user: d.user, sku: u.sku_for(Capability::PortalsInternal) });
     }
-    if u.d365_licensed && !u.has(Capability::PortalsInternal) {
+    if u.has(Capability::AppsPerApp) {
+        d.trace.push(Rule::Cat1);
+        d.trace.push(Rule::App1);
+        if let Some(by) = per_app(snap, d) {
+            d.problems = before;
+            return Some(by);
+        }
+    }
+    if u.has(Capability::AppsD365Context) {
+        // D365-1: outside the licensed app's environment a portal needs a standalone licence.
+        d.trace.push(Rule::D365_1);
+        d.problems.push(Problem { rule: Rule::D365_1, what: What::PortalNotCovered { user: d.user } });
+    } else if u.d365_licensed {
         d.trace.push(Rule::D365_3);
-        d.problems.push(Problem {
-            rule: Rule::D365_3,
-            what: What::PortalNotCovered { user: d.user },
-        });
-        return None;
+        d.problems.push(Problem { rule: Rule::D365_3, what: What::PortalNotCovered { user: d.user } });
+    } else if d.problems.is_empty() {
+        d.problems.push(Problem { rule: Rule::Portal4, what: What::PortalNotCovered { user: d.user } });
     }
-    d.problems.push(Problem {
-        rule: Rule::Portal4,
-        what: What::PortalNotCovered { user: d.user },
-    });
     None
 }

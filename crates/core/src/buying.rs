@@ -5,7 +5,7 @@ use chrono::Days;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::catalog::{Kind, Scope, SkuIdx};
+use crate::catalog::{Kind, SkuIdx};
 use crate::decision::Finding;
 use crate::fixes::{Action, Fix};
 use crate::money::{Money, Totals};
@@ -91,14 +91,24 @@ pub fn cost(snap: &Snapshot) -> Cost {
             }
             continue;
         }
-        let Some(price) = def.price_at(at) else { continue };
         let free = sub.channel == PurchaseChannel::Trial
             || matches!(def.kind, Kind::Trial | Kind::Free | Kind::Developer);
-        if free && !rules.contains(&Rule::Cat10) {
-            rules.push(Rule::Cat10);
+        // CAT-10, BUY-7: trials and free plans never cost money (and may have no price at all).
+        let currency = match def.price_at(at) {
+            Some(p) => p.currency.clone(),
+            None if free => "USD".to_owned(),
+            None => continue,
+        };
+        if free {
+            push_once(&mut rules, Rule::Cat10);
+            push_once(&mut rules, Rule::Buy7);
         }
-        let unit = if free { Decimal::ZERO } else { price.amount };
-        let monthly = Money::new(unit * Decimal::from(sub.quantity), &price.currency);
+        // The catalog rules the SKU rests on (CAT-4 per flow, CAT-13 add-ons, …).
+        for r in catalog_rules(def) {
+            push_once(&mut rules, r);
+        }
+        let unit = if free { Decimal::ZERO } else { def.price_at(at).map_or(Decimal::ZERO, |p| p.amount) };
+        let monthly = Money::new(unit * Decimal::from(sub.quantity), &currency);
         total.add(&monthly);
         let billed_to = match (sub.channel, &sub.buyer) {
             (PurchaseChannel::SelfService, Some(b)) => {
@@ -113,7 +123,7 @@ pub fn cost(snap: &Snapshot) -> Cost {
             sku: def.id.clone(),
             name: def.name.clone(),
             quantity: u64::from(sub.quantity),
-            unit_price: Money::new(unit, &price.currency),
+            unit_price: Money::new(unit, &currency),
             monthly,
             channel: channel_str(sub.channel),
             billed_to,
@@ -166,7 +176,14 @@ pub fn usage(snap: &Snapshot) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
     let mut fixes = Vec::new();
     for s in skus {
         let Some(def) = catalog.sku(s) else { continue };
-        let purchased = t.units.get(&s).copied().unwrap_or(0);
+        // BUY-7: once someone signs up, the tenant shows 10,000 trial (or free) units, minus those assigned;
+        // they never cost anything.
+        let viral = matches!(def.kind, Kind::Trial | Kind::Free) && !t.subscribed.contains(&s);
+        let purchased = if viral {
+            u64::from(catalog.terms.self_service.trial_units_shown).max(t.assigned.get(&s).copied().unwrap_or(0))
+        } else {
+            t.units.get(&s).copied().unwrap_or(0)
+        };
         let assigned = t.assigned.get(&s).copied().unwrap_or(0);
         let allocated = t.allocated.get(&s).copied().unwrap_or(0);
         let used = assigned + allocated;
@@ -215,6 +232,17 @@ pub fn usage(snap: &Snapshot) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
         });
     }
     (out, problems, fixes)
+}
+
+fn push_once(rules: &mut Vec<Rule>, rule: Rule) {
+    if !rules.contains(&rule) {
+        rules.push(rule);
+    }
+}
+
+/// The catalog rules (CAT-*) a SKU's entry cites in its `sources`.
+fn catalog_rules(def: &crate::catalog::Sku) -> Vec<Rule> {
+    def.sources.iter().filter_map(|s| Rule::parse(s)).filter(|r| r.id().starts_with("CAT-")).collect()
 }
 
 /// Would this purchase be accepted, and what would it cost?
@@ -401,9 +429,12 @@ pub fn preview_purchase(snap: &Snapshot, sku: SkuIdx, quantity: u32, buyer: Opti
             }
         }
     }
-    if def.scope == Scope::User && def.kind == Kind::Paid && rules.is_empty() {
-        rules.push(rule_of(Rule::Cat2));
+    // The catalog rules the SKU rests on come first: what is being bought, and on which terms.
+    let mut all = catalog_rules(def);
+    for r in rules {
+        push_once(&mut all, r);
     }
+    let mut rules = all;
     let monthly_cost = def.price_at(at).map(|p| {
         let unit = if channel == "trial" {
             Decimal::ZERO

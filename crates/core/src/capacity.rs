@@ -75,11 +75,14 @@ pub fn capacity(snap: &Snapshot) -> Capacity {
     for (s, n) in &units {
         let Some(d) = catalog.sku(*s) else { continue };
         let g = &d.grants;
-        if g.database_mb == 0 && g.file_mb == 0 && g.log_mb == 0 {
+        if matches!(d.kind, Kind::Trial | Kind::Free) {
+            if !rules.contains(&Rule::Cat10) {
+                rules.push(Rule::Cat10); // trials never add paid capacity
+            }
             continue;
         }
-        if matches!(d.kind, Kind::Trial | Kind::Free) {
-            continue; // CAT-10: trials never add paid capacity
+        if g.database_mb == 0 && g.file_mb == 0 && g.log_mb == 0 {
+            continue;
         }
         let rule = if d.scope == crate::catalog::Scope::Tenant {
             Rule::Cap4

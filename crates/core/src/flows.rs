@@ -69,30 +69,38 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
         FlowLicense::User => {}
     }
 
-    // FLOW-15: a flow associated with a process-licensed flow of the same solution shares its licence.
+    // FLOW-15: a flow associated with a process-licensed flow of the same solution shares its licence; a
+    // per-flow licence does not cover associated flows (FLOW-17).
     if let Some(other) = f.in_context_of {
         d.trace.push(Rule::Flow15);
-        if f.in_context_mismatch {
-            d.problems.push(Problem {
-                rule: Rule::Flow15,
-                what: What::InContextMismatch { with: other },
-            });
+        if snap.flow(other).is_some_and(|o| o.license == FlowLicense::PerFlow) {
+            d.trace.push(Rule::Flow17);
+        } else if f.in_context_mismatch {
+            d.problems.push(Problem { rule: Rule::Flow15, what: What::InContextMismatch { with: other } });
         } else if let Some(by) = process_holder(snap, other, false) {
             d.trace.push(Rule::Flow1);
             return allow(d, LicensedBy::Process { flow: by });
         }
     }
 
-    // FLOW-16: a cloud flow that runs unattended desktop flows is covered by its machine's bots.
-    if f.premium.desktop && f.desktop_mode == Some(DesktopMode::Unattended) {
+    // FLOW-16: the flows that call a machine's desktop flows, with their parents and children, are covered by
+    // the machine's process licences (bots); an unattended desktop flow needs them.
+    let unattended = f.premium.desktop && f.desktop_mode == Some(DesktopMode::Unattended);
+    if let Some(by) = f.machine_cover {
         d.trace.push(Rule::Flow16);
-        if f.machine_coverage == Coverage::Covered {
-            return allow(d, LicensedBy::Machine { flow });
+        if let Some(e) = snap.flow(by).and_then(|m| snap.env(m.env)) {
+            if e.hosted_units > 0 {
+                d.trace.push(Rule::Cat7);
+            }
+            if e.unattended_units > 0 {
+                d.trace.push(Rule::Cat6);
+            }
         }
-        d.problems.push(Problem {
-            rule: Rule::Flow16,
-            what: What::NoBot { env: f.env },
-        });
+        return allow(d, LicensedBy::Machine { flow: by });
+    }
+    if unattended {
+        d.trace.push(Rule::Flow16);
+        d.problems.push(Problem { rule: Rule::Flow16, what: What::NoBot { env: f.env } });
         return deny(snap, f, d, None);
     }
 
@@ -101,12 +109,18 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
         d.trace.push(Rule::Flow7);
         if !snap.transition() {
             if let Some(by) = process_holder(snap, parent, true) {
-                d.trace.push(Rule::Flow15);
-                d.trace.push(Rule::Flow1);
+                // FLOW-15 (process) or FLOW-17 (per flow): the licence covers the parent's children.
                 let licensed = match snap.flow(by).map(|p| p.license) {
-                    Some(FlowLicense::PerFlow) => LicensedBy::PerFlow { flow: by },
-                    _ => LicensedBy::Process { flow: by },
+                    Some(FlowLicense::PerFlow) => {
+                        d.trace.push(Rule::Flow17);
+                        LicensedBy::PerFlow { flow: by }
+                    }
+                    _ => {
+                        d.trace.push(Rule::Flow15);
+                        LicensedBy::Process { flow: by }
+                    }
                 };
+                d.trace.push(Rule::Flow1);
                 return allow(d, licensed);
             }
             let root = root_of(snap, parent);
@@ -287,10 +301,10 @@ fn check_user(
             let sku = user.sku_for(Capability::FlowsStandard);
             return (entities_ok, LicensedBy::Standard { user: Some(idx), sku });
         }
-        d.problems.push(Problem {
-            rule: Rule::Flow5,
-            what: What::StandardNeeded { user: idx },
-        });
+        if user.has(Capability::WindowsDesktopFlows) {
+            d.trace.push(Rule::Flow23); // Windows licences run no cloud flows
+        }
+        d.problems.push(Problem { rule: Rule::Flow5, what: What::StandardNeeded { user: idx } });
         return (false, LicensedBy::Nothing);
     }
 
@@ -303,17 +317,23 @@ fn check_user(
             what: What::Multiplexing { user: idx },
         });
     }
-    if f.premium.desktop
-        && f.desktop_mode != Some(DesktopMode::Unattended)
-        && !user.has(Capability::AttendedRpa)
-    {
+    // FLOW-23: a Windows licence runs attended desktop flows for personal productivity: in the default
+    // environment, not shared, and never cloud flows.
+    if f.premium.desktop_only && user.has(Capability::WindowsDesktopFlows) && !user.has(Capability::AttendedRpa) {
+        d.trace.push(Rule::Flow23);
+        let in_default = snap.env(f.env).is_some_and(|e| e.default);
+        let shared = !f.co_owners.is_empty() || f.run_by.iter().any(|u| *u != f.owner);
+        if in_default && !shared && idx == f.owner {
+            return (entities_ok, by(user.sku_for(Capability::WindowsDesktopFlows)));
+        }
+        d.problems.push(Problem { rule: Rule::Flow23, what: What::AttendedRpaNeeded { user: idx } });
+        return (false, LicensedBy::Nothing);
+    }
+    if f.premium.desktop && f.desktop_mode != Some(DesktopMode::Unattended) && !user.has(Capability::AttendedRpa) {
         if user.has(Capability::WindowsDesktopFlows) {
             d.trace.push(Rule::Flow23);
         }
-        d.problems.push(Problem {
-            rule: Rule::Flow4,
-            what: What::AttendedRpaNeeded { user: idx },
-        });
+        d.problems.push(Problem { rule: Rule::Flow4, what: What::AttendedRpaNeeded { user: idx } });
         return (false, LicensedBy::Nothing);
     }
     if user.has(Capability::FlowsPremium) {
@@ -336,6 +356,15 @@ fn check_user(
             return (entities_ok, LicensedBy::AppContext { user: idx, app, sku });
         }
     }
+    // FLOW-9: a flow associated with an app that extends an installed Dynamics 365 app is in that app's
+    // context, covered by a Dynamics 365 licence.
+    if user.has(Capability::FlowsD365Context)
+        && f.app.and_then(|a| snap.app(a)).is_some_and(|a| a.env == f.env && a.extends_dynamics)
+    {
+        d.trace.push(Rule::Flow9);
+        d.trace.push(Rule::D365_2);
+        return (entities_ok, LicensedBy::D365Context { user: idx, sku: user.sku_for(Capability::FlowsD365Context) });
+    }
     // FLOW-10, D365-2: Dynamics 365 licences cover flows in the D365 app's context.
     if user.has(Capability::FlowsD365Context) && in_d365_context(snap, f) {
         d.trace.push(Rule::Flow10);
@@ -349,7 +378,17 @@ fn check_user(
         );
     }
 
-    // Not covered: say why, most specific reason first.
+    // Not covered: say why, most specific reason first. The flow's default user licence was used (FLOW-14: a
+    // process licence would be the alternative), and a parent flow needs its own licence (FLOW-8).
+    if f.license == FlowLicense::User {
+        d.trace.push(Rule::Flow14);
+    }
+    if f.has_children {
+        d.trace.push(Rule::Flow8);
+    }
+    if user.has(Capability::WindowsDesktopFlows) {
+        d.trace.push(Rule::Flow23);
+    }
     let (rule, what) = if let Some(on) = user.premium_lapsed {
         d.trace.push(Rule::Flow24);
         (Rule::Flow24, What::PremiumLapsed { user: idx, on })

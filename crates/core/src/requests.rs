@@ -52,7 +52,9 @@ pub fn user_limit(snap: &Snapshot, user: UserIdx) -> Limit {
     let Some(u) = snap.user(user) else {
         return finish(snap, 0, Budget::Unknown, sources, rules, None);
     };
-    if u.is_non_licensed_principal() {
+    // REQ-2: application users, non-interactive users, and administrators or others whose licences give no
+    // requests ($0 licences) share the tenant's pool.
+    if u.is_non_licensed_principal() || u.requests == 0 {
         return pool(snap, rules, Some(user));
     }
     rules.push(Rule::Req3);
@@ -141,10 +143,11 @@ fn finish(
     let used = match (&budget, user) {
         (Budget::User { .. }, Some(u)) => usage(snap, |usage_user, _| usage_user == Some(snap.user_id(u))),
         (Budget::TenantPool, _) => usage(snap, |usage_user, _| {
+            // Everyone on the pool: non-licensed principals and users whose licences give no requests.
             usage_user
                 .and_then(|id| snap.user_idx(id))
                 .and_then(|i| snap.user(i))
-                .is_some_and(|r| r.is_non_licensed_principal())
+                .is_some_and(|r| r.is_non_licensed_principal() || r.requests == 0)
         }),
         (Budget::Licence { flow, shared_with }, _) => usage(snap, |_, usage_flow| {
             usage_flow.is_some_and(|f| f == flow || shared_with.iter().any(|s| s == f))

@@ -113,6 +113,9 @@ pub struct EnvRec {
     pub process_units: u64,
     pub bot_only_units: u64,
     pub per_flow_units: u64,
+    /// Of the machine-only units, those from hosted process (CAT-7) and legacy unattended add-ons (CAT-6).
+    pub hosted_units: u64,
+    pub unattended_units: u64,
     /// Units demanded by flows set to process / per flow, and bots demanded by machines.
     pub process_demand: u64,
     pub bot_demand: u64,
@@ -154,6 +157,8 @@ pub struct Premium {
     /// Uses a connector the catalog does not know: treated as premium, with a warning.
     pub unknown_connector: bool,
     pub desktop: bool,
+    /// A desktop flow and nothing else: no connector, no other premium feature (FLOW-23).
+    pub desktop_only: bool,
     pub gateway: bool,
     pub custom_connector: bool,
     pub business_process: bool,
@@ -187,6 +192,10 @@ pub struct FlowRec {
     pub coverage: Coverage,
     /// Unattended desktop flow: its machine's bots (FLOW-16).
     pub machine_coverage: Coverage,
+    /// The flow whose machine licence covers this one: itself, a child or a parent on a covered machine (FLOW-16).
+    pub machine_cover: Option<FlowIdx>,
+    /// Other flows name this one as their parent.
+    pub has_children: bool,
     pub desktop_mode: Option<DesktopMode>,
     pub parent: Option<FlowIdx>,
     pub in_context_of: Option<FlowIdx>,

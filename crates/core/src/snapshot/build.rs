@@ -283,6 +283,8 @@ pub(super) fn build(
             process_units: 0,
             bot_only_units: 0,
             per_flow_units: 0,
+            hosted_units: 0,
+            unattended_units: 0,
             process_demand: 0,
             bot_demand: 0,
             per_flow_demand: 0,
@@ -303,6 +305,11 @@ pub(super) fn build(
                 rec.process_units = rec.process_units.saturating_add(n.saturating_mul(bots));
             } else if caps.has(Capability::UnattendedBot) || caps.has(Capability::HostedBot) {
                 rec.bot_only_units = rec.bot_only_units.saturating_add(n.saturating_mul(bots));
+                if caps.has(Capability::HostedBot) {
+                    rec.hosted_units = rec.hosted_units.saturating_add(*n);
+                } else {
+                    rec.unattended_units = rec.unattended_units.saturating_add(*n);
+                }
             }
             if caps.has(Capability::PerFlow) {
                 rec.per_flow_units = rec.per_flow_units.saturating_add(*n);
@@ -357,6 +364,7 @@ pub(super) fn build(
         }
         // FLOW-25 / M365-2: made before the reclassification, premium only through reclassified connectors, and
         // still inside the extended transition. Gateways were always premium (seed 000).
+        p.desktop_only = p.desktop && connectors.is_empty() && features.iter().all(|f| *f == Feature::DesktopFlow);
         p.made_before_reclassification = created.is_some_and(|c| c < terms.grandfather_created_before);
         p.grandfathered = p.reclassified
             && !other
@@ -442,6 +450,8 @@ pub(super) fn build(
             license: f.license,
             coverage: Coverage::None,
             machine_coverage: Coverage::None,
+            machine_cover: None,
+            has_children: false,
             desktop_mode: f.desktop_mode,
             parent: None,
             in_context_of: None,
@@ -587,54 +597,66 @@ fn nonlicensed_pool(catalog: &Catalog, units: &HashMap<SkuIdx, u64>) -> (u64, Op
 /// FLOW-14, FLOW-16, FLOW-17: hand out each environment's units in creation order, so that when demand exceeds
 /// the allocation the most recently created flows and machines are the ones in overage (last in, first out).
 /// Process units serve flows and machines alike; unattended and hosted add-ons serve machines only (one pool,
-/// FACTS.md §3.3); per-flow units serve per-flow flows.
+/// FACTS.md §3.3); per-flow units serve enabled per-flow flows (FLOW-17: "all enabled flows count"; a disabled
+/// one gets a unit only if one is left). Ties on the creation day are broken by id, never by file order, so that
+/// the answer does not depend on how the file is sorted; a machine is as old as its oldest flow.
 fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRec]) {
-    #[derive(Clone, Copy)]
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
     enum Item {
         Flow(usize),
-        Machine { first: usize, bots: u64 },
+        Machine(usize),
     }
-    let mut order: Vec<(Option<NaiveDate>, usize, EnvIdx, Item)> = Vec::new();
-    let mut machines: HashMap<(EnvIdx, &str), usize> = HashMap::new();
+    struct Machine<'a> {
+        env: EnvIdx,
+        name: &'a str,
+        created: NaiveDate,
+        bots: u64,
+        coverage: Coverage,
+    }
+    let mut machines: Vec<Machine<'_>> = Vec::new();
+    let mut machine_of: HashMap<(EnvIdx, &str), usize> = HashMap::new();
+    let mut order: Vec<(bool, NaiveDate, &str, Item)> = Vec::new();
     for (i, (f, rec)) in scenario.flows.iter().zip(flows.iter()).enumerate() {
+        let created = f.created.unwrap_or(NaiveDate::MIN);
         match f.license {
-            FlowLicense::Process | FlowLicense::PerFlow => order.push((f.created, i, rec.env, Item::Flow(i))),
+            FlowLicense::Process => order.push((false, created, f.id.as_str(), Item::Flow(i))),
+            FlowLicense::PerFlow => order.push((!f.enabled, created, f.id.as_str(), Item::Flow(i))),
             FlowLicense::User => {}
         }
         if rec.premium.desktop && f.desktop_mode == Some(DesktopMode::Unattended) {
-            let machine = f.machine.as_deref().unwrap_or(f.id.as_str());
+            let name = f.machine.as_deref().unwrap_or(f.id.as_str());
             let bots = u64::from(f.concurrent_runs.unwrap_or(1).max(1));
-            match machines.get(&(rec.env, machine)) {
-                Some(&slot) => {
-                    if let Some((_, _, _, Item::Machine { bots: b, .. })) = order.get_mut(slot) {
-                        *b = (*b).max(bots);
-                    }
-                }
-                None => {
-                    machines.insert((rec.env, machine), order.len());
-                    order.push((f.created, i, rec.env, Item::Machine { first: i, bots }));
-                }
+            let slot = *machine_of.entry((rec.env, name)).or_insert_with(|| {
+                machines.push(Machine { env: rec.env, name, created, bots, coverage: Coverage::None });
+                machines.len() - 1
+            });
+            if let Some(m) = machines.get_mut(slot) {
+                m.created = m.created.min(created);
+                m.bots = m.bots.max(bots);
             }
         }
     }
-    order.sort_by_key(|(created, i, _, _)| (created.unwrap_or(NaiveDate::MIN), *i));
-    let mut free: Vec<(u64, u64, u64)> = envs
-        .iter()
-        .map(|e| (e.process_units, e.bot_only_units, e.per_flow_units))
-        .collect();
-    let mut machine_result: HashMap<(EnvIdx, String), Coverage> = HashMap::new();
-    for (_, _, env, item) in order {
-        let (Some(pool), Some(env_rec)) = (free.get_mut(env.0 as usize), envs.get_mut(env.0 as usize)) else {
-            continue;
-        };
+    for (i, m) in machines.iter().enumerate() {
+        order.push((false, m.created, m.name, Item::Machine(i)));
+    }
+    order.sort();
+    let mut free: Vec<(u64, u64, u64)> =
+        envs.iter().map(|e| (e.process_units, e.bot_only_units, e.per_flow_units)).collect();
+    for (disabled, _, _, item) in order {
         match item {
             Item::Flow(i) => {
                 let Some(f) = flows.get_mut(i) else { continue };
+                let (Some(pool), Some(env)) = (free.get_mut(f.env.0 as usize), envs.get_mut(f.env.0 as usize))
+                else {
+                    continue;
+                };
                 let slot = if f.license == FlowLicense::PerFlow {
-                    env_rec.per_flow_demand += 1;
+                    if !disabled {
+                        env.per_flow_demand += 1;
+                    }
                     &mut pool.2
                 } else {
-                    env_rec.process_demand += 1;
+                    env.process_demand += 1;
                     &mut pool.0
                 };
                 f.coverage = if *slot > 0 {
@@ -644,34 +666,72 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
                     Coverage::Overage
                 };
             }
-            Item::Machine { first, bots } => {
-                env_rec.bot_demand += bots;
-                let from_bots = bots.min(pool.1);
+            Item::Machine(i) => {
+                let Some(m) = machines.get_mut(i) else { continue };
+                let (Some(pool), Some(env)) = (free.get_mut(m.env.0 as usize), envs.get_mut(m.env.0 as usize))
+                else {
+                    continue;
+                };
+                env.bot_demand += m.bots;
+                let from_bots = m.bots.min(pool.1);
                 pool.1 -= from_bots;
-                let rest = bots - from_bots;
+                let rest = m.bots - from_bots;
                 let from_process = rest.min(pool.0);
                 pool.0 -= from_process;
-                let coverage = if from_process == rest {
-                    Coverage::Covered
-                } else {
-                    Coverage::Overage
-                };
-                let machine = scenario
-                    .flows
-                    .get(first)
-                    .map(|f| f.machine.clone().unwrap_or_else(|| f.id.clone()))
-                    .unwrap_or_default();
-                machine_result.insert((env, machine), coverage);
+                m.coverage = if from_process == rest { Coverage::Covered } else { Coverage::Overage };
             }
         }
     }
     for (f, rec) in scenario.flows.iter().zip(flows.iter_mut()) {
         if rec.premium.desktop && f.desktop_mode == Some(DesktopMode::Unattended) {
-            let machine = f.machine.clone().unwrap_or_else(|| f.id.clone());
-            rec.machine_coverage = machine_result
-                .get(&(rec.env, machine))
-                .copied()
-                .unwrap_or(Coverage::Overage);
+            let name = f.machine.as_deref().unwrap_or(f.id.as_str());
+            rec.machine_coverage = machine_of
+                .get(&(rec.env, name))
+                .and_then(|i| machines.get(*i))
+                .map_or(Coverage::Overage, |m| m.coverage);
         }
+    }
+    // FLOW-16: a machine's licence covers the cloud flows that call its desktop flows, with their parents and
+    // children.
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); flows.len()];
+    for (i, f) in flows.iter().enumerate() {
+        if let Some(c) = f.parent.and_then(|p| children.get_mut(p.0 as usize)) {
+            c.push(i);
+        }
+    }
+    for (i, c) in children.iter().enumerate() {
+        if let Some(f) = flows.get_mut(i) {
+            f.has_children = !c.is_empty();
+        }
+    }
+    // Every flow below a covered one (children), then every flow above it (parents); each takes the first
+    // covering flow by index, so the result does not depend on the order of the walk.
+    let covered: Vec<usize> =
+        flows.iter().enumerate().filter(|(_, f)| f.machine_coverage == Coverage::Covered).map(|(i, _)| i).collect();
+    let mut cover: Vec<Option<usize>> = vec![None; flows.len()];
+    for &start in &covered {
+        let mut seen = vec![false; flows.len()];
+        let mut stack = vec![start];
+        while let Some(i) = stack.pop() {
+            match seen.get_mut(i) {
+                Some(s) if !*s => *s = true,
+                _ => continue,
+            }
+            if let Some(c) = cover.get_mut(i) {
+                *c = Some(c.map_or(start, |c| c.min(start)));
+            }
+            stack.extend(children.get(i).into_iter().flatten().copied());
+        }
+        let mut cur = flows.get(start).and_then(|f| f.parent);
+        for _ in 0..flows.len() {
+            let Some(p) = cur else { break };
+            if let Some(c) = cover.get_mut(p.0 as usize) {
+                *c = Some(c.map_or(start, |c| c.min(start)));
+            }
+            cur = flows.get(p.0 as usize).and_then(|f| f.parent);
+        }
+    }
+    for (f, c) in flows.iter_mut().zip(cover) {
+        f.machine_cover = c.and_then(|c| u32::try_from(c).ok()).map(FlowIdx);
     }
 }
