@@ -82,7 +82,6 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
     if a.grandfathered {
         d.trace.push(Rule::M365_2);
     }
-    let env_has_d365 = snap.env(a.env).is_some_and(|e| e.has_dynamics);
     let entities_ok =
         crate::entities::check_user(a.complex_entity, a.restricted_entity, user, u, &mut d.trace, &mut d.problems);
     if a.kind == AppKind::ModelDriven {
@@ -100,7 +99,7 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
         // PORTAL-4: internal users use portals through their licence; Team Members cannot use custom portals.
         d.trace.push(Rule::Portal1);
         d.trace.push(Rule::Portal4);
-        portal_coverage(snap, &mut d, a.extends_dynamics || env_has_d365)
+        portal_coverage(snap, &mut d, dynamics_context(snap, a, u))
     } else if !a.premium {
         // M365-3: standard apps are covered by Microsoft 365 rights, and by every Power Apps or D365 licence.
         d.trace.push(Rule::M365_3);
@@ -117,7 +116,7 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
             sku: u.sku_for(c),
         })
     } else {
-        premium_coverage(snap, &mut d, a.extends_dynamics)
+        premium_coverage(snap, &mut d, a.dynamics_app.as_deref().is_some_and(|x| u.licensed_for_dynamics(x)))
     };
     if let Some(by) = covered {
         if entities_ok && !u.consumer_ignored {
@@ -151,6 +150,19 @@ fn per_app(snap: &Snapshot, d: &mut AppDecision) -> Option<LicensedBy> {
         },
     });
     None
+}
+
+/// D365-1: the app (or portal) extends a Dynamics 365 app the user is licensed for, or, for a portal with no
+/// declared app, sits in an environment where such an app is installed.
+fn dynamics_context(snap: &Snapshot, a: &crate::snapshot::AppRec, u: &crate::snapshot::UserRec) -> bool {
+    match a.dynamics_app.as_deref() {
+        Some(app) => u.licensed_for_dynamics(app),
+        None => snap
+            .scenario()
+            .environments
+            .get(a.env.0 as usize)
+            .is_some_and(|e| e.dynamics_apps.iter().any(|x| u.licensed_for_dynamics(x))),
+    }
 }
 
 /// CAT-2, D365-1, CAT-1 / APP-1, D365-3, CAT-11: the routes by which a premium app is covered, tried in turn

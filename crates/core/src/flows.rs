@@ -88,7 +88,8 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
     let unattended = f.premium.desktop && f.desktop_mode == Some(DesktopMode::Unattended);
     if let Some(by) = f.machine_cover {
         d.trace.push(Rule::Flow16);
-        if let Some(e) = snap.flow(by).and_then(|m| snap.env(m.env)) {
+        // The add-ons that can hold a machine's bots (CAT-6, CAT-7), for the flow on the machine itself.
+        if let Some(e) = Some(f).filter(|f| f.machine_coverage == Coverage::Covered).and_then(|f| snap.env(f.env)) {
             if e.hosted_units > 0 {
                 d.trace.push(Rule::Cat7);
             }
@@ -359,7 +360,9 @@ fn check_user(
     // FLOW-9: a flow associated with an app that extends an installed Dynamics 365 app is in that app's
     // context, covered by a Dynamics 365 licence.
     if user.has(Capability::FlowsD365Context)
-        && f.app.and_then(|a| snap.app(a)).is_some_and(|a| a.env == f.env && a.extends_dynamics)
+        && f.app.and_then(|a| snap.app(a)).is_some_and(|a| {
+            a.env == f.env && a.dynamics_app.as_deref().is_some_and(|x| user.licensed_for_dynamics(x))
+        })
     {
         d.trace.push(Rule::Flow9);
         d.trace.push(Rule::D365_2);

@@ -69,6 +69,8 @@ pub struct UserRec {
     pub consumer: bool,
     /// Paid licences ignored because the account is a consumer one (CAT-14).
     pub consumer_ignored: bool,
+    /// The Dynamics 365 apps the user's D365 licences are for; `None` in the list: a licence for any (D365-1).
+    pub dynamics_apps: Vec<Option<Box<str>>>,
     /// Per-app passes held (CAT-1).
     pub per_app_units: u32,
     /// Power Platform requests per 24 hours: the sum over product lines of each line's highest plan (REQ-3),
@@ -92,6 +94,11 @@ impl UserRec {
     #[inline]
     pub fn sku_for(&self, cap: Capability) -> Option<SkuIdx> {
         self.granted_by.get(cap as usize).copied().flatten()
+    }
+
+    /// Holds a Dynamics 365 licence for the installed app `app` (D365-1).
+    pub fn licensed_for_dynamics(&self, app: &str) -> bool {
+        self.dynamics_apps.iter().any(|a| a.as_deref().is_none_or(|a| a == app))
     }
 
     /// A principal that is not licensed and draws on the tenant pool (REQ-2).
@@ -139,6 +146,8 @@ pub struct AppRec {
     pub restricted_entity: Option<u32>,
     /// Extends an installed Dynamics 365 app (D365-1).
     pub extends_dynamics: bool,
+    /// Which one.
+    pub dynamics_app: Option<Box<str>>,
     pub users: Vec<UserIdx>,
 }
 

@@ -305,6 +305,10 @@ pub struct Sku {
     /// Other ids a scenario may use for this SKU (SCENARIO.md's example allocates `ai-builder-credits`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// The Dynamics 365 app a D365 licence is for (`sales`, `customer-service`, …): its users may run apps and
+    /// portals that extend that app, in the environment where it is installed (D365-1). None: any D365 app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamics_app: Option<String>,
     /// Microsoft Graph `skuPartNumber` (FACTS.md §6.3), where one is known.
     #[serde(default)]
     pub sku_part_number: Option<String>,

@@ -180,6 +180,7 @@ pub(super) fn build(
             home_licenses_ignored,
             consumer: u.account == Account::Consumer,
             consumer_ignored: false,
+            dynamics_apps: Vec::new(),
             per_app_units: 0,
             requests: 0,
             requests_transition_highest: 0,
@@ -236,7 +237,12 @@ pub(super) fn build(
             }
             match def.product_line {
                 ProductLine::PowerApps => rec.power_apps_licensed = true,
-                ProductLine::Dynamics365 => rec.d365_licensed = true,
+                ProductLine::Dynamics365 => {
+                    rec.d365_licensed = true;
+                    if def.grants.capabilities.has(Capability::AppsD365Context) {
+                        rec.dynamics_apps.push(def.dynamics_app.as_deref().map(Into::into));
+                    }
+                }
                 _ => {}
             }
             if def.grants.capabilities.has(Capability::AppsPerApp) {
@@ -391,6 +397,9 @@ pub(super) fn build(
             .environments
             .get(e.0 as usize)
             .map_or(&[][..], |x| &x.dynamics_apps[..]);
+        // D365-1: only an app extending a Dynamics 365 app installed in its environment counts.
+        let dynamics_app: Option<Box<str>> =
+            a.extends_dynamics.as_deref().filter(|d| installed.iter().any(|x| x == d)).map(Into::into);
         apps.push(AppRec {
             id: a.id.as_str().into(),
             env: e,
@@ -401,10 +410,8 @@ pub(super) fn build(
             embedded: a.embedded_in.is_some(),
             complex_entity: entity_lookup(&a.entities, |f| f.0),
             restricted_entity: entity_lookup(&a.entities, |f| f.1),
-            extends_dynamics: a
-                .extends_dynamics
-                .as_ref()
-                .is_some_and(|d| installed.iter().any(|x| x == d)),
+            extends_dynamics: dynamics_app.is_some(),
+            dynamics_app,
             users: app_users,
         });
     }
@@ -704,11 +711,13 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
             f.has_children = !c.is_empty();
         }
     }
-    // Every flow below a covered one (children), then every flow above it (parents); each takes the first
-    // covering flow by index, so the result does not depend on the order of the walk.
+    // Every flow below a covered one (children), then every flow above it (parents).
     let covered: Vec<usize> =
         flows.iter().enumerate().filter(|(_, f)| f.machine_coverage == Coverage::Covered).map(|(i, _)| i).collect();
     let mut cover: Vec<Option<usize>> = vec![None; flows.len()];
+    // Of two covering flows, the one with the smaller id: the same whatever the file's order.
+    let ids: Vec<Box<str>> = flows.iter().map(|f| f.id.clone()).collect();
+    let first = |a: usize, b: usize| if ids.get(b) < ids.get(a) { b } else { a };
     for &start in &covered {
         let mut seen = vec![false; flows.len()];
         let mut stack = vec![start];
@@ -718,7 +727,7 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
                 _ => continue,
             }
             if let Some(c) = cover.get_mut(i) {
-                *c = Some(c.map_or(start, |c| c.min(start)));
+                *c = Some(c.map_or(start, |c| first(c, start)));
             }
             stack.extend(children.get(i).into_iter().flatten().copied());
         }
@@ -726,7 +735,7 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
         for _ in 0..flows.len() {
             let Some(p) = cur else { break };
             if let Some(c) = cover.get_mut(p.0 as usize) {
-                *c = Some(c.map_or(start, |c| c.min(start)));
+                *c = Some(c.map_or(start, |c| first(c, start)));
             }
             cur = flows.get(p.0 as usize).and_then(|f| f.parent);
         }
