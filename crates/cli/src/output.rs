@@ -103,7 +103,10 @@ fn kebab(camel: &str) -> String {
 
 /// Findings on one line, for a CSV cell.
 fn joined(list: &[Finding]) -> String {
-    list.iter().map(|p| format!("{}: {}", p.rule, p.message)).collect::<Vec<_>>().join("; ")
+    list.iter()
+        .map(|p| format!("{}: {}", p.rule, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn findings_text(list: &[Finding]) -> String {

@@ -82,8 +82,14 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
     if a.grandfathered {
         d.trace.push(Rule::M365_2);
     }
-    let entities_ok =
-        crate::entities::check_user(a.complex_entity, a.restricted_entity, user, u, &mut d.trace, &mut d.problems);
+    let entities_ok = crate::entities::check_user(
+        a.complex_entity,
+        a.restricted_entity,
+        user,
+        u,
+        &mut d.trace,
+        &mut d.problems,
+    );
     if a.kind == AppKind::ModelDriven {
         d.trace.push(Rule::Ent4);
         if !u.has(Capability::ModelDrivenApps) {
@@ -116,7 +122,13 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
             sku: u.sku_for(c),
         })
     } else {
-        premium_coverage(snap, &mut d, a.dynamics_app.as_deref().is_some_and(|x| u.licensed_for_dynamics(x)))
+        premium_coverage(
+            snap,
+            &mut d,
+            a.dynamics_app
+                .as_deref()
+                .is_some_and(|x| u.licensed_for_dynamics(x)),
+        )
     };
     if let Some(by) = covered {
         if entities_ok && !u.consumer_ignored {
@@ -174,10 +186,16 @@ fn premium_coverage(snap: &Snapshot, d: &mut AppDecision, extends_dynamics: bool
     let before = d.problems;
     let covered = if u.has(Capability::AppsPremium) {
         d.trace.push(Rule::Cat2);
-        Some(LicensedBy::User { user, sku: u.sku_for(Capability::AppsPremium) })
+        Some(LicensedBy::User {
+            user,
+            sku: u.sku_for(Capability::AppsPremium),
+        })
     } else if u.has(Capability::AppsD365Context) && extends_dynamics {
         d.trace.push(Rule::D365_1);
-        Some(LicensedBy::User { user, sku: u.sku_for(Capability::AppsD365Context) })
+        Some(LicensedBy::User {
+            user,
+            sku: u.sku_for(Capability::AppsD365Context),
+        })
     } else {
         None
     };
@@ -195,35 +213,46 @@ fn premium_coverage(snap: &Snapshot, d: &mut AppDecision, extends_dynamics: bool
     }
     if u.has(Capability::AppsD365Context) {
         d.trace.push(Rule::D365_1);
-        d.problems.push(Problem { rule: Rule::D365_1, what: What::AppNotCovered { user, app } });
+        d.problems.push(Problem {
+            rule: Rule::D365_1,
+            what: What::AppNotCovered { user, app },
+        });
     } else if u.d365_licensed {
         d.trace.push(Rule::D365_3);
-        d.problems.push(Problem { rule: Rule::D365_3, what: What::AppNotCovered { user, app } });
+        d.problems.push(Problem {
+            rule: Rule::D365_3,
+            what: What::AppNotCovered { user, app },
+        });
     }
     if u.has(Capability::DeveloperEnvironment) {
         d.trace.push(Rule::Cat11); // the developer plan is not for production use
     }
     if d.problems.is_empty() {
         d.trace.push(Rule::Cat2);
-        d.problems.push(Problem { rule: Rule::Cat2, what: What::AppNotCovered { user, app } });
+        d.problems.push(Problem {
+            rule: Rule::Cat2,
+            what: What::AppNotCovered { user, app },
+        });
     }
     None
 }
 
-fn portal_coverage(
-    snap: &Snapshot,
-    d: &mut AppDecision,
-    dynamics_context: bool,
-) -> Option<LicensedBy> {
+fn portal_coverage(snap: &Snapshot, d: &mut AppDecision, dynamics_context: bool) -> Option<LicensedBy> {
     let u = snap.user(d.user)?;
     let before = d.problems;
     if u.has(Capability::AppsPremium) && u.has(Capability::PortalsInternal) {
         d.trace.push(Rule::Cat2);
-        return Some(LicensedBy::User { user: d.user, sku: u.sku_for(Capability::AppsPremium) });
+        return Some(LicensedBy::User {
+            user: d.user,
+            sku: u.sku_for(Capability::AppsPremium),
+        });
     }
     if u.has(Capability::PortalsInternal) && u.has(Capability::AppsD365Context) && dynamics_context {
         d.trace.push(Rule::D365_1);
-        return Some(LicensedBy::User { user: d.user, sku: u.sku_for(Capability::PortalsInternal) });
+        return Some(LicensedBy::User {
+            user: d.user,
+            sku: u.sku_for(Capability::PortalsInternal),
+        });
     }
     if u.has(Capability::AppsPerApp) {
         d.trace.push(Rule::Cat1);
@@ -236,12 +265,21 @@ fn portal_coverage(
     if u.has(Capability::AppsD365Context) {
         // D365-1: outside the licensed app's environment a portal needs a standalone licence.
         d.trace.push(Rule::D365_1);
-        d.problems.push(Problem { rule: Rule::D365_1, what: What::PortalNotCovered { user: d.user } });
+        d.problems.push(Problem {
+            rule: Rule::D365_1,
+            what: What::PortalNotCovered { user: d.user },
+        });
     } else if u.d365_licensed {
         d.trace.push(Rule::D365_3);
-        d.problems.push(Problem { rule: Rule::D365_3, what: What::PortalNotCovered { user: d.user } });
+        d.problems.push(Problem {
+            rule: Rule::D365_3,
+            what: What::PortalNotCovered { user: d.user },
+        });
     } else if d.problems.is_empty() {
-        d.problems.push(Problem { rule: Rule::Portal4, what: What::PortalNotCovered { user: d.user } });
+        d.problems.push(Problem {
+            rule: Rule::Portal4,
+            what: What::PortalNotCovered { user: d.user },
+        });
     }
     None
 }

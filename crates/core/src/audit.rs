@@ -107,8 +107,14 @@ pub fn audit(snap: &Snapshot) -> Audit {
         }
         let mut rules = d.trace.as_slice().to_vec();
         rules.push(Rule::Enf1);
-        let mut problems: Vec<Finding> =
-            d.problems.iter().map(|p| Finding { rule: p.rule, message: message(snap, &p) }).collect();
+        let mut problems: Vec<Finding> = d
+            .problems
+            .iter()
+            .map(|p| Finding {
+                rule: p.rule,
+                message: message(snap, &p),
+            })
+            .collect();
         if let Some(t) = t {
             rules.extend([Rule::Enf2, Rule::Enf3]);
             match t.state {
@@ -116,7 +122,10 @@ pub fn audit(snap: &Snapshot) -> Audit {
                     rules.extend([Rule::Enf4, Rule::Enf5]);
                     problems.push(Finding::new(
                         Rule::Enf4,
-                        format!("created on or after the makers' notice of {}: created turned off", t.maker_notice),
+                        format!(
+                            "created on or after the makers' notice of {}: created turned off",
+                            t.maker_notice
+                        ),
                     ));
                 }
                 State::TurnedOff => rules.push(Rule::Enf5),

@@ -107,7 +107,11 @@ pub fn cost(snap: &Snapshot) -> Cost {
         for r in catalog_rules(def) {
             push_once(&mut rules, r);
         }
-        let unit = if free { Decimal::ZERO } else { def.price_at(at).map_or(Decimal::ZERO, |p| p.amount) };
+        let unit = if free {
+            Decimal::ZERO
+        } else {
+            def.price_at(at).map_or(Decimal::ZERO, |p| p.amount)
+        };
         let monthly = Money::new(unit * Decimal::from(sub.quantity), &currency);
         total.add(&monthly);
         let billed_to = match (sub.channel, &sub.buyer) {
@@ -131,9 +135,19 @@ pub fn cost(snap: &Snapshot) -> Cost {
     }
     let (usage, mut problems, fixes) = usage(snap);
     // BUY-4: a self-service purchase outlives its buyer's departure; an admin can take it over.
-    for sub in snap.scenario().subscriptions.iter().filter(|s| s.channel == PurchaseChannel::SelfService) {
-        let Some(buyer) = sub.buyer.as_deref() else { continue };
-        let gone = snap.user_idx(buyer).and_then(|u| snap.user(u)).and_then(|u| u.left);
+    for sub in snap
+        .scenario()
+        .subscriptions
+        .iter()
+        .filter(|s| s.channel == PurchaseChannel::SelfService)
+    {
+        let Some(buyer) = sub.buyer.as_deref() else {
+            continue;
+        };
+        let gone = snap
+            .user_idx(buyer)
+            .and_then(|u| snap.user(u))
+            .and_then(|u| u.left);
         if let Some(on) = gone {
             if !rules.contains(&Rule::Buy4) {
                 rules.push(Rule::Buy4);
@@ -180,7 +194,8 @@ pub fn usage(snap: &Snapshot) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
         // they never cost anything.
         let viral = matches!(def.kind, Kind::Trial | Kind::Free) && !t.subscribed.contains(&s);
         let purchased = if viral {
-            u64::from(catalog.terms.self_service.trial_units_shown).max(t.assigned.get(&s).copied().unwrap_or(0))
+            u64::from(catalog.terms.self_service.trial_units_shown)
+                .max(t.assigned.get(&s).copied().unwrap_or(0))
         } else {
             t.units.get(&s).copied().unwrap_or(0)
         };
@@ -242,7 +257,11 @@ fn push_once(rules: &mut Vec<Rule>, rule: Rule) {
 
 /// The catalog rules (CAT-*) a SKU's entry cites in its `sources`.
 fn catalog_rules(def: &crate::catalog::Sku) -> Vec<Rule> {
-    def.sources.iter().filter_map(|s| Rule::parse(s)).filter(|r| r.id().starts_with("CAT-")).collect()
+    def.sources
+        .iter()
+        .filter_map(|s| Rule::parse(s))
+        .filter(|r| r.id().starts_with("CAT-"))
+        .collect()
 }
 
 /// Would this purchase be accepted, and what would it cost?

@@ -202,8 +202,9 @@ pub fn flow_fixes(snap: &Snapshot, d: &FlowDecision) -> Vec<Fix> {
     unlicensed.sort();
     unlicensed.dedup();
     // Users who left cannot be licensed, nor can consumer accounts (CAT-14): change the owner instead.
-    let (gone, present): (Vec<UserIdx>, Vec<UserIdx>) =
-        unlicensed.iter().partition(|u| snap.user(**u).is_some_and(|r| r.left.is_some() || r.consumer));
+    let (gone, present): (Vec<UserIdx>, Vec<UserIdx>) = unlicensed
+        .iter()
+        .partition(|u| snap.user(**u).is_some_and(|r| r.left.is_some() || r.consumer));
     if !present.is_empty() {
         let cap = if needs_rpa {
             Capability::AttendedRpa

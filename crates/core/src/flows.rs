@@ -73,10 +73,16 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
     // per-flow licence does not cover associated flows (FLOW-17).
     if let Some(other) = f.in_context_of {
         d.trace.push(Rule::Flow15);
-        if snap.flow(other).is_some_and(|o| o.license == FlowLicense::PerFlow) {
+        if snap
+            .flow(other)
+            .is_some_and(|o| o.license == FlowLicense::PerFlow)
+        {
             d.trace.push(Rule::Flow17);
         } else if f.in_context_mismatch {
-            d.problems.push(Problem { rule: Rule::Flow15, what: What::InContextMismatch { with: other } });
+            d.problems.push(Problem {
+                rule: Rule::Flow15,
+                what: What::InContextMismatch { with: other },
+            });
         } else if let Some(by) = process_holder(snap, other, false) {
             d.trace.push(Rule::Flow1);
             return allow(d, LicensedBy::Process { flow: by });
@@ -89,7 +95,10 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
     if let Some(by) = f.machine_cover {
         d.trace.push(Rule::Flow16);
         // The add-ons that can hold a machine's bots (CAT-6, CAT-7), for the flow on the machine itself.
-        if let Some(e) = Some(f).filter(|f| f.machine_coverage == Coverage::Covered).and_then(|f| snap.env(f.env)) {
+        if let Some(e) = Some(f)
+            .filter(|f| f.machine_coverage == Coverage::Covered)
+            .and_then(|f| snap.env(f.env))
+        {
             if e.hosted_units > 0 {
                 d.trace.push(Rule::Cat7);
             }
@@ -101,7 +110,10 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
     }
     if unattended {
         d.trace.push(Rule::Flow16);
-        d.problems.push(Problem { rule: Rule::Flow16, what: What::NoBot { env: f.env } });
+        d.problems.push(Problem {
+            rule: Rule::Flow16,
+            what: What::NoBot { env: f.env },
+        });
         return deny(snap, f, d, None);
     }
 
@@ -279,8 +291,14 @@ fn check_user(
     if !f.approvers.is_empty() {
         d.trace.push(Rule::Flow18);
     }
-    let entities_ok =
-        crate::entities::check_user(f.complex_entity, f.restricted_entity, idx, user, &mut d.trace, &mut d.problems);
+    let entities_ok = crate::entities::check_user(
+        f.complex_entity,
+        f.restricted_entity,
+        idx,
+        user,
+        &mut d.trace,
+        &mut d.problems,
+    );
 
     if !d.premium {
         d.trace.push(Rule::Flow5);
@@ -305,7 +323,10 @@ fn check_user(
         if user.has(Capability::WindowsDesktopFlows) {
             d.trace.push(Rule::Flow23); // Windows licences run no cloud flows
         }
-        d.problems.push(Problem { rule: Rule::Flow5, what: What::StandardNeeded { user: idx } });
+        d.problems.push(Problem {
+            rule: Rule::Flow5,
+            what: What::StandardNeeded { user: idx },
+        });
         return (false, LicensedBy::Nothing);
     }
 
@@ -320,21 +341,33 @@ fn check_user(
     }
     // FLOW-23: a Windows licence runs attended desktop flows for personal productivity: in the default
     // environment, not shared, and never cloud flows.
-    if f.premium.desktop_only && user.has(Capability::WindowsDesktopFlows) && !user.has(Capability::AttendedRpa) {
+    if f.premium.desktop_only
+        && user.has(Capability::WindowsDesktopFlows)
+        && !user.has(Capability::AttendedRpa)
+    {
         d.trace.push(Rule::Flow23);
         let in_default = snap.env(f.env).is_some_and(|e| e.default);
         let shared = !f.co_owners.is_empty() || f.run_by.iter().any(|u| *u != f.owner);
         if in_default && !shared && idx == f.owner {
             return (entities_ok, by(user.sku_for(Capability::WindowsDesktopFlows)));
         }
-        d.problems.push(Problem { rule: Rule::Flow23, what: What::AttendedRpaNeeded { user: idx } });
+        d.problems.push(Problem {
+            rule: Rule::Flow23,
+            what: What::AttendedRpaNeeded { user: idx },
+        });
         return (false, LicensedBy::Nothing);
     }
-    if f.premium.desktop && f.desktop_mode != Some(DesktopMode::Unattended) && !user.has(Capability::AttendedRpa) {
+    if f.premium.desktop
+        && f.desktop_mode != Some(DesktopMode::Unattended)
+        && !user.has(Capability::AttendedRpa)
+    {
         if user.has(Capability::WindowsDesktopFlows) {
             d.trace.push(Rule::Flow23);
         }
-        d.problems.push(Problem { rule: Rule::Flow4, what: What::AttendedRpaNeeded { user: idx } });
+        d.problems.push(Problem {
+            rule: Rule::Flow4,
+            what: What::AttendedRpaNeeded { user: idx },
+        });
         return (false, LicensedBy::Nothing);
     }
     if user.has(Capability::FlowsPremium) {
@@ -361,12 +394,21 @@ fn check_user(
     // context, covered by a Dynamics 365 licence.
     if user.has(Capability::FlowsD365Context)
         && f.app.and_then(|a| snap.app(a)).is_some_and(|a| {
-            a.env == f.env && a.dynamics_app.as_deref().is_some_and(|x| user.licensed_for_dynamics(x))
+            a.env == f.env
+                && a.dynamics_app
+                    .as_deref()
+                    .is_some_and(|x| user.licensed_for_dynamics(x))
         })
     {
         d.trace.push(Rule::Flow9);
         d.trace.push(Rule::D365_2);
-        return (entities_ok, LicensedBy::D365Context { user: idx, sku: user.sku_for(Capability::FlowsD365Context) });
+        return (
+            entities_ok,
+            LicensedBy::D365Context {
+                user: idx,
+                sku: user.sku_for(Capability::FlowsD365Context),
+            },
+        );
     }
     // FLOW-10, D365-2: Dynamics 365 licences cover flows in the D365 app's context.
     if user.has(Capability::FlowsD365Context) && in_d365_context(snap, f) {

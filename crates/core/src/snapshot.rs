@@ -98,7 +98,9 @@ impl UserRec {
 
     /// Holds a Dynamics 365 licence for the installed app `app` (D365-1).
     pub fn licensed_for_dynamics(&self, app: &str) -> bool {
-        self.dynamics_apps.iter().any(|a| a.as_deref().is_none_or(|a| a == app))
+        self.dynamics_apps
+            .iter()
+            .any(|a| a.as_deref().is_none_or(|a| a == app))
     }
 
     /// A principal that is not licensed and draws on the tenant pool (REQ-2).

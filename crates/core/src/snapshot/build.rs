@@ -84,13 +84,21 @@ pub(super) fn build(
     // Keys of error messages are built only when there is an error: building a snapshot of a large tenant
     // resolves hundreds of thousands of references.
     let sku = |key: &dyn Fn() -> String, id: &str| -> Result<SkuIdx, BuildError> {
-        catalog.sku_idx(id).ok_or_else(|| err(key(), format!("unknown SKU `{id}`")))
+        catalog
+            .sku_idx(id)
+            .ok_or_else(|| err(key(), format!("unknown SKU `{id}`")))
     };
     let user = |key: &dyn Fn() -> String, id: &str| -> Result<UserIdx, BuildError> {
-        user_ids.get(id).map(UserIdx).ok_or_else(|| err(key(), format!("unknown user `{id}`")))
+        user_ids
+            .get(id)
+            .map(UserIdx)
+            .ok_or_else(|| err(key(), format!("unknown user `{id}`")))
     };
     let env = |key: &dyn Fn() -> String, id: &str| -> Result<EnvIdx, BuildError> {
-        env_ids.get(id).map(EnvIdx).ok_or_else(|| err(key(), format!("unknown environment `{id}`")))
+        env_ids
+            .get(id)
+            .map(EnvIdx)
+            .ok_or_else(|| err(key(), format!("unknown environment `{id}`")))
     };
 
     // Subscriptions, per SKU.
@@ -240,7 +248,8 @@ pub(super) fn build(
                 ProductLine::Dynamics365 => {
                     rec.d365_licensed = true;
                     if def.grants.capabilities.has(Capability::AppsD365Context) {
-                        rec.dynamics_apps.push(def.dynamics_app.as_deref().map(Into::into));
+                        rec.dynamics_apps
+                            .push(def.dynamics_app.as_deref().map(Into::into));
                     }
                 }
                 _ => {}
@@ -370,7 +379,8 @@ pub(super) fn build(
         }
         // FLOW-25 / M365-2: made before the reclassification, premium only through reclassified connectors, and
         // still inside the extended transition. Gateways were always premium (seed 000).
-        p.desktop_only = p.desktop && connectors.is_empty() && features.iter().all(|f| *f == Feature::DesktopFlow);
+        p.desktop_only =
+            p.desktop && connectors.is_empty() && features.iter().all(|f| *f == Feature::DesktopFlow);
         p.made_before_reclassification = created.is_some_and(|c| c < terms.grandfather_created_before);
         p.grandfathered = p.reclassified
             && !other
@@ -398,8 +408,11 @@ pub(super) fn build(
             .get(e.0 as usize)
             .map_or(&[][..], |x| &x.dynamics_apps[..]);
         // D365-1: only an app extending a Dynamics 365 app installed in its environment counts.
-        let dynamics_app: Option<Box<str>> =
-            a.extends_dynamics.as_deref().filter(|d| installed.iter().any(|x| x == d)).map(Into::into);
+        let dynamics_app: Option<Box<str>> = a
+            .extends_dynamics
+            .as_deref()
+            .filter(|d| installed.iter().any(|x| x == d))
+            .map(Into::into);
         apps.push(AppRec {
             id: a.id.as_str().into(),
             env: e,
@@ -476,7 +489,10 @@ pub(super) fn build(
         });
     }
     let flow_ref = |key: &dyn Fn() -> String, id: &str| -> Result<FlowIdx, BuildError> {
-        flow_ids.get(id).map(FlowIdx).ok_or_else(|| err(key(), format!("unknown flow `{id}`")))
+        flow_ids
+            .get(id)
+            .map(FlowIdx)
+            .ok_or_else(|| err(key(), format!("unknown flow `{id}`")))
     };
     for (i, f) in scenario.flows.iter().enumerate() {
         let parent = f
@@ -634,7 +650,13 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
             let name = f.machine.as_deref().unwrap_or(f.id.as_str());
             let bots = u64::from(f.concurrent_runs.unwrap_or(1).max(1));
             let slot = *machine_of.entry((rec.env, name)).or_insert_with(|| {
-                machines.push(Machine { env: rec.env, name, created, bots, coverage: Coverage::None });
+                machines.push(Machine {
+                    env: rec.env,
+                    name,
+                    created,
+                    bots,
+                    coverage: Coverage::None,
+                });
                 machines.len() - 1
             });
             if let Some(m) = machines.get_mut(slot) {
@@ -647,13 +669,16 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
         order.push((false, m.created, m.name, Item::Machine(i)));
     }
     order.sort();
-    let mut free: Vec<(u64, u64, u64)> =
-        envs.iter().map(|e| (e.process_units, e.bot_only_units, e.per_flow_units)).collect();
+    let mut free: Vec<(u64, u64, u64)> = envs
+        .iter()
+        .map(|e| (e.process_units, e.bot_only_units, e.per_flow_units))
+        .collect();
     for (disabled, _, _, item) in order {
         match item {
             Item::Flow(i) => {
                 let Some(f) = flows.get_mut(i) else { continue };
-                let (Some(pool), Some(env)) = (free.get_mut(f.env.0 as usize), envs.get_mut(f.env.0 as usize))
+                let (Some(pool), Some(env)) =
+                    (free.get_mut(f.env.0 as usize), envs.get_mut(f.env.0 as usize))
                 else {
                     continue;
                 };
@@ -675,7 +700,8 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
             }
             Item::Machine(i) => {
                 let Some(m) = machines.get_mut(i) else { continue };
-                let (Some(pool), Some(env)) = (free.get_mut(m.env.0 as usize), envs.get_mut(m.env.0 as usize))
+                let (Some(pool), Some(env)) =
+                    (free.get_mut(m.env.0 as usize), envs.get_mut(m.env.0 as usize))
                 else {
                     continue;
                 };
@@ -685,7 +711,11 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
                 let rest = m.bots - from_bots;
                 let from_process = rest.min(pool.0);
                 pool.0 -= from_process;
-                m.coverage = if from_process == rest { Coverage::Covered } else { Coverage::Overage };
+                m.coverage = if from_process == rest {
+                    Coverage::Covered
+                } else {
+                    Coverage::Overage
+                };
             }
         }
     }
@@ -712,8 +742,12 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
         }
     }
     // Every flow below a covered one (children), then every flow above it (parents).
-    let covered: Vec<usize> =
-        flows.iter().enumerate().filter(|(_, f)| f.machine_coverage == Coverage::Covered).map(|(i, _)| i).collect();
+    let covered: Vec<usize> = flows
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.machine_coverage == Coverage::Covered)
+        .map(|(i, _)| i)
+        .collect();
     let mut cover: Vec<Option<usize>> = vec![None; flows.len()];
     // Of two covering flows, the one with the smaller id: the same whatever the file's order.
     let ids: Vec<Box<str>> = flows.iter().map(|f| f.id.clone()).collect();
