@@ -286,7 +286,7 @@ pub fn audit_table(a: &Audit, color: bool) -> String {
             .map(|(c, v)| format!("{v:.2} {c}"))
             .collect();
         out.push_str(&format!(
-            "Cheapest fixes, all together: {} a month\n",
+            "Each flow's cheapest fix, added up: {} a month (fixes that draw on the same spare units are not combined)\n",
             totals.join(" + ")
         ));
     }
