@@ -1,6 +1,8 @@
 //! Buying: the monthly bill (CAT, BUY-6), licence usage per SKU, and purchase previews under admin policy
 //! (BUY-1, BUY-7, BUY-8, CAT-4, CAT-9, CAT-10, CAT-14).
 
+use std::collections::HashMap;
+
 use chrono::Days;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -185,6 +187,17 @@ pub fn usage(snap: &Snapshot) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
         .collect();
     skus.sort();
     skus.dedup();
+    // Who holds each SKU, in one pass over the users (in file order, each user once per SKU).
+    let mut holders_of: HashMap<SkuIdx, Vec<String>> = HashMap::new();
+    for u in &snap.scenario().users {
+        let mut seen: Vec<SkuIdx> = Vec::with_capacity(u.licenses.len());
+        for s in u.licenses.iter().filter_map(|l| catalog.sku_idx(l)) {
+            if !seen.contains(&s) {
+                seen.push(s);
+                holders_of.entry(s).or_default().push(u.id.clone());
+            }
+        }
+    }
     let mut out = Vec::new();
     let mut problems = Vec::new();
     let mut fixes = Vec::new();
@@ -202,16 +215,7 @@ pub fn usage(snap: &Snapshot) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
         let assigned = t.assigned.get(&s).copied().unwrap_or(0);
         let allocated = t.allocated.get(&s).copied().unwrap_or(0);
         let used = assigned + allocated;
-        let holders: Vec<String> = snap
-            .users()
-            .filter(|(_, u)| {
-                snap.scenario()
-                    .users
-                    .iter()
-                    .any(|x| x.id.as_str() == &*u.id && x.licenses.iter().any(|l| l == &def.id))
-            })
-            .map(|(_, u)| u.id.to_string())
-            .collect();
+        let holders = holders_of.remove(&s).unwrap_or_default();
         let available =
             i64::try_from(purchased).unwrap_or(i64::MAX) - i64::try_from(used).unwrap_or(i64::MAX);
         if t.subscribed.contains(&s) && used > purchased {

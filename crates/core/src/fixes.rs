@@ -228,7 +228,11 @@ pub fn flow_fixes(snap: &Snapshot, d: &FlowDecision) -> Vec<Fix> {
         .iter()
         .any(|u| snap.user(*u).is_some_and(|r| r.has(Capability::FlowsAppContext)));
     if owner_in_app && f.trigger != Trigger::Instant && f.app.is_none() {
-        if let Some((_, app)) = snap.apps().find(|(_, a)| a.env == f.env) {
+        if let Some(app) = snap
+            .env(f.env)
+            .and_then(|e| e.first_app)
+            .and_then(|a| snap.app(a))
+        {
             fixes.push(Fix {
                 action: Action::AssociateApp,
                 sku_idx: None,

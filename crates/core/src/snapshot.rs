@@ -117,6 +117,8 @@ pub struct EnvRec {
     pub dataverse: bool,
     /// A Dynamics 365 app is installed (FLOW-10).
     pub has_dynamics: bool,
+    /// The first app of the environment, in file order: the one a fix proposes to associate a flow with.
+    pub first_app: Option<AppIdx>,
     /// Process-type units allocated (process licences, FLOW-14) and machine-only bots (unattended and hosted
     /// add-ons, FLOW-16), and per-flow units (FLOW-17).
     pub process_units: u64,

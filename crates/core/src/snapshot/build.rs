@@ -295,6 +295,7 @@ pub(super) fn build(
             default: e.default,
             dataverse: e.dataverse || e.default,
             has_dynamics: !e.dynamics_apps.is_empty(),
+            first_app: None,
             process_units: 0,
             bot_only_units: 0,
             per_flow_units: 0,
@@ -413,6 +414,10 @@ pub(super) fn build(
             .as_deref()
             .filter(|d| installed.iter().any(|x| x == d))
             .map(Into::into);
+        if let Some(slot) = envs.get_mut(e.0 as usize) {
+            slot.first_app
+                .get_or_insert(AppIdx(u32::try_from(i).unwrap_or(u32::MAX)));
+        }
         apps.push(AppRec {
             id: a.id.as_str().into(),
             env: e,
@@ -742,36 +747,42 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
         }
     }
     // Every flow below a covered one (children), then every flow above it (parents).
-    let covered: Vec<usize> = flows
+    // Starts in id order: a node reached first keeps the smallest covering id, and everything below or above
+    // it was reached by the same start, so each flow is visited a bounded number of times.
+    let mut covered: Vec<usize> = flows
         .iter()
         .enumerate()
         .filter(|(_, f)| f.machine_coverage == Coverage::Covered)
         .map(|(i, _)| i)
         .collect();
+    covered.sort_by(|a, b| flows.get(*a).map(|f| &f.id).cmp(&flows.get(*b).map(|f| &f.id)));
     let mut cover: Vec<Option<usize>> = vec![None; flows.len()];
-    // Of two covering flows, the one with the smaller id: the same whatever the file's order.
-    let ids: Vec<Box<str>> = flows.iter().map(|f| f.id.clone()).collect();
-    let first = |a: usize, b: usize| if ids.get(b) < ids.get(a) { b } else { a };
+    let mut below = vec![false; flows.len()];
+    let mut above = vec![false; flows.len()];
     for &start in &covered {
-        let mut seen = vec![false; flows.len()];
         let mut stack = vec![start];
         while let Some(i) = stack.pop() {
-            match seen.get_mut(i) {
-                Some(s) if !*s => *s = true,
+            match below.get_mut(i) {
+                Some(seen) if !*seen => *seen = true,
                 _ => continue,
             }
             if let Some(c) = cover.get_mut(i) {
-                *c = Some(c.map_or(start, |c| first(c, start)));
+                c.get_or_insert(start);
             }
             stack.extend(children.get(i).into_iter().flatten().copied());
         }
         let mut cur = flows.get(start).and_then(|f| f.parent);
-        for _ in 0..flows.len() {
-            let Some(p) = cur else { break };
-            if let Some(c) = cover.get_mut(p.0 as usize) {
-                *c = Some(c.map_or(start, |c| first(c, start)));
+        while let Some(p) = cur {
+            let i = p.0 as usize;
+            match above.get_mut(i) {
+                Some(seen) if !*seen => *seen = true,
+                _ => break, // a smaller start already went up from here
             }
-            cur = flows.get(p.0 as usize).and_then(|f| f.parent);
+            if let Some(c) = cover.get_mut(i) {
+                // Reached from below by a smaller start wins; from above by this one otherwise.
+                c.get_or_insert(start);
+            }
+            cur = flows.get(i).and_then(|f| f.parent);
         }
     }
     for (f, c) in flows.iter_mut().zip(cover) {
