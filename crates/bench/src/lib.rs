@@ -7,37 +7,42 @@
 //!
 //! One request asks whether `principal` may `Action::"run"` the flow `resource`. Entities:
 //!
-//! - `User`: `kind`, `left`, and one boolean per right the decision reads (`standard`, `premium`,
-//!   `app_context`, `d365_context`, `attended_rpa`, `complex_entities`, `restricted_entities`), taken from the
-//!   snapshot's resolved capabilities (licence resolution — trials, lapses, guests, consumer accounts — is the
-//!   snapshot's job and is not re-done in Cedar);
-//! - `Env`: `dynamics` (a Dynamics 365 app is installed);
-//! - `App`: `env`;
-//! - `Flow`: `env`, `owner`, `trigger`, `premium`, `license`, `covered` (holds a unit of its environment's
-//!   process or per-flow pool, as the snapshot assigned them), `unattended`, `machine_covered`,
-//!   `attended_desktop`, `in_context` / `in_context_mismatch` (FLOW-15), `app`, `triggered_from_app`,
-//!   `d365_data`, `complex_entity`, `restricted_entity`, `runs_in_parent_context` and `ctx` (the flow whose
-//!   trigger and owner decide: the root of its parent chain for a child flow outside the transition period,
-//!   else itself, FLOW-7);
+//! - `User`: `kind`, `left`, and one attribute per right the decision reads (`standard`, `premium`,
+//!   `app_context`, `d365_context`, `attended_rpa`, `windows_desktop`, `complex_entities`,
+//!   `restricted_entities`, and `dynamics_any` / `dynamics_apps`: the Dynamics 365 apps its D365 licences are
+//!   for), taken from the snapshot's resolved capabilities (licence resolution — trials, lapses, guests,
+//!   consumer accounts — is the snapshot's job and is not re-done in Cedar);
+//! - `Env`: `dynamics` (a Dynamics 365 app is installed), `default`;
+//! - `App`: `env`, `dynamics_app` (the installed Dynamics 365 app it extends, D365-1);
+//! - `Flow`: `env`, `owner`, `co_owners`, `run_by`, `trigger`, `premium`, `license`, `covered` (holds a unit of
+//!   its environment's process or per-flow pool, as the snapshot assigned them), `machine_covered` (a machine's
+//!   bots cover it, itself or through a parent or child, as the snapshot worked out, FLOW-16), `unattended`,
+//!   `attended_desktop`, `desktop_only`, `in_context` / `in_context_mismatch` (FLOW-15), `app`,
+//!   `triggered_from_app`, `d365_data`, `complex_entity`, `restricted_entity`, `runs_in_parent_context` and
+//!   `ctx` (the flow whose trigger and owner decide: the root of its parent chain for a child flow outside the
+//!   transition period, else itself, FLOW-7);
 //! - `Capacity::"pool"`: the parent (in Cedar's hierarchy) of every flow that holds a capacity unit or shares
 //!   one through FLOW-15; a child flow's hierarchy parent is its parent flow, so `resource in Capacity::"pool"`
-//!   is FLOW-7's "an ancestor holds a process licence", computed by Cedar's transitive closure.
+//!   is FLOW-7's "an ancestor holds a process or per-flow licence", computed by Cedar's transitive closure.
 //!
-//! The policies ([`POLICIES`]) permit a run when the flow holds or shares a capacity unit (FLOW-1, FLOW-14,
-//! FLOW-15, FLOW-17), its machine has bots (FLOW-16), an ancestor holds a unit (FLOW-7), a service principal's
-//! automated flow is standard or in a Dynamics 365 context (FLOW-20), or the user who runs it (the owner for
-//! automated and scheduled flows, the invoker for instant ones) has standard rights for a standard flow
-//! (FLOW-5), premium rights (FLOW-4), a Power Apps licence in an app's context (FLOW-9, FLOW-11) or a
-//! Dynamics 365 licence in a D365 context (FLOW-10), with the user-side checks of FLOW-22 (non-interactive),
-//! FLOW-24 (left), FLOW-4/23 (attended RPA) and ENT-1/ENT-2 (entities).
+//! The policies ([`POLICIES`]) permit a run when the flow holds a capacity unit (FLOW-1, FLOW-14, FLOW-17) or
+//! shares a process unit through an association (FLOW-15, two levels deep, never a per-flow one), a machine's
+//! bots cover it (FLOW-16), an ancestor holds a unit (FLOW-7), a service principal's automated flow is
+//! standard or in a Dynamics 365 context (FLOW-20), or the user who runs it (the owner for automated and
+//! scheduled flows, the invoker for instant ones) has standard rights for a standard flow (FLOW-5), premium
+//! rights (FLOW-4), a Power Apps licence in an app's context (FLOW-9, FLOW-11), a Dynamics 365 licence for the
+//! D365 app that the flow's app extends (FLOW-9, D365-1) or in a D365 data context (FLOW-10), or a Windows
+//! licence for the owner's own unshared desktop-only flow in the default environment (FLOW-23); with the
+//! user-side checks of FLOW-22 (non-interactive), FLOW-24 (left), FLOW-4/23 (attended RPA) and ENT-1/ENT-2
+//! (entities), and no user rule for an unattended desktop flow (FLOW-16).
 //!
 //! An instant flow asked about without an invoking user is checked, as entitle does, for everyone in its
 //! `run_by` (or its owner): one Cedar request each, allowed when all are ([`CedarModel::requests`]).
 //!
 //! What the model leaves out: the trace, the problems, warnings and enforcement kinds (Cedar answers
-//! allow/deny only); licence resolution and capacity assignment (read from the snapshot, see above); the
-//! transition period and the root of a parent chain are resolved by the translation (`runs_in_parent_context`,
-//! `ctx`) rather than by a policy, since Cedar has no recursion.
+//! allow/deny only); licence resolution, capacity assignment and machine cover (read from the snapshot, see
+//! above, as entitle's decision reads them); the transition period and the root of a parent chain are resolved
+//! by the translation (`runs_in_parent_context`, `ctx`) rather than by a policy, since Cedar has no recursion.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -71,13 +76,18 @@ entity User = {
   attended_rpa: Bool,
   complex_entities: Bool,
   restricted_entities: Bool,
+  windows_desktop: Bool,
+  dynamics_any: Bool,
+  dynamics_apps: Set<String>,
 };
-entity Env = { dynamics: Bool };
-entity App = { env: Env };
+entity Env = { dynamics: Bool, default: Bool };
+entity App = { env: Env, dynamics_app?: String };
 entity Capacity;
 entity Flow in [Flow, Capacity] = {
   env: Env,
   owner: User,
+  co_owners: Set<User>,
+  run_by: Set<User>,
   ctx: Flow,
   trigger: String,
   premium: Bool,
@@ -86,6 +96,7 @@ entity Flow in [Flow, Capacity] = {
   unattended: Bool,
   machine_covered: Bool,
   attended_desktop: Bool,
+  desktop_only: Bool,
   runs_in_parent_context: Bool,
   in_context?: Flow,
   in_context_mismatch: Bool,
@@ -105,21 +116,22 @@ pub const POLICIES: &str = r#"
 permit (principal, action == Action::"run", resource is Flow)
 when { resource.covered };
 
-// FLOW-15: associated with a flow of the same solution and environment that holds a unit, or that shares a
-// process unit itself.
+// FLOW-15: associated with a flow of the same solution and environment that holds a process unit, or that
+// shares one itself; a per-flow licence covers no associated flow (FLOW-17).
 @id("flow-15-in-context")
 permit (principal, action == Action::"run", resource is Flow)
 when {
-  resource has in_context && !resource.in_context_mismatch &&
-  (resource.in_context.covered ||
+  resource has in_context && resource.in_context.license != "per-flow" && !resource.in_context_mismatch &&
+  ((resource.in_context.covered && resource.in_context.license == "process") ||
     (resource.in_context has in_context && !resource.in_context.in_context_mismatch &&
      resource.in_context.in_context.covered && resource.in_context.in_context.license == "process"))
 };
 
-// FLOW-16: an unattended desktop flow runs on its machine's bots, and only on them.
+// FLOW-16: a machine's bots cover the flows that call its desktop flows, with their parents and children; an
+// unattended desktop flow runs on them only (the other rules exclude it).
 @id("flow-16-machine")
 permit (principal, action == Action::"run", resource is Flow)
-when { resource.unattended && resource.machine_covered };
+when { resource.machine_covered };
 
 // FLOW-7: a child flow runs under a unit held by an ancestor (Cedar's `in` walks the parent chain).
 @id("flow-7-parent-capacity")
@@ -155,6 +167,26 @@ when {
   (resource.triggered_from_app || (resource has app && resource.app.env == resource.env))
 };
 
+// FLOW-9, D365-1: a Dynamics 365 licence covers a premium flow associated with an app of the same environment
+// that extends an installed Dynamics 365 app the licence is for.
+@id("flow-9-d365-app")
+permit (principal, action == Action::"run", resource is Flow)
+when {
+  __RUNNER__ && __PREMIUM_USER__ && principal.d365_context &&
+  resource has app && resource.app.env == resource.env && resource.app has dynamics_app &&
+  (principal.dynamics_any || principal.dynamics_apps.contains(resource.app.dynamics_app))
+};
+
+// FLOW-23: a Windows licence (without RPA rights) runs a flow whose only premium part is desktop flows, for its
+// owner, in the default environment, unshared; nothing else covers such a flow for such a user.
+@id("flow-23-windows")
+permit (principal, action == Action::"run", resource is Flow)
+when {
+  __RUNNER__ && resource.premium && !principal.left && __WINDOWS_ONLY__ &&
+  resource.env.default && principal == resource.owner &&
+  resource.co_owners.isEmpty() && [resource.owner].containsAll(resource.run_by)
+};
+
 // FLOW-10, D365-2: a Dynamics 365 licence covers a premium flow that touches D365 data where a D365 app is
 // installed.
 @id("flow-10-d365-context")
@@ -174,15 +206,22 @@ const RUNNER: &str = r#"(!resource.unattended &&
   (!resource.restricted_entity || principal.restricted_entities))"#;
 
 /// A premium flow needs a user who has not left (FLOW-24) and, for attended desktop flows, RPA rights (FLOW-4,
-/// FLOW-23).
+/// FLOW-23). (This also keeps FLOW-23's case — a flow premium only through desktop flows, a user whose only
+/// desktop rights are a Windows licence — out of the other premium rules, as entitle does.)
 const PREMIUM_USER: &str =
     r#"(resource.premium && !principal.left && (!resource.attended_desktop || principal.attended_rpa))"#;
+
+/// FLOW-23's case: desktop flows are the flow's only premium part, and the user's desktop rights come from
+/// Windows only.
+const WINDOWS_ONLY: &str =
+    r#"(resource.desktop_only && principal.windows_desktop && !principal.attended_rpa)"#;
 
 /// The policy text with the shared conditions written out.
 pub fn policy_text() -> String {
     POLICIES
         .replace("__RUNNER__", RUNNER)
         .replace("__PREMIUM_USER__", PREMIUM_USER)
+        .replace("__WINDOWS_ONLY__", WINDOWS_ONLY)
 }
 
 /// A snapshot translated to Cedar: the policies, the entity store, and an authorizer. Built once.
@@ -257,6 +296,10 @@ fn uid_attr(name: &str, v: EntityUid) -> (String, RestrictedExpression) {
     (name.to_owned(), RestrictedExpression::new_entity_uid(v))
 }
 
+fn set_attr(name: &str, items: impl Iterator<Item = RestrictedExpression>) -> (String, RestrictedExpression) {
+    (name.to_owned(), RestrictedExpression::new_set(items))
+}
+
 impl CedarModel {
     /// Translates every user, environment, app and flow of `snap` into Cedar entities, and parses the policies.
     pub fn new(snap: &Snapshot) -> Result<CedarModel, Error> {
@@ -277,6 +320,15 @@ impl CedarModel {
                 bool_attr("attended_rpa", u.has(Capability::AttendedRpa)),
                 bool_attr("complex_entities", u.has(Capability::ComplexEntities)),
                 bool_attr("restricted_entities", u.has(Capability::RestrictedEntities)),
+                bool_attr("windows_desktop", u.has(Capability::WindowsDesktopFlows)),
+                bool_attr("dynamics_any", u.dynamics_apps.iter().any(Option::is_none)),
+                set_attr(
+                    "dynamics_apps",
+                    u.dynamics_apps
+                        .iter()
+                        .flatten()
+                        .map(|a| RestrictedExpression::new_string(a.to_string())),
+                ),
             ]);
             entities.push(Entity::new(
                 Types::uid(&types.user, &u.id),
@@ -285,19 +337,29 @@ impl CedarModel {
             )?);
         }
         for (_, e) in snap.envs() {
-            let attrs = HashMap::from([bool_attr("dynamics", e.has_dynamics)]);
+            let attrs = HashMap::from([
+                bool_attr("dynamics", e.has_dynamics),
+                bool_attr("default", e.default),
+            ]);
             entities.push(Entity::new(Types::uid(&types.env, &e.id), attrs, HashSet::new())?);
         }
         for (_, a) in snap.apps() {
-            let attrs = HashMap::from([uid_attr("env", Types::uid(&types.env, snap.env_id(a.env)))]);
+            let mut attrs = HashMap::from([uid_attr("env", Types::uid(&types.env, snap.env_id(a.env)))]);
+            if let Some(d) = &a.dynamics_app {
+                attrs.extend([str_attr("dynamics_app", d)]);
+            }
             entities.push(Entity::new(Types::uid(&types.app, &a.id), attrs, HashSet::new())?);
         }
+        let user_expr =
+            |u: UserIdx| RestrictedExpression::new_entity_uid(Types::uid(&types.user, snap.user_id(u)));
         for (idx, f) in snap.flows() {
             let ctx = context_of(snap, idx);
             let unattended = f.premium.desktop && f.desktop_mode == Some(DesktopMode::Unattended);
             let mut attrs = HashMap::from([
                 uid_attr("env", Types::uid(&types.env, snap.env_id(f.env))),
                 uid_attr("owner", Types::uid(&types.user, snap.user_id(f.owner))),
+                set_attr("co_owners", f.co_owners.iter().map(|u| user_expr(*u))),
+                set_attr("run_by", f.run_by.iter().map(|u| user_expr(*u))),
                 uid_attr("ctx", Types::uid(&types.flow, snap.flow_id(ctx))),
                 str_attr("trigger", f.trigger.as_str()),
                 bool_attr("premium", f.premium.premium),
@@ -311,8 +373,9 @@ impl CedarModel {
                 ),
                 bool_attr("covered", f.coverage == Coverage::Covered),
                 bool_attr("unattended", unattended),
-                bool_attr("machine_covered", f.machine_coverage == Coverage::Covered),
+                bool_attr("machine_covered", f.machine_cover.is_some()),
                 bool_attr("attended_desktop", f.premium.desktop && !unattended),
+                bool_attr("desktop_only", f.premium.desktop_only),
                 bool_attr("runs_in_parent_context", f.parent.is_some() && !snap.transition()),
                 bool_attr("in_context_mismatch", f.in_context_mismatch),
                 bool_attr("triggered_from_app", f.triggered_from_app),
@@ -542,6 +605,10 @@ pub fn enriched(flows: u32, users: u32, environments: u32, seed: u64) -> Scenari
         &["powerapps-plan-2"],
         &["office-365-e3", "power-apps-per-app"],
         &["flow-plan-2"],
+        &["windows-10-pro"],
+        &["windows-11-pro"],
+        &["windows-enterprise-e3", "power-automate-per-user-attended-rpa"],
+        &["dynamics-365-customer-service-enterprise"],
     ];
     for u in &mut s.users {
         if u.kind != UserKind::Member {
@@ -566,6 +633,17 @@ pub fn enriched(flows: u32, users: u32, environments: u32, seed: u64) -> Scenari
     for (i, e) in s.environments.iter_mut().enumerate() {
         if i % 4 == 1 {
             e.allocations.insert("power-automate-per-flow".to_owned(), 1);
+        }
+        if i % 10 == 7 {
+            e.dynamics_apps.push("sales".to_owned());
+        }
+    }
+    // D365-1: apps that extend a Dynamics 365 app (counted only where it is installed).
+    for (i, a) in s.apps.iter_mut().enumerate() {
+        match i % 3 {
+            0 => a.extends_dynamics = Some("customer-service".to_owned()),
+            1 => a.extends_dynamics = Some("sales".to_owned()),
+            _ => {}
         }
     }
     let app_count = s.apps.len();
@@ -645,6 +723,14 @@ pub fn enriched(flows: u32, users: u32, environments: u32, seed: u64) -> Scenari
                 DesktopMode::Unattended
             });
             f.machine = Some(format!("machine-{}", rng.below(50)));
+            // FLOW-23: premium only through desktop flows, often in the default environment.
+            if rng.chance(2) {
+                f.connectors.clear();
+                f.features = vec![Feature::DesktopFlow];
+                if rng.chance(2) {
+                    f.environment = "default".to_owned();
+                }
+            }
         }
         if f.license == FlowLicense::User && rng.chance(60) {
             f.license = FlowLicense::PerFlow;
@@ -780,6 +866,24 @@ mod tests {
         assert!(flows.iter().any(|f| parent_covered(f) == Some(Coverage::Covered)));
         assert!(flows.iter().any(|f| parent_covered(f) == Some(Coverage::None)));
         assert!(flows.iter().any(|f| f.app.is_some()));
+        // D365-1 apps with flows associated in their environment; FLOW-23 flows owned by Windows-only users in
+        // the default environment; FLOW-16 machine cover reaching flows that are not on a machine themselves.
+        assert!(flows.iter().any(|f| {
+            f.app
+                .and_then(|a| snap.app(a))
+                .is_some_and(|a| a.env == f.env && a.dynamics_app.is_some())
+        }));
+        assert!(flows.iter().any(|f| {
+            let windows_only = snap
+                .user(f.owner)
+                .is_some_and(|u| u.has(Capability::WindowsDesktopFlows) && !u.has(Capability::AttendedRpa));
+            f.premium.desktop_only && windows_only && snap.env(f.env).is_some_and(|e| e.default)
+        }));
+        assert!(
+            flows
+                .iter()
+                .any(|f| f.machine_cover.is_some() && !f.premium.desktop)
+        );
         let sample = every_flow(&snap);
         let a = assert_agrees(&snap, &sample);
         assert!(a.compared > 5_000);
@@ -803,8 +907,17 @@ mod tests {
         let flow = |id: &str, created, f: Flow| Flow {
             id: id.to_owned(),
             environment: "default".to_owned(),
-            owner: "maker".to_owned(),
-            connectors: vec!["shared_sql".to_owned()],
+            owner: if f.owner.is_empty() {
+                "maker".to_owned()
+            } else {
+                f.owner.clone()
+            },
+            // An attended desktop flow here is premium only through its desktop flows (FLOW-23).
+            connectors: if f.desktop_mode == Some(DesktopMode::Attended) {
+                Vec::new()
+            } else {
+                vec!["shared_sql".to_owned()]
+            },
             solution: Some(f.solution.clone().unwrap_or_else(|| "s".to_owned())),
             created,
             ..f
@@ -823,17 +936,30 @@ mod tests {
             machine: Some(machine.to_owned()),
             ..child(of)
         };
+        let windows = |f: Flow| Flow {
+            owner: "win".to_owned(),
+            features: vec![Feature::DesktopFlow],
+            desktop_mode: Some(DesktopMode::Attended),
+            ..f
+        };
         let s = Scenario {
             tenant: Tenant {
                 id: "corners".to_owned(),
                 at: day(2024, 6),
                 ..Tenant::default()
             },
-            subscriptions: vec![Subscription {
-                sku: "power-automate-process".to_owned(),
-                quantity: 2,
-                ..Subscription::default()
-            }],
+            subscriptions: vec![
+                Subscription {
+                    sku: "power-automate-process".to_owned(),
+                    quantity: 2,
+                    ..Subscription::default()
+                },
+                Subscription {
+                    sku: "power-automate-per-flow".to_owned(),
+                    quantity: 1,
+                    ..Subscription::default()
+                },
+            ],
             users: vec![
                 User {
                     id: "maker".to_owned(),
@@ -845,11 +971,20 @@ mod tests {
                     licenses: vec!["power-automate-per-user".to_owned()],
                     ..User::default()
                 },
+                User {
+                    id: "win".to_owned(),
+                    licenses: vec!["windows-10-pro".to_owned()],
+                    ..User::default()
+                },
             ],
             environments: vec![Environment {
                 id: "default".to_owned(),
                 default: true,
-                allocations: [("power-automate-process".to_owned(), 2)].into(),
+                allocations: [
+                    ("power-automate-process".to_owned(), 2),
+                    ("power-automate-per-flow".to_owned(), 1),
+                ]
+                .into(),
                 ..Environment::default()
             }],
             flows: vec![
@@ -883,12 +1018,48 @@ mod tests {
                     },
                 ),
                 flow("f", day(2021, 9), child("e")),
+                // A per-flow flow associated with the process flow: its own unit covers it, and nothing of it
+                // covers a flow associated with it (FLOW-17).
+                flow(
+                    "g",
+                    day(2021, 10),
+                    Flow {
+                        license: FlowLicense::PerFlow,
+                        ..linked("p")
+                    },
+                ),
+                flow("h", day(2021, 11), linked("g")),
+                // FLOW-23: a Windows licence, its owner, unshared (w1); shared by a co-owner (w2) or by another
+                // runner (w3).
+                flow("w1", day(2021, 12), windows(Flow::default())),
+                flow(
+                    "w2",
+                    day(2021, 12),
+                    windows(Flow {
+                        co_owners: vec!["pro".to_owned()],
+                        ..Flow::default()
+                    }),
+                ),
+                flow(
+                    "w3",
+                    day(2021, 12),
+                    windows(Flow {
+                        trigger: Trigger::Instant,
+                        run_by: vec!["win".to_owned(), "pro".to_owned()],
+                        ..Flow::default()
+                    }),
+                ),
             ],
             ..Scenario::default()
         };
         let snap = snapshot(s);
         let model = CedarModel::new(&snap).unwrap();
-        let users = [None, snap.user_idx("maker"), snap.user_idx("pro")];
+        let users = [
+            None,
+            snap.user_idx("maker"),
+            snap.user_idx("pro"),
+            snap.user_idx("win"),
+        ];
         for (i, f) in snap.flows() {
             for u in users {
                 let entitle = decide_flow(&snap, i, u).allowed;
@@ -911,6 +1082,19 @@ mod tests {
         );
         assert!(!allowed("d"), "a FLOW-15 mismatch shares nothing");
         assert!(!allowed("e"), "an association three deep shares nothing");
+        assert!(
+            allowed("g") && !allowed("h"),
+            "a per-flow licence covers no associated flow"
+        );
+        assert!(
+            allowed("w1") && !allowed("w2"),
+            "FLOW-23: the owner's own, unshared"
+        );
+        let win = snap.user_idx("win");
+        assert!(
+            !decide_flow(&snap, snap.flow_idx("w3").unwrap(), win).allowed,
+            "FLOW-23: shared by a runner"
+        );
         let pro = snap.user_idx("pro");
         assert!(
             decide_flow(&snap, snap.flow_idx("f").unwrap(), pro).allowed,
