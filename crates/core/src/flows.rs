@@ -210,12 +210,19 @@ fn decide_in_context(
             let mut all = true;
             let mut last = LicensedBy::Nothing;
             let mut check = |u: UserIdx, d: &mut FlowDecision| {
-                if let Some(rec) = snap.user(u) {
-                    let (ok, by) = check_user(snap, f, u, rec, role_of(Role::Invoker), d);
-                    all &= ok;
-                    if ok {
-                        last = by;
-                    }
+                // A user index from another snapshot is nobody: never allowed.
+                let Some(rec) = snap.user(u) else {
+                    all = false;
+                    d.problems.push(Problem {
+                        rule: Rule::Flow3,
+                        what: What::NoInvoker,
+                    });
+                    return;
+                };
+                let (ok, by) = check_user(snap, f, u, rec, role_of(Role::Invoker), d);
+                all &= ok;
+                if ok {
+                    last = by;
                 }
             };
             match as_user {

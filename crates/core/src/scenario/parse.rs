@@ -176,6 +176,19 @@ fn read_toml(text: &str, file: &str) -> Result<Scenario, InputError> {
         )
     })?;
     quote_dates(root.get_mut());
+    // The common case, a good file, without the cost of tracking the key path; a bad one is read again with it.
+    if let Ok(scenario) = <Scenario as serde::Deserialize>::deserialize(toml::Deserializer::from(root)) {
+        return Ok(scenario);
+    }
+    let mut root = toml::de::DeTable::parse(text).map_err(|e| {
+        InputError::new(
+            file,
+            location(text, e.span().map_or(0, |s| s.start)),
+            "",
+            one_line(e.message()),
+        )
+    })?;
+    quote_dates(root.get_mut());
     let scenario: Scenario =
         serde_path_to_error::deserialize(toml::Deserializer::from(root)).map_err(|e| {
             let path = KeyPath::from_serde(e.path());
@@ -316,6 +329,10 @@ fn header_path(keys: &[String], counts: &HashMap<String, usize>) -> KeyPath {
 // JSON
 
 fn read_json(text: &str, file: &str) -> Result<Scenario, InputError> {
+    // The common case, a good file, without the cost of tracking the key path; a bad one is read again with it.
+    if let Ok(scenario) = serde_json::from_str::<Scenario>(text) {
+        return Ok(scenario);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let result: Result<Scenario, _> = serde_path_to_error::deserialize(&mut de);
     let scenario = match result {

@@ -2018,3 +2018,25 @@ created = "2019-10-01"
         false,
     );
 }
+
+/// FLOW-3: an invoking user who is not in the tenant (an index from another snapshot) is never allowed.
+#[test]
+fn flow_3_an_unknown_invoker_is_never_allowed() {
+    let s = snap(
+        &with_users(
+            r#"
+[[flows]]
+id = "button"
+environment = "default"
+trigger = "instant"
+owner = "prem"
+connectors = ["shared_sharepointonline"]
+"#,
+        ),
+        "2024-06-01",
+    );
+    let f = s.flow_idx("button").unwrap();
+    let d = entitle_core::flows::decide_flow(&s, f, Some(entitle_core::snapshot::UserIdx(u32::MAX)));
+    assert!(!d.allowed);
+    assert!(d.trace.as_slice().contains(&entitle_core::Rule::Flow3));
+}
