@@ -144,111 +144,125 @@ fn csv_out(header: &[&str], rows: Vec<Vec<String>>) -> Result<String, CliError> 
     String::from_utf8(bytes).map_err(|e| CliError::Internal(e.to_string()))
 }
 
+/// What a flow and an app answer share: the verdict, the licence, the rules, problems, warnings and fixes.
+struct Verdict<'a> {
+    allowed: bool,
+    premium: bool,
+    licensed_by: &'a LicensedByJson,
+    rules: &'a [Rule],
+    problems: &'a [Finding],
+    warnings: &'a [Finding],
+    fixes: &'a [Fix],
+}
+
+impl Verdict<'_> {
+    fn table_rows(&self, color: bool) -> Vec<(&'static str, String)> {
+        vec![
+            ("allowed", yes_no(self.allowed, color)),
+            ("premium", if self.premium { "yes" } else { "no" }.to_owned()),
+            ("licensed by", by(self.licensed_by)),
+            ("rules", rules(self.rules)),
+            ("problems", findings_text(self.problems)),
+            ("warnings", findings_text(self.warnings)),
+            ("fixes", fixes_text(self.fixes)),
+        ]
+    }
+
+    const CSV_HEADER: [&'static str; 6] = [
+        "allowed",
+        "premium",
+        "licensed_by",
+        "rules",
+        "problems",
+        "cheapest_fix",
+    ];
+
+    fn csv_cells(&self) -> Vec<String> {
+        vec![
+            self.allowed.to_string(),
+            self.premium.to_string(),
+            by(self.licensed_by),
+            rules(self.rules),
+            joined(self.problems),
+            self.fixes.first().map(fix_line).unwrap_or_default(),
+        ]
+    }
+}
+
+fn flow_verdict(a: &FlowAnswer) -> Verdict<'_> {
+    Verdict {
+        allowed: a.allowed,
+        premium: a.premium,
+        licensed_by: &a.licensed_by,
+        rules: &a.rules,
+        problems: &a.problems,
+        warnings: &a.warnings,
+        fixes: &a.fixes,
+    }
+}
+
+fn app_verdict(a: &AppAnswer) -> Verdict<'_> {
+    Verdict {
+        allowed: a.allowed,
+        premium: a.premium,
+        licensed_by: &a.licensed_by,
+        rules: &a.rules,
+        problems: &a.problems,
+        warnings: &a.warnings,
+        fixes: &a.fixes,
+    }
+}
+
 pub fn flow_table(a: &FlowAnswer, color: bool) -> String {
-    kv(vec![
+    let mut rows = vec![
         ("flow", format!("{} (environment {})", a.flow, a.environment)),
         ("as", a.r#as.clone().unwrap_or_default()),
-        ("allowed", yes_no(a.allowed, color)),
-        (
-            "premium",
-            if a.premium {
-                "yes".to_owned()
-            } else {
-                "no".to_owned()
-            },
-        ),
-        ("licensed by", by(&a.licensed_by)),
         ("enforcement", a.enforcement.unwrap_or("").to_owned()),
-        ("rules", rules(&a.rules)),
-        ("problems", findings_text(&a.problems)),
-        ("warnings", findings_text(&a.warnings)),
-        ("fixes", fixes_text(&a.fixes)),
-    ])
+    ];
+    rows.extend(flow_verdict(a).table_rows(color));
+    kv(rows)
 }
 
 pub fn flow_csv(a: &FlowAnswer) -> Result<String, CliError> {
-    csv_out(
-        &[
-            "flow",
-            "environment",
-            "as",
-            "allowed",
-            "premium",
-            "licensed_by",
-            "rules",
-            "problems",
-            "cheapest_fix",
-        ],
-        vec![vec![
-            a.flow.clone(),
-            a.environment.clone(),
-            a.r#as.clone().unwrap_or_default(),
-            a.allowed.to_string(),
-            a.premium.to_string(),
-            by(&a.licensed_by),
-            rules(&a.rules),
-            joined(&a.problems),
-            a.fixes.first().map(fix_line).unwrap_or_default(),
-        ]],
-    )
+    let mut header = vec!["flow", "environment", "as"];
+    header.extend(Verdict::CSV_HEADER);
+    let mut row = vec![
+        a.flow.clone(),
+        a.environment.clone(),
+        a.r#as.clone().unwrap_or_default(),
+    ];
+    row.extend(flow_verdict(a).csv_cells());
+    csv_out(&header, vec![row])
 }
 
 pub fn app_table(a: &AppAnswer, passes: u32, color: bool) -> String {
-    kv(vec![
+    let per_app = a
+        .licensed_by
+        .sku
+        .as_deref()
+        .is_some_and(|s| s.contains("per-app"));
+    let mut rows = vec![
         ("app", a.app.clone()),
         ("user", a.user.clone()),
-        ("allowed", yes_no(a.allowed, color)),
-        (
-            "premium",
-            if a.premium {
-                "yes".to_owned()
-            } else {
-                "no".to_owned()
-            },
-        ),
-        ("licensed by", by(&a.licensed_by)),
         (
             "per-app passes",
-            if a.licensed_by
-                .sku
-                .as_deref()
-                .is_some_and(|s| s.contains("per-app"))
-            {
+            if per_app {
                 passes.to_string()
             } else {
                 String::new()
             },
         ),
-        ("rules", rules(&a.rules)),
-        ("problems", findings_text(&a.problems)),
-        ("warnings", findings_text(&a.warnings)),
-        ("fixes", fixes_text(&a.fixes)),
-    ])
+    ];
+    rows.extend(app_verdict(a).table_rows(color));
+    kv(rows)
 }
 
 pub fn app_csv(a: &AppAnswer) -> Result<String, CliError> {
-    csv_out(
-        &[
-            "app",
-            "user",
-            "allowed",
-            "premium",
-            "licensed_by",
-            "rules",
-            "problems",
-            "cheapest_fix",
-        ],
-        vec![vec![
-            a.app.clone(),
-            a.user.clone(),
-            a.allowed.to_string(),
-            a.premium.to_string(),
-            by(&a.licensed_by),
-            rules(&a.rules),
-            joined(&a.problems),
-            a.fixes.first().map(fix_line).unwrap_or_default(),
-        ]],
-    )
+    let mut header = vec!["app", "user"];
+    header.extend(Verdict::CSV_HEADER);
+    let mut row = vec![a.app.clone(), a.user.clone()];
+    row.extend(app_verdict(a).csv_cells());
+    csv_out(&header, vec![row])
 }
 
 fn date(d: Option<NaiveDate>) -> String {
