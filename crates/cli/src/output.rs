@@ -217,9 +217,13 @@ pub fn flow_table(a: &FlowAnswer, color: bool) -> String {
     let mut rows = vec![
         ("flow", format!("{} (environment {})", a.flow, a.environment)),
         ("as", a.r#as.clone().unwrap_or_default()),
-        ("enforcement", a.enforcement.unwrap_or("").to_owned()),
     ];
     rows.extend(flow_verdict(a).table_rows(color));
+    // After "licensed by": why it is at risk.
+    rows.insert(
+        5.min(rows.len()),
+        ("enforcement", a.enforcement.unwrap_or("").to_owned()),
+    );
     kv(rows)
 }
 
