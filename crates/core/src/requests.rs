@@ -247,8 +247,12 @@ fn licence_holder(snap: &Snapshot, flow: FlowIdx) -> Option<FlowIdx> {
     let mut steps = 0;
     while let Some(i) = cur {
         let f = snap.flow(i)?;
-        if f.coverage == Coverage::Covered || f.machine_coverage == Coverage::Covered {
+        if f.coverage == Coverage::Covered {
             return Some(i);
+        }
+        // FLOW-16: a machine's licence covers the flows that call it, with their parents and children.
+        if let Some(m) = f.machine_cover {
+            return Some(m);
         }
         if let Some(c) = f.in_context_of.filter(|_| !f.in_context_mismatch) {
             if snap
