@@ -355,3 +355,19 @@ impl Snapshot {
         self.catalog.sku(i).map_or("?", |s| &s.id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot is shared by many request handlers at once: it must be `Send + Sync` (and decisions `Copy`).
+    #[test]
+    fn snapshots_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        fn copied<T: Copy + Send>() {}
+        shared::<Snapshot>();
+        shared::<Catalog>();
+        copied::<crate::decision::FlowDecision>();
+        copied::<crate::decision::AppDecision>();
+    }
+}
