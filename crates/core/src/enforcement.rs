@@ -65,7 +65,9 @@ pub fn timeline(
         _ => (row.admin_notice, row.maker_notice, row.turn_off),
     };
     // ENF-4: once makers were notified of the kind's rollout, a new unlicensed premium flow is created off.
-    // (Only when it was unlicensed when created: an owner who leaves later starts an ordinary timeline.)
+    // (Only when it was unlicensed when created: an owner who leaves later starts an ordinary timeline.) Its
+    // dates stay those of ENF-2's own timeline from its creation, so an admin sees when it would have been
+    // turned off had it been created on; the state says it never ran.
     let created_off =
         created.is_some_and(|c| c >= row.maker_notice && c <= at && e.since.is_none_or(|s| s <= c));
     let state = if created_off {
