@@ -11,6 +11,8 @@ use entitle_core::scenario::Logic;
 use entitle_core::scenario::json_schema;
 use entitle_core::{Snapshot, generate};
 
+use std::io::Write;
+
 use crate::args::{Check, Cli, Command, Format, LogicArg};
 use crate::input::{self, CliError, resolve};
 use crate::output;
@@ -25,29 +27,44 @@ fn user(snap: &Snapshot, flag: &str, id: &str) -> Result<entitle_core::snapshot:
     )
 }
 
-fn json(value: &impl serde::Serialize) -> Result<String, CliError> {
-    serde_json::to_string_pretty(value)
-        .map(|s| s + "\n")
-        .map_err(|e| CliError::Internal(e.to_string()))
+/// What a command prints: text, or a value written as JSON straight to stdout (an audit of a large tenant is
+/// hundreds of megabytes: it is never held as one string).
+pub enum Out {
+    Text(String),
+    Json(WriteJson),
 }
 
-/// Runs the command and returns what to print on stdout.
-pub fn run(cli: Cli) -> Result<String, CliError> {
+/// The buffered standard output the answer goes to.
+pub type Stdout = std::io::BufWriter<std::io::StdoutLock<'static>>;
+
+/// Writes one value as pretty JSON (to a concrete writer: serde_json writes token by token, and a `dyn Write`
+/// would make each of those a dynamic call).
+pub type WriteJson = Box<dyn FnOnce(&mut Stdout) -> std::io::Result<()>>;
+
+fn json<T: serde::Serialize + 'static>(value: T) -> Result<Out, CliError> {
+    Ok(Out::Json(Box::new(move |w: &mut Stdout| {
+        serde_json::to_writer_pretty(&mut *w, &value)?;
+        w.write_all(b"\n")
+    })))
+}
+
+/// Runs the command and returns what to print on stdout. Everything that can be wrong with the input is found
+/// before anything is printed.
+pub fn run(cli: Cli) -> Result<Out, CliError> {
     let g = cli.global;
     let catalog = input::catalog(&g.catalog)?;
     let color = output::color_enabled();
     match cli.command {
-        Command::Schema => json(&json_schema()),
-        Command::Catalog(args) => output::catalog(&catalog, args.connectors, g.format, g.at),
+        Command::Schema => json(json_schema()),
+        Command::Catalog(args) => output::catalog(&catalog, args.connectors, g.format, g.at).map(Out::Text),
         Command::Generate(args) => {
             let scenario = generate::synthetic(args.flows, args.users, args.environments, args.seed);
             if args.json {
-                scenario
-                    .to_json_string()
-                    .map_err(|e| CliError::Internal(e.to_string()))
+                json(scenario)
             } else {
                 scenario
                     .to_toml_string()
+                    .map(Out::Text)
                     .map_err(|e| CliError::Internal(e.to_string()))
             }
         }
@@ -65,9 +82,9 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
                     let u = as_user.as_deref().map(|id| user(&snap, "--as", id)).transpose()?;
                     let answer = flow_answer(&snap, f, u);
                     match g.format {
-                        Format::Json => json(&answer),
-                        Format::Table => Ok(output::flow_table(&answer, color)),
-                        Format::Csv => output::flow_csv(&answer),
+                        Format::Json => json(answer),
+                        Format::Table => Ok(Out::Text(output::flow_table(&answer, color))),
+                        Format::Csv => output::flow_csv(&answer).map(Out::Text),
                     }
                 }
                 Command::Check(Check::App { app, user: who }) => {
@@ -82,25 +99,25 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
                     let answer = app_answer(&snap, a, u);
                     let passes = per_app_passes_needed(&snap, u, Some(a));
                     match g.format {
-                        Format::Json => json(&answer),
-                        Format::Table => Ok(output::app_table(&answer, passes, color)),
-                        Format::Csv => output::app_csv(&answer),
+                        Format::Json => json(answer),
+                        Format::Table => Ok(Out::Text(output::app_table(&answer, passes, color))),
+                        Format::Csv => output::app_csv(&answer).map(Out::Text),
                     }
                 }
                 Command::Audit => {
                     let a = audit(&snap);
                     match g.format {
-                        Format::Json => json(&a),
-                        Format::Table => Ok(output::audit_table(&a, color)),
-                        Format::Csv => output::audit_csv(&a),
+                        Format::Json => json(a),
+                        Format::Table => Ok(Out::Text(output::audit_table(&a, color))),
+                        Format::Csv => output::audit_csv(&a).map(Out::Text),
                     }
                 }
                 Command::Capacity => {
                     let c = capacity(&snap);
                     match g.format {
-                        Format::Json => json(&c),
-                        Format::Table => Ok(output::capacity_table(&c)),
-                        Format::Csv => output::capacity_csv(&c),
+                        Format::Json => json(c),
+                        Format::Table => Ok(Out::Text(output::capacity_table(&c))),
+                        Format::Csv => output::capacity_csv(&c).map(Out::Text),
                     }
                 }
                 Command::Limits(args) => {
@@ -128,17 +145,17 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
                         }
                     };
                     match g.format {
-                        Format::Json => json(&limit),
-                        Format::Table => Ok(output::limits_table(&limit)),
-                        Format::Csv => output::limits_csv(&limit),
+                        Format::Json => json(limit),
+                        Format::Table => Ok(Out::Text(output::limits_table(&limit))),
+                        Format::Csv => output::limits_csv(&limit).map(Out::Text),
                     }
                 }
                 Command::Cost => {
                     let c = cost(&snap);
                     match g.format {
-                        Format::Json => json(&c),
-                        Format::Table => Ok(output::cost_table(&c)),
-                        Format::Csv => output::cost_csv(&c),
+                        Format::Json => json(c),
+                        Format::Table => Ok(Out::Text(output::cost_table(&c))),
+                        Format::Csv => output::cost_csv(&c).map(Out::Text),
                     }
                 }
                 Command::Buy(args) => {
@@ -157,9 +174,9 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
                         .transpose()?;
                     let p = preview_purchase(&snap, sku, args.quantity, u);
                     match g.format {
-                        Format::Json => json(&p),
-                        Format::Table => Ok(output::buy_table(&p, color)),
-                        Format::Csv => output::buy_csv(&p),
+                        Format::Json => json(p),
+                        Format::Table => Ok(Out::Text(output::buy_table(&p, color))),
+                        Format::Csv => output::buy_csv(&p).map(Out::Text),
                     }
                 }
                 Command::Impact(args) => {
@@ -182,9 +199,9 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
                     let impact =
                         impact(&snap, &args.entity, change).map_err(|e| CliError::Input(e.to_string()))?;
                     match g.format {
-                        Format::Json => json(&impact),
-                        Format::Table => Ok(output::impact_table(&impact)),
-                        Format::Csv => output::impact_csv(&impact),
+                        Format::Json => json(impact),
+                        Format::Table => Ok(Out::Text(output::impact_table(&impact))),
+                        Format::Csv => output::impact_csv(&impact).map(Out::Text),
                     }
                 }
                 Command::Schema | Command::Catalog(_) | Command::Generate(_) => {

@@ -5,20 +5,36 @@ mod commands;
 mod input;
 mod output;
 
+use std::io::{BufWriter, ErrorKind, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
 
+use commands::Out;
+
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    match commands::run(cli) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
+    let out = match commands::run(cli) {
+        Ok(out) => out,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut w = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let written = match out {
+        Out::Text(text) => w.write_all(text.as_bytes()),
+        Out::Json(write) => write(&mut w),
+    }
+    .and_then(|()| w.flush());
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`entitle audit | head`): nothing more to say.
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing the answer: {e}");
+            ExitCode::from(1)
         }
     }
 }
