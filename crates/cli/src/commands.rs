@@ -41,6 +41,20 @@ pub type Stdout = std::io::BufWriter<std::io::StdoutLock<'static>>;
 /// would make each of those a dynamic call).
 pub type WriteJson = Box<dyn FnOnce(&mut Stdout) -> std::io::Result<()>>;
 
+/// An answer in the chosen format: JSON for programs, a table for people, CSV for spreadsheets.
+fn render<T: serde::Serialize + 'static>(
+    format: Format,
+    value: T,
+    table: impl FnOnce(&T) -> String,
+    csv: impl FnOnce(&T) -> Result<String, CliError>,
+) -> Result<Out, CliError> {
+    match format {
+        Format::Json => json(value),
+        Format::Table => Ok(Out::Text(table(&value))),
+        Format::Csv => csv(&value).map(Out::Text),
+    }
+}
+
 fn json<T: serde::Serialize + 'static>(value: T) -> Result<Out, CliError> {
     Ok(Out::Json(Box::new(move |w: &mut Stdout| {
         serde_json::to_writer_pretty(&mut *w, &value)?;
@@ -81,11 +95,12 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                     )?;
                     let u = as_user.as_deref().map(|id| user(&snap, "--as", id)).transpose()?;
                     let answer = flow_answer(&snap, f, u);
-                    match g.format {
-                        Format::Json => json(answer),
-                        Format::Table => Ok(Out::Text(output::flow_table(&answer, color))),
-                        Format::Csv => output::flow_csv(&answer).map(Out::Text),
-                    }
+                    render(
+                        g.format,
+                        answer,
+                        |x| output::flow_table(x, color),
+                        output::flow_csv,
+                    )
                 }
                 Command::Check(Check::App { app, user: who }) => {
                     let a = resolve(
@@ -98,27 +113,20 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                     let u = user(&snap, "--user", &who)?;
                     let answer = app_answer(&snap, a, u);
                     let passes = per_app_passes_needed(&snap, u, Some(a));
-                    match g.format {
-                        Format::Json => json(answer),
-                        Format::Table => Ok(Out::Text(output::app_table(&answer, passes, color))),
-                        Format::Csv => output::app_csv(&answer).map(Out::Text),
-                    }
+                    render(
+                        g.format,
+                        answer,
+                        |x| output::app_table(x, passes, color),
+                        output::app_csv,
+                    )
                 }
                 Command::Audit => {
                     let a = audit(&snap);
-                    match g.format {
-                        Format::Json => json(a),
-                        Format::Table => Ok(Out::Text(output::audit_table(&a, color))),
-                        Format::Csv => output::audit_csv(&a).map(Out::Text),
-                    }
+                    render(g.format, a, |x| output::audit_table(x, color), output::audit_csv)
                 }
                 Command::Capacity => {
                     let c = capacity(&snap);
-                    match g.format {
-                        Format::Json => json(c),
-                        Format::Table => Ok(Out::Text(output::capacity_table(&c))),
-                        Format::Csv => output::capacity_csv(&c).map(Out::Text),
-                    }
+                    render(g.format, c, output::capacity_table, output::capacity_csv)
                 }
                 Command::Limits(args) => {
                     let limit = match (&args.target.user, &args.target.flow) {
@@ -144,19 +152,11 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                             ));
                         }
                     };
-                    match g.format {
-                        Format::Json => json(limit),
-                        Format::Table => Ok(Out::Text(output::limits_table(&limit))),
-                        Format::Csv => output::limits_csv(&limit).map(Out::Text),
-                    }
+                    render(g.format, limit, output::limits_table, output::limits_csv)
                 }
                 Command::Cost => {
                     let c = cost(&snap);
-                    match g.format {
-                        Format::Json => json(c),
-                        Format::Table => Ok(Out::Text(output::cost_table(&c))),
-                        Format::Csv => output::cost_csv(&c).map(Out::Text),
-                    }
+                    render(g.format, c, output::cost_table, output::cost_csv)
                 }
                 Command::Buy(args) => {
                     let catalog = snap.catalog();
@@ -173,11 +173,7 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                         .map(|id| user(&snap, "--as", id))
                         .transpose()?;
                     let p = preview_purchase(&snap, sku, args.quantity, u);
-                    match g.format {
-                        Format::Json => json(p),
-                        Format::Table => Ok(Out::Text(output::buy_table(&p, color))),
-                        Format::Csv => output::buy_csv(&p).map(Out::Text),
-                    }
+                    render(g.format, p, |x| output::buy_table(x, color), output::buy_csv)
                 }
                 Command::Impact(args) => {
                     let change = match args.change.add_logic {
@@ -198,11 +194,7 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                     resolve("--entity", "entity", &args.entity, found, known)?;
                     let impact =
                         impact(&snap, &args.entity, change).map_err(|e| CliError::Input(e.to_string()))?;
-                    match g.format {
-                        Format::Json => json(impact),
-                        Format::Table => Ok(Out::Text(output::impact_table(&impact))),
-                        Format::Csv => output::impact_csv(&impact).map(Out::Text),
-                    }
+                    render(g.format, impact, output::impact_table, output::impact_csv)
                 }
                 Command::Schema | Command::Catalog(_) | Command::Generate(_) => {
                     Err(CliError::Internal("unreachable command branch".to_owned()))

@@ -40,33 +40,32 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
     d.premium = f.premium.premium;
     classify(f, &mut d);
 
-    // FLOW-1, FLOW-14, FLOW-17: a capacity licence of its own comes first.
-    match f.license {
-        FlowLicense::Process => {
-            d.trace.push(Rule::Flow14);
-            d.trace.push(Rule::Flow13);
-            if f.coverage == Coverage::Covered {
-                d.trace.push(Rule::Flow1);
-                return allow(d, LicensedBy::Process { flow });
-            }
-            d.problems.push(Problem {
-                rule: Rule::Flow14,
-                what: What::NoProcessUnit { env: f.env },
-            });
+    // FLOW-1, FLOW-14, FLOW-17: a capacity licence of its own comes first; without a free unit in its
+    // environment the flow falls back to its user licence.
+    let own = match f.license {
+        FlowLicense::Process => Some((
+            Rule::Flow14,
+            LicensedBy::Process { flow },
+            What::NoProcessUnit { env: f.env },
+        )),
+        FlowLicense::PerFlow => Some((
+            Rule::Flow17,
+            LicensedBy::PerFlow { flow },
+            What::NoPerFlowUnit { env: f.env },
+        )),
+        FlowLicense::User => None,
+    };
+    if let Some((rule, by, shortfall)) = own {
+        d.trace.push(rule);
+        d.trace.push(Rule::Flow13);
+        if f.coverage == Coverage::Covered {
+            d.trace.push(Rule::Flow1);
+            return allow(d, by);
         }
-        FlowLicense::PerFlow => {
-            d.trace.push(Rule::Flow17);
-            d.trace.push(Rule::Flow13);
-            if f.coverage == Coverage::Covered {
-                d.trace.push(Rule::Flow1);
-                return allow(d, LicensedBy::PerFlow { flow });
-            }
-            d.problems.push(Problem {
-                rule: Rule::Flow17,
-                what: What::NoPerFlowUnit { env: f.env },
-            });
-        }
-        FlowLicense::User => {}
+        d.problems.push(Problem {
+            rule,
+            what: shortfall,
+        });
     }
 
     // FLOW-15: a flow associated with a process-licensed flow of the same solution shares its licence; a
@@ -495,25 +494,28 @@ fn in_d365_context(snap: &Snapshot, f: &FlowRec) -> bool {
     f.d365_data && snap.env(f.env).is_some_and(|e| e.has_dynamics)
 }
 
-/// The flow that holds a covering process (or, with `per_flow`, per-flow) licence for `start`: `start` itself,
-/// the flow it is associated with, or (with `walk_parents`) an ancestor.
+/// FLOW-15: the process-licensed flow `f` is associated with, when that licence covers it (same solution and
+/// environment, a process licence — per flow never covers associated flows, FLOW-17 — holding a unit).
+fn associated_process(snap: &Snapshot, f: &FlowRec) -> Option<FlowIdx> {
+    let ctx = f.in_context_of.filter(|_| !f.in_context_mismatch)?;
+    snap.flow(ctx)
+        .is_some_and(|c| c.coverage == Coverage::Covered && c.license == FlowLicense::Process)
+        .then_some(ctx)
+}
+
+/// The flow that holds a covering capacity licence for `start`: `start` itself (a process licence only, unless
+/// `walk_parents`), the flow it is associated with, or (with `walk_parents`) an ancestor — whose process or
+/// per-flow licence covers its children (FLOW-7, FLOW-17).
 fn process_holder(snap: &Snapshot, start: FlowIdx, walk_parents: bool) -> Option<FlowIdx> {
     let mut cur = Some(start);
     let mut steps = 0usize;
     while let Some(i) = cur {
         let f = snap.flow(i)?;
-        // An association (FLOW-15) is covered by a process licence only; a parent chain (FLOW-7) by process or
-        // per flow (FLOW-17 covers a parent and its children, not in-context flows).
         if f.coverage == Coverage::Covered && (walk_parents || f.license == FlowLicense::Process) {
             return Some(i);
         }
-        if let Some(ctx) = f.in_context_of.filter(|_| !f.in_context_mismatch) {
-            if snap
-                .flow(ctx)
-                .is_some_and(|c| c.coverage == Coverage::Covered && c.license == FlowLicense::Process)
-            {
-                return Some(ctx);
-            }
+        if let Some(ctx) = associated_process(snap, f) {
+            return Some(ctx);
         }
         if !walk_parents {
             return None;
@@ -525,6 +527,26 @@ fn process_holder(snap: &Snapshot, start: FlowIdx, walk_parents: bool) -> Option
         cur = f.parent;
     }
     None
+}
+
+/// The flow whose capacity licence a run of `flow` uses, if any, in the order [`decide_flow`] tries them: its
+/// own unit, its machine's (FLOW-16), the flow it is associated with (FLOW-15), an ancestor's (FLOW-7; not
+/// during the transition period). The request limits (REQ-4, REQ-5) follow the same licence.
+pub(crate) fn licence_holder(snap: &Snapshot, flow: FlowIdx) -> Option<FlowIdx> {
+    let f = snap.flow(flow)?;
+    if f.coverage == Coverage::Covered {
+        return Some(flow);
+    }
+    if let Some(m) = f.machine_cover {
+        return Some(m);
+    }
+    if let Some(c) = associated_process(snap, f) {
+        return Some(c);
+    }
+    if snap.transition() {
+        return None;
+    }
+    f.parent.and_then(|p| process_holder(snap, p, true))
 }
 
 /// The top of a parent chain (cycles are refused when the snapshot is built).

@@ -31,50 +31,55 @@ pub fn check(snap: &Snapshot) -> (PortalCapacity, Vec<Finding>) {
                 .saturating_add(d.grants.page_views.saturating_mul(*n));
         }
     }
+    let portals: Vec<_> = snap
+        .scenario()
+        .apps
+        .iter()
+        .filter(|a| a.kind == AppKind::Portal)
+        .collect();
+    cap.allocated_logins = portals
+        .iter()
+        .filter_map(|a| a.logins)
+        .fold(0, u64::saturating_add);
+    cap.allocated_page_views = portals
+        .iter()
+        .filter_map(|a| a.page_views)
+        .fold(0, u64::saturating_add);
     let mut findings = Vec::new();
-    for a in snap.scenario().apps.iter().filter(|a| a.kind == AppKind::Portal) {
-        if let Some(l) = a.logins {
-            cap.allocated_logins = cap.allocated_logins.saturating_add(l);
-            if l > 0 && l < limits.min_logins_per_portal {
+    // The same two checks for each measure: at least the minimum per portal, no more than was bought.
+    let measures = [
+        (
+            "logins",
+            limits.min_logins_per_portal,
+            cap.logins,
+            cap.allocated_logins,
+        ),
+        (
+            "page views",
+            limits.min_page_views_per_portal,
+            cap.page_views,
+            cap.allocated_page_views,
+        ),
+    ];
+    for (what, minimum, bought, allocated) in measures {
+        for a in &portals {
+            let given = if what == "logins" { a.logins } else { a.page_views };
+            if let Some(v) = given.filter(|v| *v > 0 && *v < minimum) {
                 findings.push(Finding::new(
                     Rule::Portal5,
                     format!(
-                        "portal `{}` is allocated {l} logins; at least {} per portal",
-                        a.id, limits.min_logins_per_portal
+                        "portal `{}` is allocated {v} {what}; at least {minimum} per portal",
+                        a.id
                     ),
                 ));
             }
         }
-        if let Some(v) = a.page_views {
-            cap.allocated_page_views = cap.allocated_page_views.saturating_add(v);
-            if v > 0 && v < limits.min_page_views_per_portal {
-                findings.push(Finding::new(
-                    Rule::Portal5,
-                    format!(
-                        "portal `{}` is allocated {v} page views; at least {} per portal",
-                        a.id, limits.min_page_views_per_portal
-                    ),
-                ));
-            }
+        if allocated > bought {
+            findings.push(Finding::new(
+                Rule::Portal5,
+                format!("{allocated} {what} are allocated to portals but {bought} were bought"),
+            ));
         }
-    }
-    if cap.allocated_logins > cap.logins {
-        findings.push(Finding::new(
-            Rule::Portal5,
-            format!(
-                "{} logins are allocated to portals but {} were bought",
-                cap.allocated_logins, cap.logins
-            ),
-        ));
-    }
-    if cap.allocated_page_views > cap.page_views {
-        findings.push(Finding::new(
-            Rule::Portal5,
-            format!(
-                "{} page views are allocated to portals but {} were bought",
-                cap.allocated_page_views, cap.page_views
-            ),
-        ));
     }
     (cap, findings)
 }

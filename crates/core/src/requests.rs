@@ -4,9 +4,10 @@
 use serde::Serialize;
 
 use crate::catalog::{Capability, Kind, ProductLine};
+use crate::flows::licence_holder;
 use crate::rule::Rule;
 use crate::scenario::{FlowLicense, Trigger};
-use crate::snapshot::{Coverage, FlowIdx, Snapshot, UserIdx};
+use crate::snapshot::{FlowIdx, Snapshot, UserIdx};
 
 /// One contribution to a limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -232,46 +233,12 @@ pub fn flow_limit(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> L
             Some(user),
         );
     }
+    // The context user's own limit, with REQ-4 (whose limit a flow run uses) after REQ-1.
     let mut limit = user_limit(snap, user);
-    for r in rules.into_iter().rev() {
-        if !limit.rules.contains(&r) {
-            limit.rules.insert(1, r);
-        }
+    if !limit.rules.contains(&Rule::Req4) {
+        limit.rules.insert(1.min(limit.rules.len()), Rule::Req4);
     }
     limit
-}
-
-/// The flow whose process or per-flow licence a run of `flow` uses, if any (REQ-4, FLOW-7, FLOW-15, FLOW-16).
-fn licence_holder(snap: &Snapshot, flow: FlowIdx) -> Option<FlowIdx> {
-    let mut cur = Some(flow);
-    let mut steps = 0;
-    while let Some(i) = cur {
-        let f = snap.flow(i)?;
-        if f.coverage == Coverage::Covered {
-            return Some(i);
-        }
-        // FLOW-16: a machine's licence covers the flows that call it, with their parents and children.
-        if let Some(m) = f.machine_cover {
-            return Some(m);
-        }
-        if let Some(c) = f.in_context_of.filter(|_| !f.in_context_mismatch) {
-            if snap
-                .flow(c)
-                .is_some_and(|c| c.coverage == Coverage::Covered && c.license == FlowLicense::Process)
-            {
-                return Some(c);
-            }
-        }
-        if snap.transition() {
-            return None;
-        }
-        steps += 1;
-        if steps > snap.flows.len() {
-            return None;
-        }
-        cur = f.parent;
-    }
-    None
 }
 
 fn licence_limit(snap: &Snapshot, holder: FlowIdx, mut rules: Vec<Rule>) -> Limit {
