@@ -48,14 +48,9 @@ pub struct Global {
     #[arg(long, short = 'f', global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Catalog: `seed` (the default, the seed documents' figures), `current` (today's figures) or a TOML file.
-    #[arg(
-        long,
-        global = true,
-        env = "ENTITLE_CATALOG",
-        value_name = "EDITION|FILE",
-        default_value = "seed"
-    )]
-    pub catalog: String,
+    /// With `serve`: the edition new tenants use unless they name one.
+    #[arg(long, global = true, env = "ENTITLE_CATALOG", value_name = "EDITION|FILE")]
+    pub catalog: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -63,6 +58,16 @@ pub enum Format {
     Table,
     Json,
     Csv,
+}
+
+impl From<Format> for entitle_render::Format {
+    fn from(f: Format) -> entitle_render::Format {
+        match f {
+            Format::Table => entitle_render::Format::Table,
+            Format::Json => entitle_render::Format::Json,
+            Format::Csv => entitle_render::Format::Csv,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +93,94 @@ pub enum Command {
     Schema,
     /// Write a synthetic tenant of any size, for load and scale tests.
     Generate(Generate),
+    /// Run the HTTP API (and keep every change in SQLite, or PostgreSQL with --database-url).
+    Serve(Serve),
+    /// Create, list and revoke API keys, straight in the server's store.
+    #[command(subcommand)]
+    Key(Key),
+}
+
+/// Where the server's store is: the same settings as `serve`.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Directory of the SQLite file (default: the platform's data directory, e.g. ~/.local/share/entitle).
+    #[arg(long, env = "ENTITLE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Use this database instead: `postgres://user@host:5432/db` (or `sqlite://PATH`).
+    #[arg(long, env = "ENTITLE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// A TOML file with any of these settings (kebab-case keys); flags and ENTITLE_* variables win over it.
+    #[arg(long, env = "ENTITLE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  entitle serve                                        # 127.0.0.1:8080, SQLite in the data directory
+  entitle serve --listen 0.0.0.0:8080 --data-dir /var/lib/entitle
+  entitle serve --database-url postgres://entitle@db:5432/entitle --redis-url redis://cache:6379
+  ENTITLE_ADMIN_KEY=... entitle serve                  # the operator key to create on first start";
+
+#[derive(Debug, Args)]
+#[command(after_help = SERVE_EXAMPLES)]
+pub struct Serve {
+    /// Address to listen on.
+    #[arg(long, env = "ENTITLE_LISTEN", value_name = "ADDR", default_value = None)]
+    pub listen: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Share the request meter between nodes through this Redis.
+    #[arg(long, env = "ENTITLE_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// When Redis does not answer: `fail-open` (count locally) or `fail-closed` (refuse).
+    #[arg(long, env = "ENTITLE_REDIS_FAILURE", value_name = "POLICY")]
+    pub redis_failure: Option<String>,
+    /// Log lines as `text` or `json`.
+    #[arg(long, env = "ENTITLE_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "ENTITLE_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Pin today's date (demos and tests).
+    #[arg(long, env = "ENTITLE_TODAY", value_name = "DATE", hide = true)]
+    pub today: Option<NaiveDate>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Key {
+    /// Make a key; its secret is printed once.
+    Create {
+        /// The tenant it belongs to (every role but operator).
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        /// operator, global-admin, billing-admin, environment-admin, maker or reader.
+        #[arg(long)]
+        role: String,
+        /// Environment admins: an environment they administer (repeat for more).
+        #[arg(long = "environment", value_name = "ENV")]
+        environments: Vec<String>,
+        /// Makers: the user they act as.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// A label for people.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,7 +15,7 @@ use std::io::Write;
 
 use crate::args::{Check, Cli, Command, Format, LogicArg};
 use crate::input::{self, CliError, resolve};
-use crate::output;
+use entitle_render as output;
 
 fn user(snap: &Snapshot, flag: &str, id: &str) -> Result<entitle_core::snapshot::UserIdx, CliError> {
     resolve(
@@ -46,12 +46,12 @@ fn render<T: serde::Serialize + 'static>(
     format: Format,
     value: T,
     table: impl FnOnce(&T) -> String,
-    csv: impl FnOnce(&T) -> Result<String, CliError>,
+    csv: impl FnOnce(&T) -> Result<String, output::RenderError>,
 ) -> Result<Out, CliError> {
     match format {
         Format::Json => json(value),
         Format::Table => Ok(Out::Text(table(&value))),
-        Format::Csv => csv(&value).map(Out::Text),
+        Format::Csv => csv(&value).map(Out::Text).map_err(CliError::from),
     }
 }
 
@@ -66,11 +66,19 @@ fn json<T: serde::Serialize + 'static>(value: T) -> Result<Out, CliError> {
 /// before anything is printed.
 pub fn run(cli: Cli) -> Result<Out, CliError> {
     let g = cli.global;
-    let catalog = input::catalog(&g.catalog)?;
+    if let Command::Serve(args) = cli.command {
+        return crate::server::serve(args, g.catalog).map(Out::Text);
+    }
+    if let Command::Key(args) = cli.command {
+        return crate::server::key(args).map(Out::Text);
+    }
+    let catalog = input::catalog(g.catalog.as_deref().unwrap_or("seed"))?;
     let color = output::color_enabled();
     match cli.command {
         Command::Schema => json(json_schema()),
-        Command::Catalog(args) => output::catalog(&catalog, args.connectors, g.format, g.at).map(Out::Text),
+        Command::Catalog(args) => output::catalog(&catalog, args.connectors, g.format.into(), g.at)
+            .map(Out::Text)
+            .map_err(CliError::from),
         Command::Generate(args) => {
             let scenario = generate::synthetic(args.flows, args.users, args.environments, args.seed);
             if args.json {
@@ -196,9 +204,11 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                         impact(&snap, &args.entity, change).map_err(|e| CliError::Input(e.to_string()))?;
                     render(g.format, impact, output::impact_table, output::impact_csv)
                 }
-                Command::Schema | Command::Catalog(_) | Command::Generate(_) => {
-                    Err(CliError::Internal("unreachable command branch".to_owned()))
-                }
+                Command::Schema
+                | Command::Catalog(_)
+                | Command::Generate(_)
+                | Command::Serve(_)
+                | Command::Key(_) => Err(CliError::Internal("unreachable command branch".to_owned())),
             }
         }
     }

@@ -31,6 +31,12 @@ impl std::fmt::Display for CliError {
     }
 }
 
+impl From<entitle_render::RenderError> for CliError {
+    fn from(e: entitle_render::RenderError) -> CliError {
+        CliError::Internal(e.0)
+    }
+}
+
 /// `--catalog`: an embedded edition by name, or a file.
 pub fn catalog(spec: &str) -> Result<Catalog, CliError> {
     if let Some(edition) = Catalog::edition(spec) {

@@ -3,7 +3,7 @@
 mod args;
 mod commands;
 mod input;
-mod output;
+mod server;
 
 use std::io::{BufWriter, ErrorKind, Write};
 use std::process::ExitCode;

@@ -275,6 +275,14 @@ impl Snapshot {
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
+    /// The shared catalog, to build another snapshot on it.
+    pub fn catalog_arc(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+    /// The same tenant on another day.
+    pub fn on(&self, day: NaiveDate) -> Result<Snapshot, BuildError> {
+        Snapshot::new(Arc::clone(&self.catalog), self.scenario.clone(), day)
+    }
     pub fn scenario(&self) -> &Scenario {
         &self.scenario
     }

@@ -486,6 +486,7 @@ fn scenario(spec: &TenantSpec) -> Scenario {
         .subs
         .iter()
         .map(|s| Subscription {
+            id: None,
             sku: SUBSCRIBED[s.sku].to_owned(),
             quantity: s.quantity,
             start: Some(day(2023, 1, 1)),

@@ -997,6 +997,7 @@ mod round_trip {
                 ..Tenant::default()
             },
             subscriptions: vec![Subscription {
+                id: None,
                 sku: p.sku(),
                 quantity: p.number() as u32,
                 start: Some(start),

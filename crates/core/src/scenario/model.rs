@@ -107,6 +107,10 @@ pub enum SelfServicePolicy {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Subscription {
+    /// A name for the subscription (entitle extension): the server addresses it by this id, or by its
+    /// position when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub sku: String,
     pub quantity: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -279,6 +283,9 @@ pub struct App {
     /// Whether the app is extending an installed Dynamics 365 app (entitle extension; D365-1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extends_dynamics: Option<String>,
+    /// The maker who owns the app (entitle extension; the server lets a maker change only their own apps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// App kinds.

@@ -243,8 +243,20 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
     }
 
     // [[subscriptions]]
+    let mut sub_ids: HashMap<&str, usize> = HashMap::new();
     for (i, sub) in s.subscriptions.iter().enumerate() {
         let here = root.key("subscriptions").index(i);
+        if let Some(id) = &sub.id {
+            if id.trim().is_empty() {
+                out.push(Problem::new(here.key("id"), "empty subscription id"));
+            } else if let Some(first) = sub_ids.insert(id, i) {
+                sub_ids.insert(id, first);
+                out.push(
+                    Problem::new(here.key("id"), format!("duplicate subscription id `{id}`"))
+                        .help(Some(format!("`subscriptions[{first}]` has the same id"))),
+                );
+            }
+        }
         skus.check(&sub.sku, here.key("sku"), Target::Value, &mut out);
         if let (Some(start), Some(end)) = (sub.start, sub.end) {
             if end < start {
@@ -341,6 +353,9 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
         }
         for (k, user) in app.users.iter().enumerate() {
             users.check_ref(user, here.key("users").index(k), &mut out);
+        }
+        if let Some(owner) = &app.owner {
+            users.check_ref(owner, here.key("owner"), &mut out);
         }
         for (k, entity) in app.entities.iter().enumerate() {
             entities.check_ref(entity, here.key("entities").index(k), &mut out);

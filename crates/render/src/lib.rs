@@ -15,8 +15,25 @@ use entitle_core::report::{AppAnswer, FlowAnswer, LicensedByJson};
 use entitle_core::requests::Limit;
 use entitle_core::rule::Rule;
 
-use crate::args::Format;
-use crate::input::CliError;
+/// How an answer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Writing an answer failed (a CSV or JSON writer's fault: the answers themselves always render).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderError(pub String);
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RenderError {}
 
 /// Colour when stdout is a terminal and `NO_COLOR` is not set.
 pub fn color_enabled() -> bool {
@@ -132,16 +149,14 @@ fn kv(rows: Vec<(&str, String)>) -> String {
     format!("{t}\n")
 }
 
-fn csv_out(header: &[&str], rows: Vec<Vec<String>>) -> Result<String, CliError> {
+fn csv_out(header: &[&str], rows: Vec<Vec<String>>) -> Result<String, RenderError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(header)
-        .map_err(|e| CliError::Internal(e.to_string()))?;
+    w.write_record(header).map_err(|e| RenderError(e.to_string()))?;
     for r in rows {
-        w.write_record(&r)
-            .map_err(|e| CliError::Internal(e.to_string()))?;
+        w.write_record(&r).map_err(|e| RenderError(e.to_string()))?;
     }
-    let bytes = w.into_inner().map_err(|e| CliError::Internal(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|e| CliError::Internal(e.to_string()))
+    let bytes = w.into_inner().map_err(|e| RenderError(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| RenderError(e.to_string()))
 }
 
 /// What a flow and an app answer share: the verdict, the licence, the rules, problems, warnings and fixes.
@@ -227,7 +242,7 @@ pub fn flow_table(a: &FlowAnswer, color: bool) -> String {
     kv(rows)
 }
 
-pub fn flow_csv(a: &FlowAnswer) -> Result<String, CliError> {
+pub fn flow_csv(a: &FlowAnswer) -> Result<String, RenderError> {
     let mut header = vec!["flow", "environment", "as"];
     header.extend(Verdict::CSV_HEADER);
     let mut row = vec![
@@ -261,7 +276,7 @@ pub fn app_table(a: &AppAnswer, passes: u32, color: bool) -> String {
     kv(rows)
 }
 
-pub fn app_csv(a: &AppAnswer) -> Result<String, CliError> {
+pub fn app_csv(a: &AppAnswer) -> Result<String, RenderError> {
     let mut header = vec!["app", "user"];
     header.extend(Verdict::CSV_HEADER);
     let mut row = vec![a.app.clone(), a.user.clone()];
@@ -359,7 +374,7 @@ pub fn audit_table(a: &Audit, color: bool) -> String {
 }
 
 /// One row per flow at risk, for a spreadsheet (ENF-1).
-pub fn audit_csv(a: &Audit) -> Result<String, CliError> {
+pub fn audit_csv(a: &Audit) -> Result<String, RenderError> {
     let rows = a
         .flows
         .iter()
@@ -459,7 +474,7 @@ pub fn capacity_table(c: &Capacity) -> String {
     out
 }
 
-pub fn capacity_csv(c: &Capacity) -> Result<String, CliError> {
+pub fn capacity_csv(c: &Capacity) -> Result<String, RenderError> {
     let rows = c
         .sources
         .iter()
@@ -501,7 +516,7 @@ pub fn limits_table(l: &Limit) -> String {
     )
 }
 
-pub fn limits_csv(l: &Limit) -> Result<String, CliError> {
+pub fn limits_csv(l: &Limit) -> Result<String, RenderError> {
     let rows = l
         .sources
         .iter()
@@ -548,7 +563,7 @@ pub fn cost_table(c: &Cost) -> String {
     out
 }
 
-pub fn cost_csv(c: &Cost) -> Result<String, CliError> {
+pub fn cost_csv(c: &Cost) -> Result<String, RenderError> {
     let rows = c
         .lines
         .iter()
@@ -593,7 +608,7 @@ pub fn buy_table(p: &Purchase, color: bool) -> String {
     ])
 }
 
-pub fn buy_csv(p: &Purchase) -> Result<String, CliError> {
+pub fn buy_csv(p: &Purchase) -> Result<String, RenderError> {
     csv_out(
         &[
             "sku",
@@ -630,7 +645,7 @@ pub fn catalog(
     connectors: bool,
     format: Format,
     at: Option<NaiveDate>,
-) -> Result<String, CliError> {
+) -> Result<String, RenderError> {
     let day = at.unwrap_or_else(|| chrono::Utc::now().date_naive());
     if connectors {
         let rows: Vec<Vec<String>> = c
@@ -653,7 +668,7 @@ pub fn catalog(
         return match format {
             Format::Json => serde_json::to_string_pretty(&c.connectors)
                 .map(|s| s + "\n")
-                .map_err(|e| CliError::Internal(e.to_string())),
+                .map_err(|e| RenderError(e.to_string())),
             Format::Csv => csv_out(&["id", "name", "tier", "changes", "reclassified"], rows),
             Format::Table => {
                 let mut t = table();
@@ -699,7 +714,7 @@ pub fn catalog(
     match format {
         Format::Json => serde_json::to_string_pretty(&c.skus)
             .map(|s| s + "\n")
-            .map_err(|e| CliError::Internal(e.to_string())),
+            .map_err(|e| RenderError(e.to_string())),
         Format::Csv => csv_out(
             &[
                 "id",
@@ -765,7 +780,7 @@ pub fn impact_table(i: &entitle_core::entities::Impact) -> String {
     )
 }
 
-pub fn impact_csv(i: &entitle_core::entities::Impact) -> Result<String, CliError> {
+pub fn impact_csv(i: &entitle_core::entities::Impact) -> Result<String, RenderError> {
     let rows = i
         .flips
         .iter()

@@ -1,0 +1,359 @@
+//! Settings for `entitle serve`: flags, `ENTITLE_*` environment variables and a TOML config file, in that
+//! order of precedence, then defaults. Every bad or missing setting stops the start with a message that names
+//! it and where it came from.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+/// One layer of settings (from flags and environment, or from the file). Absent means "not set here".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    /// Address to listen on (default 127.0.0.1:8080).
+    pub listen: Option<String>,
+    /// Where the SQLite file lives (default: the platform's data directory).
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL (or `sqlite://PATH` for another SQLite file).
+    pub database_url: Option<String>,
+    /// `redis://…` for a request meter shared by several nodes.
+    pub redis_url: Option<String>,
+    /// The default catalog edition for new tenants: `seed` or `current`.
+    pub catalog: Option<String>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<String>,
+    /// Largest request body in bytes (default 33554432, 32 MiB).
+    pub max_body_bytes: Option<usize>,
+    /// The operator key to create on first start (instead of a random one, printed once).
+    pub admin_key: Option<String>,
+    /// What the meter does when Redis does not answer: `fail-open` (default; count locally) or `fail-closed`.
+    pub redis_failure: Option<String>,
+    /// Pins "today" (tests and demos); default: the real date, UTC.
+    pub today: Option<NaiveDate>,
+}
+
+/// Where the SQLite file is, or which database to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Url(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What the meter does when Redis does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisFailure {
+    FailOpen,
+    FailClosed,
+}
+
+/// Settings resolved and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: Database,
+    pub redis_url: Option<String>,
+    pub catalog: String,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+    pub admin_key: Option<String>,
+    pub redis_failure: RedisFailure,
+    pub today: Option<NaiveDate>,
+}
+
+impl Config {
+    /// The database URL sqlx opens.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Database::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Database::Url(url) => url.clone(),
+        }
+    }
+}
+
+/// A setting that stops the start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_}: {key}: {message}")]
+pub struct ConfigError {
+    /// `--listen / ENTITLE_LISTEN`, or `FILE:LINE`.
+    pub source_: String,
+    pub key: String,
+    pub message: String,
+}
+
+fn err(source_: &str, key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        source_: source_.to_owned(),
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Reads a config file.
+pub fn read_file(path: &Path) -> Result<Settings, ConfigError> {
+    let name = path.display().to_string();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| err(&name, "config", format!("cannot read: {e}")))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text.get(..s.start).unwrap_or("").lines().count().max(1));
+        let at = line.map_or(name.clone(), |l| format!("{name}:{l}"));
+        err(&at, "config", e.message().to_owned())
+    })
+}
+
+/// The platform's data directory for entitle (`~/.local/share/entitle` on Linux).
+pub fn default_data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("dev", "entitle", "entitle").map(|d| d.data_dir().to_path_buf())
+}
+
+/// Resolves flags-and-environment over the file over defaults, and checks everything.
+pub fn resolve(given: Settings, file: Option<(Settings, String)>) -> Result<Config, ConfigError> {
+    let (file, file_name) = file.unwrap_or_default();
+    let from = |flag: bool, key: &str| -> String {
+        if flag {
+            format!("--{key} / ENTITLE_{}", key.to_uppercase().replace('-', "_"))
+        } else {
+            format!("{file_name} ({key})")
+        }
+    };
+    let pick = |a: Option<String>, b: Option<String>| a.map(|v| (v, true)).or(b.map(|v| (v, false)));
+
+    let listen = match pick(given.listen, file.listen) {
+        Some((text, flag)) => text.parse::<SocketAddr>().map_err(|_| {
+            err(
+                &from(flag, "listen"),
+                "listen",
+                format!("`{text}` is not an address such as 127.0.0.1:8080 or 0.0.0.0:80"),
+            )
+        })?,
+        None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+    };
+    let database = match pick(given.database_url, file.database_url) {
+        Some((url, flag)) => {
+            if !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+            {
+                return Err(err(
+                    &from(flag, "database-url"),
+                    "database-url",
+                    format!(
+                        "`{}` is neither postgres://… nor sqlite://PATH",
+                        crate::store::redact(&url)
+                    ),
+                ));
+            }
+            Database::Url(url)
+        }
+        None => {
+            let dir = given
+                .data_dir
+                .or(file.data_dir)
+                .or_else(default_data_dir)
+                .ok_or_else(|| {
+                    err(
+                        "--data-dir / ENTITLE_DATA_DIR",
+                        "data-dir",
+                        "no platform data directory is known here; give one",
+                    )
+                })?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                err(
+                    "--data-dir / ENTITLE_DATA_DIR",
+                    "data-dir",
+                    format!("cannot create `{}`: {e}", dir.display()),
+                )
+            })?;
+            let probe = dir.join(".entitle-write-test");
+            std::fs::write(&probe, b"").map_err(|e| {
+                err(
+                    "--data-dir / ENTITLE_DATA_DIR",
+                    "data-dir",
+                    format!("`{}` is not writable: {e}", dir.display()),
+                )
+            })?;
+            let _ = std::fs::remove_file(&probe);
+            Database::Sqlite(dir.join("entitle.db"))
+        }
+    };
+    let redis_url = match pick(given.redis_url, file.redis_url) {
+        Some((url, flag)) if !(url.starts_with("redis://") || url.starts_with("rediss://")) => {
+            return Err(err(
+                &from(flag, "redis-url"),
+                "redis-url",
+                format!("`{}` is not redis://…", crate::store::redact(&url)),
+            ));
+        }
+        other => other.map(|(u, _)| u),
+    };
+    let catalog = match pick(given.catalog, file.catalog) {
+        Some((c, flag)) if entitle_core::Catalog::edition(&c).is_none() => {
+            return Err(err(
+                &from(flag, "catalog"),
+                "catalog",
+                format!("unknown catalog edition `{c}` (known: seed, current)"),
+            ));
+        }
+        Some((c, _)) => c,
+        None => "seed".to_owned(),
+    };
+    let log_format = match pick(given.log_format, file.log_format) {
+        None => LogFormat::Text,
+        Some((f, _)) if f == "text" => LogFormat::Text,
+        Some((f, _)) if f == "json" => LogFormat::Json,
+        Some((f, flag)) => {
+            return Err(err(
+                &from(flag, "log-format"),
+                "log-format",
+                format!("`{f}`: use text or json"),
+            ));
+        }
+    };
+    let max_body_bytes = given
+        .max_body_bytes
+        .or(file.max_body_bytes)
+        .unwrap_or(32 * 1024 * 1024);
+    if max_body_bytes < 1024 {
+        return Err(err(
+            "--max-body-bytes / ENTITLE_MAX_BODY_BYTES",
+            "max-body-bytes",
+            "at least 1024",
+        ));
+    }
+    let admin_key = match pick(given.admin_key, file.admin_key) {
+        Some((k, flag)) if k.trim().len() < 16 || k.chars().any(char::is_whitespace) => {
+            return Err(err(
+                &from(flag, "admin-key"),
+                "admin-key",
+                "an admin key has at least 16 characters and no spaces",
+            ));
+        }
+        other => other.map(|(k, _)| k),
+    };
+    let redis_failure = match pick(given.redis_failure, file.redis_failure) {
+        None => RedisFailure::FailOpen,
+        Some((f, _)) if f == "fail-open" => RedisFailure::FailOpen,
+        Some((f, _)) if f == "fail-closed" => RedisFailure::FailClosed,
+        Some((f, flag)) => {
+            return Err(err(
+                &from(flag, "redis-failure"),
+                "redis-failure",
+                format!("`{f}`: use fail-open or fail-closed"),
+            ));
+        }
+    };
+    Ok(Config {
+        listen,
+        database,
+        redis_url,
+        catalog,
+        log_format,
+        max_body_bytes,
+        admin_key,
+        redis_failure,
+        today: given.today.or(file.today),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> PathBuf {
+        std::env::temp_dir().join(format!("entitle-config-test-{}", std::process::id()))
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = resolve(
+            Settings {
+                data_dir: Some(dir()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database, Database::Sqlite(dir().join("entitle.db")));
+        assert_eq!(c.catalog, "seed");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file = Settings {
+            listen: Some("127.0.0.1:9000".into()),
+            catalog: Some("current".into()),
+            ..Default::default()
+        };
+        let c = resolve(
+            Settings {
+                listen: Some("127.0.0.1:9001".into()),
+                data_dir: Some(dir()),
+                ..Default::default()
+            },
+            Some((file, "entitle.toml".into())),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9001);
+        assert_eq!(c.catalog, "current");
+    }
+
+    #[test]
+    fn bad_settings_say_what_and_where() {
+        let e = resolve(
+            Settings {
+                listen: Some("localhost".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.source_, "--listen / ENTITLE_LISTEN");
+        assert!(e.message.contains("localhost"));
+        let file = Settings {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        let e = resolve(Settings::default(), Some((file, "e.toml".into()))).unwrap_err();
+        assert_eq!(e.source_, "e.toml (database-url)");
+        let e = resolve(
+            Settings {
+                admin_key: Some("short".into()),
+                data_dir: Some(dir()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "admin-key");
+        let e = resolve(
+            Settings {
+                catalog: Some("nope".into()),
+                data_dir: Some(dir()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("nope"));
+    }
+
+    #[test]
+    fn config_files_refuse_unknown_keys_with_their_line() {
+        let path = std::env::temp_dir().join(format!("entitle-config-{}.toml", std::process::id()));
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisten_adress = 3\n").unwrap();
+        let e = read_file(&path).unwrap_err();
+        assert!(e.source_.ends_with(":2"), "{e}");
+        assert!(e.message.contains("listen_adress"), "{e}");
+        let _ = std::fs::remove_file(path);
+    }
+}

@@ -1,0 +1,16 @@
+//! `entitle serve`: the HTTP API over the engine, with the tenants in memory and every change in SQLite or
+//! PostgreSQL.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod metrics;
+pub mod openapi;
+pub mod policy;
+pub mod problem;
+pub mod routes;
+pub mod serve;
+pub mod state;
+pub mod store;
+pub mod write;

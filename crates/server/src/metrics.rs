@@ -1,0 +1,105 @@
+//! Prometheus metrics (`/metrics`), one registry per server (tests run several servers in one process).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    /// The route pattern (`/v1/tenants/{t}/flows/{f}/decision`), never the raw path.
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModeLabel {
+    pub mode: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<HttpLabels, Counter>,
+    pub latency: Family<RouteLabel, Histogram>,
+    pub writes: Counter,
+    pub tenants: Gauge,
+    /// Changes announced by other nodes and applied here.
+    pub notices: Counter,
+    /// The meter's backend mode (1 for the one in force): `local`, `redis`, `fail-open`, `fail-closed`.
+    pub meter_mode: Family<ModeLabel, Gauge>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("entitle");
+        let requests = Family::<HttpLabels, Counter>::default();
+        let latency = Family::<RouteLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0,
+            ])
+        });
+        let writes = Counter::default();
+        let tenants = Gauge::default();
+        let notices = Counter::default();
+        let meter_mode = Family::default();
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer, by route",
+            latency.clone(),
+        );
+        registry.register(
+            "writes_committed",
+            "Writes committed to the store",
+            writes.clone(),
+        );
+        registry.register("tenants", "Tenants held in memory", tenants.clone());
+        registry.register("notices", "Changes from other nodes applied", notices.clone());
+        registry.register(
+            "meter_mode",
+            "The request meter's backend mode in force (1)",
+            meter_mode.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            writes,
+            tenants,
+            notices,
+            meter_mode,
+        }
+    }
+
+    pub fn write_committed(&self) {
+        self.writes.inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding metrics");
+        }
+        out
+    }
+}

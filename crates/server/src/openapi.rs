@@ -1,0 +1,331 @@
+//! The OpenAPI 3.1 document served at `/v1/openapi.json`. Request bodies use the engine's own JSON Schemas
+//! (schemars, draft 2020-12, which OpenAPI 3.1 takes as is), so the document cannot drift from what the
+//! server accepts.
+
+use entitle_core::Scenario;
+use entitle_core::scenario::{App, Entity, Environment, Flow, Subscription, User};
+use schemars::generate::SchemaSettings;
+use serde_json::{Map, Value, json};
+
+use crate::keys::KeySpec;
+use crate::routes::answers::PurchaseAsk;
+use crate::routes::licenses::{Allocations, AssignLicense, SetFlowLicense};
+
+fn r(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn path_param(name: &str, what: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": what, "schema": {"type": "string"}})
+}
+
+fn query(name: &str, what: &str, schema: Value, required: bool) -> Value {
+    json!({"name": name, "in": "query", "required": required, "description": what, "schema": schema})
+}
+
+fn date() -> Value {
+    json!({"type": "string", "format": "date"})
+}
+
+fn string() -> Value {
+    json!({"type": "string"})
+}
+
+/// One operation: its summary, parameters, body and success answer; every error is problem+json.
+fn op(summary: &str, tag: &str, params: Vec<Value>, body: Option<Value>, ok: (&str, Value)) -> Value {
+    let mut o = json!({
+        "summary": summary,
+        "tags": [tag],
+        "parameters": params,
+        "responses": {
+            ok.0: ok.1,
+            "default": {"description": "A problem (RFC 9457)", "content": {"application/problem+json": {"schema": r("Problem")}}},
+        },
+    });
+    if let (Some(b), Some(obj)) = (body, o.as_object_mut()) {
+        obj.insert("requestBody".to_owned(), b);
+    }
+    o
+}
+
+fn json_body(schema: Value) -> Option<Value> {
+    Some(json!({"required": true, "content": {"application/json": {"schema": schema}}}))
+}
+
+fn ok_json(schema: Value) -> Value {
+    json!({"description": "OK", "content": {"application/json": {"schema": schema}}})
+}
+
+fn created(schema: Value) -> Value {
+    json!({"description": "Created", "content": {"application/json": {"schema": schema}}})
+}
+
+fn no_content() -> Value {
+    json!({"description": "No content"})
+}
+
+fn object() -> Value {
+    json!({"type": "object"})
+}
+
+fn dry_run() -> Value {
+    query(
+        "dry_run",
+        "Only show what the change would do, and which decisions it would flip",
+        json!({"type": "boolean"}),
+        false,
+    )
+}
+
+pub fn document() -> Value {
+    let mut generator = SchemaSettings::draft2020_12().into_generator();
+    let mut schemas = Map::new();
+    macro_rules! schema {
+        ($($t:ty => $name:literal),*) => {
+            $( schemas.insert($name.to_owned(), generator.subschema_for::<$t>().to_value()); )*
+        };
+    }
+    schema!(Scenario => "Scenario", User => "User", Environment => "Environment", App => "App", Flow => "Flow",
+        Entity => "Entity", Subscription => "Subscription", AssignLicense => "AssignLicense",
+        Allocations => "Allocations", SetFlowLicense => "SetFlowLicense", PurchaseAsk => "PurchaseAsk",
+        KeySpec => "KeySpec");
+    // The generator's shared definitions live under `$defs` of a holder schema, referenced from the rest.
+    let defs = generator.take_definitions(true);
+    let mut text = Value::Object(schemas).to_string();
+    text = text.replace("\"#/$defs/", "\"#/components/schemas/");
+    let mut schemas: Map<String, Value> = serde_json::from_str(&text).unwrap_or_default();
+    let defs_text = Value::Object(defs)
+        .to_string()
+        .replace("\"#/$defs/", "\"#/components/schemas/");
+    let defs: Map<String, Value> = serde_json::from_str(&defs_text).unwrap_or_default();
+    for (k, v) in defs {
+        schemas.entry(k).or_insert(v);
+    }
+    schemas.insert(
+        "Problem".to_owned(),
+        json!({
+            "type": "object",
+            "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "pointer": {"type": "string", "description": "JSON pointer into the body, or query:NAME / header:NAME"},
+                "errors": {"type": "array", "items": {"type": "object", "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}}}},
+            },
+        }),
+    );
+
+    let t = || path_param("t", "Tenant id");
+    let at = || {
+        query(
+            "at",
+            "Evaluation date (default: the scenario's `tenant.at`, else today UTC)",
+            date(),
+            false,
+        )
+    };
+    let mut paths = Map::new();
+    let mut add = |path: &str, ops: Value| {
+        paths.insert(path.to_owned(), ops);
+    };
+    add(
+        "/tenants",
+        json!({
+            "get": op("Tenants this key may see", "tenants", vec![], None, ("200", ok_json(json!({"type": "array", "items": object()})))),
+            "post": op("Create a tenant from a scenario (JSON, or TOML with Content-Type application/toml)", "tenants",
+                vec![query("catalog", "Catalog edition: seed (default) or current", string(), false), dry_run()],
+                Some(json!({"required": true, "content": {"application/json": {"schema": r("Scenario")}, "application/toml": {"schema": {"type": "string"}}}})),
+                ("201", created(object()))),
+        }),
+    );
+    add(
+        "/tenants/{t}",
+        json!({
+            "get": op("A tenant at a glance", "tenants", vec![t()], None, ("200", ok_json(object()))),
+            "delete": op("Delete a tenant (operators; its audit log stays)", "tenants", vec![t(), dry_run()], None, ("204", no_content())),
+        }),
+    );
+    add(
+        "/tenants/{t}/export",
+        json!({
+            "get": op("The tenant as a scenario file; importing it gives the same tenant", "tenants",
+                vec![t(), query("format", "json (default) or toml", json!({"type": "string", "enum": ["json", "toml"]}), false)], None,
+                ("200", json!({"description": "OK", "content": {"application/json": {"schema": r("Scenario")}, "application/toml": {"schema": {"type": "string"}}}}))),
+        }),
+    );
+    add(
+        "/tenants/{t}/audit-log",
+        json!({
+            "get": op("Every change: who, when, what, before and after", "tenants", vec![t(),
+                query("kind", "tenant, user, flow, key, …", string(), false), query("item", "Item id", string(), false),
+                query("actor", "Key id", string(), false), query("action", "create, update, delete, assign-license, …", string(), false),
+                query("since", "From (RFC 3339, inclusive)", json!({"type": "string", "format": "date-time"}), false),
+                query("until", "Until (RFC 3339, exclusive)", json!({"type": "string", "format": "date-time"}), false),
+                query("after", "Entries after this sequence number", json!({"type": "integer"}), false),
+                query("limit", "1 to 1000 (default 100)", json!({"type": "integer", "minimum": 1, "maximum": 1000}), false)],
+                None, ("200", ok_json(object()))),
+        }),
+    );
+    for (section, schema) in [
+        ("users", "User"),
+        ("environments", "Environment"),
+        ("apps", "App"),
+        ("flows", "Flow"),
+        ("entities", "Entity"),
+        ("subscriptions", "Subscription"),
+    ] {
+        add(
+            &format!("/tenants/{{t}}/{section}"),
+            json!({
+                "get": op(&format!("List {section}"), section, vec![t()], None, ("200", ok_json(json!({"type": "array", "items": r(schema)})))),
+                "post": op(&format!("Create one of the {section} (Idempotency-Key honoured)"), section, vec![t(), dry_run()], json_body(r(schema)), ("201", created(r(schema)))),
+            }),
+        );
+        let id = || path_param("id", "Item id (subscriptions without an id: their position)");
+        let if_match = || json!({"name": "If-Match", "in": "header", "required": true, "description": "The ETag read", "schema": {"type": "string"}});
+        add(
+            &format!("/tenants/{{t}}/{section}/{{id}}"),
+            json!({
+                "get": op("Read one (with its ETag)", section, vec![t(), id()], None, ("200", ok_json(r(schema)))),
+                "put": op("Replace one (If-Match required)", section, vec![t(), id(), if_match(), dry_run()], json_body(r(schema)), ("200", ok_json(r(schema)))),
+                "patch": op("Change one with a JSON merge patch (If-Match required)", section, vec![t(), id(), if_match(), dry_run()], json_body(object()), ("200", ok_json(r(schema)))),
+                "delete": op("Delete one (refused while others refer to it)", section, vec![t(), id(), dry_run()], None, ("204", no_content())),
+            }),
+        );
+    }
+    add(
+        "/tenants/{t}/users/{u}/assignLicense",
+        json!({
+            "post": op("Assign and remove licences (Graph assignLicense)", "licenses", vec![t(), path_param("u", "User id"), dry_run()], json_body(r("AssignLicense")), ("200", ok_json(r("User")))),
+        }),
+    );
+    add(
+        "/tenants/{t}/environments/{e}/allocations",
+        json!({
+            "get": op("An environment's add-on allocations (currencyAllocations)", "licenses", vec![t(), path_param("e", "Environment id")], None, ("200", ok_json(object()))),
+            "patch": op("Allocate add-on units to an environment", "licenses", vec![t(), path_param("e", "Environment id"), dry_run()], json_body(r("Allocations")), ("200", ok_json(object()))),
+        }),
+    );
+    add(
+        "/tenants/{t}/flows/{f}/license",
+        json!({
+            "put": op("Set a flow's licence: user, process or per-flow", "licenses", vec![t(), path_param("f", "Flow id"), dry_run()], json_body(r("SetFlowLicense")), ("200", ok_json(r("Flow")))),
+        }),
+    );
+    add(
+        "/tenants/{t}/subscribedSkus",
+        json!({
+            "get": op("Per SKU: bought, consumed, available (Graph subscribedSkus)", "licenses", vec![t()], None, ("200", ok_json(object()))),
+        }),
+    );
+    add(
+        "/tenants/{t}/flows/{f}/decision",
+        json!({
+            "get": op("May this flow run, under which licence, and why (the CLI's check flow)", "answers",
+                vec![t(), path_param("f", "Flow id"), query("as", "The invoking user (instant flows)", string(), false), at()], None, ("200", ok_json(object()))),
+        }),
+    );
+    add(
+        "/tenants/{t}/apps/{a}/decision",
+        json!({
+            "get": op("May this user open this app, and why (the CLI's check app)", "answers",
+                vec![t(), path_param("a", "App id"), query("user", "User id", string(), true), at()], None, ("200", ok_json(object()))),
+        }),
+    );
+    add(
+        "/tenants/{t}/audit",
+        json!({
+            "get": op("Flows at risk, the enforcement timeline and the cheapest fixes (JSON, or CSV with Accept: text/csv)", "answers", vec![t(), at()], None,
+                ("200", json!({"description": "OK", "content": {"application/json": {"schema": object()}, "text/csv": {"schema": {"type": "string"}}}}))),
+        }),
+    );
+    add(
+        "/tenants/{t}/capacity",
+        json!({"get": op("Dataverse capacity", "answers", vec![t(), at()], None, ("200", ok_json(object())))}),
+    );
+    add(
+        "/tenants/{t}/cost",
+        json!({"get": op("Monthly cost and licence usage", "answers", vec![t(), at()], None, ("200", ok_json(object())))}),
+    );
+    add(
+        "/tenants/{t}/limits",
+        json!({
+            "get": op("Power Platform requests per 24 hours, with their sources (give user, or flow)", "answers",
+                vec![t(), query("user", "User id", string(), false), query("flow", "Flow id", string(), false), query("as", "With flow: the invoking user", string(), false), at()],
+                None, ("200", ok_json(object()))),
+        }),
+    );
+    add(
+        "/tenants/{t}/purchases:preview",
+        json!({
+            "post": op("What buying a SKU would do (the CLI's buy)", "answers", vec![t()], json_body(r("PurchaseAsk")), ("200", ok_json(object()))),
+        }),
+    );
+    add(
+        "/tenants/{t}/keys",
+        json!({
+            "get": op("The tenant's API keys (never their secrets)", "keys", vec![t()], None, ("200", ok_json(json!({"type": "array", "items": object()})))),
+            "post": op("Create a key; its secret is shown once", "keys", vec![t()], json_body(r("KeySpec")), ("201", created(object()))),
+        }),
+    );
+    add(
+        "/tenants/{t}/keys/{id}",
+        json!({
+            "delete": op("Revoke a key", "keys", vec![t(), path_param("id", "Key id")], None, ("204", no_content())),
+        }),
+    );
+    add(
+        "/keys",
+        json!({
+            "get": op("Operator keys", "keys", vec![], None, ("200", ok_json(json!({"type": "array", "items": object()})))),
+            "post": op("Create an operator key; its secret is shown once", "keys", vec![], json_body(r("KeySpec")), ("201", created(object()))),
+        }),
+    );
+    add(
+        "/keys/{id}",
+        json!({
+            "delete": op("Revoke an operator key", "keys", vec![path_param("id", "Key id")], None, ("204", no_content())),
+        }),
+    );
+    add(
+        "/openapi.json",
+        json!({
+            "get": {"summary": "This document", "tags": ["ops"], "security": [], "responses": {"200": ok_json(object())}},
+        }),
+    );
+
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "entitle",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Power Apps / Power Automate licensing decisions with reasons. Errors are application/problem+json (RFC 9457). POST takes Idempotency-Key; PUT and PATCH take If-Match.",
+        },
+        "servers": [{"url": "/v1"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API key: `entitle key create`, or POST /v1/keys"}},
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` resolves, so tools (schemathesis) can read the document.
+    #[test]
+    fn every_reference_resolves() {
+        let doc = document();
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for part in text.split("\"#/components/schemas/").skip(1) {
+            let name = part.split('"').next().unwrap();
+            assert!(schemas.contains_key(name), "dangling $ref to {name}");
+        }
+        assert!(!text.contains("\"#/$defs/"), "a $defs reference was left");
+        assert_eq!(doc["openapi"], "3.1.0");
+    }
+}

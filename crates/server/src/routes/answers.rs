@@ -1,0 +1,276 @@
+//! Answers, identical to the CLI's JSON for the same data: the same core functions build the same structs.
+//! Each reads the tenant's snapshot from memory; a request for another day builds that day's snapshot.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use entitle_core::Snapshot;
+use entitle_core::audit::audit;
+use entitle_core::buying::{cost, preview_purchase};
+use entitle_core::capacity::capacity;
+use entitle_core::report::{app_answer, flow_answer};
+use entitle_core::requests::{flow_limit, user_limit};
+use entitle_core::snapshot::UserIdx;
+use serde::Deserialize;
+
+use crate::http::{Caller, Q, json_body};
+use crate::policy::{Access, Family, Scope, require};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// The snapshot for `at` (the tenant's own day when absent).
+fn snapshot_on(
+    state: &AppState,
+    caller: &Caller,
+    t: &str,
+    at: Option<NaiveDate>,
+) -> Result<Arc<Snapshot>, Problem> {
+    let slot = state.slot(&caller.0, t)?;
+    let cur = state.current(&slot);
+    match at {
+        Some(day) if day != cur.day => cur
+            .snapshot
+            .on(day)
+            .map(Arc::new)
+            .map_err(|e| Problem::unprocessable(e.to_string()).at("query:at")),
+        _ => Ok(Arc::clone(&cur.snapshot)),
+    }
+}
+
+fn user(snap: &Snapshot, param: &str, id: &str) -> Result<UserIdx, Problem> {
+    snap.user_idx(id)
+        .ok_or_else(|| Problem::not_found("user", id).at(format!("query:{param}")))
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Response {
+    axum::Json(value).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowQuery {
+    #[serde(rename = "as")]
+    pub as_user: Option<String>,
+    pub at: Option<NaiveDate>,
+}
+
+/// `GET …/flows/{f}/decision?as=U&at=D`: the CLI's `check flow`.
+pub async fn flow_decision(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, f)): Path<(String, String)>,
+    Q(q): Q<FlowQuery>,
+) -> Result<Response, Problem> {
+    let snap = snapshot_on(&state, &caller, &t, q.at)?;
+    let fi = snap.flow_idx(&f).ok_or_else(|| Problem::not_found("flow", &f))?;
+    let owner = snap.flow(fi).map(|r| snap.user_id(r.owner));
+    let who = q.as_user.as_deref().or(owner);
+    require(
+        &caller.0,
+        Family::Answers,
+        Access::Read,
+        Scope {
+            environment: None,
+            user: who,
+        },
+    )?;
+    let u = q.as_user.as_deref().map(|id| user(&snap, "as", id)).transpose()?;
+    Ok(json(&flow_answer(&snap, fi, u)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppQuery {
+    pub user: String,
+    pub at: Option<NaiveDate>,
+}
+
+/// `GET …/apps/{a}/decision?user=U`: the CLI's `check app`.
+pub async fn app_decision(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, a)): Path<(String, String)>,
+    Q(q): Q<AppQuery>,
+) -> Result<Response, Problem> {
+    let snap = snapshot_on(&state, &caller, &t, q.at)?;
+    let ai = snap.app_idx(&a).ok_or_else(|| Problem::not_found("app", &a))?;
+    require(
+        &caller.0,
+        Family::Answers,
+        Access::Read,
+        Scope {
+            environment: None,
+            user: Some(&q.user),
+        },
+    )?;
+    let u = user(&snap, "user", &q.user)?;
+    Ok(json(&app_answer(&snap, ai, u)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtQuery {
+    pub at: Option<NaiveDate>,
+}
+
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("text/csv")))
+}
+
+/// `GET …/audit` (JSON, or CSV with `Accept: text/csv`): the CLI's `audit`.
+pub async fn audit_h(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    Q(q): Q<AtQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let snap = snapshot_on(&state, &caller, &t, q.at)?;
+    require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
+    let a = audit(&snap);
+    if wants_csv(&headers) {
+        let text = entitle_render::audit_csv(&a).map_err(Problem::internal)?;
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response());
+    }
+    Ok(json(&a))
+}
+
+/// `GET …/capacity`: the CLI's `capacity`.
+pub async fn capacity_h(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    Q(q): Q<AtQuery>,
+) -> Result<Response, Problem> {
+    let snap = snapshot_on(&state, &caller, &t, q.at)?;
+    require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
+    Ok(json(&capacity(&snap)))
+}
+
+/// `GET …/cost`: the CLI's `cost`.
+pub async fn cost_h(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    Q(q): Q<AtQuery>,
+) -> Result<Response, Problem> {
+    let snap = snapshot_on(&state, &caller, &t, q.at)?;
+    require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
+    Ok(json(&cost(&snap)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsQuery {
+    pub user: Option<String>,
+    pub flow: Option<String>,
+    #[serde(rename = "as")]
+    pub as_user: Option<String>,
+    pub at: Option<NaiveDate>,
+}
+
+/// `GET …/limits?user=U` or `?flow=F[&as=U]`: the CLI's `limits`.
+pub async fn limits_h(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    Q(q): Q<LimitsQuery>,
+) -> Result<Response, Problem> {
+    let snap = snapshot_on(&state, &caller, &t, q.at)?;
+    let limit = match (&q.user, &q.flow) {
+        (Some(id), None) => {
+            require(
+                &caller.0,
+                Family::Answers,
+                Access::Read,
+                Scope {
+                    environment: None,
+                    user: Some(id),
+                },
+            )?;
+            user_limit(&snap, user(&snap, "user", id)?)
+        }
+        (None, Some(id)) => {
+            let fi = snap
+                .flow_idx(id)
+                .ok_or_else(|| Problem::not_found("flow", id).at("query:flow"))?;
+            let owner = snap.flow(fi).map(|r| snap.user_id(r.owner));
+            let who = q.as_user.as_deref().or(owner);
+            require(
+                &caller.0,
+                Family::Answers,
+                Access::Read,
+                Scope {
+                    environment: None,
+                    user: who,
+                },
+            )?;
+            let u = q.as_user.as_deref().map(|id| user(&snap, "as", id)).transpose()?;
+            flow_limit(&snap, fi, u)
+        }
+        _ => {
+            return Err(
+                Problem::bad_request("invalid-query", "give exactly one of `user` or `flow`")
+                    .at("query:user"),
+            );
+        }
+    };
+    Ok(json(&limit))
+}
+
+/// The body of `POST …/purchases:preview`: the CLI's `buy`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseAsk {
+    pub sku: String,
+    #[serde(default = "one")]
+    pub quantity: u32,
+    /// The user buying (self-service); absent: an admin.
+    #[serde(rename = "as", default)]
+    pub as_user: Option<String>,
+    #[serde(default)]
+    pub at: Option<NaiveDate>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+pub async fn purchase_preview(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let ask: PurchaseAsk = json_body(&headers, &body)?;
+    let snap = snapshot_on(&state, &caller, &t, ask.at)?;
+    require(
+        &caller.0,
+        Family::Answers,
+        Access::Read,
+        Scope {
+            environment: None,
+            user: ask.as_user.as_deref(),
+        },
+    )?;
+    let sku = snap
+        .catalog()
+        .sku_idx(&ask.sku)
+        .ok_or_else(|| Problem::unprocessable(format!("unknown SKU `{}`", ask.sku)).at("/sku"))?;
+    let u = match &ask.as_user {
+        Some(id) => Some(
+            snap.user_idx(id)
+                .ok_or_else(|| Problem::unprocessable(format!("unknown user `{id}`")).at("/as"))?,
+        ),
+        None => None,
+    };
+    Ok(json(&preview_purchase(&snap, sku, ask.quantity, u)))
+}

@@ -1,0 +1,534 @@
+//! CRUD for the tenant's collections — users, environments, apps, flows, entities, subscriptions — in one
+//! generic piece: each collection says how to find its items, their id, and what scopes them for roles.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use entitle_core::Scenario;
+use entitle_core::scenario::{App, Entity, Environment, Flow, Subscription, User};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::http::{Caller, DryRun, Q, if_match, json_body, parse_json, precondition, write_req};
+use crate::policy::{Access, Family, Scope, require};
+use crate::problem::Problem;
+use crate::state::AppState;
+use crate::write::{Change, Mutation, Reply, write};
+
+/// A collection of the scenario.
+pub trait Item: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sync + 'static {
+    /// `user`, as the audit log names it.
+    const KIND: &'static str;
+    /// `users`, as the scenario and the URL name it.
+    const SECTION: &'static str;
+    const FAMILY: Family;
+    fn list(s: &Scenario) -> &Vec<Self>;
+    fn list_mut(s: &mut Scenario) -> &mut Vec<Self>;
+    /// Its id; `index` for items that may lack one (subscriptions).
+    fn id(&self, index: usize) -> String;
+    /// Gives a new item an id if it has none (subscriptions).
+    fn name_new(&mut self, _taken: &dyn Fn(&str) -> bool) {}
+    fn scope(&self) -> Scope<'_> {
+        Scope::default()
+    }
+}
+
+macro_rules! item {
+    ($t:ty, $kind:literal, $section:ident, $family:expr, |$x:ident| $scope:expr) => {
+        impl Item for $t {
+            const KIND: &'static str = $kind;
+            const SECTION: &'static str = stringify!($section);
+            const FAMILY: Family = $family;
+            fn list(s: &Scenario) -> &Vec<Self> {
+                &s.$section
+            }
+            fn list_mut(s: &mut Scenario) -> &mut Vec<Self> {
+                &mut s.$section
+            }
+            fn id(&self, _index: usize) -> String {
+                self.id.clone()
+            }
+            fn scope(&self) -> Scope<'_> {
+                let $x = self;
+                $scope
+            }
+        }
+    };
+}
+
+item!(User, "user", users, Family::Users, |u| Scope {
+    environment: None,
+    user: Some(&u.id)
+});
+item!(
+    Environment,
+    "environment",
+    environments,
+    Family::Environments,
+    |e| Scope {
+        environment: Some(&e.id),
+        user: None
+    }
+);
+item!(App, "app", apps, Family::Apps, |a| Scope {
+    environment: Some(&a.environment),
+    user: a.owner.as_deref()
+});
+item!(Flow, "flow", flows, Family::Flows, |f| Scope {
+    environment: Some(&f.environment),
+    user: Some(&f.owner)
+});
+item!(Entity, "entity", entities, Family::Entities, |_e| Scope::default(
+));
+
+impl Item for Subscription {
+    const KIND: &'static str = "subscription";
+    const SECTION: &'static str = "subscriptions";
+    const FAMILY: Family = Family::Subscriptions;
+    fn list(s: &Scenario) -> &Vec<Self> {
+        &s.subscriptions
+    }
+    fn list_mut(s: &mut Scenario) -> &mut Vec<Self> {
+        &mut s.subscriptions
+    }
+    /// A subscription without an `id` is addressed by its position.
+    fn id(&self, index: usize) -> String {
+        self.id.clone().unwrap_or_else(|| index.to_string())
+    }
+    fn name_new(&mut self, taken: &dyn Fn(&str) -> bool) {
+        if self.id.is_none() {
+            let mut n = 1u64;
+            while taken(&format!("sub-{n}")) {
+                n += 1;
+            }
+            self.id = Some(format!("sub-{n}"));
+        }
+    }
+}
+
+/// The entity tag of an item: a hash of its JSON, so it changes exactly when the item does.
+pub fn etag_of<T: Serialize>(item: &T) -> String {
+    let bytes = serde_json::to_vec(item).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    format!("\"{}\"", hex::encode(digest.get(..8).unwrap_or(&[])))
+}
+
+fn find<T: Item>(s: &Scenario, id: &str) -> Option<usize> {
+    let list = T::list(s);
+    list.iter().position(|x| x.id(usize::MAX) == id).or_else(|| {
+        // Subscriptions without an id, by position.
+        id.parse::<usize>()
+            .ok()
+            .filter(|&i| list.get(i).is_some_and(|x| x.id(i) == id))
+    })
+}
+
+fn to_value<T: Serialize>(x: &T) -> Result<Value, Problem> {
+    serde_json::to_value(x).map_err(Problem::internal)
+}
+
+fn with_etag(status: StatusCode, item: &impl Serialize) -> Result<Response, Problem> {
+    let mut res = (status, axum::Json(to_value(item)?)).into_response();
+    if let Ok(v) = etag_of(item).parse() {
+        res.headers_mut().insert(axum::http::header::ETAG, v);
+    }
+    Ok(res)
+}
+
+async fn list<T: Item>(state: &AppState, caller: &Caller, t: &str) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, t)?;
+    let cur = slot.state.load_full();
+    let items: Vec<Value> = T::list(cur.scenario())
+        .iter()
+        .filter(|x| crate::policy::allowed(&caller.0, T::FAMILY, Access::Read, x.scope()))
+        .map(to_value)
+        .collect::<Result<_, _>>()?;
+    // A maker sees its own items; any other role either sees all or none.
+    if items.is_empty() && !T::list(cur.scenario()).is_empty() {
+        require(&caller.0, T::FAMILY, Access::Read, Scope::default())?;
+    }
+    Ok(axum::Json(items).into_response())
+}
+
+async fn get<T: Item>(state: &AppState, caller: &Caller, t: &str, id: &str) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, t)?;
+    let cur = slot.state.load_full();
+    let i = find::<T>(cur.scenario(), id).ok_or_else(|| Problem::not_found(T::KIND, id))?;
+    let item = T::list(cur.scenario())
+        .get(i)
+        .ok_or_else(|| Problem::not_found(T::KIND, id))?;
+    require(&caller.0, T::FAMILY, Access::Read, item.scope())?;
+    with_etag(StatusCode::OK, item)
+}
+
+/// What a write request carries.
+#[derive(Debug)]
+pub struct Ask<'a> {
+    pub state: &'a AppState,
+    pub caller: &'a Caller,
+    pub t: &'a str,
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub dry_run: bool,
+}
+
+async fn create<T: Item>(a: Ask<'_>) -> Result<Response, Problem> {
+    let slot = a.state.slot(&a.caller.0, a.t)?;
+    let mut item: T = json_body(a.headers, a.body)?;
+    require(&a.caller.0, T::FAMILY, Access::Write, item.scope())?;
+    let req = write_req(
+        a.caller,
+        a.method,
+        &a.uri.to_string(),
+        a.headers,
+        a.body,
+        a.dry_run,
+    )?;
+    write(a.state, &slot, &req, |cur| {
+        let mut s = cur.scenario().clone();
+        let taken = |id: &str| find::<T>(&s, id).is_some();
+        item.name_new(&taken);
+        let id = item.id(T::list(&s).len());
+        if find::<T>(&s, &id).is_some() {
+            return Err(Problem::conflict(format!("{} `{id}` exists already", T::KIND)).at("/id"));
+        }
+        let index = T::list(&s).len();
+        T::list_mut(&mut s).push(item.clone());
+        let after = to_value(&item)?;
+        Ok(Mutation {
+            scenario: s,
+            changes: vec![Change {
+                action: "create",
+                kind: T::KIND,
+                item: Some(id.clone()),
+                before: None,
+                after: Some(after.clone()),
+            }],
+            reply: Reply {
+                status: StatusCode::CREATED,
+                body: Some(after),
+                etag: Some(etag_of(&item)),
+                location: Some(format!("/v1/tenants/{}/{}/{id}", a.t, T::SECTION)),
+            },
+            within: Some(format!("{}[{index}]", T::SECTION)),
+        })
+    })
+    .await
+}
+
+/// PUT (replace) or PATCH (JSON merge patch, RFC 7396). Both need `If-Match`.
+async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, Problem> {
+    let slot = a.state.slot(&a.caller.0, a.t)?;
+    let given = if_match(a.headers)?;
+    let body: Value = json_body(a.headers, a.body)?;
+    if patch && !body.is_object() {
+        return Err(Problem::unprocessable("a merge patch is a JSON object").at(""));
+    }
+    let req = write_req(
+        a.caller,
+        a.method,
+        &a.uri.to_string(),
+        a.headers,
+        a.body,
+        a.dry_run,
+    )?;
+    write(a.state, &slot, &req, |cur| {
+        let mut s = cur.scenario().clone();
+        let i = find::<T>(&s, id).ok_or_else(|| Problem::not_found(T::KIND, id))?;
+        let old = T::list(&s)
+            .get(i)
+            .cloned()
+            .ok_or_else(|| Problem::not_found(T::KIND, id))?;
+        require(&a.caller.0, T::FAMILY, Access::Write, old.scope())?;
+        precondition(given.as_deref(), &etag_of(&old), true)?;
+        let before = to_value(&old)?;
+        let merged = if patch {
+            let mut v = before.clone();
+            merge_patch(&mut v, &body);
+            v
+        } else {
+            body.clone()
+        };
+        let new: T = parse_json(merged.to_string().as_bytes())?;
+        if new.id(i) != id {
+            return Err(Problem::unprocessable(format!(
+                "the id is `{id}` in the URL; an item cannot be renamed"
+            ))
+            .at("/id"));
+        }
+        require(&a.caller.0, T::FAMILY, Access::Write, new.scope())?;
+        let after = to_value(&new)?;
+        let etag = etag_of(&new);
+        if let Some(slot) = T::list_mut(&mut s).get_mut(i) {
+            *slot = new;
+        }
+        Ok(Mutation {
+            scenario: s,
+            changes: vec![Change {
+                action: "update",
+                kind: T::KIND,
+                item: Some(id.to_owned()),
+                before: Some(before),
+                after: Some(after.clone()),
+            }],
+            reply: Reply {
+                status: StatusCode::OK,
+                body: Some(after),
+                etag: Some(etag),
+                location: None,
+            },
+            within: Some(format!("{}[{i}]", T::SECTION)),
+        })
+    })
+    .await
+}
+
+async fn delete<T: Item>(a: Ask<'_>, id: &str) -> Result<Response, Problem> {
+    let slot = a.state.slot(&a.caller.0, a.t)?;
+    let given = if_match(a.headers)?;
+    let req = write_req(
+        a.caller,
+        a.method,
+        &a.uri.to_string(),
+        a.headers,
+        a.body,
+        a.dry_run,
+    )?;
+    write(a.state, &slot, &req, |cur| {
+        let mut s = cur.scenario().clone();
+        let i = find::<T>(&s, id).ok_or_else(|| Problem::not_found(T::KIND, id))?;
+        let old = T::list(&s)
+            .get(i)
+            .cloned()
+            .ok_or_else(|| Problem::not_found(T::KIND, id))?;
+        require(&a.caller.0, T::FAMILY, Access::Write, old.scope())?;
+        precondition(given.as_deref(), &etag_of(&old), false)?;
+        T::list_mut(&mut s).remove(i);
+        Ok(Mutation {
+            scenario: s,
+            changes: vec![Change {
+                action: "delete",
+                kind: T::KIND,
+                item: Some(id.to_owned()),
+                before: Some(to_value(&old)?),
+                after: None,
+            }],
+            reply: Reply::no_content(),
+            within: None,
+        })
+    })
+    .await
+}
+
+/// RFC 7396: `null` removes a member, objects merge, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// Runs `$body` with `T` bound to the item type the URL's section names.
+macro_rules! by_section {
+    ($section:expr, $f:ident $(, $arg:expr)*) => {
+        match $section {
+            "users" => $f::<User>($($arg),*).await,
+            "environments" => $f::<Environment>($($arg),*).await,
+            "apps" => $f::<App>($($arg),*).await,
+            "flows" => $f::<Flow>($($arg),*).await,
+            "entities" => $f::<Entity>($($arg),*).await,
+            "subscriptions" => $f::<Subscription>($($arg),*).await,
+            other => Err(Problem::not_found("collection", other)),
+        }
+    };
+}
+
+pub const SECTIONS: [&str; 6] = [
+    "users",
+    "environments",
+    "apps",
+    "flows",
+    "entities",
+    "subscriptions",
+];
+
+pub async fn list_h(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, section)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    by_section!(section.as_str(), list, &state, &caller, &t)
+}
+
+pub async fn get_h(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, section, id)): Path<(String, String, String)>,
+) -> Result<Response, Problem> {
+    by_section!(section.as_str(), get, &state, &caller, &t, &id)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "an axum handler takes one extractor per argument"
+)]
+pub async fn create_h(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, section)): Path<(String, String)>,
+    Q(dry): Q<DryRun>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let a = Ask {
+        state: &state,
+        caller: &caller,
+        t: &t,
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+        dry_run: dry.dry_run,
+    };
+    by_section!(section.as_str(), create, a)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "an axum handler takes one extractor per argument"
+)]
+pub async fn put_h(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, section, id)): Path<(String, String, String)>,
+    Q(dry): Q<DryRun>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let a = Ask {
+        state: &state,
+        caller: &caller,
+        t: &t,
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+        dry_run: dry.dry_run,
+    };
+    by_section!(section.as_str(), update, a, &id, false)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "an axum handler takes one extractor per argument"
+)]
+pub async fn patch_h(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, section, id)): Path<(String, String, String)>,
+    Q(dry): Q<DryRun>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let a = Ask {
+        state: &state,
+        caller: &caller,
+        t: &t,
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+        dry_run: dry.dry_run,
+    };
+    by_section!(section.as_str(), update, a, &id, true)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "an axum handler takes one extractor per argument"
+)]
+pub async fn delete_h(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, section, id)): Path<(String, String, String)>,
+    Q(dry): Q<DryRun>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let a = Ask {
+        state: &state,
+        caller: &caller,
+        t: &t,
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+        dry_run: dry.dry_run,
+    };
+    by_section!(section.as_str(), delete, a, &id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut v = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
+        merge_patch(&mut v, &json!({"a": null, "b": {"c": 5}, "e": [2, 3]}));
+        assert_eq!(v, json!({"b": {"c": 5, "d": 3}, "e": [2, 3]}));
+    }
+
+    #[test]
+    fn etags_change_exactly_with_the_item() {
+        let a = Entity {
+            id: "x".into(),
+            ..Default::default()
+        };
+        let mut b = a.clone();
+        assert_eq!(etag_of(&a), etag_of(&b));
+        b.restricted = true;
+        assert_ne!(etag_of(&a), etag_of(&b));
+    }
+
+    #[test]
+    fn subscriptions_without_id_are_found_by_position() {
+        let mut s = Scenario::default();
+        s.subscriptions.push(Subscription {
+            sku: "a".into(),
+            ..Default::default()
+        });
+        s.subscriptions.push(Subscription {
+            id: Some("mine".into()),
+            sku: "b".into(),
+            ..Default::default()
+        });
+        assert_eq!(find::<Subscription>(&s, "0"), Some(0));
+        assert_eq!(find::<Subscription>(&s, "mine"), Some(1));
+        assert_eq!(find::<Subscription>(&s, "1"), None);
+    }
+}

@@ -1,0 +1,326 @@
+//! Licences in the shapes their Microsoft APIs use: Graph's `assignLicense` and `subscribedSkus`, the Power
+//! Platform licensing API's `currencyAllocations`, and a flow's licence mode.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use entitle_core::buying::usage;
+use entitle_core::scenario::FlowLicense;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::http::{Caller, DryRun, Q, if_match, json_body, precondition, write_req};
+use crate::policy::{Access, Family, Scope, require};
+use crate::problem::Problem;
+use crate::routes::items::etag_of;
+use crate::state::AppState;
+use crate::write::{Change, Mutation, Reply, write};
+
+/// Graph `assignLicense`: `{"addLicenses": [{"skuId": …, "disabledPlans": []}], "removeLicenses": [skuId]}`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AssignLicense {
+    pub add_licenses: Vec<AddLicense>,
+    pub remove_licenses: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AddLicense {
+    /// A catalog SKU id (or alias).
+    pub sku_id: String,
+    /// Accepted for Graph compatibility; entitle's SKUs have no service plans to disable, so it must be empty.
+    #[serde(default)]
+    pub disabled_plans: Vec<String>,
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "an axum handler takes one extractor per argument"
+)]
+pub async fn assign_license(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, user)): Path<(String, String)>,
+    Q(dry): Q<DryRun>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t)?;
+    let ask: AssignLicense = json_body(&headers, &body)?;
+    require(
+        &caller.0,
+        Family::Licenses,
+        Access::Write,
+        Scope {
+            environment: None,
+            user: Some(&user),
+        },
+    )?;
+    let req = write_req(&caller, &method, &uri.to_string(), &headers, &body, dry.dry_run)?;
+    write(&state, &slot, &req, |cur| {
+        let mut s = cur.scenario().clone();
+        let catalog = cur.snapshot.catalog();
+        let i = s.users.iter().position(|u| u.id == user).ok_or_else(|| Problem::not_found("user", &user))?;
+        let before_usage = usage(&cur.snapshot).0;
+        let u = s.users.get_mut(i).ok_or_else(|| Problem::not_found("user", &user))?;
+        let before = serde_json::to_value(&*u).map_err(Problem::internal)?;
+        for (k, sku) in ask.remove_licenses.iter().enumerate() {
+            let pos = u.licenses.iter().position(|l| l == sku || catalog.sku_idx(l) == catalog.sku_idx(sku)).ok_or_else(|| {
+                Problem::unprocessable(format!("user `{user}` holds no `{sku}` licence to remove")).at(format!("/removeLicenses/{k}"))
+            })?;
+            u.licenses.remove(pos);
+        }
+        let mut added = Vec::new();
+        for (k, add) in ask.add_licenses.iter().enumerate() {
+            let idx = catalog.sku_idx(&add.sku_id).ok_or_else(|| {
+                Problem::unprocessable(format!("unknown SKU `{}`", add.sku_id)).at(format!("/addLicenses/{k}/skuId"))
+            })?;
+            if !add.disabled_plans.is_empty() {
+                return Err(Problem::unprocessable("entitle's SKUs have no service plans to disable; send an empty list")
+                    .at(format!("/addLicenses/{k}/disabledPlans")));
+            }
+            let id = catalog.sku(idx).map(|d| d.id.clone()).unwrap_or_else(|| add.sku_id.clone());
+            u.licenses.push(id.clone());
+            added.push((k, id));
+        }
+        let after = serde_json::to_value(&*u).map_err(Problem::internal)?;
+        let etag = etag_of(&*u);
+        // Like Graph: no assignment beyond the units bought.
+        let next = crate::write::check(&state, Arc::clone(cur.snapshot.catalog_arc()), s.clone(), None)?;
+        let after_usage = usage(&next).0;
+        for (k, sku) in &added {
+            let was = before_usage.iter().find(|x| &x.sku == sku).map_or(0, |x| x.available);
+            let now = after_usage.iter().find(|x| &x.sku == sku).map(|x| x.available);
+            if let Some(now) = now.filter(|&n| n < 0 && n < was) {
+                return Err(Problem::conflict(format!(
+                    "no available `{sku}` licences: {} would be assigned beyond the units bought; buy more or free one",
+                    -now
+                ))
+                .at(format!("/addLicenses/{k}/skuId")));
+            }
+        }
+        Ok(Mutation {
+            scenario: s,
+            changes: vec![Change { action: "assign-license", kind: "user", item: Some(user.clone()), before: Some(before), after: Some(after.clone()) }],
+            reply: Reply { status: StatusCode::OK, body: Some(after), etag: Some(etag), location: None },
+            within: None,
+        })
+    })
+    .await
+}
+
+/// Power Platform licensing API: `{"currencyAllocations": [{"currencyType": SKU, "allocated": n}]}`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Allocations {
+    pub currency_allocations: Vec<CurrencyAllocation>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CurrencyAllocation {
+    /// An environment-scoped add-on SKU id.
+    pub currency_type: String,
+    /// Units to allocate to the environment; 0 removes the allocation.
+    pub allocated: u64,
+}
+
+fn allocations_json(env: &str, a: &std::collections::BTreeMap<String, u64>) -> serde_json::Value {
+    json!({
+        "environmentId": env,
+        "currencyAllocations": a.iter().map(|(k, v)| json!({"currencyType": k, "allocated": v})).collect::<Vec<_>>(),
+    })
+}
+
+pub async fn get_allocations(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, env)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t)?;
+    let cur = slot.state.load_full();
+    let e = cur
+        .scenario()
+        .environments
+        .iter()
+        .find(|e| e.id == env)
+        .ok_or_else(|| Problem::not_found("environment", &env))?;
+    require(
+        &caller.0,
+        Family::Allocations,
+        Access::Read,
+        Scope {
+            environment: Some(&env),
+            user: None,
+        },
+    )?;
+    Ok(axum::Json(allocations_json(&env, &e.allocations)).into_response())
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "an axum handler takes one extractor per argument"
+)]
+pub async fn patch_allocations(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, env)): Path<(String, String)>,
+    Q(dry): Q<DryRun>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t)?;
+    let ask: Allocations = json_body(&headers, &body)?;
+    require(
+        &caller.0,
+        Family::Allocations,
+        Access::Write,
+        Scope {
+            environment: Some(&env),
+            user: None,
+        },
+    )?;
+    let req = write_req(&caller, &method, &uri.to_string(), &headers, &body, dry.dry_run)?;
+    write(&state, &slot, &req, |cur| {
+        let mut s = cur.scenario().clone();
+        let catalog = cur.snapshot.catalog();
+        let e = s
+            .environments
+            .iter_mut()
+            .find(|e| e.id == env)
+            .ok_or_else(|| Problem::not_found("environment", &env))?;
+        let before = allocations_json(&env, &e.allocations);
+        for (k, a) in ask.currency_allocations.iter().enumerate() {
+            let idx = catalog.sku_idx(&a.currency_type).ok_or_else(|| {
+                Problem::unprocessable(format!("unknown SKU `{}`", a.currency_type))
+                    .at(format!("/currencyAllocations/{k}/currencyType"))
+            })?;
+            let id = catalog
+                .sku(idx)
+                .map(|d| d.id.clone())
+                .unwrap_or_else(|| a.currency_type.clone());
+            if a.allocated == 0 {
+                e.allocations.remove(&id);
+            } else {
+                e.allocations.insert(id, a.allocated);
+            }
+        }
+        let after = allocations_json(&env, &e.allocations);
+        Ok(Mutation {
+            scenario: s,
+            changes: vec![Change {
+                action: "allocate",
+                kind: "environment",
+                item: Some(env.clone()),
+                before: Some(before),
+                after: Some(after.clone()),
+            }],
+            reply: Reply::json(StatusCode::OK, after),
+            within: None,
+        })
+    })
+    .await
+}
+
+/// `{"license": "user" | "process" | "per-flow"}`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetFlowLicense {
+    pub license: FlowLicense,
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "an axum handler takes one extractor per argument"
+)]
+pub async fn put_flow_license(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, flow)): Path<(String, String)>,
+    Q(dry): Q<DryRun>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t)?;
+    let ask: SetFlowLicense = json_body(&headers, &body)?;
+    let given = if_match(&headers)?;
+    let req = write_req(&caller, &method, &uri.to_string(), &headers, &body, dry.dry_run)?;
+    write(&state, &slot, &req, |cur| {
+        let mut s = cur.scenario().clone();
+        let f = s
+            .flows
+            .iter_mut()
+            .find(|f| f.id == flow)
+            .ok_or_else(|| Problem::not_found("flow", &flow))?;
+        require(
+            &caller.0,
+            Family::FlowLicense,
+            Access::Write,
+            Scope {
+                environment: Some(&f.environment),
+                user: None,
+            },
+        )?;
+        precondition(given.as_deref(), &etag_of(&*f), false)?;
+        let before = json!({"license": f.license});
+        f.license = ask.license;
+        let after = json!({"license": f.license});
+        let etag = etag_of(&*f);
+        let body = serde_json::to_value(&*f).map_err(Problem::internal)?;
+        Ok(Mutation {
+            scenario: s,
+            changes: vec![Change {
+                action: "set-license",
+                kind: "flow",
+                item: Some(flow.clone()),
+                before: Some(before),
+                after: Some(after),
+            }],
+            reply: Reply {
+                status: StatusCode::OK,
+                body: Some(body),
+                etag: Some(etag),
+                location: None,
+            },
+            within: None,
+        })
+    })
+    .await
+}
+
+/// Graph `subscribedSkus`: per SKU, units bought (`prepaidUnits.enabled`), assigned or allocated
+/// (`consumedUnits`) and what is left.
+pub async fn subscribed_skus(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t)?;
+    require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
+    let cur = state.current(&slot);
+    let (lines, _, _) = usage(&cur.snapshot);
+    let value: Vec<_> = lines
+        .iter()
+        .map(|u| {
+            json!({
+                "skuId": u.sku,
+                "skuPartNumber": cur.snapshot.catalog().sku_by_id(&u.sku).map(|d| d.name.clone()),
+                "prepaidUnits": {"enabled": u.purchased},
+                "consumedUnits": u.assigned + u.allocated,
+                "available": u.available,
+                "holders": u.holders,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({"value": value})).into_response())
+}

@@ -1,0 +1,109 @@
+//! Operations: health, readiness, metrics, the OpenAPI document, and problem+json for what no route answers.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// Alive: the process answers.
+pub async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+/// Ready: the store answers.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => axum::Json(json!({
+            "status": "ready",
+            "store": state.store.backend(),
+            "tenants": state.tenants.load().len(),
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "store not ready");
+            Problem::unavailable(format!("the {} store does not answer", state.store.backend()))
+                .into_response()
+        }
+    }
+}
+
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    state
+        .metrics
+        .tenants
+        .set(i64::try_from(state.tenants.load().len()).unwrap_or(i64::MAX));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub async fn openapi() -> Response {
+    axum::Json(crate::openapi::document()).into_response()
+}
+
+pub async fn not_found(uri: Uri) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("no route `{}`", uri.path()),
+    )
+}
+
+pub async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this route does not take that method",
+    )
+}
+
+/// axum and tower answer some errors themselves in plain text (413, 400 for a bad path); clients get
+/// problem+json from every route.
+pub async fn problem_for_plain_errors(res: Response) -> Response {
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let detail = String::from_utf8_lossy(&text).trim().to_owned();
+    let slug = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        _ => "bad-request",
+    };
+    let mut p = Problem::new(
+        status,
+        slug,
+        if detail.is_empty() {
+            status.to_string()
+        } else {
+            detail
+        },
+    );
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        p = p.at("");
+    }
+    let mut out = p.into_response();
+    for (k, v) in parts.headers.iter() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}

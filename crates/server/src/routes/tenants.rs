@@ -1,0 +1,266 @@
+//! Tenants: created from a scenario (JSON or TOML), exported back to one, and their audit log.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use entitle_core::scenario::Format;
+use entitle_core::{Scenario, Snapshot};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::Role;
+use crate::http::{Caller, DryRun, Q, write_req};
+use crate::policy::{Access, Family, Scope, require};
+use crate::problem::{FieldError, Problem, pointer_of};
+use crate::state::AppState;
+use crate::store::AuditFilter;
+use crate::write::{create_tenant, delete_tenant};
+
+/// A tenant at a glance.
+pub fn summary(id: &str, version: i64, catalog: &str, snap: &Snapshot) -> Value {
+    let s = snap.scenario();
+    json!({
+        "id": id,
+        "version": version,
+        "catalog": catalog,
+        "at": snap.at(),
+        "counts": {
+            "users": s.users.len(),
+            "environments": s.environments.len(),
+            "apps": s.apps.len(),
+            "flows": s.flows.len(),
+            "entities": s.entities.len(),
+            "subscriptions": s.subscriptions.len(),
+        },
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuery {
+    /// The catalog edition (`seed`, `current`); the server's default when absent.
+    pub catalog: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `POST /v1/tenants`: the body is a scenario, JSON or TOML by `Content-Type`. Operators only.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Q(q): Q<CreateQuery>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    if caller.0.role != Role::Operator {
+        return Err(Problem::forbidden("only an operator key creates tenants"));
+    }
+    let format = match headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|c| c.split(';').next().unwrap_or("").trim())
+    {
+        Some("application/toml" | "text/toml" | "text/x-toml") => Format::Toml,
+        Some("application/json") | None => Format::Json,
+        Some(other) => {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                format!("send a scenario as `application/json` or `application/toml`, not `{other}`"),
+            )
+            .at("header:Content-Type"));
+        }
+    };
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| Problem::bad_request("not-utf8", format!("body is not UTF-8: {e}")).at(""))?;
+    let catalog_name = q.catalog.unwrap_or_else(|| state.default_catalog.clone());
+    let catalog = state.catalog(&catalog_name)?;
+    let scenario =
+        Scenario::parse_all(text, format, "body", &catalog).map_err(|errors| scenario_problem(&errors))?;
+    let req = write_req(&caller, &method, &uri.to_string(), &headers, &body, q.dry_run)?;
+    create_tenant(&state, &req, &catalog_name, scenario).await
+}
+
+/// Scenario problems with their pointers, plus the line and column the engine found.
+fn scenario_problem(errors: &[entitle_core::InputError]) -> Problem {
+    let mut p = Problem::from_input(errors, None);
+    let with_lines: Vec<FieldError> = errors
+        .iter()
+        .map(|e| FieldError {
+            pointer: pointer_of(e.key(), None),
+            detail: e.to_string(),
+        })
+        .collect();
+    if let Some(first) = with_lines.first() {
+        p.detail = first.detail.clone();
+    }
+    if errors.len() > 1 {
+        p.errors = with_lines;
+    }
+    // A body that does not parse at all is a bad request; one that parses but is wrong, unprocessable.
+    if errors.first().is_some_and(|e| e.key().is_empty()) {
+        p.status = 400;
+        p.title = "Bad Request";
+        p.kind = "https://entitle.dev/problems/malformed".to_owned();
+    }
+    p
+}
+
+/// `GET /v1/tenants`: what the key may see.
+pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Response, Problem> {
+    let map = state.tenants.load();
+    let mut out: Vec<Value> = map
+        .values()
+        .filter(|slot| caller.0.sees_tenant(&slot.id))
+        .map(|slot| {
+            let s = slot.state.load();
+            summary(&slot.id, s.version, &s.catalog, &s.snapshot)
+        })
+        .collect();
+    out.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    Ok(axum::Json(out).into_response())
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t)?;
+    let s = state.current(&slot);
+    let mut res = axum::Json(summary(&t, s.version, &s.catalog, &s.snapshot)).into_response();
+    if let Ok(v) = s.etag().parse() {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(res)
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    Q(dry): Q<DryRun>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t)?;
+    if caller.0.role != Role::Operator {
+        return Err(Problem::forbidden("only an operator key deletes tenants"));
+    }
+    let req = write_req(&caller, &method, &uri.to_string(), &headers, &[], dry.dry_run)?;
+    let cur = slot.state.load();
+    crate::http::precondition(crate::http::if_match(&headers)?.as_deref(), &cur.etag(), false)?;
+    delete_tenant(&state, &slot, &req).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `json` (default) or `toml`; `Accept: application/toml` also picks TOML.
+    pub format: Option<String>,
+}
+
+/// `GET /v1/tenants/{t}/export`: the scenario again; importing it gives the same tenant.
+pub async fn export(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    Q(q): Q<ExportQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t)?;
+    require(&caller.0, Family::Tenant, Access::Read, Scope::default())?;
+    let cur = slot.state.load_full();
+    let accept_toml = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("toml"));
+    let format = match q.format.as_deref() {
+        Some("toml") => Format::Toml,
+        Some("json") => Format::Json,
+        None if accept_toml => Format::Toml,
+        None => Format::Json,
+        Some(other) => {
+            return Err(Problem::bad_request(
+                "invalid-query",
+                format!("format must be `json` or `toml`, not `{other}`"),
+            )
+            .at("query:format"));
+        }
+    };
+    let text = cur.scenario().to_string_as(format).map_err(Problem::internal)?;
+    let ct = if format == Format::Toml {
+        "application/toml"
+    } else {
+        "application/json"
+    };
+    let mut res = ([(header::CONTENT_TYPE, ct)], text).into_response();
+    if let Ok(v) = cur.etag().parse() {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    pub kind: Option<String>,
+    pub item: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// RFC 3339 instant, inclusive.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// RFC 3339 instant, exclusive.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Entries after this sequence number (the `next` of the previous page).
+    pub after: Option<i64>,
+    /// At most this many entries (1 to 1,000; default 100).
+    pub limit: Option<i64>,
+}
+
+/// `GET /v1/tenants/{t}/audit-log`: every change, oldest first, filtered and paged.
+pub async fn audit_log(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    Q(q): Q<LogQuery>,
+) -> Result<Response, Problem> {
+    // The log outlives a deleted tenant; only its operators read it then.
+    if state.tenants.load().contains_key(&t) {
+        state.slot(&caller.0, &t)?;
+    } else if caller.0.role != Role::Operator {
+        return Err(Problem::not_found("tenant", &t));
+    }
+    require(&caller.0, Family::AuditLog, Access::Read, Scope::default())?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(
+            Problem::bad_request("invalid-query", "limit must be between 1 and 1000").at("query:limit"),
+        );
+    }
+    let filter = AuditFilter {
+        kind: q.kind,
+        item: q.item,
+        actor: q.actor,
+        action: q.action,
+        since_ms: q.since.map(|t| t.timestamp_millis()),
+        until_ms: q.until.map(|t| t.timestamp_millis()),
+        after_seq: q.after,
+        limit,
+    };
+    let entries = state
+        .store
+        .audit_log(&t, &filter)
+        .await
+        .map_err(Problem::internal)?;
+    let next = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.seq))
+        .flatten();
+    Ok(axum::Json(json!({"entries": entries, "next": next})).into_response())
+}

@@ -1,0 +1,280 @@
+//! What a node holds in memory: every tenant's snapshot (swapped atomically after each committed write, so an
+//! answer never waits on the database or a lock), the keys in force, and the catalogs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use arc_swap::ArcSwap;
+use chrono::NaiveDate;
+use entitle_core::scenario::Format;
+use entitle_core::{Catalog, Scenario, Snapshot};
+
+use crate::auth::{KeyRing, Principal};
+use crate::problem::Problem;
+use crate::store::{Store, StoreError, TenantRow};
+
+/// One tenant as answers see it.
+#[derive(Debug)]
+pub struct TenantState {
+    pub version: i64,
+    pub catalog: String,
+    /// The snapshot on `day`: the scenario's `tenant.at`, or today (UTC) when it has none.
+    pub snapshot: Arc<Snapshot>,
+    pub day: NaiveDate,
+}
+
+impl TenantState {
+    pub fn scenario(&self) -> &Scenario {
+        self.snapshot.scenario()
+    }
+
+    /// The tenant's entity tag: its version.
+    pub fn etag(&self) -> String {
+        format!("\"v{}\"", self.version)
+    }
+}
+
+/// A tenant's place in memory. Writes to one tenant are serialised on this node by `write`; between nodes,
+/// by the store's version check.
+#[derive(Debug)]
+pub struct TenantSlot {
+    pub id: String,
+    pub write: tokio::sync::Mutex<()>,
+    pub state: ArcSwap<TenantState>,
+}
+
+/// The shared state of a server node.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub tenants: ArcSwap<HashMap<String, Arc<TenantSlot>>>,
+    /// Serialises changes to the tenant map (creations, deletions, reloads).
+    pub map_lock: tokio::sync::Mutex<()>,
+    pub keys: ArcSwap<KeyRing>,
+    keys_loaded_ms: AtomicI64,
+    pub catalogs: HashMap<String, Arc<Catalog>>,
+    pub default_catalog: String,
+    /// The day answers use when neither the request nor the scenario names one; tests pin it.
+    pub today: Option<NaiveDate>,
+    pub metrics: crate::metrics::Metrics,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("backend", &self.store.backend())
+            .field("tenants", &self.tenants.load().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        catalogs: HashMap<String, Arc<Catalog>>,
+        default_catalog: String,
+        today: Option<NaiveDate>,
+    ) -> Result<AppState, StoreError> {
+        let keys = KeyRing::new(store.keys().await?);
+        let state = AppState {
+            store,
+            tenants: ArcSwap::from_pointee(HashMap::new()),
+            map_lock: tokio::sync::Mutex::new(()),
+            keys: ArcSwap::from_pointee(keys),
+            keys_loaded_ms: AtomicI64::new(crate::store::now_ms()),
+            catalogs,
+            default_catalog,
+            today,
+            metrics: crate::metrics::Metrics::new(),
+        };
+        state.reload_all().await?;
+        Ok(state)
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.today.unwrap_or_else(|| chrono::Utc::now().date_naive())
+    }
+
+    pub fn catalog(&self, name: &str) -> Result<Arc<Catalog>, Problem> {
+        self.catalogs.get(name).cloned().ok_or_else(|| {
+            let mut known: Vec<&str> = self.catalogs.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            Problem::bad_request(
+                "unknown-catalog",
+                format!("unknown catalog `{name}` (known: {})", known.join(", ")),
+            )
+            .at("query:catalog")
+        })
+    }
+
+    /// Builds a tenant's state from its stored row.
+    pub fn state_of(&self, row: &TenantRow) -> Result<TenantState, String> {
+        let catalog = self.catalog(&row.catalog).map_err(|p| p.detail.clone())?;
+        let scenario =
+            Scenario::parse(&row.scenario, Format::Json, &row.id, &catalog).map_err(|e| e.to_string())?;
+        self.state_from(row.version, &row.catalog, catalog, scenario)
+    }
+
+    pub fn state_from(
+        &self,
+        version: i64,
+        catalog_name: &str,
+        catalog: Arc<Catalog>,
+        scenario: Scenario,
+    ) -> Result<TenantState, String> {
+        let day = scenario.tenant.at.unwrap_or_else(|| self.today());
+        let snapshot = Snapshot::new(catalog, scenario, day).map_err(|e| e.to_string())?;
+        Ok(TenantState {
+            version,
+            catalog: catalog_name.to_owned(),
+            snapshot: Arc::new(snapshot),
+            day,
+        })
+    }
+
+    /// The tenant, if this principal may know it exists (404 otherwise, for others' tenants too).
+    pub fn slot(&self, principal: &Principal, id: &str) -> Result<Arc<TenantSlot>, Problem> {
+        if !principal.sees_tenant(id) {
+            return Err(Problem::not_found("tenant", id));
+        }
+        self.tenants
+            .load()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Problem::not_found("tenant", id))
+    }
+
+    /// The tenant's state for answers, rebuilt first if the day it was built for has passed.
+    pub fn current(&self, slot: &TenantSlot) -> Arc<TenantState> {
+        let s = slot.state.load_full();
+        if s.scenario().tenant.at.is_none() && s.day != self.today() {
+            let catalog = Arc::clone(s.snapshot.catalog_arc());
+            if let Ok(next) = self.state_from(s.version, &s.catalog, catalog, s.scenario().clone()) {
+                let next = Arc::new(next);
+                // Only if no write landed meanwhile.
+                let prev = slot.state.compare_and_swap(&s, Arc::clone(&next));
+                if Arc::ptr_eq(&prev, &s) {
+                    return next;
+                }
+                return slot.state.load_full();
+            }
+        }
+        s
+    }
+
+    /// Puts a tenant's stored state in memory (or removes it if it is gone).
+    pub async fn reload(&self, id: &str) -> Result<(), StoreError> {
+        let row = self.store.tenant(id).await?;
+        let _guard = self.map_lock.lock().await;
+        let map = self.tenants.load_full();
+        match row {
+            Some(row) => match self.state_of(&row) {
+                Ok(state) => match map.get(id) {
+                    Some(slot) => {
+                        if slot.state.load().version < state.version {
+                            slot.state.store(Arc::new(state));
+                        }
+                    }
+                    None => {
+                        let mut next = (*map).clone();
+                        next.insert(id.to_owned(), Arc::new(new_slot(id, state)));
+                        self.tenants.store(Arc::new(next));
+                    }
+                },
+                Err(e) => tracing::error!(tenant = id, error = %e, "stored tenant no longer loads; left out"),
+            },
+            None => {
+                if map.contains_key(id) {
+                    let mut next = (*map).clone();
+                    next.remove(id);
+                    self.tenants.store(Arc::new(next));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads every tenant (at start, and when a node's notice channel was interrupted).
+    pub async fn reload_all(&self) -> Result<(), StoreError> {
+        let rows = self.store.tenants().await?;
+        let _guard = self.map_lock.lock().await;
+        let old = self.tenants.load_full();
+        let mut next = HashMap::with_capacity(rows.len());
+        for row in rows {
+            match self.state_of(&row) {
+                Ok(state) => {
+                    let slot = match old.get(&row.id) {
+                        Some(slot) => {
+                            if slot.state.load().version < state.version {
+                                slot.state.store(Arc::new(state));
+                            }
+                            Arc::clone(slot)
+                        }
+                        None => Arc::new(new_slot(&row.id, state)),
+                    };
+                    next.insert(row.id.clone(), slot);
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %row.id, error = %e, "stored tenant no longer loads; left out")
+                }
+            }
+        }
+        self.tenants.store(Arc::new(next));
+        Ok(())
+    }
+
+    pub async fn reload_keys(&self) -> Result<(), StoreError> {
+        let ring = KeyRing::new(self.store.keys().await?);
+        self.keys.store(Arc::new(ring));
+        self.keys_loaded_ms
+            .store(crate::store::now_ms(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The principal of a bearer secret. An unknown secret reloads the keys at most once a second, so a key
+    /// made by `entitle key create` (or another node) works at once without letting bad keys flood the store.
+    pub async fn authenticate(&self, secret: &str) -> Option<Principal> {
+        if let Some(p) = self.keys.load().check(secret) {
+            return Some(p);
+        }
+        let last = self.keys_loaded_ms.load(Ordering::Relaxed);
+        let now = crate::store::now_ms();
+        if now - last >= 1000
+            && self
+                .keys_loaded_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            if let Err(e) = self.reload_keys().await {
+                tracing::warn!(error = %e, "reloading keys failed");
+            }
+            return self.keys.load().check(secret);
+        }
+        None
+    }
+
+    /// Adds a tenant that was just committed.
+    pub async fn insert_tenant(&self, id: &str, state: TenantState) {
+        let _guard = self.map_lock.lock().await;
+        let map = self.tenants.load_full();
+        let mut next = (*map).clone();
+        next.insert(id.to_owned(), Arc::new(new_slot(id, state)));
+        self.tenants.store(Arc::new(next));
+    }
+
+    pub async fn remove_tenant(&self, id: &str) {
+        let _guard = self.map_lock.lock().await;
+        let map = self.tenants.load_full();
+        let mut next = (*map).clone();
+        next.remove(id);
+        self.tenants.store(Arc::new(next));
+    }
+}
+
+fn new_slot(id: &str, state: TenantState) -> TenantSlot {
+    TenantSlot {
+        id: id.to_owned(),
+        write: tokio::sync::Mutex::new(()),
+        state: ArcSwap::from_pointee(state),
+    }
+}

@@ -1,0 +1,221 @@
+//! Storage: one trait, two implementations (SQLite by default, PostgreSQL to scale out), chosen by the URL's
+//! scheme. Every write is one transaction; a write is acknowledged only after its commit.
+//!
+//! A tenant is stored as its scenario document with a version: the server keeps every tenant in memory and
+//! writes the whole document back, conditionally on the version it read (optimistic concurrency between
+//! nodes). The audit log, the API keys and the idempotency records are rows of their own.
+
+mod sql;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+pub use sql::{PgStore, SqliteStore};
+
+/// A stored tenant.
+#[derive(Debug, Clone)]
+pub struct TenantRow {
+    pub id: String,
+    pub version: i64,
+    /// The catalog edition (`seed`, `current`) its answers use.
+    pub catalog: String,
+    /// The scenario, as JSON.
+    pub scenario: String,
+}
+
+/// One change, as the audit log keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub tenant: String,
+    /// Unix milliseconds.
+    #[serde(skip)]
+    pub at_ms: i64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// The API key id that made the change (`system` for the server itself).
+    pub actor: String,
+    /// `create`, `update`, `delete`, `assign-license`, …
+    pub action: String,
+    /// `tenant`, `user`, `flow`, `key`, …
+    pub kind: String,
+    pub item: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// A change to record.
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    pub tenant: String,
+    pub actor: String,
+    pub action: String,
+    pub kind: String,
+    pub item: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// Which audit entries to read.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub kind: Option<String>,
+    pub item: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// Unix ms, inclusive.
+    pub since_ms: Option<i64>,
+    /// Unix ms, exclusive.
+    pub until_ms: Option<i64>,
+    /// Entries after this sequence number (paging).
+    pub after_seq: Option<i64>,
+    pub limit: i64,
+}
+
+/// A stored API key (never the key itself: its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: String,
+    pub hash: [u8; 32],
+    /// `None` for an operator key (all tenants).
+    pub tenant: Option<String>,
+    pub role: String,
+    /// Environment admins: the environments they administer.
+    pub environments: Vec<String>,
+    /// Makers: the user they act as.
+    pub user: Option<String>,
+    pub name: String,
+    pub created_ms: i64,
+    pub revoked: bool,
+}
+
+/// The first answer to a request with an `Idempotency-Key`, replayed for the same key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// SHA-256 of method, path and body: the same key with another request is refused.
+    pub fingerprint: Vec<u8>,
+    pub status: u16,
+    pub content_type: String,
+    pub etag: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// How the write expects the tenant to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// It must not exist yet.
+    Absent,
+    /// It must be at this version.
+    Version(i64),
+}
+
+/// One write: the tenant's new document (or its deletion), its audit entries and, if the request carried an
+/// `Idempotency-Key`, its answer — all in one transaction.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub tenant: String,
+    pub expect: Expect,
+    /// `None` deletes the tenant.
+    pub next: Option<TenantRow>,
+    pub audit: Vec<NewAudit>,
+    pub idempotency: Option<(String, String, Stored)>,
+}
+
+/// A change another node made, announced so this node reloads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Tenant(String),
+    Keys,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The tenant moved on (another writer) or already exists: reload and retry, or tell the client.
+    #[error("the tenant changed meanwhile")]
+    Conflict,
+    /// The idempotency key was taken by a concurrent request.
+    #[error("idempotency key already used")]
+    IdempotencyTaken,
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Storage. Implementations: [`SqliteStore`], [`PgStore`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Is the database answering (`/readyz`)?
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn tenants(&self) -> Result<Vec<TenantRow>, StoreError>;
+    async fn tenant(&self, id: &str) -> Result<Option<TenantRow>, StoreError>;
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError>;
+    async fn idempotent(&self, scope: &str, key: &str) -> Result<Option<Stored>, StoreError>;
+    async fn audit_log(&self, tenant: &str, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn keys(&self) -> Result<Vec<KeyRow>, StoreError>;
+    /// Inserts a key (with its audit entry) unless `only_if_none` and some key exists already: the first
+    /// start's operator key is created exactly once, even by two nodes starting together.
+    async fn insert_key(&self, key: &KeyRow, audit: NewAudit, only_if_none: bool)
+    -> Result<bool, StoreError>;
+    async fn revoke_key(&self, id: &str, audit: NewAudit) -> Result<bool, StoreError>;
+    /// The request meter's saved counters.
+    async fn meter_load(&self) -> Result<Vec<(String, String)>, StoreError>;
+    async fn meter_save(&self, rows: &[(String, String)]) -> Result<(), StoreError>;
+    /// Changes other nodes make (PostgreSQL: LISTEN/NOTIFY). `None`: a single-node store.
+    async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>, StoreError>;
+}
+
+/// Opens the store a URL names (`sqlite://PATH`, `postgres://…`) and runs its migrations.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PgStore::open(url).await?))
+    } else {
+        Err(StoreError::Other(format!(
+            "unsupported database URL scheme in `{}` (use sqlite://PATH or postgres://…)",
+            redact(url)
+        )))
+    }
+}
+
+/// A URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = url.get(s + 3..at).unwrap_or("");
+            match creds.split_once(':') {
+                Some((user, _)) => format!(
+                    "{}{user}:***{}",
+                    url.get(..s + 3).unwrap_or(""),
+                    url.get(at..).unwrap_or("")
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}

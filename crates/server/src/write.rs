@@ -1,0 +1,403 @@
+//! The write path, the same for every change: apply it to the tenant's scenario in memory, check the result
+//! with the engine, then (unless `dry_run`) commit the new document, its audit entries and the idempotent
+//! answer in one transaction, and only then swap the tenant's snapshot. A write that is not acknowledged
+//! changed nothing.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use entitle_core::entities::flips;
+use entitle_core::{Catalog, Scenario, Snapshot};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Principal;
+use crate::problem::Problem;
+use crate::state::{AppState, TenantSlot, TenantState};
+use crate::store::{Commit, Expect, NewAudit, StoreError, Stored, TenantRow};
+
+/// One recorded change.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub action: &'static str,
+    pub kind: &'static str,
+    pub item: Option<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// The answer to a write.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+}
+
+impl Reply {
+    pub fn json(status: StatusCode, body: Value) -> Reply {
+        Reply {
+            status,
+            body: Some(body),
+            etag: None,
+            location: None,
+        }
+    }
+
+    pub fn no_content() -> Reply {
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+            etag: None,
+            location: None,
+        }
+    }
+
+    fn stored(&self, fingerprint: Vec<u8>) -> Stored {
+        Stored {
+            fingerprint,
+            status: self.status.as_u16(),
+            content_type: "application/json".to_owned(),
+            etag: self.etag.clone(),
+            body: self
+                .body
+                .as_ref()
+                .map(|b| b.to_string().into_bytes())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut res = match self.body {
+            Some(body) => (self.status, axum::Json(body)).into_response(),
+            None => self.status.into_response(),
+        };
+        if let Some(etag) = self.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+            res.headers_mut().insert(header::ETAG, etag);
+        }
+        if let Some(loc) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            res.headers_mut().insert(header::LOCATION, loc);
+        }
+        res
+    }
+}
+
+/// What a change makes of a tenant.
+#[derive(Debug)]
+pub struct Mutation {
+    pub scenario: Scenario,
+    pub changes: Vec<Change>,
+    pub reply: Reply,
+    /// The engine names problems by their place in the scenario (`flows[3].owner`); a request whose body is
+    /// that one item gets pointers into its body instead.
+    pub within: Option<String>,
+}
+
+/// How a write was asked.
+#[derive(Debug, Clone)]
+pub struct WriteReq {
+    pub principal: Principal,
+    /// The `Idempotency-Key` header, if any.
+    pub idempotency_key: Option<String>,
+    /// SHA-256 of method, path and body: a key reused for another request is refused.
+    pub fingerprint: Vec<u8>,
+    pub dry_run: bool,
+}
+
+impl WriteReq {
+    fn scope(&self) -> String {
+        format!("key:{}", self.principal.key_id)
+    }
+}
+
+pub fn fingerprint(method: &str, uri: &str, body: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update([0]);
+    h.update(uri.as_bytes());
+    h.update([0]);
+    h.update(body);
+    h.finalize().to_vec()
+}
+
+/// A stored answer, replayed.
+fn replay(s: Stored) -> Response {
+    let status = StatusCode::from_u16(s.status).unwrap_or(StatusCode::OK);
+    let mut res = (status, s.body).into_response();
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&s.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Some(etag) = s.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        h.insert(header::ETAG, etag);
+    }
+    h.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    res
+}
+
+/// The stored answer for this request's `Idempotency-Key`, if it was answered before.
+async fn replayed(state: &AppState, req: &WriteReq) -> Result<Option<Response>, Problem> {
+    let Some(key) = &req.idempotency_key else {
+        return Ok(None);
+    };
+    match state
+        .store
+        .idempotent(&req.scope(), key)
+        .await
+        .map_err(Problem::internal)?
+    {
+        Some(s) if s.fingerprint == req.fingerprint => Ok(Some(replay(s))),
+        Some(_) => Err(Problem::unprocessable(
+            "this Idempotency-Key was used for a different request; use a new key for a new request",
+        )
+        .at("header:Idempotency-Key")),
+        None => Ok(None),
+    }
+}
+
+fn audit_rows(tenant: &str, actor: &str, changes: &[Change]) -> Vec<NewAudit> {
+    changes
+        .iter()
+        .map(|c| NewAudit {
+            tenant: tenant.to_owned(),
+            actor: actor.to_owned(),
+            action: c.action.to_owned(),
+            kind: c.kind.to_owned(),
+            item: c.item.clone(),
+            before: c.before.clone(),
+            after: c.after.clone(),
+        })
+        .collect()
+}
+
+fn changes_json(changes: &[Change]) -> Value {
+    Value::Array(
+        changes
+            .iter()
+            .map(|c| json!({"action": c.action, "kind": c.kind, "item": c.item, "before": c.before, "after": c.after}))
+            .collect(),
+    )
+}
+
+/// Checks a changed scenario and builds its snapshot. Problems inside the item the request sent are 422 with
+/// pointers into the body; problems the change causes elsewhere (a deleted user still owning flows) are 409.
+pub fn check(
+    state: &AppState,
+    catalog: Arc<Catalog>,
+    scenario: Scenario,
+    within: Option<&str>,
+) -> Result<Snapshot, Problem> {
+    if let Err(errors) = scenario.validate(&catalog, "request") {
+        let inside = |e: &entitle_core::InputError| {
+            within.is_none_or(|w| {
+                e.key() == w || e.key().starts_with(&format!("{w}.")) || e.key().starts_with(&format!("{w}["))
+            })
+        };
+        if errors.iter().all(inside) {
+            return Err(Problem::from_input(&errors, within));
+        }
+        let mut p = Problem::from_input(&errors, None);
+        p.status = 409;
+        p.title = "Conflict";
+        p.kind = "https://entitle.dev/problems/conflict".to_owned();
+        p.detail = format!("the change would leave the tenant inconsistent: {}", p.detail);
+        return Err(p);
+    }
+    let day = scenario.tenant.at.unwrap_or_else(|| state.today());
+    Snapshot::new(catalog, scenario, day)
+        .map_err(|e| Problem::unprocessable(e.to_string()).at(crate::problem::pointer_of(&e.key, within)))
+}
+
+/// Applies `mutate` to a tenant and commits it. Retries when another node committed first (the change is
+/// applied again to the newer state, so `If-Match` is checked against what is really there).
+pub async fn write(
+    state: &AppState,
+    slot: &TenantSlot,
+    req: &WriteReq,
+    mut mutate: impl FnMut(&TenantState) -> Result<Mutation, Problem>,
+) -> Result<Response, Problem> {
+    if let Some(r) = replayed(state, req).await? {
+        return Ok(r);
+    }
+    let _guard = slot.write.lock().await;
+    for _attempt in 0..5 {
+        let cur = slot.state.load_full();
+        let m = mutate(&cur)?;
+        let catalog = Arc::clone(cur.snapshot.catalog_arc());
+        let next = check(state, catalog, m.scenario, m.within.as_deref())?;
+        if req.dry_run {
+            let body = json!({
+                "dry_run": true,
+                "changes": changes_json(&m.changes),
+                "flips": flips(&cur.snapshot, &next),
+            });
+            return Ok(Reply::json(StatusCode::OK, body).into_response());
+        }
+        let text = serde_json::to_string(next.scenario()).map_err(Problem::internal)?;
+        let version = cur.version + 1;
+        let reply = m.reply;
+        let commit = Commit {
+            tenant: slot.id.clone(),
+            expect: Expect::Version(cur.version),
+            next: Some(TenantRow {
+                id: slot.id.clone(),
+                version,
+                catalog: cur.catalog.clone(),
+                scenario: text,
+            }),
+            audit: audit_rows(&slot.id, &req.principal.key_id, &m.changes),
+            idempotency: req
+                .idempotency_key
+                .as_ref()
+                .map(|k| (req.scope(), k.clone(), reply.stored(req.fingerprint.clone()))),
+        };
+        match state.store.commit(commit).await {
+            Ok(()) => {
+                let day = next.at();
+                slot.state.store(Arc::new(TenantState {
+                    version,
+                    catalog: cur.catalog.clone(),
+                    snapshot: Arc::new(next),
+                    day,
+                }));
+                state.metrics.write_committed();
+                return Ok(reply.into_response());
+            }
+            Err(StoreError::Conflict) => {
+                state.reload(&slot.id).await.map_err(Problem::internal)?;
+                if !state.tenants.load().contains_key(&slot.id) {
+                    return Err(Problem::not_found("tenant", &slot.id));
+                }
+            }
+            Err(StoreError::IdempotencyTaken) => {
+                return replayed(state, req).await?.ok_or_else(|| {
+                    Problem::conflict("a concurrent request with this Idempotency-Key is in flight")
+                });
+            }
+            Err(e) => return Err(Problem::internal(e)),
+        }
+    }
+    Err(Problem::conflict("the tenant kept changing; try again"))
+}
+
+/// Creates a tenant from a checked scenario.
+pub async fn create_tenant(
+    state: &AppState,
+    req: &WriteReq,
+    catalog_name: &str,
+    scenario: Scenario,
+) -> Result<Response, Problem> {
+    if let Some(r) = replayed(state, req).await? {
+        return Ok(r);
+    }
+    let id = scenario.tenant.id.clone();
+    let catalog = state.catalog(catalog_name)?;
+    let next = check(state, Arc::clone(&catalog), scenario, None)?;
+    let summary = crate::routes::tenants::summary(&id, 1, catalog_name, &next);
+    if state.tenants.load().contains_key(&id) {
+        return Err(Problem::conflict(format!("tenant `{id}` exists already")).at("/tenant/id"));
+    }
+    if req.dry_run {
+        return Ok(Reply::json(StatusCode::OK, json!({"dry_run": true, "tenant": summary})).into_response());
+    }
+    let text = serde_json::to_string(next.scenario()).map_err(Problem::internal)?;
+    let reply = Reply {
+        status: StatusCode::CREATED,
+        body: Some(summary),
+        etag: Some("\"v1\"".to_owned()),
+        location: Some(format!("/v1/tenants/{id}")),
+    };
+    let commit = Commit {
+        tenant: id.clone(),
+        expect: Expect::Absent,
+        next: Some(TenantRow {
+            id: id.clone(),
+            version: 1,
+            catalog: catalog_name.to_owned(),
+            scenario: text,
+        }),
+        audit: audit_rows(
+            &id,
+            &req.principal.key_id,
+            &[Change {
+                action: "create",
+                kind: "tenant",
+                item: Some(id.clone()),
+                before: None,
+                after: None,
+            }],
+        ),
+        idempotency: req
+            .idempotency_key
+            .as_ref()
+            .map(|k| (req.scope(), k.clone(), reply.stored(req.fingerprint.clone()))),
+    };
+    match state.store.commit(commit).await {
+        Ok(()) => {
+            let day = next.at();
+            state
+                .insert_tenant(
+                    &id,
+                    TenantState {
+                        version: 1,
+                        catalog: catalog_name.to_owned(),
+                        snapshot: Arc::new(next),
+                        day,
+                    },
+                )
+                .await;
+            state.metrics.write_committed();
+            Ok(reply.into_response())
+        }
+        Err(StoreError::Conflict) => {
+            state.reload(&id).await.map_err(Problem::internal)?;
+            Err(Problem::conflict(format!("tenant `{id}` exists already")).at("/tenant/id"))
+        }
+        Err(StoreError::IdempotencyTaken) => replayed(state, req)
+            .await?
+            .ok_or_else(|| Problem::conflict("a concurrent request with this Idempotency-Key is in flight")),
+        Err(e) => Err(Problem::internal(e)),
+    }
+}
+
+/// Deletes a tenant (its audit log stays).
+pub async fn delete_tenant(state: &AppState, slot: &TenantSlot, req: &WriteReq) -> Result<Response, Problem> {
+    let _guard = slot.write.lock().await;
+    let cur = slot.state.load_full();
+    if req.dry_run {
+        return Ok(Reply::json(
+            StatusCode::OK,
+            json!({"dry_run": true, "changes": [{"action": "delete", "kind": "tenant", "item": slot.id}]}),
+        )
+        .into_response());
+    }
+    let commit = Commit {
+        tenant: slot.id.clone(),
+        expect: Expect::Version(cur.version),
+        next: None,
+        audit: audit_rows(
+            &slot.id,
+            &req.principal.key_id,
+            &[Change {
+                action: "delete",
+                kind: "tenant",
+                item: Some(slot.id.clone()),
+                before: None,
+                after: None,
+            }],
+        ),
+        idempotency: None,
+    };
+    match state.store.commit(commit).await {
+        Ok(()) => {
+            state.remove_tenant(&slot.id).await;
+            Ok(Reply::no_content().into_response())
+        }
+        Err(StoreError::Conflict) => Err(Problem::conflict("the tenant changed meanwhile; try again")),
+        Err(e) => Err(Problem::internal(e)),
+    }
+}
