@@ -104,7 +104,7 @@ pub fn read_file(path: &Path) -> Result<Settings, ConfigError> {
     toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
-            .map(|s| text.get(..s.start).unwrap_or("").lines().count().max(1));
+            .map(|s| text.get(..s.start).unwrap_or("").matches('\n').count() + 1);
         let at = line.map_or(name.clone(), |l| format!("{name}:{l}"));
         err(&at, "config", e.message().to_owned())
     })
