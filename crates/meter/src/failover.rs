@@ -167,6 +167,18 @@ impl FailoverMeter {
         self.fallback(events, now_ms)
     }
 
+    /// The counts of one key in the window: from Redis while it answers, else from the local meter.
+    pub async fn usage(&self, key: &str, now_ms: u64) -> Vec<crate::BucketCount> {
+        if !self.down.load(SeqCst) {
+            if let Some(redis) = self.redis.get() {
+                if let Ok(Ok(out)) = tokio::time::timeout(self.timeout, redis.usage(key, now_ms)).await {
+                    return out;
+                }
+            }
+        }
+        self.local.usage(key, now_ms)
+    }
+
     async fn try_redis(&self, events: &[Event<'_>], now_ms: u64) -> Option<Vec<Decision>> {
         let redis = match self.redis.get() {
             Some(r) => r,

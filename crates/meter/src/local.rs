@@ -134,6 +134,26 @@ impl LocalMeter {
         removed
     }
 
+    /// The counts of one key still in the 24-hour window at `now_ms`, oldest first (for usage reports).
+    #[must_use]
+    pub fn usage(&self, key: &str, now_ms: u64) -> Vec<BucketCount> {
+        let guard = self.map.guard();
+        let w = self.windows;
+        self.map
+            .get(key.as_bytes(), &guard)
+            .and_then(|c| c.export(&w, now_ms))
+            .map(|(counts, _)| {
+                counts
+                    .into_iter()
+                    .map(|(b, count)| BucketCount {
+                        start_ms: w.start_of(b),
+                        count: u32::try_from(count).unwrap_or(u32::MAX),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Every non-empty counter, to save (e.g. every second and at shutdown). Counts keep changing while this
     /// runs; each bucket is read once, atomically, so the snapshot never holds more than was counted.
     #[must_use]

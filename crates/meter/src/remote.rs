@@ -166,6 +166,36 @@ impl RedisMeter {
     }
 }
 
+impl RedisMeter {
+    /// The counts of one key still in the 24-hour window at `now_ms`, oldest first (one `HGETALL`).
+    ///
+    /// # Errors
+    /// Redis unreachable or timed out.
+    pub async fn usage(&self, key: &str, now_ms: u64) -> Result<Vec<crate::BucketCount>, MeterError> {
+        let w = self.windows;
+        let mut conn = self.conn.clone();
+        let fields: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(format!("{}{}", self.prefix, key))
+            .query_async(&mut conn)
+            .await?;
+        let bucket = w.bucket_ms();
+        let first = (now_ms / bucket).saturating_sub(u64::from(w.day_buckets()));
+        let mut out: Vec<crate::BucketCount> = fields
+            .into_iter()
+            .filter_map(|(f, v)| {
+                let b: u64 = f.parse().ok()?;
+                let count: u32 = v.parse().ok()?;
+                (b >= first && count > 0).then_some(crate::BucketCount {
+                    start_ms: b * bucket,
+                    count,
+                })
+            })
+            .collect();
+        out.sort_by_key(|b| b.start_ms);
+        Ok(out)
+    }
+}
+
 fn decode(v: &[i64], limits: Limits) -> Result<Decision, MeterError> {
     let &[allowed, remaining, reset, retry, warn, by] = v else {
         return Err(MeterError::Protocol("short answer".to_owned()));

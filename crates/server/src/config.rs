@@ -30,6 +30,10 @@ pub struct Settings {
     pub admin_key: Option<String>,
     /// What the meter does when Redis does not answer: `fail-open` (default; count locally) or `fail-closed`.
     pub redis_failure: Option<String>,
+    /// Prefix of the meter's Redis keys (nodes sharing a budget share the prefix; default `entitle:`).
+    pub redis_prefix: Option<String>,
+    /// How long a Redis call may take before the failure policy applies, in ms (default 1000).
+    pub redis_timeout_ms: Option<u64>,
     /// Pins "today" (tests and demos); default: the real date, UTC.
     pub today: Option<NaiveDate>,
 }
@@ -65,6 +69,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub admin_key: Option<String>,
     pub redis_failure: RedisFailure,
+    pub redis_prefix: String,
+    pub redis_timeout_ms: u64,
     pub today: Option<NaiveDate>,
 }
 
@@ -260,6 +266,8 @@ pub fn resolve(given: Settings, file: Option<(Settings, String)>) -> Result<Conf
         max_body_bytes,
         admin_key,
         redis_failure,
+        redis_prefix: given.redis_prefix.or(file.redis_prefix).unwrap_or_else(|| "entitle:".to_owned()),
+        redis_timeout_ms: given.redis_timeout_ms.or(file.redis_timeout_ms).unwrap_or(1000).max(1),
         today: given.today.or(file.today),
     })
 }

@@ -10,6 +10,7 @@ use entitle_core::Catalog;
 use crate::auth::{Principal, Role};
 use crate::config::Config;
 use crate::keys::{KeySpec, create};
+use crate::meter::UsageMeter;
 use crate::state::AppState;
 use crate::store::{self, Notice, redact};
 
@@ -71,15 +72,19 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
         error,
     };
     let store = store::open(&url).await.map_err(store_err)?;
+    let meter = match &config.redis_url {
+        Some(url) => UsageMeter::shared(
+            url,
+            &config.redis_prefix,
+            config.redis_failure,
+            std::time::Duration::from_millis(config.redis_timeout_ms),
+        ),
+        None => UsageMeter::local(store.as_ref(), now()).await,
+    };
     let state = Arc::new(
-        AppState::new(
-            Arc::clone(&store),
-            catalogs()?,
-            config.catalog.clone(),
-            config.today,
-        )
-        .await
-        .map_err(store_err)?,
+        AppState::new(Arc::clone(&store), catalogs()?, config.catalog.clone(), config.today, meter)
+            .await
+            .map_err(store_err)?,
     );
     // The first start makes the operator key: ENTITLE_ADMIN_KEY, or a random one printed once.
     let spec = KeySpec {
@@ -118,6 +123,18 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
         });
     }
 
+    // The local meter's counts reach the store every second (a crash loses at most that) and at shutdown.
+    let saver = {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                state.meter.save(state.store.as_ref(), now()).await;
+            }
+        })
+    };
+
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|error| StartError::Bind {
@@ -130,8 +147,9 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
     })?;
     let app = crate::routes::router(Arc::clone(&state), config.max_body_bytes);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let final_state = Arc::clone(&state);
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 if on_signal {
                     tokio::select! {
@@ -143,7 +161,10 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
                 }
                 tracing::info!("shutting down: finishing requests in flight");
             })
-            .await
+            .await;
+        saver.abort();
+        final_state.meter.save(final_state.store.as_ref(), now()).await;
+        served
     });
     tracing::info!(%addr, store = store.backend(), tenants = state.tenants.load().len(), "entitle serving");
     Ok(Running {
@@ -153,6 +174,10 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
         shutdown: Some(tx),
         task,
     })
+}
+
+fn now() -> u64 {
+    u64::try_from(store::now_ms()).unwrap_or(0)
 }
 
 async fn signal() {

@@ -57,6 +57,10 @@ pub struct AppState {
     /// The day answers use when neither the request nor the scenario names one; tests pin it.
     pub today: Option<NaiveDate>,
     pub metrics: crate::metrics::Metrics,
+    /// The request meter (REQ-1..8).
+    pub meter: crate::meter::UsageMeter,
+    /// Answers to usage events that carried an idempotency key.
+    pub replays: crate::meter::Replays,
 }
 
 impl std::fmt::Debug for AppState {
@@ -74,6 +78,7 @@ impl AppState {
         catalogs: HashMap<String, Arc<Catalog>>,
         default_catalog: String,
         today: Option<NaiveDate>,
+        meter: crate::meter::UsageMeter,
     ) -> Result<AppState, StoreError> {
         let keys = KeyRing::new(store.keys().await?);
         let state = AppState {
@@ -86,6 +91,8 @@ impl AppState {
             default_catalog,
             today,
             metrics: crate::metrics::Metrics::new(),
+            meter,
+            replays: crate::meter::Replays::default(),
         };
         state.reload_all().await?;
         Ok(state)

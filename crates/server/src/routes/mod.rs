@@ -6,6 +6,7 @@ pub mod keys;
 pub mod licenses;
 pub mod ops;
 pub mod tenants;
+pub mod usage;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,6 +33,8 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/limits", get(answers::limits_h))
         .route("/purchases:preview", post(answers::purchase_preview))
         .route("/subscribedSkus", get(licenses::subscribed_skus))
+        .route("/usage", get(usage::report).post(usage::count))
+        .route("/usage:batch", post(usage::count_batch))
         .route("/keys", get(keys::list_tenant_keys).post(keys::create_tenant_key))
         .route("/keys/{id}", axum::routing::delete(keys::revoke_tenant_key))
         .route("/flows/{f}/decision", get(answers::flow_decision))

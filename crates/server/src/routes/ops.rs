@@ -37,6 +37,12 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .metrics
         .tenants
         .set(i64::try_from(state.tenants.load().len()).unwrap_or(i64::MAX));
+    // The meter's mode: 1 for the one in force (fail-open / fail-closed: Redis does not answer).
+    let mode = state.meter.mode();
+    for m in ["local", "redis", "fail-open", "fail-closed"] {
+        let label = crate::metrics::ModeLabel { mode: m.to_owned() };
+        state.metrics.meter_mode.get_or_create(&label).set(i64::from(m == mode));
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -162,6 +162,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_key(&self, key: &KeyRow, audit: NewAudit, only_if_none: bool)
     -> Result<bool, StoreError>;
     async fn revoke_key(&self, id: &str, audit: NewAudit) -> Result<bool, StoreError>;
+    /// Audit entries that change no document (the meter's REQ-8 warnings).
+    async fn append_audit(&self, entries: &[NewAudit]) -> Result<(), StoreError>;
     /// The request meter's saved counters.
     async fn meter_load(&self) -> Result<Vec<(String, String)>, StoreError>;
     async fn meter_save(&self, rows: &[(String, String)]) -> Result<(), StoreError>;

@@ -352,6 +352,16 @@ macro_rules! sql_store {
                 Ok(true)
             }
 
+            async fn append_audit(&self, entries: &[NewAudit]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let now = now_ms();
+                for a in entries {
+                    Self::audit_in(&mut tx, a, now).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn meter_load(&self) -> Result<Vec<(String, String)>, StoreError> {
                 let rows = sqlx::query("SELECT budget, data FROM meter_counts ORDER BY budget")
                     .fetch_all(&self.pool)

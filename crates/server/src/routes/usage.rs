@@ -1,0 +1,391 @@
+//! `POST …/usage`: check and count requests against the budget the engine derives from licences (REQ-1..8);
+//! `GET …/usage`: the last 24 hours, per hour, as JSON or as the admin center's licensed-user report (CSV).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use entitle_meter::{Decision, Event};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::http::{Caller, Q, json_body};
+use crate::meter::{BudgetOf, budget_of};
+use crate::policy::{Access, Family, Scope, require};
+use crate::problem::Problem;
+use crate::state::AppState;
+use crate::store::{NewAudit, now_ms};
+
+/// One usage event.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageAsk {
+    /// The user who made the requests (their own budget, or the tenant pool for non-licensed principals).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Or: the flow whose run made them (its licence's budget, or its context user's, REQ-4).
+    #[serde(default)]
+    pub flow: Option<String>,
+    /// With `flow`: who ran it (instant flows).
+    #[serde(rename = "as", default)]
+    pub as_user: Option<String>,
+    /// How many requests (default 1).
+    #[serde(default = "one")]
+    pub requests: u64,
+    /// Retrying with the same key answers the first answer again and counts nothing more (kept 24 h per node).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageBatch {
+    pub events: Vec<UsageAsk>,
+}
+
+fn rfc3339(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// The answer to one event, and its HTTP status (200 or 429).
+fn answer(b: &BudgetOf, d: &Decision) -> (Value, u16, Option<u64>) {
+    match *d {
+        Decision::Allowed {
+            limit,
+            remaining,
+            reset_at_ms,
+            ..
+        } => (
+            json!({"allowed": true, "limit": limit, "remaining": remaining, "reset_at": rfc3339(reset_at_ms), "budget": b.key}),
+            200,
+            None,
+        ),
+        Decision::Refused {
+            limit,
+            remaining,
+            reset_at_ms,
+            retry_after_ms,
+            by,
+        } => {
+            // Whole seconds, rounded up: Retry-After is never early (REQ-7).
+            let secs = retry_after_ms.map(|ms| ms.div_ceil(1000));
+            (
+                json!({
+                    "allowed": false, "limit": limit, "remaining": remaining, "reset_at": rfc3339(reset_at_ms),
+                    "budget": b.key, "retry_after": secs,
+                    "refused_by": match by {
+                        entitle_meter::Window::Day => "24-hour limit",
+                        entitle_meter::Window::Short => "5-minute limit",
+                        entitle_meter::Window::Unavailable => "meter unavailable",
+                    },
+                }),
+                429,
+                secs,
+            )
+        }
+    }
+}
+
+/// REQ-8: a warning at 80 % of the 24-hour limit, once per window, in the audit log.
+fn warn(state: &Arc<AppState>, t: &str, b: &BudgetOf, d: &Decision, actor: &str) {
+    if !d.warn() {
+        return;
+    }
+    let entry = NewAudit {
+        tenant: t.to_owned(),
+        actor: actor.to_owned(),
+        action: "usage-warning".to_owned(),
+        kind: "budget".to_owned(),
+        item: Some(b.key.clone()),
+        before: None,
+        after: Some(
+            json!({"rule": "REQ-8", "limit": b.limits.per_24h, "message": "80 % of the 24-hour request limit reached"}),
+        ),
+    };
+    let state = Arc::clone(state);
+    tokio::spawn(async move {
+        if let Err(e) = state.store.append_audit(&[entry]).await {
+            tracing::warn!(error = %e, "recording a REQ-8 warning failed");
+        }
+    });
+}
+
+fn check_size(ask: &UsageAsk, at: &str) -> Result<(), Problem> {
+    if ask.requests == 0 || ask.requests > entitle_meter::MAX_LIMIT {
+        return Err(Problem::unprocessable(format!(
+            "requests must be between 1 and {}",
+            entitle_meter::MAX_LIMIT
+        ))
+        .at(format!("{at}/requests")));
+    }
+    Ok(())
+}
+
+fn scope(ask: &UsageAsk) -> Scope<'_> {
+    Scope {
+        environment: None,
+        user: ask.user.as_deref().or(ask.as_user.as_deref()),
+    }
+}
+
+/// `POST /v1/tenants/{t}/usage`.
+pub async fn count(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t)?;
+    let ask: UsageAsk = json_body(&headers, &body)?;
+    require(&caller.0, Family::Usage, Access::Write, scope(&ask))?;
+    check_size(&ask, "")?;
+    let now = u64::try_from(now_ms()).unwrap_or(0);
+    let replay_key = ask
+        .idempotency_key
+        .as_ref()
+        .map(|k| format!("{t}\u{0}{}\u{0}{k}", caller.0.key_id));
+    if let Some((value, status)) = replay_key.as_deref().and_then(|k| state.replays.get(k, now)) {
+        return Ok(reply(value, status));
+    }
+    let cur = state.current(&slot);
+    let b = budget_of(
+        &cur.snapshot,
+        &t,
+        ask.user.as_deref(),
+        ask.flow.as_deref(),
+        ask.as_user.as_deref(),
+        "",
+    )?;
+    let d = state.meter.check(&b.key, ask.requests, b.limits, now).await;
+    warn(&state, &t, &b, &d, &caller.0.key_id);
+    let (value, status, _) = answer(&b, &d);
+    if let Some(k) = replay_key {
+        state.replays.put(k, value.clone(), status, now);
+    }
+    Ok(reply(value, status))
+}
+
+fn reply(value: Value, status: u16) -> Response {
+    if status == 200 {
+        return axum::Json(value).into_response();
+    }
+    let retry = value.get("retry_after").and_then(Value::as_u64);
+    let detail = match retry {
+        Some(s) => format!("over the request limit of this budget; these requests fit in {s} s (REQ-7)"),
+        None => "these requests never fit this budget's limits (REQ-7)".to_owned(),
+    };
+    let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", detail);
+    p.retry_after = retry;
+    if let Value::Object(map) = value {
+        p.extra = map;
+    }
+    p.into_response()
+}
+
+/// `POST /v1/tenants/{t}/usage:batch`: many events, each answered, in one meter call.
+pub async fn count_batch(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t)?;
+    let batch: UsageBatch = json_body(&headers, &body)?;
+    if batch.events.len() > 10_000 {
+        return Err(Problem::unprocessable("at most 10,000 events per batch").at("/events"));
+    }
+    let cur = state.current(&slot);
+    let now = u64::try_from(now_ms()).unwrap_or(0);
+    let mut budgets = Vec::with_capacity(batch.events.len());
+    for (i, ask) in batch.events.iter().enumerate() {
+        let at = format!("/events/{i}");
+        require(&caller.0, Family::Usage, Access::Write, scope(ask))?;
+        check_size(ask, &at)?;
+        budgets.push(budget_of(
+            &cur.snapshot,
+            &t,
+            ask.user.as_deref(),
+            ask.flow.as_deref(),
+            ask.as_user.as_deref(),
+            &at,
+        )?);
+    }
+    // Events already answered (same idempotency key) are replayed, not counted.
+    let keys: Vec<Option<String>> = batch
+        .events
+        .iter()
+        .map(|a| {
+            a.idempotency_key
+                .as_ref()
+                .map(|k| format!("{t}\u{0}{}\u{0}{k}", caller.0.key_id))
+        })
+        .collect();
+    let fresh: Vec<usize> = (0..batch.events.len())
+        .filter(|&i| {
+            keys.get(i)
+                .and_then(|k| k.as_deref())
+                .and_then(|k| state.replays.get(k, now))
+                .is_none()
+        })
+        .collect();
+    let events: Vec<Event<'_>> = fresh
+        .iter()
+        .filter_map(|&i| {
+            let b = budgets.get(i)?;
+            let ask = batch.events.get(i)?;
+            Some(Event {
+                key: &b.key,
+                n: ask.requests,
+                limits: b.limits,
+            })
+        })
+        .collect();
+    let decisions = state.meter.check_batch(&events, now).await;
+    let mut decided: Vec<Option<&Decision>> = vec![None; batch.events.len()];
+    for (&i, d) in fresh.iter().zip(decisions.iter()) {
+        if let Some(slot) = decided.get_mut(i) {
+            *slot = Some(d);
+        }
+    }
+    let mut results: Vec<Value> = Vec::with_capacity(batch.events.len());
+    for (i, b) in budgets.iter().enumerate() {
+        let key = keys.get(i).cloned().flatten();
+        let (mut value, status) = match decided.get(i).copied().flatten() {
+            Some(d) => {
+                warn(&state, &t, b, d, &caller.0.key_id);
+                let (v, s, _) = answer(b, d);
+                if let Some(k) = key {
+                    state.replays.put(k, v.clone(), s, now);
+                }
+                (v, s)
+            }
+            None => key
+                .as_deref()
+                .and_then(|k| state.replays.get(k, now))
+                .ok_or_else(|| Problem::internal("a batch event was neither counted nor replayed"))?,
+        };
+        if let Value::Object(m) = &mut value {
+            m.insert("status".to_owned(), json!(status));
+        }
+        results.push(value);
+    }
+    Ok(axum::Json(json!({"results": results})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    pub user: Option<String>,
+    pub flow: Option<String>,
+    #[serde(rename = "as")]
+    pub as_user: Option<String>,
+}
+
+/// `GET /v1/tenants/{t}/usage?user=U` (or `flow=F`): the last 24 hours per hour; CSV with `Accept: text/csv`.
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    Q(q): Q<UsageQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t)?;
+    require(
+        &caller.0,
+        Family::Usage,
+        Access::Read,
+        Scope {
+            environment: None,
+            user: q.user.as_deref().or(q.as_user.as_deref()),
+        },
+    )?;
+    let cur = state.current(&slot);
+    let b = budget_of(
+        &cur.snapshot,
+        &t,
+        q.user.as_deref(),
+        q.flow.as_deref(),
+        q.as_user.as_deref(),
+        "query:",
+    )
+    .map_err(|mut p| {
+        p.status = 400;
+        p.title = "Bad Request";
+        p.pointer = p.pointer.take().map(|x| x.replace("query:/", "query:"));
+        p
+    })?;
+    let now = u64::try_from(now_ms()).unwrap_or(0);
+    let buckets = state.meter.usage(&b.key, now).await;
+    const HOUR: u64 = 3_600_000;
+    let mut hours: Vec<(u64, u64)> = Vec::new();
+    for bc in &buckets {
+        let h = bc.start_ms / HOUR * HOUR;
+        match hours.last_mut() {
+            Some((last, n)) if *last == h => *n += u64::from(bc.count),
+            _ => hours.push((h, u64::from(bc.count))),
+        }
+    }
+    let used: u64 = hours.iter().map(|(_, n)| n).sum();
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/csv"));
+    if wants_csv {
+        // FACTS.md §1.11: the admin center's Licensed User report. entitle counts requests, not their kind, so
+        // the per-product columns are left empty and the total carries the count.
+        let caller_id = q.user.clone().or(q.flow.clone()).unwrap_or_default();
+        let caller_type = if q.user.is_some() { "User" } else { "Flow" };
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let header_row = [
+            "Environment ID",
+            "Environment Name",
+            "Caller ID",
+            "Caller Type",
+            "Usage Datetime (UTC)",
+            "Entitled quantity",
+            "Total consumed quantity",
+            "Dataverse Requests",
+            "Power Automate Requests",
+            "Power Apps Requests",
+        ];
+        w.write_record(header_row).map_err(Problem::internal)?;
+        for (h, n) in &hours {
+            w.write_record([
+                "",
+                "",
+                caller_id.as_str(),
+                caller_type,
+                &rfc3339(*h),
+                &b.limits.per_24h.to_string(),
+                &n.to_string(),
+                "",
+                "",
+                "",
+            ])
+            .map_err(Problem::internal)?;
+        }
+        let bytes = w.into_inner().map_err(Problem::internal)?;
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes).into_response());
+    }
+    Ok(axum::Json(json!({
+        "budget": b.key,
+        "limit": b.limits.per_24h,
+        "per_5_minutes": b.limits.per_5min,
+        "used": used,
+        "remaining": b.limits.per_24h.saturating_sub(used),
+        "sources": b.limit.sources,
+        "rules": b.limit.rules,
+        "hours": hours.iter().map(|(h, n)| json!({"hour": rfc3339(*h), "requests": n})).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
