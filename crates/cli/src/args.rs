@@ -135,6 +135,12 @@ pub struct Serve {
     /// When Redis does not answer: `fail-open` (count locally) or `fail-closed` (refuse).
     #[arg(long, env = "ENTITLE_REDIS_FAILURE", value_name = "POLICY")]
     pub redis_failure: Option<String>,
+    /// Prefix of the meter's Redis keys: nodes that share budgets share it (default `entitle:`).
+    #[arg(long, env = "ENTITLE_REDIS_PREFIX", value_name = "PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// Milliseconds a Redis call may take before the failure policy applies (default 1000).
+    #[arg(long, env = "ENTITLE_REDIS_TIMEOUT_MS", value_name = "MS")]
+    pub redis_timeout_ms: Option<u64>,
     /// Log lines as `text` or `json`.
     #[arg(long, env = "ENTITLE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,

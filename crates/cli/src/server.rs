@@ -51,6 +51,8 @@ pub fn serve(args: Serve, catalog: Option<String>) -> Result<String, CliError> {
     given.listen = args.listen;
     given.redis_url = args.redis_url;
     given.redis_failure = args.redis_failure;
+    given.redis_prefix = args.redis_prefix;
+    given.redis_timeout_ms = args.redis_timeout_ms;
     given.log_format = args.log_format;
     given.max_body_bytes = args.max_body_bytes;
     given.catalog = catalog;

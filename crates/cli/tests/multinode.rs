@@ -1,0 +1,402 @@
+//! The request meter across nodes (issue: the request meter): two `entitle serve` processes sharing the local
+//! PostgreSQL and Redis enforce one budget exactly; with Redis gone, no node answers 5xx, the configured policy
+//! holds, and counting returns to Redis when it is back.
+//!
+//! Needs `ENTITLE_TEST_DATABASE_URL` and `ENTITLE_TEST_REDIS_URL` (`.ci/run` sets both); without them it prints
+//! why and passes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "ent_multinode_test_admin_key_0001";
+
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(db: &str, args: &[&str]) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_entitle"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", db])
+        .args(args)
+        .env("ENTITLE_ADMIN_KEY", ADMIN)
+        .env("ENTITLE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start entitle serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .expect("read stdout");
+        if let Some(addr) = line.strip_prefix("entitle: listening on ") {
+            break addr.trim().to_owned();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Node { child, base }
+}
+
+fn rand_suffix() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{:x}{:x}", t, std::process::id())
+}
+
+/// A fresh schema in the test database, and the URL that makes it the search path.
+async fn fresh_schema(url: &str, name: &str) -> String {
+    let pool = sqlx::PgPool::connect(url)
+        .await
+        .expect("connect to ENTITLE_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE SCHEMA {name}"))
+        .execute(&pool)
+        .await
+        .expect("create schema");
+    pool.close().await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{name}")
+}
+
+fn scenario(tenant: &str) -> String {
+    format!(
+        r#"
+[tenant]
+id = "{tenant}"
+
+[[subscriptions]]
+sku = "power-apps-per-app"
+quantity = 2
+
+[[users]]
+id = "pat"
+licenses = ["power-apps-per-app"]
+
+[[users]]
+id = "quinn"
+licenses = ["power-apps-per-app"]
+
+[[environments]]
+id = "default"
+default = true
+dataverse = true
+"#
+    )
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .build()
+        .unwrap()
+}
+
+async fn create_tenant(c: &reqwest::Client, node: &Node, tenant: &str) {
+    let r = c
+        .post(format!("{}/v1/tenants", node.base))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/toml")
+        .body(scenario(tenant))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}
+
+/// Waits until `node` knows the tenant (another node created it), at most 1 s (LISTEN/NOTIFY).
+async fn sees_tenant(c: &reqwest::Client, node: &Node, tenant: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let r = c
+            .get(format!("{}/v1/tenants/{tenant}", node.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "the second node did not see the tenant within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn count(
+    c: &reqwest::Client,
+    node: &Node,
+    tenant: &str,
+    user: &str,
+) -> (u16, serde_json::Value, Option<String>) {
+    let r = c
+        .post(format!("{}/v1/tenants/{tenant}/usage", node.base))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"user": user}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = r.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body, retry)
+}
+
+async fn mode(c: &reqwest::Client, node: &Node) -> String {
+    let text = c
+        .get(format!("{}/metrics", node.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("entitle_meter_mode{") && l.ends_with(" 1"))
+        .filter_map(|l| l.split('"').nth(1))
+        .next()
+        .unwrap_or("?")
+        .to_owned()
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn req1_two_nodes_share_one_budget_exactly() {
+    let (Some(db), Some(redis)) = (env("ENTITLE_TEST_DATABASE_URL"), env("ENTITLE_TEST_REDIS_URL")) else {
+        eprintln!(
+            "skipped: set ENTITLE_TEST_DATABASE_URL and ENTITLE_TEST_REDIS_URL to run the two-node meter test"
+        );
+        return;
+    };
+    let suffix = rand_suffix();
+    let db = fresh_schema(&db, &format!("mn_{suffix}")).await;
+    let prefix = format!("entitle-test-{suffix}:");
+    let args = ["--redis-url", redis.as_str(), "--redis-prefix", prefix.as_str()];
+    let a = start(&db, &args);
+    let b = start(&db, &args);
+    let c = client();
+    let tenant = format!("meter-{suffix}");
+    create_tenant(&c, &a, &tenant).await;
+    let seen = sees_tenant(&c, &b, &tenant).await;
+    eprintln!("node B saw node A's tenant after {seen:?}");
+
+    // REQ-3: a Power Apps per-app user has 6,000 requests per 24 hours.
+    let limits: serde_json::Value = c
+        .get(format!("{}/v1/tenants/{tenant}/limits?user=pat", b.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(limits["requests_per_24h"], 6000, "{limits}");
+
+    // 7,000 single requests, all launched at once, alternating between the nodes (256 in flight at a time:
+    // the client's sockets, not the server, set that bound).
+    let nodes = Arc::new([a.base.clone(), b.base.clone()]);
+    let gate = Arc::new(tokio::sync::Semaphore::new(256));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..7000)
+        .map(|i| {
+            let (c, nodes, gate, tenant) = (c.clone(), Arc::clone(&nodes), Arc::clone(&gate), tenant.clone());
+            tokio::spawn(async move {
+                let _permit = gate.acquire().await.unwrap();
+                let base = &nodes[i % 2];
+                let r = c
+                    .post(format!("{base}/v1/tenants/{tenant}/usage"))
+                    .bearer_auth(ADMIN)
+                    .json(&serde_json::json!({"user": "pat"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let retry = r.headers().contains_key("retry-after");
+                (r.status().as_u16(), retry)
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut refused = 0;
+    let mut other = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (200, _) => ok += 1,
+            (429, true) => refused += 1,
+            x => other.push(x),
+        }
+    }
+    eprintln!(
+        "7,000 requests over two nodes in {:?}: {ok} × 200, {refused} × 429",
+        started.elapsed()
+    );
+    assert!(
+        other.is_empty(),
+        "unexpected answers: {:?}",
+        &other[..other.len().min(10)]
+    );
+    assert_eq!((ok, refused), (6000, 1000));
+
+    // Both nodes agree on what is left: nothing.
+    for node in [&a, &b] {
+        let (status, body, retry) = count(&c, node, &tenant, "pat").await;
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(body["remaining"], 0);
+        let secs: u64 = retry.expect("Retry-After").parse().unwrap();
+        assert!(
+            secs > 23 * 3600,
+            "the first requests leave the 24-hour window in about a day, not {secs} s"
+        );
+    }
+}
+
+/// Starts a private Redis on a free port (so the test can stop it), or `None` if `redis-server` is missing.
+fn private_redis(port: u16) -> Option<Child> {
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if start.elapsed() > Duration::from_secs(5) {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn req7_redis_down_keeps_answering_under_the_policy_and_recovers() {
+    let Some(db) = env("ENTITLE_TEST_DATABASE_URL") else {
+        eprintln!("skipped: set ENTITLE_TEST_DATABASE_URL to run the Redis failure test");
+        return;
+    };
+    let port = free_port();
+    let Some(mut redis) = private_redis(port) else {
+        eprintln!("skipped: no redis-server binary to start and stop");
+        return;
+    };
+    let suffix = rand_suffix();
+    let db = fresh_schema(&db, &format!("rf_{suffix}")).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let open = start(&db, &["--redis-url", &url, "--redis-timeout-ms", "200"]);
+    let closed = start(
+        &db,
+        &[
+            "--redis-url",
+            &url,
+            "--redis-timeout-ms",
+            "200",
+            "--redis-failure",
+            "fail-closed",
+        ],
+    );
+    let c = client();
+    let tenant = format!("fail-{suffix}");
+    create_tenant(&c, &open, &tenant).await;
+    sees_tenant(&c, &closed, &tenant).await;
+
+    for i in 1..=50u64 {
+        let (status, body, _) = count(&c, &open, &tenant, "quinn").await;
+        assert_eq!(
+            (status, body["remaining"].as_u64()),
+            (200, Some(6000 - i)),
+            "{body}"
+        );
+    }
+    assert_eq!(mode(&c, &open).await, "redis");
+
+    // Redis stops.
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    let mut local = 0;
+    for _ in 0..40 {
+        let (status, body, retry) = count(&c, &open, &tenant, "quinn").await;
+        assert_eq!(
+            status, 200,
+            "fail-open keeps admitting within the local limit: {body}"
+        );
+        local += 1;
+        let (status, body, retry_closed) = count(&c, &closed, &tenant, "quinn").await;
+        assert_eq!(status, 429, "fail-closed refuses while Redis is down: {body}");
+        assert!(retry_closed.is_some(), "a refusal says when to retry");
+        assert!(retry.is_none());
+    }
+    assert_eq!(mode(&c, &open).await, "fail-open");
+    assert_eq!(mode(&c, &closed).await, "fail-closed");
+    eprintln!("{local} requests admitted by the local limiter while Redis was down");
+
+    // Redis is back (empty: this one keeps nothing on disk); counting returns to it within the probe backoff.
+    let _redis = private_redis(port).expect("restart redis");
+    let start_wait = Instant::now();
+    loop {
+        let (status, _, _) = count(&c, &open, &tenant, "quinn").await;
+        assert!(status == 200 || status == 429, "no 5xx while recovering");
+        if mode(&c, &open).await == "redis" {
+            break;
+        }
+        assert!(
+            start_wait.elapsed() < Duration::from_secs(15),
+            "the node did not return to Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("back on Redis after {:?}", start_wait.elapsed());
+    // Both nodes now count in the same (new) Redis again: one budget.
+    let (_, first, _) = count(&c, &open, &tenant, "quinn").await;
+    let before = first["remaining"].as_u64().unwrap();
+    loop {
+        let (status, body, _) = count(&c, &closed, &tenant, "quinn").await;
+        if status == 200 {
+            assert_eq!(body["remaining"].as_u64(), Some(before - 1), "{body}");
+            break;
+        }
+        assert!(
+            start_wait.elapsed() < Duration::from_secs(20),
+            "the fail-closed node did not return to Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, last, _) = count(&c, &open, &tenant, "quinn").await;
+    assert_eq!(last["remaining"].as_u64(), Some(before - 2), "{last}");
+}
