@@ -4,6 +4,12 @@
 //!
 //! Needs `ENTITLE_TEST_DATABASE_URL` and `ENTITLE_TEST_REDIS_URL` (`.ci/run` sets both); without them it prints
 //! why and passes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failed step is a failed test"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
