@@ -276,8 +276,24 @@ async fn req1_two_nodes_share_one_budget_exactly() {
     }
 }
 
+/// A private Redis, stopped when dropped.
+struct Redis(Child);
+
+impl Redis {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Starts a private Redis on a free port (so the test can stop it), or `None` if `redis-server` is missing.
-fn private_redis(port: u16) -> Option<Child> {
+fn private_redis(port: u16) -> Option<Redis> {
     let child = Command::new("redis-server")
         .args([
             "--port",
@@ -292,7 +308,8 @@ fn private_redis(port: u16) -> Option<Child> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .ok()?;
+        .ok()
+        .map(Redis)?;
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if start.elapsed() > Duration::from_secs(5) {
@@ -353,8 +370,7 @@ async fn req7_redis_down_keeps_answering_under_the_policy_and_recovers() {
     assert_eq!(mode(&c, &open).await, "redis");
 
     // Redis stops.
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    redis.stop();
     let mut local = 0;
     for _ in 0..40 {
         let (status, body, retry) = count(&c, &open, &tenant, "quinn").await;
