@@ -1049,3 +1049,39 @@ mod round_trip {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// extensions the server addresses items by
+
+#[test]
+fn duplicate_subscription_id_points_at_the_second() {
+    let text = "[tenant]\nid = \"contoso\"\n\n[[subscriptions]]\nid = \"s1\"\nsku = \"office-365-e3\"\nquantity = 1\n\n\
+                [[subscriptions]]\nid = \"s1\"\nsku = \"office-365-e3\"\nquantity = 2\n";
+    let e = toml_error(text);
+    assert!(e.starts_with("t.toml:10:"), "{e}");
+    assert!(
+        e.contains("subscriptions[1].id: duplicate subscription id `s1`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn subscription_ids_are_optional_and_round_trip() {
+    let text = "[tenant]\nid = \"contoso\"\n\n[[subscriptions]]\nid = \"s1\"\nsku = \"office-365-e3\"\nquantity = 1\n\n\
+                [[subscriptions]]\nsku = \"office-365-e3\"\nquantity = 2\n";
+    let s = toml_ok(text);
+    assert_eq!(s.subscriptions[0].id.as_deref(), Some("s1"));
+    assert_eq!(s.subscriptions[1].id, None);
+    let again = Scenario::parse(&s.to_toml_string().unwrap(), Format::Toml, "t.toml", catalog()).unwrap();
+    assert_eq!(again, s);
+}
+
+#[test]
+fn dangling_app_owner_is_an_unknown_user() {
+    let text = with_base("\n[[apps]]\nid = \"crm\"\nenvironment = \"prod\"\nowner = \"alcie\"\n");
+    let e = toml_error(&text);
+    assert!(
+        e.contains("apps[0].owner: unknown user `alcie` (did you mean `alice`?)"),
+        "{e}"
+    );
+}
