@@ -841,8 +841,9 @@ mod round_trip {
 
     use chrono::NaiveDate;
     use entitle_core::scenario::{
-        App, AppKind, Entity, Environment, Event, EventKind, Feature, Flow, FlowLicense, PurchaseChannel,
-        Scenario, Storage, Subscription, Tenant, Trigger, Usage, User, UserKind,
+        App, AppKind, Entity, Environment, Event, EventKind, Feature, Flow, FlowLicense, LicenseRequest,
+        PurchaseChannel, RequestState, Scenario, Storage, Subscription, Tenant, Trigger, Usage, User,
+        UserKind,
     };
     use proptest::prelude::*;
 
@@ -1030,6 +1031,14 @@ mod round_trip {
                 sku: Some(p.sku()),
                 ..Event::default()
             }],
+            license_requests: vec![LicenseRequest {
+                id: "r1".to_owned(),
+                user: p.of(&m.users).clone(),
+                sku: p.sku(),
+                state: RequestState::Approved,
+                on: Some(p.date()),
+                note: Some("needs premium connectors".to_owned()),
+            }],
             flows,
         }
     }
@@ -1083,5 +1092,30 @@ fn dangling_app_owner_is_an_unknown_user() {
     assert!(
         e.contains("apps[0].owner: unknown user `alcie` (did you mean `alice`?)"),
         "{e}"
+    );
+}
+
+#[test]
+fn license_requests_name_known_users_and_skus() {
+    let text = with_base(
+        "\n[[license_requests]]\nid = \"r1\"\nuser = \"alcie\"\nsku = \"power-automate-per-user\"\n\n\
+         [[license_requests]]\nid = \"r1\"\nuser = \"alice\"\nsku = \"power-automate-per-usr\"\n",
+    );
+    let all = Scenario::parse_all(&text, Format::Toml, "t.toml", catalog()).unwrap_err();
+    let text: Vec<String> = all.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|e| e.contains("license_requests[0].user: unknown user `alcie`")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|e| e.contains("license_requests[1].id: duplicate licence request id `r1`")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|e| e.contains("license_requests[1].sku: unknown SKU")),
+        "{text:?}"
     );
 }

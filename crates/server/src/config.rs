@@ -266,8 +266,15 @@ pub fn resolve(given: Settings, file: Option<(Settings, String)>) -> Result<Conf
         max_body_bytes,
         admin_key,
         redis_failure,
-        redis_prefix: given.redis_prefix.or(file.redis_prefix).unwrap_or_else(|| "entitle:".to_owned()),
-        redis_timeout_ms: given.redis_timeout_ms.or(file.redis_timeout_ms).unwrap_or(1000).max(1),
+        redis_prefix: given
+            .redis_prefix
+            .or(file.redis_prefix)
+            .unwrap_or_else(|| "entitle:".to_owned()),
+        redis_timeout_ms: given
+            .redis_timeout_ms
+            .or(file.redis_timeout_ms)
+            .unwrap_or(1000)
+            .max(1),
         today: given.today.or(file.today),
     })
 }

@@ -46,9 +46,17 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
             Ok(Query(v)) => Ok(Q(v)),
             Err(e) => {
                 let detail = e.body_text();
-                let name = detail
-                    .split('`')
-                    .nth(1)
+                // "…: at: input contains invalid characters" (a bad value, after its path), or "unknown field
+                // `x`" / "missing field `x`" (no path).
+                let path = detail
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .and_then(|rest| rest.split_once(": "))
+                    .map(|(p, _)| p)
+                    .filter(|p| {
+                        !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                    });
+                let name = path
+                    .or_else(|| detail.split('`').nth(1))
                     .map(|n| format!("query:{n}"))
                     .unwrap_or_else(|| "query".to_owned());
                 Err(Problem::bad_request("invalid-query", detail).at(name))

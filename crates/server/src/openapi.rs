@@ -3,7 +3,7 @@
 //! server accepts.
 
 use entitle_core::Scenario;
-use entitle_core::scenario::{App, Entity, Environment, Flow, Subscription, User};
+use entitle_core::scenario::{App, Entity, Environment, Flow, LicenseRequest, Subscription, User};
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
@@ -86,7 +86,8 @@ pub fn document() -> Value {
         };
     }
     schema!(Scenario => "Scenario", User => "User", Environment => "Environment", App => "App", Flow => "Flow",
-        Entity => "Entity", Subscription => "Subscription", AssignLicense => "AssignLicense",
+        Entity => "Entity", Subscription => "Subscription",
+        LicenseRequest => "LicenseRequest", crate::routes::usage::UsageAsk => "UsageAsk", crate::routes::usage::UsageBatch => "UsageBatch", AssignLicense => "AssignLicense",
         Allocations => "Allocations", SetFlowLicense => "SetFlowLicense", PurchaseAsk => "PurchaseAsk",
         KeySpec => "KeySpec");
     // The generator's shared definitions live under `$defs` of a holder schema, referenced from the rest.
@@ -173,6 +174,7 @@ pub fn document() -> Value {
         ("flows", "Flow"),
         ("entities", "Entity"),
         ("subscriptions", "Subscription"),
+        ("license-requests", "LicenseRequest"),
     ] {
         add(
             &format!("/tenants/{{t}}/{section}"),
@@ -210,6 +212,36 @@ pub fn document() -> Value {
         "/tenants/{t}/flows/{f}/license",
         json!({
             "put": op("Set a flow's licence: user, process or per-flow", "licenses", vec![t(), path_param("f", "Flow id"), dry_run()], json_body(r("SetFlowLicense")), ("200", ok_json(r("Flow")))),
+        }),
+    );
+    for (action, what) in [
+        (
+            "approve",
+            "Approve a pending licence request: assigns the licence",
+        ),
+        ("deny", "Deny a pending licence request"),
+    ] {
+        add(
+            &format!("/tenants/{{t}}/license-requests/{{id}}/{action}"),
+            json!({
+                "post": op(what, "license-requests", vec![t(), path_param("id", "Request id"), dry_run()], None, ("200", ok_json(r("LicenseRequest")))),
+            }),
+        );
+    }
+    add(
+        "/tenants/{t}/usage",
+        json!({
+            "post": op("Check and count requests against the budget the licences give (REQ-1..8): 200, or 429 with Retry-After", "usage",
+                vec![t()], json_body(r("UsageAsk")), ("200", ok_json(object()))),
+            "get": op("The last 24 hours per hour (JSON, or the licensed-user report as CSV with Accept: text/csv)", "usage",
+                vec![t(), query("user", "User id", string(), false), query("flow", "Flow id", string(), false), query("as", "With flow: who runs it", string(), false)],
+                None, ("200", json!({"description": "OK", "content": {"application/json": {"schema": object()}, "text/csv": {"schema": {"type": "string"}}}}))),
+        }),
+    );
+    add(
+        "/tenants/{t}/usage:batch",
+        json!({
+            "post": op("Many usage events in one meter call, each answered", "usage", vec![t()], json_body(r("UsageBatch")), ("200", ok_json(object()))),
         }),
     );
     add(

@@ -29,6 +29,8 @@ pub enum Family {
     Keys,
     /// Counting requests against the meter.
     Usage,
+    /// Licence requests: a maker asks for a licence; billing and global admins approve or deny.
+    LicenseRequests,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,16 +60,18 @@ pub fn allowed(p: &Principal, family: Family, access: Access, scope: Scope<'_>) 
     match (p.role, access) {
         (Role::Operator | Role::GlobalAdmin, _) => true,
         (Role::Reader | Role::BillingAdmin | Role::EnvironmentAdmin, Read) => family != Keys,
-        (Role::BillingAdmin, Write) => matches!(family, Subscriptions | Licenses | Allocations),
+        (Role::BillingAdmin, Write) => {
+            matches!(family, Subscriptions | Licenses | Allocations | LicenseRequests)
+        }
         (Role::EnvironmentAdmin, Write) => {
             matches!(family, Environments | Apps | Flows | FlowLicense) && own_env()
         }
         (Role::Maker, Read) => match family {
-            Apps | Flows | Answers | Users => own_user(),
+            Apps | Flows | Answers | Users | LicenseRequests => own_user(),
             Environments | Entities => true,
             _ => false,
         },
-        (Role::Maker, Write) => matches!(family, Apps | Flows) && own_user(),
+        (Role::Maker, Write) => matches!(family, Apps | Flows | LicenseRequests) && own_user(),
         (Role::Reader, Write) => false,
     }
 }
@@ -143,6 +147,8 @@ mod tests {
         assert!(allowed(&p, Family::Answers, Access::Read, mine));
         assert!(!allowed(&p, Family::Answers, Access::Read, theirs));
         assert!(!allowed(&p, Family::Licenses, Access::Write, mine));
+        assert!(allowed(&p, Family::LicenseRequests, Access::Write, mine));
+        assert!(!allowed(&p, Family::LicenseRequests, Access::Write, theirs));
     }
 
     #[test]

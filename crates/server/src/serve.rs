@@ -82,9 +82,15 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
         None => UsageMeter::local(store.as_ref(), now()).await,
     };
     let state = Arc::new(
-        AppState::new(Arc::clone(&store), catalogs()?, config.catalog.clone(), config.today, meter)
-            .await
-            .map_err(store_err)?,
+        AppState::new(
+            Arc::clone(&store),
+            catalogs()?,
+            config.catalog.clone(),
+            config.today,
+            meter,
+        )
+        .await
+        .map_err(store_err)?,
     );
     // The first start makes the operator key: ENTITLE_ADMIN_KEY, or a random one printed once.
     let spec = KeySpec {

@@ -225,6 +225,11 @@ pub async fn write(
     }
     let _guard = slot.write.lock().await;
     for _attempt in 0..5 {
+        // Again under the lock (and after another node's commit): a concurrent request with the same key may
+        // have been answered while this one waited, and must be replayed, not applied a second time.
+        if let Some(r) = replayed(state, req).await? {
+            return Ok(r);
+        }
         let cur = slot.state.load_full();
         let m = mutate(&cur)?;
         let catalog = Arc::clone(cur.snapshot.catalog_arc());
@@ -395,6 +400,17 @@ pub async fn delete_tenant(state: &AppState, slot: &TenantSlot, req: &WriteReq) 
     match state.store.commit(commit).await {
         Ok(()) => {
             state.remove_tenant(&slot.id).await;
+            // Its keys go with it: they must not open a tenant created later under the same id.
+            let keys = state.store.keys().await.map_err(Problem::internal)?;
+            for k in keys
+                .iter()
+                .filter(|k| !k.revoked && k.tenant.as_deref() == Some(slot.id.as_str()))
+            {
+                crate::keys::revoke(state.store.as_ref(), &req.principal.key_id, k)
+                    .await
+                    .map_err(Problem::internal)?;
+            }
+            state.reload_keys().await.map_err(Problem::internal)?;
             Ok(Reply::no_content().into_response())
         }
         Err(StoreError::Conflict) => Err(Problem::conflict("the tenant changed meanwhile; try again")),

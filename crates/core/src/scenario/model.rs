@@ -34,6 +34,9 @@ pub struct Scenario {
     pub usage: Vec<Usage>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
+    /// Licences users asked an admin for (entitle extension; the server's licence requests).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub license_requests: Vec<LicenseRequest>,
 }
 
 /// `[tenant]`.
@@ -496,4 +499,33 @@ pub enum EventKind {
     FlowEdited,
     /// `user` signed up for a trial of `sku` (BUY-7).
     TrialStarted,
+}
+
+/// `[[license_requests]]` (entitle extension): a user asked an admin for a licence; an admin approves (which
+/// assigns it) or denies.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseRequest {
+    pub id: String,
+    /// Who needs the licence.
+    pub user: String,
+    pub sku: String,
+    #[serde(default)]
+    pub state: RequestState,
+    /// The day it was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<NaiveDate>,
+    /// Why (the requester's words).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Where a licence request stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestState {
+    #[default]
+    Pending,
+    Approved,
+    Denied,
 }

@@ -452,6 +452,24 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
         }
     }
 
+    // [[license_requests]]
+    let mut request_ids: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in s.license_requests.iter().enumerate() {
+        let here = root.key("license_requests").index(i);
+        if r.id.trim().is_empty() {
+            out.push(Problem::new(here.key("id"), "empty licence request id"));
+        } else if let Some(&first) = request_ids.get(r.id.as_str()) {
+            out.push(
+                Problem::new(here.key("id"), format!("duplicate licence request id `{}`", r.id))
+                    .help(Some(format!("`license_requests[{first}]` has the same id"))),
+            );
+        } else {
+            request_ids.insert(&r.id, i);
+        }
+        users.check_ref(&r.user, here.key("user"), &mut out);
+        skus.check(&r.sku, here.key("sku"), Target::Value, &mut out);
+    }
+
     out
 }
 

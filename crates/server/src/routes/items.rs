@@ -8,7 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use entitle_core::Scenario;
-use entitle_core::scenario::{App, Entity, Environment, Flow, Subscription, User};
+use entitle_core::scenario::{
+    App, Entity, Environment, Flow, LicenseRequest, RequestState, Subscription, User,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -24,8 +26,10 @@ use crate::write::{Change, Mutation, Reply, write};
 pub trait Item: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sync + 'static {
     /// `user`, as the audit log names it.
     const KIND: &'static str;
-    /// `users`, as the scenario and the URL name it.
+    /// `users`, as the scenario names it.
     const SECTION: &'static str;
+    /// As the URL names it.
+    const URL: &'static str = Self::SECTION;
     const FAMILY: Family;
     fn list(s: &Scenario) -> &Vec<Self>;
     fn list_mut(s: &mut Scenario) -> &mut Vec<Self>;
@@ -35,6 +39,41 @@ pub trait Item: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sync +
     fn name_new(&mut self, _taken: &dyn Fn(&str) -> bool) {}
     fn scope(&self) -> Scope<'_> {
         Scope::default()
+    }
+    /// What only some roles may write (a maker files a licence request; only an admin decides it).
+    fn check_write(&self, _p: &crate::auth::Principal) -> Result<(), Problem> {
+        Ok(())
+    }
+}
+
+impl Item for LicenseRequest {
+    const KIND: &'static str = "license-request";
+    const SECTION: &'static str = "license_requests";
+    const URL: &'static str = "license-requests";
+    const FAMILY: Family = Family::LicenseRequests;
+    fn list(s: &Scenario) -> &Vec<Self> {
+        &s.license_requests
+    }
+    fn list_mut(s: &mut Scenario) -> &mut Vec<Self> {
+        &mut s.license_requests
+    }
+    fn id(&self, _index: usize) -> String {
+        self.id.clone()
+    }
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            environment: None,
+            user: Some(&self.user),
+        }
+    }
+    fn check_write(&self, p: &crate::auth::Principal) -> Result<(), Problem> {
+        if p.role == crate::auth::Role::Maker && self.state != RequestState::Pending {
+            return Err(Problem::forbidden(
+                "a maker files licence requests; an admin approves or denies them",
+            )
+            .at("/state"));
+        }
+        Ok(())
     }
 }
 
@@ -183,6 +222,7 @@ async fn create<T: Item>(a: Ask<'_>) -> Result<Response, Problem> {
     let slot = a.state.slot(&a.caller.0, a.t)?;
     let mut item: T = json_body(a.headers, a.body)?;
     require(&a.caller.0, T::FAMILY, Access::Write, item.scope())?;
+    item.check_write(&a.caller.0)?;
     let req = write_req(
         a.caller,
         a.method,
@@ -215,7 +255,7 @@ async fn create<T: Item>(a: Ask<'_>) -> Result<Response, Problem> {
                 status: StatusCode::CREATED,
                 body: Some(after),
                 etag: Some(etag_of(&item)),
-                location: Some(format!("/v1/tenants/{}/{}/{id}", a.t, T::SECTION)),
+                location: Some(format!("/v1/tenants/{}/{}/{id}", a.t, T::URL)),
             },
             within: Some(format!("{}[{index}]", T::SECTION)),
         })
@@ -264,6 +304,7 @@ async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, 
             .at("/id"));
         }
         require(&a.caller.0, T::FAMILY, Access::Write, new.scope())?;
+        new.check_write(&a.caller.0)?;
         let after = to_value(&new)?;
         let etag = etag_of(&new);
         if let Some(slot) = T::list_mut(&mut s).get_mut(i) {
@@ -321,7 +362,8 @@ async fn delete<T: Item>(a: Ask<'_>, id: &str) -> Result<Response, Problem> {
                 after: None,
             }],
             reply: Reply::no_content(),
-            within: None,
+            // A deletion has no body: whatever it breaks (a user still owning flows) is elsewhere, a 409.
+            within: Some(String::new()),
         })
     })
     .await
@@ -353,12 +395,14 @@ macro_rules! by_section {
             "flows" => $f::<Flow>($($arg),*).await,
             "entities" => $f::<Entity>($($arg),*).await,
             "subscriptions" => $f::<Subscription>($($arg),*).await,
+            "license-requests" => $f::<LicenseRequest>($($arg),*).await,
             other => Err(Problem::not_found("collection", other)),
         }
     };
 }
 
-pub const SECTIONS: [&str; 6] = [
+pub const SECTIONS: [&str; 7] = [
+    "license-requests",
     "users",
     "environments",
     "apps",

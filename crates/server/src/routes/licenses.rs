@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use entitle_core::Snapshot;
 use entitle_core::buying::usage;
 use entitle_core::scenario::FlowLicense;
 use serde::Deserialize;
@@ -66,53 +67,94 @@ pub async fn assign_license(
     write(&state, &slot, &req, |cur| {
         let mut s = cur.scenario().clone();
         let catalog = cur.snapshot.catalog();
-        let i = s.users.iter().position(|u| u.id == user).ok_or_else(|| Problem::not_found("user", &user))?;
-        let before_usage = usage(&cur.snapshot).0;
-        let u = s.users.get_mut(i).ok_or_else(|| Problem::not_found("user", &user))?;
+        let i = s
+            .users
+            .iter()
+            .position(|u| u.id == user)
+            .ok_or_else(|| Problem::not_found("user", &user))?;
+        let u = s
+            .users
+            .get_mut(i)
+            .ok_or_else(|| Problem::not_found("user", &user))?;
         let before = serde_json::to_value(&*u).map_err(Problem::internal)?;
         for (k, sku) in ask.remove_licenses.iter().enumerate() {
-            let pos = u.licenses.iter().position(|l| l == sku || catalog.sku_idx(l) == catalog.sku_idx(sku)).ok_or_else(|| {
-                Problem::unprocessable(format!("user `{user}` holds no `{sku}` licence to remove")).at(format!("/removeLicenses/{k}"))
-            })?;
+            let pos = u
+                .licenses
+                .iter()
+                .position(|l| l == sku || catalog.sku_idx(l) == catalog.sku_idx(sku))
+                .ok_or_else(|| {
+                    Problem::unprocessable(format!("user `{user}` holds no `{sku}` licence to remove"))
+                        .at(format!("/removeLicenses/{k}"))
+                })?;
             u.licenses.remove(pos);
         }
         let mut added = Vec::new();
         for (k, add) in ask.add_licenses.iter().enumerate() {
             let idx = catalog.sku_idx(&add.sku_id).ok_or_else(|| {
-                Problem::unprocessable(format!("unknown SKU `{}`", add.sku_id)).at(format!("/addLicenses/{k}/skuId"))
+                Problem::unprocessable(format!("unknown SKU `{}`", add.sku_id))
+                    .at(format!("/addLicenses/{k}/skuId"))
             })?;
             if !add.disabled_plans.is_empty() {
-                return Err(Problem::unprocessable("entitle's SKUs have no service plans to disable; send an empty list")
-                    .at(format!("/addLicenses/{k}/disabledPlans")));
+                return Err(Problem::unprocessable(
+                    "entitle's SKUs have no service plans to disable; send an empty list",
+                )
+                .at(format!("/addLicenses/{k}/disabledPlans")));
             }
-            let id = catalog.sku(idx).map(|d| d.id.clone()).unwrap_or_else(|| add.sku_id.clone());
+            let id = catalog
+                .sku(idx)
+                .map(|d| d.id.clone())
+                .unwrap_or_else(|| add.sku_id.clone());
             u.licenses.push(id.clone());
             added.push((k, id));
         }
         let after = serde_json::to_value(&*u).map_err(Problem::internal)?;
         let etag = etag_of(&*u);
-        // Like Graph: no assignment beyond the units bought.
         let next = crate::write::check(&state, Arc::clone(cur.snapshot.catalog_arc()), s.clone(), None)?;
-        let after_usage = usage(&next).0;
-        for (k, sku) in &added {
-            let was = before_usage.iter().find(|x| &x.sku == sku).map_or(0, |x| x.available);
-            let now = after_usage.iter().find(|x| &x.sku == sku).map(|x| x.available);
-            if let Some(now) = now.filter(|&n| n < 0 && n < was) {
-                return Err(Problem::conflict(format!(
-                    "no available `{sku}` licences: {} would be assigned beyond the units bought; buy more or free one",
-                    -now
-                ))
-                .at(format!("/addLicenses/{k}/skuId")));
-            }
-        }
+        let added: Vec<(String, String)> = added
+            .into_iter()
+            .map(|(k, sku)| (format!("/addLicenses/{k}/skuId"), sku))
+            .collect();
+        within_units(&cur.snapshot, &next, &added)?;
         Ok(Mutation {
             scenario: s,
-            changes: vec![Change { action: "assign-license", kind: "user", item: Some(user.clone()), before: Some(before), after: Some(after.clone()) }],
-            reply: Reply { status: StatusCode::OK, body: Some(after), etag: Some(etag), location: None },
+            changes: vec![Change {
+                action: "assign-license",
+                kind: "user",
+                item: Some(user.clone()),
+                before: Some(before),
+                after: Some(after.clone()),
+            }],
+            reply: Reply {
+                status: StatusCode::OK,
+                body: Some(after),
+                etag: Some(etag),
+                location: None,
+            },
             within: None,
         })
     })
     .await
+}
+
+/// Like Graph: no assignment beyond the units bought. `added` pairs each added SKU with the pointer to blame.
+/// A SKU the tenant has no subscription for counts as bought to match (the scenario file's convention).
+pub fn within_units(before: &Snapshot, after: &Snapshot, added: &[(String, String)]) -> Result<(), Problem> {
+    let (before_usage, after_usage) = (usage(before).0, usage(after).0);
+    for (pointer, sku) in added {
+        let was = before_usage
+            .iter()
+            .find(|x| &x.sku == sku)
+            .map_or(0, |x| x.available);
+        let now = after_usage.iter().find(|x| &x.sku == sku).map(|x| x.available);
+        if let Some(now) = now.filter(|&n| n < 0 && n < was) {
+            return Err(Problem::conflict(format!(
+                "no available `{sku}` licences: {} would be assigned beyond the units bought; buy more or free one",
+                -now
+            ))
+            .at(pointer.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// Power Platform licensing API: `{"currencyAllocations": [{"currencyType": SKU, "allocated": n}]}`.

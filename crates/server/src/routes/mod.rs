@@ -5,6 +5,7 @@ pub mod items;
 pub mod keys;
 pub mod licenses;
 pub mod ops;
+pub mod requests;
 pub mod tenants;
 pub mod usage;
 
@@ -37,6 +38,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/usage:batch", post(usage::count_batch))
         .route("/keys", get(keys::list_tenant_keys).post(keys::create_tenant_key))
         .route("/keys/{id}", axum::routing::delete(keys::revoke_tenant_key))
+        .route("/license-requests/{id}/{decision}", post(requests::decide))
         .route("/flows/{f}/decision", get(answers::flow_decision))
         .route("/flows/{f}/license", put(licenses::put_flow_license))
         .route("/apps/{a}/decision", get(answers::app_decision))

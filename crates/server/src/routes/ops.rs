@@ -41,7 +41,11 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let mode = state.meter.mode();
     for m in ["local", "redis", "fail-open", "fail-closed"] {
         let label = crate::metrics::ModeLabel { mode: m.to_owned() };
-        state.metrics.meter_mode.get_or_create(&label).set(i64::from(m == mode));
+        state
+            .metrics
+            .meter_mode
+            .get_or_create(&label)
+            .set(i64::from(m == mode));
     }
     (
         [(

@@ -1,0 +1,99 @@
+//! Deciding licence requests: approving one assigns the licence (within the units bought, like
+//! `assignLicense`) and marks it approved, in one write; denying marks it denied.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use entitle_core::scenario::RequestState;
+
+use crate::http::{Caller, DryRun, Q, write_req};
+use crate::policy::{Access, Family, Scope, require};
+use crate::problem::Problem;
+use crate::routes::licenses::within_units;
+use crate::state::AppState;
+use crate::write::{Change, Mutation, Reply, check, write};
+
+fn to_value<T: serde::Serialize>(x: &T) -> Result<serde_json::Value, Problem> {
+    serde_json::to_value(x).map_err(Problem::internal)
+}
+
+/// `POST /v1/tenants/{t}/license-requests/{id}/approve` or `…/deny`.
+pub async fn decide(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, id, decision)): Path<(String, String, String)>,
+    Q(dry): Q<DryRun>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "deny" => false,
+        other => return Err(Problem::not_found("action", other)),
+    };
+    let dry_run = dry.dry_run;
+    let slot = state.slot(&caller.0, &t)?;
+    require(&caller.0, Family::Licenses, Access::Write, Scope::default())?;
+    let req = write_req(&caller, &method, &uri.to_string(), &headers, &[], dry_run)?;
+    write(&state, &slot, &req, |cur| {
+        let mut s = cur.scenario().clone();
+        let r = s
+            .license_requests
+            .iter_mut()
+            .find(|r| r.id == id)
+            .ok_or_else(|| Problem::not_found("license-request", &id))?;
+        if r.state != RequestState::Pending {
+            return Err(Problem::conflict(
+                format!("licence request `{id}` is {:?} already", r.state).to_lowercase(),
+            ));
+        }
+        let before = to_value(&*r)?;
+        r.state = if approve {
+            RequestState::Approved
+        } else {
+            RequestState::Denied
+        };
+        let after = to_value(&*r)?;
+        let (user, sku) = (r.user.clone(), r.sku.clone());
+        let mut changes = vec![Change {
+            action: if approve { "approve" } else { "deny" },
+            kind: "license-request",
+            item: Some(id.clone()),
+            before: Some(before),
+            after: Some(after.clone()),
+        }];
+        if approve {
+            let u = s
+                .users
+                .iter_mut()
+                .find(|u| u.id == user)
+                .ok_or_else(|| Problem::not_found("user", &user))?;
+            let before = to_value(&*u)?;
+            let canonical = cur
+                .snapshot
+                .catalog()
+                .sku_by_id(&sku)
+                .map_or(sku.clone(), |d| d.id.clone());
+            u.licenses.push(canonical.clone());
+            changes.push(Change {
+                action: "assign-license",
+                kind: "user",
+                item: Some(user.clone()),
+                before: Some(before),
+                after: Some(to_value(&*u)?),
+            });
+            let next = check(&state, Arc::clone(cur.snapshot.catalog_arc()), s.clone(), None)?;
+            within_units(&cur.snapshot, &next, &[("/sku".to_owned(), canonical)])?;
+        }
+        Ok(Mutation {
+            scenario: s,
+            changes,
+            reply: Reply::json(StatusCode::OK, after),
+            within: None,
+        })
+    })
+    .await
+}
