@@ -68,7 +68,9 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
 /// Reads a JSON body into `T`: syntax errors name line and column, type errors and unknown fields the JSON
 /// pointer of the field.
 pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Problem> {
-    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        // A header that is there but unreadable is not "no header".
+        let ct = ct.to_str().unwrap_or("(not ASCII)");
         let ct = ct.split(';').next().unwrap_or("").trim();
         if !(ct == "application/json" || ct.ends_with("+json")) {
             return Err(Problem::new(
@@ -126,6 +128,38 @@ fn strip_position(msg: &str) -> &str {
 pub struct DryRun {
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// Everything a change needs from its request: who asks, `?dry_run`, the headers (`If-Match`,
+/// `Idempotency-Key`), the body, and the write options built from them. The body is read last, under the
+/// router's body limit.
+#[derive(Debug)]
+pub struct Writing {
+    pub caller: Caller,
+    pub headers: HeaderMap,
+    pub body: axum::body::Bytes,
+    pub req: WriteReq,
+}
+
+impl axum::extract::FromRequest<Arc<AppState>> for Writing {
+    type Rejection = Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &Arc<AppState>) -> Result<Writing, Problem> {
+        let (mut parts, body) = req.into_parts();
+        let caller = Caller::from_request_parts(&mut parts, state).await?;
+        let Q(dry) = Q::<DryRun>::from_request_parts(&mut parts, state).await?;
+        let (method, uri, headers) = (parts.method.clone(), parts.uri.to_string(), parts.headers.clone());
+        let body = axum::body::Bytes::from_request(axum::extract::Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| Problem::new(e.status(), "invalid-body", e.body_text()).at(""))?;
+        let req = write_req(&caller, &method, &uri, &headers, &body, dry.dry_run)?;
+        Ok(Writing {
+            caller,
+            headers,
+            body,
+            req,
+        })
+    }
 }
 
 /// The options of a write, from its headers and query.

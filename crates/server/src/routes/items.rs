@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use entitle_core::Scenario;
 use entitle_core::scenario::{
@@ -16,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::http::{Caller, DryRun, Q, if_match, json_body, parse_json, precondition, write_req};
+use crate::http::{Caller, Writing, if_match, json_body, parse_json, precondition};
 use crate::policy::{Access, Family, Scope, require};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -209,29 +208,17 @@ async fn get<T: Item>(state: &AppState, caller: &Caller, t: &str, id: &str) -> R
 #[derive(Debug)]
 pub struct Ask<'a> {
     pub state: &'a AppState,
-    pub caller: &'a Caller,
     pub t: &'a str,
-    pub method: &'a Method,
-    pub uri: &'a Uri,
-    pub headers: &'a HeaderMap,
-    pub body: &'a [u8],
-    pub dry_run: bool,
+    pub w: &'a Writing,
 }
 
 async fn create<T: Item>(a: Ask<'_>) -> Result<Response, Problem> {
-    let slot = a.state.slot(&a.caller.0, a.t)?;
-    let mut item: T = json_body(a.headers, a.body)?;
-    require(&a.caller.0, T::FAMILY, Access::Write, item.scope())?;
-    item.check_write(&a.caller.0)?;
-    let req = write_req(
-        a.caller,
-        a.method,
-        &a.uri.to_string(),
-        a.headers,
-        a.body,
-        a.dry_run,
-    )?;
-    write(a.state, &slot, &req, |cur| {
+    let slot = a.state.slot(&a.w.caller.0, a.t)?;
+    let mut item: T = json_body(&a.w.headers, &a.w.body)?;
+    require(&a.w.caller.0, T::FAMILY, Access::Write, item.scope())?;
+    item.check_write(&a.w.caller.0)?;
+    let req = &a.w.req;
+    write(a.state, &slot, req, |cur| {
         let mut s = cur.scenario().clone();
         let taken = |id: &str| find::<T>(&s, id).is_some();
         item.name_new(&taken);
@@ -265,28 +252,21 @@ async fn create<T: Item>(a: Ask<'_>) -> Result<Response, Problem> {
 
 /// PUT (replace) or PATCH (JSON merge patch, RFC 7396). Both need `If-Match`.
 async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, Problem> {
-    let slot = a.state.slot(&a.caller.0, a.t)?;
-    let given = if_match(a.headers)?;
-    let body: Value = json_body(a.headers, a.body)?;
+    let slot = a.state.slot(&a.w.caller.0, a.t)?;
+    let given = if_match(&a.w.headers)?;
+    let body: Value = json_body(&a.w.headers, &a.w.body)?;
     if patch && !body.is_object() {
         return Err(Problem::unprocessable("a merge patch is a JSON object").at(""));
     }
-    let req = write_req(
-        a.caller,
-        a.method,
-        &a.uri.to_string(),
-        a.headers,
-        a.body,
-        a.dry_run,
-    )?;
-    write(a.state, &slot, &req, |cur| {
+    let req = &a.w.req;
+    write(a.state, &slot, req, |cur| {
         let mut s = cur.scenario().clone();
         let i = find::<T>(&s, id).ok_or_else(|| Problem::not_found(T::KIND, id))?;
         let old = T::list(&s)
             .get(i)
             .cloned()
             .ok_or_else(|| Problem::not_found(T::KIND, id))?;
-        require(&a.caller.0, T::FAMILY, Access::Write, old.scope())?;
+        require(&a.w.caller.0, T::FAMILY, Access::Write, old.scope())?;
         precondition(given.as_deref(), &etag_of(&old), true)?;
         let before = to_value(&old)?;
         let merged = if patch {
@@ -303,8 +283,8 @@ async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, 
             ))
             .at("/id"));
         }
-        require(&a.caller.0, T::FAMILY, Access::Write, new.scope())?;
-        new.check_write(&a.caller.0)?;
+        require(&a.w.caller.0, T::FAMILY, Access::Write, new.scope())?;
+        new.check_write(&a.w.caller.0)?;
         let after = to_value(&new)?;
         let etag = etag_of(&new);
         if let Some(slot) = T::list_mut(&mut s).get_mut(i) {
@@ -332,24 +312,17 @@ async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, 
 }
 
 async fn delete<T: Item>(a: Ask<'_>, id: &str) -> Result<Response, Problem> {
-    let slot = a.state.slot(&a.caller.0, a.t)?;
-    let given = if_match(a.headers)?;
-    let req = write_req(
-        a.caller,
-        a.method,
-        &a.uri.to_string(),
-        a.headers,
-        a.body,
-        a.dry_run,
-    )?;
-    write(a.state, &slot, &req, |cur| {
+    let slot = a.state.slot(&a.w.caller.0, a.t)?;
+    let given = if_match(&a.w.headers)?;
+    let req = &a.w.req;
+    write(a.state, &slot, req, |cur| {
         let mut s = cur.scenario().clone();
         let i = find::<T>(&s, id).ok_or_else(|| Problem::not_found(T::KIND, id))?;
         let old = T::list(&s)
             .get(i)
             .cloned()
             .ok_or_else(|| Problem::not_found(T::KIND, id))?;
-        require(&a.caller.0, T::FAMILY, Access::Write, old.scope())?;
+        require(&a.w.caller.0, T::FAMILY, Access::Write, old.scope())?;
         precondition(given.as_deref(), &etag_of(&old), false)?;
         T::list_mut(&mut s).remove(i);
         Ok(Mutation {
@@ -427,110 +400,54 @@ pub async fn get_h(
     by_section!(section.as_str(), get, &state, &caller, &t, &id)
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "an axum handler takes one extractor per argument"
-)]
 pub async fn create_h(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((t, section)): Path<(String, String)>,
-    Q(dry): Q<DryRun>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    w: Writing,
 ) -> Result<Response, Problem> {
     let a = Ask {
         state: &state,
-        caller: &caller,
         t: &t,
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-        dry_run: dry.dry_run,
+        w: &w,
     };
     by_section!(section.as_str(), create, a)
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "an axum handler takes one extractor per argument"
-)]
 pub async fn put_h(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((t, section, id)): Path<(String, String, String)>,
-    Q(dry): Q<DryRun>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    w: Writing,
 ) -> Result<Response, Problem> {
     let a = Ask {
         state: &state,
-        caller: &caller,
         t: &t,
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-        dry_run: dry.dry_run,
+        w: &w,
     };
     by_section!(section.as_str(), update, a, &id, false)
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "an axum handler takes one extractor per argument"
-)]
 pub async fn patch_h(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((t, section, id)): Path<(String, String, String)>,
-    Q(dry): Q<DryRun>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    w: Writing,
 ) -> Result<Response, Problem> {
     let a = Ask {
         state: &state,
-        caller: &caller,
         t: &t,
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-        dry_run: dry.dry_run,
+        w: &w,
     };
     by_section!(section.as_str(), update, a, &id, true)
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "an axum handler takes one extractor per argument"
-)]
 pub async fn delete_h(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((t, section, id)): Path<(String, String, String)>,
-    Q(dry): Q<DryRun>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    w: Writing,
 ) -> Result<Response, Problem> {
     let a = Ask {
         state: &state,
-        caller: &caller,
         t: &t,
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-        dry_run: dry.dry_run,
+        w: &w,
     };
     by_section!(section.as_str(), delete, a, &id)
 }

@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use entitle_core::Snapshot;
 use entitle_core::buying::usage;
@@ -13,7 +12,7 @@ use entitle_core::scenario::FlowLicense;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::http::{Caller, DryRun, Q, if_match, json_body, precondition, write_req};
+use crate::http::{Caller, Writing, if_match, json_body, precondition};
 use crate::policy::{Access, Family, Scope, require};
 use crate::problem::Problem;
 use crate::routes::items::etag_of;
@@ -38,24 +37,15 @@ pub struct AddLicense {
     pub disabled_plans: Vec<String>,
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "an axum handler takes one extractor per argument"
-)]
 pub async fn assign_license(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((t, user)): Path<(String, String)>,
-    Q(dry): Q<DryRun>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    w: Writing,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
-    let ask: AssignLicense = json_body(&headers, &body)?;
+    let slot = state.slot(&w.caller.0, &t)?;
+    let ask: AssignLicense = json_body(&w.headers, &w.body)?;
     require(
-        &caller.0,
+        &w.caller.0,
         Family::Licenses,
         Access::Write,
         Scope {
@@ -63,8 +53,8 @@ pub async fn assign_license(
             user: Some(&user),
         },
     )?;
-    let req = write_req(&caller, &method, &uri.to_string(), &headers, &body, dry.dry_run)?;
-    write(&state, &slot, &req, |cur| {
+    let req = &w.req;
+    write(&state, &slot, req, |cur| {
         let mut s = cur.scenario().clone();
         let catalog = cur.snapshot.catalog();
         let i = s
@@ -205,24 +195,15 @@ pub async fn get_allocations(
     Ok(axum::Json(allocations_json(&env, &e.allocations)).into_response())
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "an axum handler takes one extractor per argument"
-)]
 pub async fn patch_allocations(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((t, env)): Path<(String, String)>,
-    Q(dry): Q<DryRun>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    w: Writing,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
-    let ask: Allocations = json_body(&headers, &body)?;
+    let slot = state.slot(&w.caller.0, &t)?;
+    let ask: Allocations = json_body(&w.headers, &w.body)?;
     require(
-        &caller.0,
+        &w.caller.0,
         Family::Allocations,
         Access::Write,
         Scope {
@@ -230,8 +211,8 @@ pub async fn patch_allocations(
             user: None,
         },
     )?;
-    let req = write_req(&caller, &method, &uri.to_string(), &headers, &body, dry.dry_run)?;
-    write(&state, &slot, &req, |cur| {
+    let req = &w.req;
+    write(&state, &slot, req, |cur| {
         let mut s = cur.scenario().clone();
         let catalog = cur.snapshot.catalog();
         let e = s
@@ -279,25 +260,16 @@ pub struct SetFlowLicense {
     pub license: FlowLicense,
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "an axum handler takes one extractor per argument"
-)]
 pub async fn put_flow_license(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((t, flow)): Path<(String, String)>,
-    Q(dry): Q<DryRun>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    w: Writing,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
-    let ask: SetFlowLicense = json_body(&headers, &body)?;
-    let given = if_match(&headers)?;
-    let req = write_req(&caller, &method, &uri.to_string(), &headers, &body, dry.dry_run)?;
-    write(&state, &slot, &req, |cur| {
+    let slot = state.slot(&w.caller.0, &t)?;
+    let ask: SetFlowLicense = json_body(&w.headers, &w.body)?;
+    let given = if_match(&w.headers)?;
+    let req = &w.req;
+    write(&state, &slot, req, |cur| {
         let mut s = cur.scenario().clone();
         let f = s
             .flows
@@ -305,7 +277,7 @@ pub async fn put_flow_license(
             .find(|f| f.id == flow)
             .ok_or_else(|| Problem::not_found("flow", &flow))?;
         require(
-            &caller.0,
+            &w.caller.0,
             Family::FlowLicense,
             Access::Write,
             Scope {

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use entitle_core::scenario::RequestState;
 
-use crate::http::{Caller, DryRun, Q, write_req};
+use crate::http::Writing;
 use crate::policy::{Access, Family, Scope, require};
 use crate::problem::Problem;
 use crate::routes::licenses::within_units;
@@ -22,23 +22,17 @@ fn to_value<T: serde::Serialize>(x: &T) -> Result<serde_json::Value, Problem> {
 /// `POST /v1/tenants/{t}/license-requests/{id}/approve` or `…/deny`.
 pub async fn decide(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((t, id, decision)): Path<(String, String, String)>,
-    Q(dry): Q<DryRun>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    w: Writing,
 ) -> Result<Response, Problem> {
     let approve = match decision.as_str() {
         "approve" => true,
         "deny" => false,
         other => return Err(Problem::not_found("action", other)),
     };
-    let dry_run = dry.dry_run;
-    let slot = state.slot(&caller.0, &t)?;
-    require(&caller.0, Family::Licenses, Access::Write, Scope::default())?;
-    let req = write_req(&caller, &method, &uri.to_string(), &headers, &[], dry_run)?;
-    write(&state, &slot, &req, |cur| {
+    let slot = state.slot(&w.caller.0, &t)?;
+    require(&w.caller.0, Family::Licenses, Access::Write, Scope::default())?;
+    write(&state, &slot, &w.req, |cur| {
         let mut s = cur.scenario().clone();
         let r = s
             .license_requests

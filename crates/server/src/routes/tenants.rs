@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Role;
-use crate::http::{Caller, DryRun, Q, write_req};
+use crate::http::{Caller, Q, Writing, write_req};
 use crate::policy::{Access, Family, Scope, require};
 use crate::problem::{FieldError, Problem, pointer_of};
 use crate::state::AppState;
@@ -62,7 +62,7 @@ pub async fn create(
     }
     let format = match headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+        .map(|v| v.to_str().unwrap_or("(not ASCII)"))
         .map(|c| c.split(';').next().unwrap_or("").trim())
     {
         Some("application/toml" | "text/toml" | "text/x-toml") => Format::Toml,
@@ -142,21 +142,16 @@ pub async fn get(
 
 pub async fn delete(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path(t): Path<String>,
-    Q(dry): Q<DryRun>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    w: Writing,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
-    if caller.0.role != Role::Operator {
+    let slot = state.slot(&w.caller.0, &t)?;
+    if w.caller.0.role != Role::Operator {
         return Err(Problem::forbidden("only an operator key deletes tenants"));
     }
-    let req = write_req(&caller, &method, &uri.to_string(), &headers, &[], dry.dry_run)?;
     let cur = slot.state.load();
-    crate::http::precondition(crate::http::if_match(&headers)?.as_deref(), &cur.etag(), false)?;
-    delete_tenant(&state, &slot, &req).await
+    crate::http::precondition(crate::http::if_match(&w.headers)?.as_deref(), &cur.etag(), false)?;
+    delete_tenant(&state, &slot, &w.req).await
 }
 
 #[derive(Debug, Deserialize)]
