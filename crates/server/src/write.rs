@@ -212,6 +212,9 @@ pub fn check(
         .map_err(|e| Problem::unprocessable(e.to_string()).at(crate::problem::pointer_of(&e.key, within)))
 }
 
+/// How often a write is tried when other nodes keep committing to the same tenant first.
+const ATTEMPTS: u32 = 20;
+
 /// Applies `mutate` to a tenant and commits it. Retries when another node committed first (the change is
 /// applied again to the newer state, so `If-Match` is checked against what is really there).
 pub async fn write(
@@ -224,7 +227,7 @@ pub async fn write(
         return Ok(r);
     }
     let _guard = slot.write.lock().await;
-    for _attempt in 0..5 {
+    for attempt in 0..ATTEMPTS {
         // Again under the lock (and after another node's commit): a concurrent request with the same key may
         // have been answered while this one waited, and must be replayed, not applied a second time.
         if let Some(r) = replayed(state, req).await? {
@@ -273,6 +276,10 @@ pub async fn write(
                 return Ok(reply.into_response());
             }
             Err(StoreError::Conflict) => {
+                // Another node committed first. Back off a random while before trying again on its state:
+                // without it, two nodes writing one tenant at once lose to each other round after round.
+                let cap = 1u64 << attempt.min(6);
+                tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(0..=cap))).await;
                 state.reload(&slot.id).await.map_err(Problem::internal)?;
                 if !state.tenants.load().contains_key(&slot.id) {
                     return Err(Problem::not_found("tenant", &slot.id));

@@ -117,7 +117,8 @@ pub struct AtQuery {
     pub at: Option<NaiveDate>,
 }
 
-fn wants_csv(headers: &HeaderMap) -> bool {
+/// Does the client ask for CSV (`Accept: text/csv`)?
+pub fn wants_csv(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -118,6 +118,11 @@ fn warn(state: &Arc<AppState>, t: &str, b: &BudgetOf, d: &Decision, actor: &str)
     });
 }
 
+/// Idempotency keys are per tenant and per API key.
+fn replay_key(tenant: &str, key_id: &str, key: &str) -> String {
+    format!("{tenant}\u{0}{key_id}\u{0}{key}")
+}
+
 fn check_size(ask: &UsageAsk, at: &str) -> Result<(), Problem> {
     if ask.requests == 0 || ask.requests > entitle_meter::MAX_LIMIT {
         return Err(Problem::unprocessable(format!(
@@ -149,11 +154,11 @@ pub async fn count(
     require(&caller.0, Family::Usage, Access::Write, scope(&ask))?;
     check_size(&ask, "")?;
     let now = u64::try_from(now_ms()).unwrap_or(0);
-    let replay_key = ask
+    let replay = ask
         .idempotency_key
-        .as_ref()
-        .map(|k| format!("{t}\u{0}{}\u{0}{k}", caller.0.key_id));
-    if let Some((value, status)) = replay_key.as_deref().and_then(|k| state.replays.get(k, now)) {
+        .as_deref()
+        .map(|k| replay_key(&t, &caller.0.key_id, k));
+    if let Some((value, status)) = replay.as_deref().and_then(|k| state.replays.get(k, now)) {
         return Ok(reply(value, status));
     }
     let cur = state.current(&slot);
@@ -168,7 +173,7 @@ pub async fn count(
     let d = state.meter.check(&b.key, ask.requests, b.limits, now).await;
     warn(&state, &t, &b, &d, &caller.0.key_id);
     let (value, status, _) = answer(&b, &d);
-    if let Some(k) = replay_key {
+    if let Some(k) = replay {
         state.replays.put(k, value.clone(), status, now);
     }
     Ok(reply(value, status))
@@ -226,8 +231,8 @@ pub async fn count_batch(
         .iter()
         .map(|a| {
             a.idempotency_key
-                .as_ref()
-                .map(|k| format!("{t}\u{0}{}\u{0}{k}", caller.0.key_id))
+                .as_deref()
+                .map(|k| replay_key(&t, &caller.0.key_id, k))
         })
         .collect();
     let fresh: Vec<usize> = (0..batch.events.len())
@@ -336,11 +341,7 @@ pub async fn report(
         }
     }
     let used: u64 = hours.iter().map(|(_, n)| n).sum();
-    let wants_csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/csv"));
-    if wants_csv {
+    if crate::routes::answers::wants_csv(&headers) {
         // FACTS.md §1.11: the admin center's Licensed User report. entitle counts requests, not their kind, so
         // the per-product columns are left empty and the total carries the count.
         let caller_id = q.user.clone().or(q.flow.clone()).unwrap_or_default();

@@ -100,6 +100,21 @@ const SELECT_AUDIT: &str = "SELECT seq, tenant, at, actor, action, kind, item, b
 macro_rules! sql_store {
     ($store:ty, $name:literal, lock_keys: $lock:expr, notify: $notify:expr) => {
         impl $store {
+            /// Commits, announcing the change to the other nodes (PostgreSQL: `NOTIFY` inside the transaction, so
+            /// only committed changes are announced).
+            async fn commit_announcing(
+                &self,
+                mut tx: sqlx::Transaction<'_, <$store as HasDb>::Db>,
+                payload: String,
+            ) -> Result<(), StoreError> {
+                let notify: Option<(&str, String)> = $notify(self, payload);
+                if let Some((channel, payload)) = notify {
+                    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn audit_in(
                 tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
                 a: &NewAudit,
@@ -209,11 +224,7 @@ macro_rules! sql_store {
                     .await
                     .map_err(|e| if is_unique_violation(&e) { StoreError::IdempotencyTaken } else { e.into() })?;
                 }
-                let notify: Option<(&str, String)> = $notify(self, format!("tenant:{}", c.tenant));
-                if let Some((channel, payload)) = notify {
-                    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
+                self.commit_announcing(tx, format!("tenant:{}", c.tenant)).await?;
                 Ok(())
             }
 
@@ -324,11 +335,7 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await?;
                 Self::audit_in(&mut tx, &audit, now_ms()).await?;
-                let notify: Option<(&str, String)> = $notify(self, "keys".to_owned());
-                if let Some((channel, payload)) = notify {
-                    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
+                self.commit_announcing(tx, "keys".to_owned()).await?;
                 Ok(true)
             }
 
@@ -344,11 +351,7 @@ macro_rules! sql_store {
                     return Ok(false);
                 }
                 Self::audit_in(&mut tx, &audit, now_ms()).await?;
-                let notify: Option<(&str, String)> = $notify(self, "keys".to_owned());
-                if let Some((channel, payload)) = notify {
-                    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
+                self.commit_announcing(tx, "keys".to_owned()).await?;
                 Ok(true)
             }
 
