@@ -64,6 +64,16 @@ fn rand_suffix() -> String {
     format!("{:x}{:x}", t, std::process::id())
 }
 
+/// Drops a test's schema (best effort: a failed test leaves it for inspection).
+async fn drop_schema(url: &str, name: &str) {
+    if let Ok(pool) = sqlx::PgPool::connect(url).await {
+        let _ = sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
+            .execute(&pool)
+            .await;
+        pool.close().await;
+    }
+}
+
 /// A fresh schema in the test database, and the URL that makes it the search path.
 async fn fresh_schema(url: &str, name: &str) -> String {
     let pool = sqlx::PgPool::connect(url)
@@ -196,7 +206,8 @@ async fn req1_two_nodes_share_one_budget_exactly() {
         return;
     };
     let suffix = rand_suffix();
-    let db = fresh_schema(&db, &format!("mn_{suffix}")).await;
+    let (base_url, schema) = (db.clone(), format!("mn_{suffix}"));
+    let db = fresh_schema(&db, &schema).await;
     let prefix = format!("entitle-test-{suffix}:");
     let args = ["--redis-url", redis.as_str(), "--redis-prefix", prefix.as_str()];
     let a = start(&db, &args);
@@ -274,6 +285,8 @@ async fn req1_two_nodes_share_one_budget_exactly() {
             "the first requests leave the 24-hour window in about a day, not {secs} s"
         );
     }
+    drop((a, b));
+    drop_schema(&base_url, &schema).await;
 }
 
 /// A private Redis, stopped when dropped.
@@ -340,7 +353,8 @@ async fn req7_redis_down_keeps_answering_under_the_policy_and_recovers() {
         return;
     };
     let suffix = rand_suffix();
-    let db = fresh_schema(&db, &format!("rf_{suffix}")).await;
+    let (base_url, schema) = (db.clone(), format!("rf_{suffix}"));
+    let db = fresh_schema(&db, &schema).await;
     let url = format!("redis://127.0.0.1:{port}");
     let open = start(&db, &["--redis-url", &url, "--redis-timeout-ms", "200"]);
     let closed = start(
@@ -421,4 +435,6 @@ async fn req7_redis_down_keeps_answering_under_the_policy_and_recovers() {
     }
     let (_, last, _) = count(&c, &open, &tenant, "quinn").await;
     assert_eq!(last["remaining"].as_u64(), Some(before - 2), "{last}");
+    drop((open, closed));
+    drop_schema(&base_url, &schema).await;
 }
