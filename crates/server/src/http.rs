@@ -85,6 +85,9 @@ pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Resul
 }
 
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    if let Some(pointer) = nul_in_body(body) {
+        return Err(nul_problem(pointer));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => {
@@ -114,6 +117,46 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
             }
         }
     }
+}
+
+/// The pointer of the first string (or member name) of a JSON body that holds U+0000. No store keeps NUL
+/// characters (PostgreSQL's text cannot), so they are refused at the door rather than failing the commit.
+fn nul_in_body(body: &[u8]) -> Option<String> {
+    // A raw control character is a syntax error anyway; only the `\u0000` escape carries one.
+    if !body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    nul_pointer(&value, "")
+}
+
+/// The pointer of the first string (or member name) in `v` that holds U+0000.
+pub fn nul_pointer(v: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.contains('\0').then(|| at.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_pointer(x, &format!("{at}/{i}"))),
+        Value::Object(members) => members.iter().find_map(|(k, x)| {
+            let here = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_pointer(x, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
+pub fn nul_problem(pointer: String) -> Problem {
+    Problem::unprocessable(format!(
+        "{}: text may not contain NUL characters (\\u0000)",
+        if pointer.is_empty() { "/" } else { &pointer }
+    ))
+    .at(pointer)
 }
 
 /// serde_json appends " at line 1 column 42"; the pointer says where already.

@@ -82,6 +82,10 @@ pub async fn create(
     let catalog = state.catalog(&catalog_name)?;
     let scenario =
         Scenario::parse_all(text, format, "body", &catalog).map_err(|errors| scenario_problem(&errors))?;
+    let as_json = serde_json::to_value(&scenario).map_err(Problem::internal)?;
+    if let Some(pointer) = crate::http::nul_pointer(&as_json, "") {
+        return Err(crate::http::nul_problem(pointer));
+    }
     let req = write_req(&caller, &method, &uri.to_string(), &headers, &body, q.dry_run)?;
     create_tenant(&state, &req, &catalog_name, scenario).await
 }
@@ -226,6 +230,24 @@ pub async fn audit_log(
     Path(t): Path<String>,
     Q(q): Q<LogQuery>,
 ) -> Result<Response, Problem> {
+    // No store holds a NUL character: no tenant or entry has one.
+    if t.contains('\0') {
+        return Err(Problem::not_found("tenant", &t));
+    }
+    for (name, value) in [
+        ("kind", &q.kind),
+        ("item", &q.item),
+        ("actor", &q.actor),
+        ("action", &q.action),
+    ] {
+        if value.as_deref().is_some_and(|v| v.contains('\0')) {
+            return Err(Problem::bad_request(
+                "invalid-query",
+                format!("{name} may not contain NUL characters"),
+            )
+            .at(format!("query:{name}")));
+        }
+    }
     // The log outlives a deleted tenant; only its operators read it then.
     if state.tenants.load().contains_key(&t) {
         state.slot(&caller.0, &t)?;
