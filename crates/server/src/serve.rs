@@ -117,8 +117,15 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
         tokio::spawn(async move {
             while let Some(n) = notices.recv().await {
                 let done = match &n {
-                    Notice::Tenant(id) if id == "*" => state.reload_all().await,
-                    Notice::Tenant(id) => state.reload(id).await,
+                    Notice::Tenant(id) if id == "*" => match state.reload_all().await {
+                        Ok(()) => state.reload_keys().await,
+                        e => e,
+                    },
+                    // A deleted tenant took its keys with it.
+                    Notice::Tenant(id) => match state.reload(id).await {
+                        Ok(()) if !state.tenants.load().contains_key(id) => state.reload_keys().await,
+                        done => done,
+                    },
                     Notice::Keys => state.reload_keys().await,
                 };
                 state.metrics.notices.inc();

@@ -407,16 +407,7 @@ pub async fn delete_tenant(state: &AppState, slot: &TenantSlot, req: &WriteReq) 
     match state.store.commit(commit).await {
         Ok(()) => {
             state.remove_tenant(&slot.id).await;
-            // Its keys go with it: they must not open a tenant created later under the same id.
-            let keys = state.store.keys().await.map_err(Problem::internal)?;
-            for k in keys
-                .iter()
-                .filter(|k| !k.revoked && k.tenant.as_deref() == Some(slot.id.as_str()))
-            {
-                crate::keys::revoke(state.store.as_ref(), &req.principal.key_id, k)
-                    .await
-                    .map_err(Problem::internal)?;
-            }
+            // The store revoked its keys in the same transaction.
             state.reload_keys().await.map_err(Problem::internal)?;
             Ok(Reply::no_content().into_response())
         }

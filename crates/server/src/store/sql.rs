@@ -204,8 +204,39 @@ macro_rules! sql_store {
                 if !done {
                     return Err(StoreError::Conflict);
                 }
+                // A deleted tenant's keys go with it, in the same transaction: they must never open a tenant
+                // created later under the same id.
+                let revoked: Vec<String> = if c.next.is_none() {
+                    let ids = sqlx::query_scalar(
+                        "SELECT id FROM api_keys WHERE tenant = $1 AND revoked_at IS NULL ORDER BY created_at, id",
+                    )
+                    .bind(&c.tenant)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE tenant = $2 AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(&c.tenant)
+                        .execute(&mut *tx)
+                        .await?;
+                    ids
+                } else {
+                    Vec::new()
+                };
                 for a in &c.audit {
                     Self::audit_in(&mut tx, a, now).await?;
+                }
+                let actor = c.audit.first().map_or("system", |a| a.actor.as_str());
+                for id in revoked {
+                    let entry = NewAudit {
+                        tenant: c.tenant.clone(),
+                        actor: actor.to_owned(),
+                        action: "revoke".to_owned(),
+                        kind: "key".to_owned(),
+                        item: Some(id),
+                        before: None,
+                        after: None,
+                    };
+                    Self::audit_in(&mut tx, &entry, now).await?;
                 }
                 if let Some((scope, key, s)) = &c.idempotency {
                     sqlx::query(
