@@ -42,6 +42,31 @@ pub struct TenantSlot {
     pub id: String,
     pub write: tokio::sync::Mutex<()>,
     pub state: ArcSwap<TenantState>,
+    /// The last snapshot built for another day (`?at=`), with the version it was built from: a client asking
+    /// about one day over and over builds it once.
+    pub other_day: arc_swap::ArcSwapOption<(i64, NaiveDate, Arc<Snapshot>)>,
+}
+
+impl TenantSlot {
+    /// The tenant on `day`: its own snapshot, or one built for that day (cached while the tenant is unchanged).
+    pub fn on_day(
+        &self,
+        cur: &TenantState,
+        day: NaiveDate,
+    ) -> Result<Arc<Snapshot>, entitle_core::snapshot::BuildError> {
+        if day == cur.day {
+            return Ok(Arc::clone(&cur.snapshot));
+        }
+        if let Some(hit) = self.other_day.load_full() {
+            if hit.0 == cur.version && hit.1 == day {
+                return Ok(Arc::clone(&hit.2));
+            }
+        }
+        let snap = Arc::new(cur.snapshot.on(day)?);
+        self.other_day
+            .store(Some(Arc::new((cur.version, day, Arc::clone(&snap)))));
+        Ok(snap)
+    }
 }
 
 /// The shared state of a server node.
@@ -283,5 +308,6 @@ fn new_slot(id: &str, state: TenantState) -> TenantSlot {
         id: id.to_owned(),
         write: tokio::sync::Mutex::new(()),
         state: ArcSwap::from_pointee(state),
+        other_day: arc_swap::ArcSwapOption::empty(),
     }
 }

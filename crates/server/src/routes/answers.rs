@@ -32,12 +32,10 @@ fn snapshot_on(
     let slot = state.slot(&caller.0, t)?;
     let cur = state.current(&slot);
     match at {
-        Some(day) if day != cur.day => cur
-            .snapshot
-            .on(day)
-            .map(Arc::new)
+        Some(day) => slot
+            .on_day(&cur, day)
             .map_err(|e| Problem::unprocessable(e.to_string()).at("query:at")),
-        _ => Ok(Arc::clone(&cur.snapshot)),
+        None => Ok(Arc::clone(&cur.snapshot)),
     }
 }
 
