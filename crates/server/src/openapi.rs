@@ -77,6 +77,33 @@ fn dry_run() -> Value {
     )
 }
 
+/// A write that takes `?dry_run=true` answers 200 with what it would do instead of its usual answer.
+fn with_dry_run_answer(op: &mut Value) {
+    let takes_dry_run = op["parameters"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["name"] == "dry_run"));
+    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if !takes_dry_run {
+        return;
+    }
+    match responses.get_mut("200") {
+        Some(ok) => {
+            if let Some(schema) = ok.pointer_mut("/content/application~1json/schema") {
+                *schema = json!({"anyOf": [schema.take(), r("DryRun")]});
+            }
+        }
+        None => {
+            responses.insert(
+                "200".to_owned(),
+                json!({"description": "With dry_run=true: what the change would do; nothing changed",
+                       "content": {"application/json": {"schema": r("DryRun")}}}),
+            );
+        }
+    }
+}
+
 pub fn document() -> Value {
     let mut generator = SchemaSettings::draft2020_12().into_generator();
     let mut schemas = Map::new();
@@ -103,6 +130,22 @@ pub fn document() -> Value {
         schemas.entry(k).or_insert(v);
     }
     schemas.insert(
+        "DryRun".to_owned(),
+        json!({
+            "type": "object",
+            "description": "What a write would do with dry_run=true; nothing is changed",
+            "required": ["dry_run"],
+            "properties": {
+                "dry_run": {"const": true},
+                "changes": {"type": "array", "items": {"type": "object", "properties": {
+                    "action": {"type": "string"}, "kind": {"type": "string"}, "item": {"type": ["string", "null"]},
+                }}},
+                "flips": {"type": "array", "description": "The decisions the change would turn"},
+                "tenant": {"type": "object", "description": "POST /tenants: the tenant it would create"},
+            },
+        }),
+    );
+    schemas.insert(
         "Problem".to_owned(),
         json!({
             "type": "object",
@@ -126,7 +169,10 @@ pub fn document() -> Value {
         )
     };
     let mut paths = Map::new();
-    let mut add = |path: &str, ops: Value| {
+    let mut add = |path: &str, mut ops: Value| {
+        if let Some(ops) = ops.as_object_mut() {
+            ops.values_mut().for_each(with_dry_run_answer);
+        }
         paths.insert(path.to_owned(), ops);
     };
     add(
@@ -359,5 +405,26 @@ mod tests {
         }
         assert!(!text.contains("\"#/$defs/"), "a $defs reference was left");
         assert_eq!(doc["openapi"], "3.1.0");
+    }
+
+    /// A write asked with `dry_run=true` answers 200 with a DryRun body: documented wherever it is taken.
+    #[test]
+    fn dry_run_answers_are_documented() {
+        let doc = document();
+        let mut n = 0;
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                if params.iter().any(|p| p["name"] == "dry_run") {
+                    n += 1;
+                    let ok = op["responses"]["200"]["content"]["application/json"]["schema"].to_string();
+                    assert!(
+                        ok.contains("#/components/schemas/DryRun"),
+                        "{method} {path}: {ok}"
+                    );
+                }
+            }
+        }
+        assert!(n > 10, "{n} operations take dry_run");
     }
 }

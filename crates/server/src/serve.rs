@@ -19,7 +19,7 @@ use crate::store::{self, Notice, redact};
 pub enum StartError {
     #[error("database `{url}`: {error}")]
     Store { url: String, error: store::StoreError },
-    #[error("cannot listen on {addr}: {error}")]
+    #[error("--listen / ENTITLE_LISTEN: cannot listen on {addr}: {error}")]
     Bind { addr: SocketAddr, error: std::io::Error },
     #[error("embedded catalog: {0}")]
     Catalog(String),
@@ -112,7 +112,22 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
     let new_operator_key = made.map(|k| k.key);
     state.reload_keys().await.map_err(store_err)?;
 
-    if let Some(mut notices) = store.listen().await.map_err(store_err)? {
+    let notices = store.listen().await.map_err(store_err)?;
+    if notices.is_none() {
+        // No notices (SQLite): `entitle key create|revoke` on the same file changes keys behind this node's
+        // back. Re-reading them every second bounds how long a revoked key keeps working.
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.reload_keys().await {
+                    tracing::warn!(error = %e, "re-reading the keys failed");
+                }
+            }
+        });
+    }
+    if let Some(mut notices) = notices {
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             while let Some(n) = notices.recv().await {

@@ -58,6 +58,15 @@ async fn revoked(
         .iter()
         .find(|k| k.id == id && k.tenant.as_deref() == tenant && !k.revoked)
         .ok_or_else(|| Problem::not_found("key", id))?;
+    let operators = rows
+        .iter()
+        .filter(|k| k.role == Role::Operator.as_str() && !k.revoked)
+        .count();
+    if row.role == Role::Operator.as_str() && operators <= 1 {
+        return Err(Problem::conflict(
+            "this is the last operator key in force: create another before revoking it",
+        ));
+    }
     revoke(state.store.as_ref(), &caller.0.key_id, row)
         .await
         .map_err(Problem::internal)?;
