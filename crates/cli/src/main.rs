@@ -12,6 +12,11 @@ use clap::Parser;
 
 use commands::Out;
 
+/// mimalloc: the server allocates a little per request on every core; the system allocator's locking showed
+/// as about a tenth of a decision's time under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let out = match commands::run(cli) {

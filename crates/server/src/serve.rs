@@ -173,6 +173,12 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
         addr: config.listen,
         error,
     })?;
+    // Answers are small and latency-bound: send them at once (no Nagle).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let app = crate::routes::router(Arc::clone(&state), config.max_body_bytes);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let final_state = Arc::clone(&state);
