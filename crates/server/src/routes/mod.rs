@@ -40,7 +40,10 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route(&at("/subscribedSkus"), get(licenses::subscribed_skus))
         .route(&at("/usage"), get(usage::report).post(usage::count))
         .route(&at("/usage:batch"), post(usage::count_batch))
-        .route(&at("/keys"), get(keys::list_tenant_keys).post(keys::create_tenant_key))
+        .route(
+            &at("/keys"),
+            get(keys::list_tenant_keys).post(keys::create_tenant_key),
+        )
         .route(&at("/keys/{id}"), axum::routing::delete(keys::revoke_tenant_key))
         .route(&at("/license-requests/{id}/{decision}"), post(requests::decide))
         .route(&at("/flows/{f}/decision"), get(answers::flow_decision))
@@ -54,7 +57,10 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route(&at("/{section}"), get(items::list_h).post(items::create_h))
         .route(
             &at("/{section}/{id}"),
-            get(items::get_h).put(items::put_h).patch(items::patch_h).delete(items::delete_h),
+            get(items::get_h)
+                .put(items::put_h)
+                .patch(items::patch_h)
+                .delete(items::delete_h),
         )
         .route("/v1/tenants", get(tenants::list).post(tenants::create))
         .route("/v1/keys", get(keys::list_operator).post(keys::create_operator))
