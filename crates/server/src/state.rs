@@ -22,9 +22,27 @@ pub struct TenantState {
     /// The snapshot on `day`: the scenario's `tenant.at`, or today (UTC) when it has none.
     pub snapshot: Arc<Snapshot>,
     pub day: NaiveDate,
+    /// Each flow's default decision (no invoking user, the tenant's own day) as JSON, built on first ask: it
+    /// only changes when the tenant does, and a platform asks it on every run.
+    pub decisions: Box<[std::sync::OnceLock<axum::body::Bytes>]>,
+    /// Each user's own request budget (REQ-1..6), resolved on first use by the meter.
+    pub budgets: Box<[std::sync::OnceLock<crate::meter::BudgetOf>]>,
 }
 
 impl TenantState {
+    pub fn new(version: i64, catalog: &str, snapshot: Snapshot) -> TenantState {
+        let flows = snapshot.flows().len();
+        let users = snapshot.users().len();
+        TenantState {
+            version,
+            catalog: catalog.to_owned(),
+            day: snapshot.at(),
+            snapshot: Arc::new(snapshot),
+            decisions: (0..flows).map(|_| std::sync::OnceLock::new()).collect(),
+            budgets: (0..users).map(|_| std::sync::OnceLock::new()).collect(),
+        }
+    }
+
     pub fn scenario(&self) -> &Scenario {
         self.snapshot.scenario()
     }
@@ -156,12 +174,7 @@ impl AppState {
     ) -> Result<TenantState, String> {
         let day = scenario.tenant.at.unwrap_or_else(|| self.today());
         let snapshot = Snapshot::new(catalog, scenario, day).map_err(|e| e.to_string())?;
-        Ok(TenantState {
-            version,
-            catalog: catalog_name.to_owned(),
-            snapshot: Arc::new(snapshot),
-            day,
-        })
+        Ok(TenantState::new(version, catalog_name, snapshot))
     }
 
     /// The tenant, if this principal may know it exists (404 otherwise, for others' tenants too).

@@ -265,13 +265,8 @@ pub async fn write(
         };
         match state.store.commit(commit).await {
             Ok(()) => {
-                let day = next.at();
-                slot.state.store(Arc::new(TenantState {
-                    version,
-                    catalog: cur.catalog.clone(),
-                    snapshot: Arc::new(next),
-                    day,
-                }));
+                slot.state
+                    .store(Arc::new(TenantState::new(version, &cur.catalog, next)));
                 state.metrics.write_committed();
                 return Ok(reply.into_response());
             }
@@ -350,17 +345,8 @@ pub async fn create_tenant(
     };
     match state.store.commit(commit).await {
         Ok(()) => {
-            let day = next.at();
             state
-                .insert_tenant(
-                    &id,
-                    TenantState {
-                        version: 1,
-                        catalog: catalog_name.to_owned(),
-                        snapshot: Arc::new(next),
-                        day,
-                    },
-                )
+                .insert_tenant(&id, TenantState::new(1, catalog_name, next))
                 .await;
             state.metrics.write_committed();
             Ok(reply.into_response())

@@ -162,17 +162,41 @@ pub async fn count(
         return Ok(reply(value, status));
     }
     let cur = state.current(&slot);
-    let b = budget_of(
-        &cur.snapshot,
-        &t,
-        ask.user.as_deref(),
-        ask.flow.as_deref(),
-        ask.as_user.as_deref(),
-        "",
-    )?;
+    let resolve = || {
+        budget_of(
+            &cur.snapshot,
+            &t,
+            ask.user.as_deref(),
+            ask.flow.as_deref(),
+            ask.as_user.as_deref(),
+            "",
+        )
+    };
+    // A user's own budget is resolved once per snapshot (it changes only when the tenant does).
+    let cell = match (&ask.user, &ask.flow) {
+        (Some(u), None) => cur
+            .snapshot
+            .user_idx(u)
+            .and_then(|i| cur.budgets.get(i.0 as usize)),
+        _ => None,
+    };
+    let owned;
+    let b = match cell {
+        Some(cell) => {
+            if cell.get().is_none() {
+                let _ = cell.set(resolve()?);
+            }
+            cell.get()
+                .ok_or_else(|| Problem::internal("a resolved budget was not kept"))?
+        }
+        None => {
+            owned = resolve()?;
+            &owned
+        }
+    };
     let d = state.meter.check(&b.key, ask.requests, b.limits, now).await;
-    warn(&state, &t, &b, &d, &caller.0.key_id);
-    let (value, status, _) = answer(&b, &d);
+    warn(&state, &t, b, &d, &caller.0.key_id);
+    let (value, status, _) = answer(b, &d);
     if let Some(k) = replay {
         state.replays.put(k, value.clone(), status, now);
     }
