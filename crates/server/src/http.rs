@@ -88,6 +88,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     if let Some(pointer) = nul_in_body(body) {
         return Err(nul_problem(pointer));
     }
+    // Most bodies are fine: read them plainly, and only a bad one again with path tracking for its pointer.
+    if let Ok(v) = serde_json::from_slice::<T>(body) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => {
