@@ -39,43 +39,19 @@ echo "== cargo build --release -p entitle-cli" >&2
 cargo build --release -q -p entitle-cli
 bin="$target_dir/release/entitle"
 
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-key="load-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-ENTITLE_ADMIN_KEY=$key ENTITLE_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" \
-  >"$work/stdout" 2>"$work/stderr" &
-server_pid=$!
-base=""
-for _ in $(seq 1 300); do
-  base=$(sed -n 's/^entitle: listening on \(http:.*\)$/\1/p' "$work/stdout")
-  [ -n "$base" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/stderr" >&2; echo "the server did not start" >&2; exit 2; }
-  sleep 0.1
-done
-[ -n "$base" ] || { echo "the server did not say where it listens" >&2; exit 2; }
-
-code=$(curl -sS -o "$work/created" -w '%{http_code}' -X POST "$base/v1/tenants" \
-  -H "Authorization: Bearer $key" -H 'Content-Type: application/toml' \
-  --data-binary @examples/small-business-m365.toml)
-[ "$code" = 201 ] || { echo "creating the tenant: HTTP $code: $(cat "$work/created")" >&2; exit 2; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+start_server "$bin" load
+create_tenant examples/small-business-m365.toml application/toml >/dev/null
 # A synthetic tenant of 2,000 users for the meter: POST /usage spreads over their budgets (scripts/usage.lua).
 "$bin" generate --flows 200 --users 2000 --environments 5 --json >"$work/synthetic.json"
-code=$(curl -sS -o "$work/created2" -w '%{http_code}' -X POST "$base/v1/tenants" \
-  -H "Authorization: Bearer $key" -H 'Content-Type: application/json' --data-binary @"$work/synthetic.json")
-[ "$code" = 201 ] || { echo "creating the synthetic tenant: HTTP $code: $(cat "$work/created2")" >&2; exit 2; }
-synthetic=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/created2")
+synthetic=$(create_tenant "$work/synthetic.json" application/json)
 usage="$base/v1/tenants/$synthetic/usage"
 decision="$base/v1/tenants/fabrikam-bakery/flows/invoice-sync/decision"
 code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "$decision")
 [ "$code" = 200 ] || { echo "the decision answers HTTP $code" >&2; exit 2; }
 
-echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(nproc) cores, $(uname -sr)  tool: $tool $($tool --version 2>&1 | head -1 | tr -d '\n' | cut -c1-60)"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(nproc) cores, $(lscpu 2>/dev/null | sed -n "s/^Model name: *//p" | head -1), $(uname -sr), load $(cut -d" " -f1 /proc/loadavg)  tool: $tool $($tool --version 2>&1 | head -1 | tr -d '\n' | cut -c1-60)"
 echo "server: $bin serve (SQLite in a temp dir, release build)  load: $threads threads, $connections connections, $duration per route, $runs runs"
 
 # One load: prints "REQS_PER_S P50_MS P99_MS NON2XX".

@@ -40,31 +40,10 @@ echo "== cargo build -p entitle-cli" >&2
 cargo build -q -p entitle-cli
 bin="$target_dir/debug/entitle"
 
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-key="st-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-ENTITLE_ADMIN_KEY=$key ENTITLE_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" \
-  --today 2024-06-03 >"$work/stdout" 2>"$work/stderr" &
-server_pid=$!
-base=""
-for _ in $(seq 1 300); do
-  base=$(sed -n 's/^entitle: listening on \(http:.*\)$/\1/p' "$work/stdout")
-  [ -n "$base" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/stderr" >&2; echo "the server did not start" >&2; exit 2; }
-  sleep 0.1
-done
-[ -n "$base" ] || { echo "the server did not say where it listens" >&2; exit 2; }
-
-code=$(curl -sS -o "$work/created" -w '%{http_code}' -X POST "$base/v1/tenants" \
-  -H "Authorization: Bearer $key" -H 'Content-Type: application/toml' \
-  --data-binary @examples/small-business-m365.toml)
-[ "$code" = 201 ] || { echo "creating the tenant: HTTP $code: $(cat "$work/created")" >&2; exit 2; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+start_server "$bin" st --today 2024-06-03
+create_tenant examples/small-business-m365.toml application/toml >/dev/null
 throwaway=$(curl -sS -X POST "$base/v1/keys" -H "Authorization: Bearer $key" \
   -H 'Content-Type: application/json' -d '{"role": "operator", "name": "schemathesis throwaway"}' |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
