@@ -14,4 +14,5 @@ pub mod routes;
 pub mod serve;
 pub mod state;
 pub mod store;
+pub mod ui;
 pub mod write;

@@ -127,7 +127,16 @@ pub fn document() -> Value {
         .replace("\"#/$defs/", "\"#/components/schemas/");
     let defs: Map<String, Value> = serde_json::from_str(&defs_text).unwrap_or_default();
     for (k, v) in defs {
-        schemas.entry(k).or_insert(v);
+        // `subschema_for` answers a named type with a reference to its definition: the component of that name
+        // must be the definition itself, not a reference to itself.
+        let self_ref = json!({"$ref": format!("#/components/schemas/{k}")});
+        match schemas.get_mut(&k) {
+            Some(held) if *held == self_ref => *held = v,
+            Some(_) => {}
+            None => {
+                schemas.insert(k, v);
+            }
+        }
     }
     schemas.insert(
         "DryRun".to_owned(),
@@ -405,6 +414,36 @@ mod tests {
         }
         assert!(!text.contains("\"#/$defs/"), "a $defs reference was left");
         assert_eq!(doc["openapi"], "3.1.0");
+    }
+
+    /// Every request body's component holds its schema: a component that only refers to itself (what
+    /// `subschema_for` answers for a named type) describes nothing, and code generators reject it.
+    #[test]
+    fn no_component_is_a_reference_to_itself() {
+        let doc = document();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for (name, schema) in schemas {
+            let own = format!("#/components/schemas/{name}");
+            assert_ne!(
+                schema["$ref"].as_str(),
+                Some(own.as_str()),
+                "{name} refers to itself"
+            );
+        }
+        for name in [
+            "Subscription",
+            "LicenseRequest",
+            "UsageAsk",
+            "SetFlowLicense",
+            "PurchaseAsk",
+            "KeySpec",
+        ] {
+            let s = &schemas[name];
+            assert!(
+                s.get("properties").is_some() || s.get("oneOf").is_some() || s.get("anyOf").is_some(),
+                "{name}: {s}"
+            );
+        }
     }
 
     /// A write asked with `dry_run=true` answers 200 with a DryRun body: documented wherever it is taken.

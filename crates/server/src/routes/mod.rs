@@ -70,6 +70,8 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/", get(crate::ui::index))
+        .route("/ui/{*path}", get(crate::ui::asset))
         .merge(api)
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)

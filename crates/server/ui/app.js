@@ -1,0 +1,156 @@
+// entitle admin: one page, hash routes, no build step and no dependency. Each view is a module under views/
+// that reads the API and answers a node; this file holds the router, the sign-in and the tenant's frame.
+
+import { api, ApiError, session, seg } from './api.js';
+import { h, mount, notice } from './dom.js';
+import { tenantsView } from './views/tenants.js';
+import { auditView } from './views/audit.js';
+import { flowsView, flowView } from './views/flows.js';
+import { usersView, userView } from './views/users.js';
+import { licencesView } from './views/licences.js';
+import { requestsView } from './views/requests.js';
+import { capacityView } from './views/capacity.js';
+import { changesView } from './views/changes.js';
+
+const root = document.getElementById('app');
+const crumbs = document.getElementById('crumbs');
+const signOutButton = document.getElementById('sign-out');
+
+/** The tabs of a tenant, in order: [route segment, label, view]. */
+const TABS = [
+  ['audit', 'Audit', auditView],
+  ['flows', 'Flows', flowsView],
+  ['users', 'Users', usersView],
+  ['licences', 'Licences', licencesView],
+  ['requests', 'Requests', requestsView],
+  ['capacity', 'Capacity', capacityView],
+  ['changes', 'Changes', changesView],
+];
+
+let generation = 0;
+
+/** Shows whatever the hash names. A newer navigation wins over a slower older one. */
+async function route() {
+  const mine = ++generation;
+  const parts = window.location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  signOutButton.hidden = !session.key();
+  if (!session.key()) {
+    mount(crumbs);
+    mount(root, signInView());
+    document.getElementById('key')?.focus();
+    return;
+  }
+  if (parts.length === 0) {
+    window.location.hash = '#/tenants';
+    return;
+  }
+  mount(root, h('p', { class: 'loading' }, 'Loading…'));
+  let node;
+  try {
+    node = await render(parts);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      session.signOut();
+      if (mine === generation) {
+        signOutButton.hidden = true;
+        mount(crumbs);
+        mount(root, signInView(`Signed out: ${e.message}`));
+      }
+      return;
+    }
+    node = h('section', {}, notice('error', e instanceof ApiError ? e.message : `Something went wrong: ${e.message}`));
+  }
+  if (mine === generation) {
+    mount(root, node);
+    root.querySelector('h1')?.focus?.();
+  }
+}
+
+async function render(parts) {
+  const [first, tenant, tab, item] = parts;
+  if (first === 'tenants' && parts.length === 1) {
+    setCrumbs([]);
+    return tenantsView({ refresh: route });
+  }
+  if (first === 't' && tenant) {
+    const chosen = tab || 'audit';
+    const entry = TABS.find(([name]) => name === chosen);
+    if (!entry) return notFound();
+    setCrumbs([[tenant, `#/t/${seg(tenant)}`], ...(tab ? [[entry[1], `#/t/${seg(tenant)}/${chosen}`]] : []), ...(item ? [[item, null]] : [])]);
+    const { data: summary } = await api('GET', `/tenants/${seg(tenant)}`);
+    const ctx = { tenant, summary, refresh: route };
+    let body;
+    if (item && chosen === 'flows') body = await flowView(ctx, item);
+    else if (item && chosen === 'users') body = await userView(ctx, item);
+    else if (item) return notFound();
+    else body = await entry[2](ctx);
+    return tenantFrame(ctx, chosen, body);
+  }
+  return notFound();
+}
+
+function notFound() {
+  setCrumbs([]);
+  return h('section', {}, h('h1', { tabindex: '-1' }, 'Not found'), h('p', {}, 'No page here. ', h('a', { href: '#/tenants' }, 'Back to the tenants.')));
+}
+
+function setCrumbs(items) {
+  mount(crumbs, h('a', { href: '#/tenants' }, 'Tenants'),
+    items.map(([label, href]) => [h('span', { class: 'sep', 'aria-hidden': 'true' }, '/'), href ? h('a', { href }, label) : h('span', {}, label)]));
+}
+
+function tenantFrame(ctx, current, body) {
+  const { tenant, summary } = ctx;
+  return h('section', { class: 'tenant', dataset: { tenant } },
+    h('div', { class: 'tenant-head' },
+      h('h1', { tabindex: '-1' }, tenant),
+      h('span', { class: 'meta' },
+        `evaluated on ${summary.at} · catalog ${summary.catalog} · version ${summary.version}`)),
+    h('nav', { class: 'tabs', 'aria-label': 'Tenant' },
+      TABS.map(([name, label]) => h('a', {
+        href: `#/t/${seg(tenant)}/${name}`,
+        dataset: { tab: name },
+        'aria-current': name === current ? 'page' : null,
+      }, label))),
+    body);
+}
+
+function signInView(message) {
+  const error = h('p', { id: 'error', class: 'notice error', role: 'alert', hidden: !message }, message || '');
+  const input = h('input', { id: 'key', name: 'key', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false' });
+  const form = h('form', { class: 'sign-in', onsubmit: submit },
+    h('h1', {}, 'Sign in'),
+    h('p', {}, 'Paste an API key: an operator key (`entitle key create --role operator`, or ENTITLE_ADMIN_KEY at first start) or a tenant admin\'s key. It stays in this tab only.'),
+    h('label', { for: 'key' }, 'API key'),
+    input,
+    h('button', { id: 'sign-in', type: 'submit' }, 'Sign in'),
+    error);
+
+  async function submit(event) {
+    event.preventDefault();
+    const key = input.value.trim();
+    if (!key) return;
+    try {
+      await api('GET', '/tenants', { key });
+    } catch (e) {
+      error.hidden = false;
+      error.textContent = e.status === 401
+        ? `The key was refused (401): ${e.problem.detail || 'unknown key'}`
+        : e.message;
+      return;
+    }
+    session.signIn(key);
+    // A deep link opened before signing in is kept; otherwise the tenants.
+    if (!window.location.hash || window.location.hash === '#/') window.location.hash = '#/tenants';
+    else route();
+  }
+  return form;
+}
+
+signOutButton.addEventListener('click', () => {
+  session.signOut();
+  window.location.hash = '#/';
+  route();
+});
+window.addEventListener('hashchange', route);
+route();

@@ -1,0 +1,121 @@
+import { api } from './api.js';
+
+// Building the page. Every text that comes from the API goes in through text nodes (never innerHTML), so a
+// tenant's data cannot inject markup; the Content-Security-Policy forbids inline script as a second line.
+
+/** An element: h('a', {href: '#/x', class: 'y'}, 'text', child, [more children]). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children) {
+    if (c === undefined || c === null || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else if (c instanceof Node) el.appendChild(c);
+    else el.appendChild(document.createTextNode(String(c)));
+  }
+}
+
+/** Replaces the children of `el`. */
+export function mount(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+/** A table: columns are [heading, (row) => cell content]; `rowAttrs(row)` adds attributes to each row. */
+export function table(columns, rows, { empty = 'Nothing here.', rowAttrs, caption } = {}) {
+  if (!rows.length) return h('p', { class: 'empty' }, empty);
+  return h('table', {},
+    caption ? h('caption', {}, caption) : null,
+    h('thead', {}, h('tr', {}, columns.map(([head]) => h('th', { scope: 'col' }, head)))),
+    h('tbody', {}, rows.map((row) => h('tr', rowAttrs ? rowAttrs(row) : {},
+      columns.map(([, cell]) => h('td', {}, cell(row)))))));
+}
+
+/** Rule IDs as chips: each one names a rule of the rulebook (RULES.md). */
+export function rules(ids) {
+  return h('span', { class: 'rules' }, (ids || []).map((id) => h('code', { class: 'rule', title: `rule ${id}` }, id)));
+}
+
+export function chips(items, cls = 'chip') {
+  return h('span', { class: 'chips' }, (items || []).map((s) => h('span', { class: cls }, s)));
+}
+
+/** A yes/no badge. */
+export function verdict(ok, yes = 'allowed', no = 'denied') {
+  return h('span', { class: ok ? 'badge ok' : 'badge bad' }, ok ? yes : no);
+}
+
+/** Amounts per currency: {"USD": "45.00"} → "USD 45.00". */
+export function money(totals) {
+  const parts = Object.entries(totals || {}).map(([cur, amount]) => `${cur} ${amount}`);
+  return parts.length ? parts.join(' + ') : '0';
+}
+
+export function number(n) {
+  return typeof n === 'number' ? n.toLocaleString('en-US') : String(n ?? '');
+}
+
+/** A summary card. */
+export function card(label, value, attrs = {}) {
+  return h('div', { class: 'card', ...attrs }, h('div', { class: 'card-value' }, value), h('div', { class: 'card-label' }, label));
+}
+
+/** A notice that replaces itself: kind is 'info', 'ok' or 'error'. */
+export function notice(kind, ...text) {
+  return h('div', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, ...text);
+}
+
+/** One fix (ENF-6) in words: "assign power-automate-premium × 1 to bob — USD 15.00/month". */
+export function fixText(f) {
+  const what = {
+    'assign-license': 'assign',
+    'assign-process-license': 'assign a process licence',
+    'allocate-capacity': 'allocate',
+    'associate-app': 'associate with an app',
+    'change-owner': 'make the owner',
+    'buy-license': 'buy',
+  }[f.action] || f.action;
+  const sku = f.sku ? ` ${f.sku}` : '';
+  const qty = f.quantity ? ` × ${f.quantity}` : '';
+  const target = f.target ? ` → ${f.target}` : '';
+  const cost = f.monthly_cost ? ` — ${f.currency || ''} ${f.monthly_cost}/month` : '';
+  return `${what}${f.action === 'assign-process-license' ? '' : sku}${qty}${target}${cost}`;
+}
+
+/**
+ * A button that saves an API answer as CSV (`Accept: text/csv`): a plain link would not carry the key, which
+ * the page sends as a header, never in a URL.
+ */
+export function downloadButton(id, label, path, filename, query) {
+  const status = h('span', { class: 'meta' });
+  return h('span', {},
+    h('button', {
+      type: 'button', id, class: 'small',
+      onclick: async () => {
+        try {
+          const { data } = await api('GET', path, { query, headers: { Accept: 'text/csv' } });
+          const url = URL.createObjectURL(new Blob([data], { type: 'text/csv' }));
+          const a = h('a', { href: url, download: filename });
+          document.body.appendChild(a);
+          a.click();
+          a.remove();
+          setTimeout(() => URL.revokeObjectURL(url), 1000);
+          status.textContent = '';
+        } catch (e) {
+          status.textContent = ` ${e.message}`;
+        }
+      },
+    }, label),
+    status);
+}

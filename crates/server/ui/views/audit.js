@@ -1,0 +1,52 @@
+// The audit (ENF-1, ENF-2): every flow at risk of suspension, its enforcement timeline and its cheapest fixes,
+// with the tenant's totals first.
+
+import { api, seg } from '../api.js';
+import { h, table, rules, card, money, notice, downloadButton } from '../dom.js';
+import { fixButton } from './fix.js';
+
+export async function auditView(ctx) {
+  const { tenant, refresh } = ctx;
+  const { data: audit } = await api('GET', `/tenants/${seg(tenant)}/audit`);
+  const s = audit.summary;
+  const byKind = Object.entries(s.by_enforcement || {}).map(([k, n]) => `${k}: ${n}`).join(', ');
+  return h('div', { class: 'audit' },
+    h('div', { class: 'cards' },
+      card('flows', s.flows),
+      card('at risk', s.at_risk, { id: 'at-risk', class: s.at_risk ? 'card warn' : 'card' }),
+      card('turned off', s.turned_off),
+      card('environments', s.environments),
+      card('cheapest fixes per month', money(s.cheapest_fixes_monthly), { id: 'fix-cost' })),
+    byKind ? h('p', { class: 'meta' }, `By enforcement kind: ${byKind}`) : null,
+    h('p', {}, downloadButton('audit-csv', 'Download as CSV', `/tenants/${seg(tenant)}/audit`, `${tenant}-audit.csv`)),
+    h('h2', {}, 'Flows at risk'),
+    table([
+      ['Flow', (f) => h('a', { href: `#/t/${seg(tenant)}/flows/${seg(f.flow)}` }, f.flow)],
+      ['Environment', (f) => f.environment],
+      ['Owner', (f) => f.owner],
+      ['Trigger', (f) => f.trigger],
+      ['Enforcement', (f) => [f.enforcement, f.state ? ` (${f.state})` : '']],
+      ['Timeline', (f) => timeline(f)],
+      ['Why', (f) => h('ul', { class: 'plain' }, f.problems.map((p) => h('li', {}, h('code', { class: 'rule' }, p.rule), ' ', p.message)))],
+      ['Fixes, cheapest first', (f) => f.fixes.map((fix) => fixButton(ctx, fix, f.flow, f.environment, refresh))],
+      ['Rules', (f) => rules(f.rules)],
+    ], audit.flows, {
+      empty: 'No flow is at risk: every flow has the licence it needs.',
+      rowAttrs: (f) => ({ dataset: { flow: f.flow } }),
+    }),
+    audit.warnings?.length ? [h('h2', {}, 'Warnings'), h('ul', {}, audit.warnings.map((w) => h('li', {}, h('code', { class: 'rule' }, w.rule), ` ${w.flow}: ${w.message}`)))] : null,
+    audit.tenant_problems?.length ? [h('h2', {}, 'Tenant problems'), h('ul', {}, audit.tenant_problems.map((p) => h('li', {}, h('code', { class: 'rule' }, p.rule), ` ${p.message}`)))] : null,
+    audit.fixes?.length ? [h('h2', {}, 'Tenant fixes'), audit.fixes.map((fix) => fixButton(ctx, fix, null, null, refresh))] : null,
+    audit.flows.length ? null : notice('ok', 'Nothing to fix.'));
+}
+
+/** Notify, grace, suspend: the dates ENF-2 sets for this kind of enforcement. */
+function timeline(f) {
+  const steps = [
+    ['admin notice', f.admin_notice],
+    ['maker notice', f.maker_notice],
+    ['turned off', f.turn_off],
+  ].filter(([, d]) => d);
+  if (!steps.length) return h('span', { class: 'meta' }, 'no dated enforcement');
+  return h('ol', { class: 'timeline' }, steps.map(([what, d]) => h('li', {}, h('time', { datetime: d }, d), ` ${what}`)));
+}

@@ -1,0 +1,77 @@
+// Flows: every flow with whether it may run today, and one flow's decision with its reasons (the rule IDs in
+// the order the engine applied them), asked for any invoking user and date.
+
+import { api, seg } from '../api.js';
+import { h, table, rules, chips, verdict, notice, mount } from '../dom.js';
+import { fixButton } from './fix.js';
+
+export async function flowsView({ tenant }) {
+  const [{ data: flows }, { data: audit }] = await Promise.all([
+    api('GET', `/tenants/${seg(tenant)}/flows`),
+    api('GET', `/tenants/${seg(tenant)}/audit`),
+  ]);
+  const atRisk = new Map(audit.flows.map((f) => [f.flow, f]));
+  return h('div', {},
+    h('h2', {}, `Flows (${flows.length})`),
+    table([
+      ['Flow', (f) => h('a', { href: `#/t/${seg(tenant)}/flows/${seg(f.id)}` }, f.id)],
+      ['Environment', (f) => f.environment],
+      ['Owner', (f) => f.owner],
+      ['Trigger', (f) => f.trigger],
+      ['Licence', (f) => f.license],
+      ['Connectors', (f) => chips(f.connectors)],
+      ['Today', (f) => (f.enabled === false ? h('span', { class: 'badge' }, 'off')
+        : atRisk.has(f.id) ? h('span', { class: 'badge bad', title: atRisk.get(f.id).problems.map((p) => p.message).join('; ') }, `at risk (${atRisk.get(f.id).rule})`)
+          : verdict(true, 'licensed'))],
+    ], flows, { empty: 'No flows.', rowAttrs: (f) => ({ dataset: { flow: f.id } }) }));
+}
+
+export async function flowView(ctx, flowId) {
+  const { tenant, summary, refresh } = ctx;
+  const [{ data: flow }, { data: users }] = await Promise.all([
+    api('GET', `/tenants/${seg(tenant)}/flows/${seg(flowId)}`),
+    api('GET', `/tenants/${seg(tenant)}/users`),
+  ]);
+  const out = h('div', { id: 'decision' });
+  const asUser = h('select', { id: 'as', name: 'as' },
+    h('option', { value: '' }, flow.trigger === 'instant' ? '(everyone who runs it)' : '(its owner)'),
+    users.map((u) => h('option', { value: u.id }, u.id)));
+  const at = h('input', { id: 'at', name: 'at', type: 'date', value: summary.at });
+  const ask = async () => {
+    mount(out, h('p', { class: 'loading' }, 'Deciding…'));
+    try {
+      const { data } = await api('GET', `/tenants/${seg(tenant)}/flows/${seg(flowId)}/decision`, { query: { as: asUser.value, at: at.value } });
+      mount(out, decision(ctx, data, flow, refresh));
+    } catch (e) {
+      mount(out, notice('error', e.message));
+    }
+  };
+  await ask();
+  return h('div', {},
+    h('h2', {}, `Flow ${flowId}`),
+    h('dl', { class: 'facts' },
+      fact('Environment', flow.environment), fact('Owner', flow.owner), fact('Co-owners', (flow.co_owners || []).join(', ') || '—'),
+      fact('Trigger', flow.trigger), fact('Licence', flow.license), fact('Created', flow.created || '—'),
+      fact('Run by', (flow.run_by || []).join(', ') || '—'), fact('Connectors', chips(flow.connectors))),
+    h('form', { class: 'inline-form', onsubmit: (e) => { e.preventDefault(); ask(); } },
+      h('label', { for: 'as' }, 'Run by'), asUser,
+      h('label', { for: 'at' }, 'On'), at,
+      h('button', { type: 'submit', id: 'decide' }, 'Decide')),
+    out);
+}
+
+function fact(term, value) {
+  return [h('dt', {}, term), h('dd', {}, value)];
+}
+
+function decision(ctx, d, flow, refresh) {
+  const licensed = d.licensed_by && d.licensed_by.kind !== 'none'
+    ? Object.entries(d.licensed_by).map(([k, v]) => `${k}: ${v}`).join(', ') : 'nothing';
+  return h('div', { class: 'decision' },
+    h('p', { class: 'verdict' }, verdict(d.allowed), d.premium ? ' premium' : ' standard', ' · licensed by ', licensed,
+      d.enforcement ? ` · enforcement ${d.enforcement}` : ''),
+    h('p', {}, 'Rules applied, in order: ', rules(d.rules)),
+    d.problems?.length ? [h('h3', {}, 'Why not'), h('ul', { class: 'problems' }, d.problems.map((p) => h('li', {}, h('code', { class: 'rule' }, p.rule), ' ', p.message)))] : null,
+    d.warnings?.length ? [h('h3', {}, 'Warnings'), h('ul', {}, d.warnings.map((w) => h('li', {}, h('code', { class: 'rule' }, w.rule), ' ', w.message)))] : null,
+    d.fixes?.length ? [h('h3', {}, 'Fixes, cheapest first'), d.fixes.map((fix) => fixButton(ctx, fix, flow.id, flow.environment, refresh))] : null);
+}

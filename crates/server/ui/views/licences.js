@@ -1,0 +1,92 @@
+// Licences: the monthly bill per SKU (BUY-6, CAT-3), units bought, assigned, allocated and free, the
+// subscriptions, and a purchase checked against the admin's policy before it is made (BUY).
+
+import { api, seg } from '../api.js';
+import { h, table, rules, chips, notice, mount, money, number, card } from '../dom.js';
+
+export async function licencesView(ctx) {
+  const { tenant, summary, refresh } = ctx;
+  const base = `/tenants/${seg(tenant)}`;
+  const [{ data: cost }, { data: subs }] = await Promise.all([
+    api('GET', `${base}/cost`),
+    api('GET', `${base}/subscriptions`),
+  ]);
+  return h('div', {},
+    h('div', { class: 'cards' }, card('per month', money(cost.total), { id: 'monthly-total' })),
+    h('h2', {}, 'Units'),
+    table([
+      ['SKU', (u) => u.sku],
+      ['Bought', (u) => number(u.purchased)],
+      ['Assigned', (u) => number(u.assigned)],
+      ['Allocated', (u) => number(u.allocated)],
+      ['Free', (u) => number(u.available)],
+      ['Held by', (u) => chips(u.holders)],
+    ], cost.usage || [], { empty: 'Nothing bought.', rowAttrs: (u) => ({ dataset: { sku: u.sku } }) }),
+    h('h2', {}, 'Monthly bill'),
+    table([
+      ['SKU', (l) => l.sku],
+      ['Name', (l) => l.name],
+      ['Quantity', (l) => number(l.quantity)],
+      ['Unit price', (l) => `${l.unit_price.currency} ${l.unit_price.amount}`],
+      ['Per month', (l) => `${l.monthly.currency} ${l.monthly.amount}`],
+      ['Channel', (l) => l.channel],
+      ['Billed to', (l) => l.billed_to],
+    ], cost.lines || [], { empty: 'No subscription.' }),
+    h('p', {}, 'Rules: ', rules(cost.rules)),
+    cost.problems?.length ? h('ul', { class: 'problems' }, cost.problems.map((p) => h('li', {}, h('code', { class: 'rule' }, p.rule), ' ', p.message))) : null,
+    h('h2', {}, 'Subscriptions'),
+    table([
+      ['#', (s) => s.id || String(subs.indexOf(s))],
+      ['SKU', (s) => s.sku],
+      ['Quantity', (s) => number(s.quantity)],
+      ['Channel', (s) => s.channel],
+      ['Buyer', (s) => s.buyer || ''],
+      ['From', (s) => s.start || ''],
+      ['Until', (s) => s.end || ''],
+    ], subs, { empty: 'No subscription.' }),
+    buyForm(tenant, summary, cost, refresh));
+}
+
+/** purchases:preview first (accepted? what it costs, under which rules), then the purchase itself. */
+function buyForm(tenant, summary, cost, refresh) {
+  const base = `/tenants/${seg(tenant)}`;
+  const known = h('datalist', { id: 'known-skus' }, (cost.usage || []).map((u) => h('option', { value: u.sku })));
+  const sku = h('input', { id: 'buy-sku', name: 'sku', list: 'known-skus', required: true, placeholder: 'power-automate-premium', spellcheck: 'false' });
+  const quantity = h('input', { id: 'buy-quantity', name: 'quantity', type: 'number', min: 1, value: 1, required: true });
+  const result = h('div', { id: 'buy-result' });
+  return h('form', {
+    class: 'inline-form',
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const ask = { sku: sku.value.trim(), quantity: Number(quantity.value) };
+      try {
+        const { data } = await api('POST', `${base}/purchases:preview`, { body: ask });
+        if (!data.accepted) {
+          mount(result, notice('error', `Refused: ${(data.problems || []).map((p) => `${p.rule} ${p.message}`).join('; ')}`));
+          return;
+        }
+        const apply = h('button', {
+          type: 'button', class: 'primary', id: 'apply-buy',
+          onclick: async () => {
+            apply.disabled = true;
+            try {
+              await api('POST', `${base}/subscriptions`, { body: { ...ask, channel: 'admin', start: summary.at } });
+              refresh();
+            } catch (e) {
+              mount(result, notice('error', e.message));
+            }
+          },
+        }, 'Buy');
+        mount(result, notice('info', `${ask.quantity} × ${ask.sku}: ${data.currency} ${data.monthly_cost} per month, billed to the ${data.billed_to} `, rules(data.rules), ' ', apply));
+      } catch (e) {
+        mount(result, notice('error', e.message));
+      }
+    },
+  },
+  h('h2', {}, 'Buy'),
+  known,
+  h('label', { for: 'buy-sku' }, 'SKU'), sku,
+  h('label', { for: 'buy-quantity' }, 'Units'), quantity,
+  h('button', { type: 'submit', id: 'preview-buy' }, 'Preview'),
+  result);
+}

@@ -1,0 +1,155 @@
+// Shared by the browser tests of the admin web UI (ui-tests/*.test.mjs); run them with scripts/ui-tests.sh.
+//
+// Environment:
+//   ENTITLE_URL      base URL of a running `entitle serve` (http://127.0.0.1:PORT), required
+//   ENTITLE_KEY      its operator key (ENTITLE_ADMIN_KEY), required
+//   CHROMIUM         the browser to drive (default /usr/bin/chromium, Debian's package: nothing is downloaded)
+//   UI_TIMEOUT_MS    how long one wait for an element or a navigation may take (default 5000)
+//   CARGO_TARGET_DIR screenshots of failed tests go to $CARGO_TARGET_DIR/ui-screenshots/ (default target/ at the
+//                    repository root)
+//
+//   uiTest(name, async ({ page, context, problems, t }) => { ... }[, options])
+//       a node:test test with a fresh browser context (so fresh sessionStorage) and page; the page's console
+//       errors, uncaught exceptions and failed requests are collected in `problems`; on failure a full-page
+//       screenshot is saved and its path printed with the problems seen. One headless Chromium per test file.
+//   problems.assertNone({ allow: [RegExp, ...] })
+//       fails unless nothing went wrong in the page (entries matching one of `allow` are tolerated).
+//   open(page, path = '/')          navigates and asserts HTTP 200 text/html; returns the response
+//   submitKey(page, key)            fills #key and clicks #sign-in (on the page as it is)
+//   signIn(page, key = KEY)         open('/') then submitKey, and waits for #/tenants
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is not set: run the UI tests with scripts/ui-tests.sh, or point them at a running server`);
+  }
+  return value;
+}
+
+export const BASE = required('ENTITLE_URL').replace(/\/+$/, '');
+export const KEY = required('ENTITLE_KEY');
+export const TIMEOUT_MS = Number(process.env.UI_TIMEOUT_MS || 5000);
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+// Like cargo: a relative CARGO_TARGET_DIR is taken from the working directory; without it, target/ of the repo.
+const screenshots = path.resolve(process.env.CARGO_TARGET_DIR || path.join(here, '..', 'target'), 'ui-screenshots');
+
+let browser;
+async function theBrowser() {
+  if (!browser) {
+    if (!existsSync(executablePath)) {
+      throw new Error(`no browser at ${executablePath}: apt-get install chromium (scripts/ui-tests.sh does)`);
+    }
+    browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
+  }
+  return browser;
+}
+after(async () => {
+  if (browser) await browser.close();
+});
+
+// What went wrong in a page: console errors (including CSP violations and "Failed to load resource"), uncaught
+// exceptions, requests that failed at the network level, and responses with a status >= 400.
+function watch(page) {
+  const seen = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') {
+      const where = msg.location()?.url;
+      seen.push(`console error: ${msg.text()}${where ? ` (at ${where})` : ''}`);
+    }
+  });
+  page.on('pageerror', (error) => seen.push(`page error: ${error.stack || error.message}`));
+  page.on('requestfailed', (request) => {
+    const reason = request.failure()?.errorText ?? 'failed';
+    // A request cut short by a navigation (a reload, a new page) is not the page's fault.
+    if (reason === 'net::ERR_ABORTED') return;
+    seen.push(`request failed: ${request.method()} ${request.url()}: ${reason}`);
+  });
+  page.on('response', (response) => {
+    if (response.status() >= 400) {
+      seen.push(`HTTP ${response.status()}: ${response.request().method()} ${response.url()}`);
+    }
+  });
+  return {
+    get all() {
+      return [...seen];
+    },
+    unexpected({ allow = [] } = {}) {
+      return seen.filter((entry) => !allow.some((pattern) => pattern.test(entry)));
+    },
+    assertNone({ allow = [] } = {}) {
+      const left = this.unexpected({ allow });
+      assert.deepEqual(left, [], `the page reported problems:\n  ${left.join('\n  ')}`);
+    },
+  };
+}
+
+function fileName(name) {
+  return name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 120) || 'test';
+}
+
+export function uiTest(name, fn, options = {}) {
+  test(name, { timeout: 60_000, ...options }, async (t) => {
+    const context = await (await theBrowser()).newContext({ baseURL: BASE });
+    context.setDefaultTimeout(TIMEOUT_MS);
+    context.setDefaultNavigationTimeout(TIMEOUT_MS);
+    const page = await context.newPage();
+    const problems = watch(page);
+    try {
+      await fn({ page, context, problems, t });
+    } catch (error) {
+      mkdirSync(screenshots, { recursive: true });
+      const shot = path.join(screenshots, `${fileName(name)}.png`);
+      try {
+        await page.screenshot({ path: shot, fullPage: true, timeout: TIMEOUT_MS });
+        t.diagnostic(`screenshot: ${shot}`);
+      } catch (shotError) {
+        t.diagnostic(`no screenshot: ${shotError.message}`);
+      }
+      t.diagnostic(`page: ${page.url()}`);
+      for (const entry of problems.all) t.diagnostic(entry);
+      throw error;
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+// A short description of an answer that is not what was expected, for assertion messages.
+async function describe(response) {
+  let body = '';
+  try {
+    body = (await response.text()).replace(/\s+/g, ' ').slice(0, 300);
+  } catch {
+    // no body (a redirect, a HEAD)
+  }
+  return `HTTP ${response.status()} ${response.headers()['content-type'] ?? '(no content type)'}: ${body}`;
+}
+
+export async function open(page, where = '/') {
+  const response = await page.goto(where);
+  assert.ok(response, `no response for ${where}`);
+  const type = response.headers()['content-type'] ?? '';
+  if (response.status() !== 200 || !type.startsWith('text/html')) {
+    assert.fail(`GET ${where} should answer 200 text/html, got ${await describe(response)}`);
+  }
+  return response;
+}
+
+export async function submitKey(page, key) {
+  await page.locator('#key').fill(key);
+  await page.locator('#sign-in').click();
+}
+
+export async function signIn(page, key = KEY) {
+  await open(page, '/');
+  await submitKey(page, key);
+  await page.waitForURL((url) => url.hash === '#/tenants');
+}
