@@ -212,6 +212,19 @@ pub fn check(
         .map_err(|e| Problem::unprocessable(e.to_string()).at(crate::problem::pointer_of(&e.key, within)))
 }
 
+/// The users of `before` that `after` no longer has.
+fn gone_users(before: &Snapshot, after: &Snapshot) -> Vec<String> {
+    let kept: std::collections::HashSet<&str> =
+        after.scenario().users.iter().map(|u| u.id.as_str()).collect();
+    before
+        .scenario()
+        .users
+        .iter()
+        .filter(|u| !kept.contains(u.id.as_str()))
+        .map(|u| u.id.clone())
+        .collect()
+}
+
 /// How often a write is tried when other nodes keep committing to the same tenant first.
 const ATTEMPTS: u32 = 20;
 
@@ -262,12 +275,18 @@ pub async fn write(
                 .idempotency_key
                 .as_ref()
                 .map(|k| (req.scope(), k.clone(), reply.stored(req.fingerprint.clone()))),
+            gone_users: gone_users(&cur.snapshot, &next),
         };
+        let revokes = !commit.gone_users.is_empty();
         match state.store.commit(commit).await {
             Ok(()) => {
                 slot.state
                     .store(Arc::new(TenantState::new(version, &cur.catalog, next)));
                 state.metrics.write_committed();
+                if revokes {
+                    // The store revoked the deleted users' keys in the same transaction.
+                    state.reload_keys().await.map_err(Problem::internal)?;
+                }
                 return Ok(reply.into_response());
             }
             Err(StoreError::Conflict) => {
@@ -342,6 +361,7 @@ pub async fn create_tenant(
             .idempotency_key
             .as_ref()
             .map(|k| (req.scope(), k.clone(), reply.stored(req.fingerprint.clone()))),
+        gone_users: Vec::new(),
     };
     match state.store.commit(commit).await {
         Ok(()) => {
@@ -389,6 +409,7 @@ pub async fn delete_tenant(state: &AppState, slot: &TenantSlot, req: &WriteReq) 
             }],
         ),
         idempotency: None,
+        gone_users: Vec::new(),
     };
     match state.store.commit(commit).await {
         Ok(()) => {

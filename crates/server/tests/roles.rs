@@ -618,3 +618,48 @@ async fn keys_die_with_their_tenant(backend: Backend) {
 }
 
 on_every_backend!(a_deleted_tenants_keys_are_revoked, keys_die_with_their_tenant);
+
+/// A deleted user's keys do not speak for a user created later under the same id; other users' keys live on.
+async fn keys_die_with_their_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.acme("acme").await;
+    let (cy, cy_id) = app.key("acme", json!({"role": "maker", "user": "cy"})).await;
+    let (mia, _) = app.key("acme", json!({"role": "maker", "user": "mia"})).await;
+    app.get("/v1/tenants/acme/users/cy", &cy).await.expect(200);
+    app.delete("/v1/tenants/acme/users/cy", ADMIN).await.expect(204);
+    app.get("/v1/tenants/acme/users", &cy).await.expect(401);
+    app.post(
+        "/v1/tenants/acme/users",
+        ADMIN,
+        json!({"id": "cy", "licenses": []}),
+    )
+    .await
+    .expect(201);
+    let r = app.get("/v1/tenants/acme/users/cy", &cy).await;
+    assert_eq!(
+        r.status, 401,
+        "{backend}: the deleted user's key still works: {}",
+        r.text
+    );
+    app.get("/v1/tenants/acme/users/mia", &mia).await.expect(200);
+    let keys = app.get("/v1/tenants/acme/keys", ADMIN).await.expect(200).json();
+    let revoked: Vec<&str> = keys
+        .as_array()
+        .map(|k| {
+            k.iter()
+                .filter(|k| k["revoked"] == true)
+                .filter_map(|k| k["id"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(revoked, vec![cy_id.as_str()], "{keys}");
+    let log = app
+        .get("/v1/tenants/acme/audit-log?kind=key&action=revoke", ADMIN)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(log["entries"].as_array().map(Vec::len), Some(1), "{log}");
+    app.stop().await;
+}
+
+on_every_backend!(a_deleted_users_keys_are_revoked, keys_die_with_their_user);

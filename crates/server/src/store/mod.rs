@@ -119,6 +119,9 @@ pub struct Commit {
     pub next: Option<TenantRow>,
     pub audit: Vec<NewAudit>,
     pub idempotency: Option<(String, String, Stored)>,
+    /// Users this change deletes: keys bound to them are revoked in the same transaction, so a key never
+    /// speaks for a user created later under the same id.
+    pub gone_users: Vec<String>,
 }
 
 /// A change another node made, announced so this node reloads it.

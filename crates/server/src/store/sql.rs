@@ -206,7 +206,7 @@ macro_rules! sql_store {
                 }
                 // A deleted tenant's keys go with it, in the same transaction: they must never open a tenant
                 // created later under the same id.
-                let revoked: Vec<String> = if c.next.is_none() {
+                let mut revoked: Vec<String> = if c.next.is_none() {
                     let ids = sqlx::query_scalar(
                         "SELECT id FROM api_keys WHERE tenant = $1 AND revoked_at IS NULL ORDER BY created_at, id",
                     )
@@ -222,6 +222,29 @@ macro_rules! sql_store {
                 } else {
                     Vec::new()
                 };
+                // Likewise the keys of a deleted user.
+                for user in &c.gone_users {
+                    let ids: Vec<String> = sqlx::query_scalar(
+                        "SELECT id FROM api_keys WHERE tenant = $1 AND user_id = $2 AND revoked_at IS NULL ORDER BY created_at, id",
+                    )
+                    .bind(&c.tenant)
+                    .bind(user)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE tenant = $2 AND user_id = $3 AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(&c.tenant)
+                        .bind(user)
+                        .execute(&mut *tx)
+                        .await?;
+                    revoked.extend(ids);
+                }
+                // Other nodes must drop revoked keys now, not when they next miss a key.
+                if !revoked.is_empty()
+                    && let Some((channel, payload)) = $notify(self, "keys".to_owned())
+                {
+                    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut *tx).await?;
+                }
                 for a in &c.audit {
                     Self::audit_in(&mut tx, a, now).await?;
                 }

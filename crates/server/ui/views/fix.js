@@ -78,12 +78,19 @@ export async function planFix({ tenant, summary }, fix, flow, env) {
       }
       return steps;
     }
-    case 'change-owner':
+    case 'change-owner': {
+      // PATCH needs the flow's ETag in If-Match, so a change made meanwhile is not overwritten.
+      const path = `/tenants/${seg(tenant)}/flows/${seg(flow)}`;
+      const patch = async (query) => {
+        const { etag } = await api('GET', path);
+        return api('PATCH', path, { query, body: { owner: fix.target }, headers: { 'If-Match': etag } });
+      };
       return [{
         label: `Make ${fix.target} the owner of ${flow}`,
-        dry: () => api('PATCH', `/tenants/${seg(tenant)}/flows/${seg(flow)}`, { query: { dry_run: true }, body: { owner: fix.target } }),
-        run: () => api('PATCH', `/tenants/${seg(tenant)}/flows/${seg(flow)}`, { body: { owner: fix.target } }),
+        dry: () => patch({ dry_run: true }),
+        run: () => patch(),
       }];
+    }
     case 'buy-license':
       return [buyStep(tenant, at, fix.sku, fix.quantity || 1)];
     default:
