@@ -18,7 +18,7 @@
 //   submitKey(page, key)            fills #key and clicks #sign-in (on the page as it is)
 //   signIn(page, key = KEY)         open('/') then submitKey, and waits for #/tenants
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -152,4 +152,100 @@ export async function signIn(page, key = KEY) {
   await open(page, '/');
   await submitKey(page, key);
   await page.waitForURL((url) => url.hash === '#/tenants');
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Arranging state and checking outcomes through the API (not the page), and waiting for the page.
+//
+//   apiCall(method, path, body, { key, type, headers })
+//       calls the API with the operator key (or `key`); `path` may start with /v1 or not; a string body is sent
+//       as is (Content-Type `type`, default application/json), anything else as JSON. Answers
+//       { status, data, headers } and never throws on an HTTP error: assert on `status`.
+//   apiOk(method, path, body, options)  the same, but fails the test unless the answer is 2xx; answers `data`
+//   freshTenant(prefix, file = 'examples/small-business-m365.toml')
+//       creates a tenant from `file` with its [tenant] id replaced by a unique `${prefix}-…`; answers the id.
+//       Tests that change data use their own tenant, so they neither disturb nor depend on the others.
+//   go(page, hash)                  sets location.hash (a same-document navigation: the session stays)
+//   tenantTab(page, tenant, tab)    go to #/t/{tenant}/{tab} and wait until that tab's frame is mounted
+//   until(fn, message, timeout)     polls fn() until it answers truthy; fails with `message` (a string or a
+//                                   function of the last value) after `timeout` ms (default TIMEOUT_MS)
+//   textOf(locator)                 its textContent, whitespace collapsed
+export async function apiCall(method, where, body, { key = KEY, type, headers = {} } = {}) {
+  const url = `${BASE}${where.startsWith('/v1/') ? '' : '/v1'}${where}`;
+  const init = { method, headers: { Accept: 'application/json', Authorization: `Bearer ${key}`, ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    init.headers['Content-Type'] = typeof body === 'string' ? (type || 'application/json') : 'application/json';
+  }
+  const response = await fetch(url, init);
+  const text = await response.text();
+  let data = text;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, data, headers: response.headers };
+}
+
+export async function apiOk(method, where, body, options) {
+  const answer = await apiCall(method, where, body, options);
+  assert.ok(
+    answer.status >= 200 && answer.status < 300,
+    `${method} ${where} answered ${answer.status}: ${JSON.stringify(answer.data)}`,
+  );
+  return answer.data;
+}
+
+let tenantCount = 0;
+export async function freshTenant(prefix, file = 'examples/small-business-m365.toml') {
+  const text = readFileSync(path.resolve(here, '..', file), 'utf8');
+  tenantCount += 1;
+  const id = `${prefix}-${process.pid}-${Date.now().toString(36)}-${tenantCount}`.toLowerCase();
+  let replaced = false;
+  // Only the id of the [tenant] table: the first `id = "…"` line after `[tenant]`, before the next table.
+  const out = text.replace(/(^\[tenant\][^[]*?^id\s*=\s*)"[^"]*"/m, (_, head) => {
+    replaced = true;
+    return `${head}"${id}"`;
+  });
+  assert.ok(replaced, `${file} has no [tenant] id = "…" line`);
+  const created = await apiCall('POST', '/tenants', out, { type: 'application/toml' });
+  assert.equal(created.status, 201, `creating tenant ${id} from ${file}: HTTP ${created.status} ${JSON.stringify(created.data)}`);
+  assert.equal(created.data.id, id, `the new tenant came back as ${created.data.id}, not ${id}`);
+  return id;
+}
+
+export async function go(page, hash) {
+  await page.evaluate((h) => {
+    window.location.hash = h;
+  }, hash);
+}
+
+export async function tenantTab(page, tenant, tab = 'audit', item) {
+  const hash = `#/t/${encodeURIComponent(tenant)}/${tab}${item ? `/${encodeURIComponent(item)}` : ''}`;
+  await go(page, hash);
+  await page.waitForURL((url) => url.hash === hash);
+  await page
+    .locator(`section.tenant[data-tenant="${cssString(tenant)}"] nav.tabs a[data-tab="${tab}"][aria-current="page"]`)
+    .waitFor();
+}
+
+/** A string for a CSS attribute selector between double quotes. */
+export function cssString(s) {
+  return String(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+}
+
+export async function until(fn, message, timeout = TIMEOUT_MS) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > end) assert.fail(typeof message === 'function' ? message(last) : message);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export async function textOf(locator) {
+  return ((await locator.textContent()) ?? '').replace(/\s+/g, ' ').trim();
 }
