@@ -39,6 +39,8 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         "views/audit.js" => "text/javascript; charset=utf-8",
         "views/fix.js" => "text/javascript; charset=utf-8",
         "views/flows.js" => "text/javascript; charset=utf-8",
+        "views/apps.js" => "text/javascript; charset=utf-8",
+        "views/environments.js" => "text/javascript; charset=utf-8",
         "views/users.js" => "text/javascript; charset=utf-8",
         "views/licences.js" => "text/javascript; charset=utf-8",
         "views/requests.js" => "text/javascript; charset=utf-8",

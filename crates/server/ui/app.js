@@ -6,6 +6,8 @@ import { h, mount, notice } from './dom.js';
 import { tenantsView } from './views/tenants.js';
 import { auditView } from './views/audit.js';
 import { flowsView, flowView } from './views/flows.js';
+import { appsView, appView } from './views/apps.js';
+import { environmentsView } from './views/environments.js';
 import { usersView, userView } from './views/users.js';
 import { licencesView } from './views/licences.js';
 import { requestsView } from './views/requests.js';
@@ -20,6 +22,8 @@ const signOutButton = document.getElementById('sign-out');
 const TABS = [
   ['audit', 'Audit', auditView],
   ['flows', 'Flows', flowsView],
+  ['apps', 'Apps', appsView],
+  ['environments', 'Environments', environmentsView],
   ['users', 'Users', usersView],
   ['licences', 'Licences', licencesView],
   ['requests', 'Requests', requestsView],
@@ -82,6 +86,7 @@ async function render(parts) {
     let body;
     if (item && chosen === 'flows') body = await flowView(ctx, item);
     else if (item && chosen === 'users') body = await userView(ctx, item);
+    else if (item && chosen === 'apps') body = await appView(ctx, item);
     else if (item) return notFound();
     else body = await entry[2](ctx);
     return tenantFrame(ctx, chosen, body);

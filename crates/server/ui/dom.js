@@ -119,3 +119,11 @@ export function downloadButton(id, label, path, filename, query) {
     }, label),
     status);
 }
+
+/** What a decision's licence is: "user licence power-apps-per-user, held by julia". */
+export function licensedBy(lb) {
+  if (!lb || lb.kind === 'none') return 'nothing';
+  const { kind, sku, user, ...rest } = lb;
+  const parts = [sku, user ? `held by ${user}` : null, ...Object.entries(rest).map(([k, v]) => `${k} ${v}`)].filter(Boolean);
+  return `${kind} licence${parts.length ? ` ${parts.join(', ')}` : ''}`;
+}

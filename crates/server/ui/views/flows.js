@@ -2,7 +2,7 @@
 // the order the engine applied them), asked for any invoking user and date.
 
 import { api, seg } from '../api.js';
-import { h, table, rules, chips, verdict, notice, mount } from '../dom.js';
+import { h, table, rules, chips, verdict, notice, mount, licensedBy } from '../dom.js';
 import { fixButton } from './fix.js';
 
 export async function flowsView({ tenant }) {
@@ -65,8 +65,7 @@ function fact(term, value) {
 }
 
 function decision(ctx, d, flow, refresh) {
-  const licensed = d.licensed_by && d.licensed_by.kind !== 'none'
-    ? Object.entries(d.licensed_by).map(([k, v]) => `${k}: ${v}`).join(', ') : 'nothing';
+  const licensed = licensedBy(d.licensed_by);
   return h('div', { class: 'decision' },
     h('p', { class: 'verdict' }, verdict(d.allowed), d.premium ? ' premium' : ' standard', ' · licensed by ', licensed,
       d.enforcement ? ` · enforcement ${d.enforcement}` : ''),
