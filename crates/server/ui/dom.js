@@ -127,3 +127,13 @@ export function licensedBy(lb) {
   const parts = [sku, user ? `held by ${user}` : null, ...Object.entries(rest).map(([k, v]) => `${k} ${v}`)].filter(Boolean);
   return `${kind} licence${parts.length ? ` ${parts.join(', ')}` : ''}`;
 }
+
+/** Findings of the engine (problems, warnings): each with the rule that found it. */
+export function findings(list, cls = 'plain') {
+  return h('ul', { class: cls }, (list || []).map((f) => h('li', {}, h('code', { class: 'rule' }, f.rule), ' ', f.flow ? `${f.flow}: ` : '', f.message)));
+}
+
+/** One term of a <dl class="facts">. */
+export function fact(term, value) {
+  return [h('dt', {}, term), h('dd', {}, value)];
+}

@@ -2,7 +2,7 @@
 // with the tenant's totals first.
 
 import { api, seg } from '../api.js';
-import { h, table, rules, card, money, notice, downloadButton } from '../dom.js';
+import { h, table, rules, card, money, notice, downloadButton, findings } from '../dom.js';
 import { fixButton } from './fix.js';
 
 export async function auditView(ctx) {
@@ -27,15 +27,15 @@ export async function auditView(ctx) {
       ['Trigger', (f) => f.trigger],
       ['Enforcement', (f) => [f.enforcement, f.state ? ` (${f.state})` : '']],
       ['Timeline', (f) => timeline(f)],
-      ['Why', (f) => h('ul', { class: 'plain' }, f.problems.map((p) => h('li', {}, h('code', { class: 'rule' }, p.rule), ' ', p.message)))],
+      ['Why', (f) => findings(f.problems)],
       ['Fixes, cheapest first', (f) => f.fixes.map((fix) => fixButton(ctx, fix, f.flow, f.environment, refresh))],
       ['Rules', (f) => rules(f.rules)],
     ], audit.flows, {
       empty: 'No flow is at risk: every flow has the licence it needs.',
       rowAttrs: (f) => ({ dataset: { flow: f.flow } }),
     }),
-    audit.warnings?.length ? [h('h2', {}, 'Warnings'), h('ul', {}, audit.warnings.map((w) => h('li', {}, h('code', { class: 'rule' }, w.rule), ` ${w.flow}: ${w.message}`)))] : null,
-    audit.tenant_problems?.length ? [h('h2', {}, 'Tenant problems'), h('ul', {}, audit.tenant_problems.map((p) => h('li', {}, h('code', { class: 'rule' }, p.rule), ` ${p.message}`)))] : null,
+    audit.warnings?.length ? [h('h2', {}, 'Warnings'), findings(audit.warnings)] : null,
+    audit.tenant_problems?.length ? [h('h2', {}, 'Tenant problems'), findings(audit.tenant_problems)] : null,
     audit.fixes?.length ? [h('h2', {}, 'Tenant fixes'), audit.fixes.map((fix) => fixButton(ctx, fix, null, null, refresh))] : null,
     audit.flows.length ? null : notice('ok', 'Nothing to fix.'));
 }

@@ -2,8 +2,8 @@
 // the order the engine applied them), asked for any invoking user and date.
 
 import { api, seg } from '../api.js';
-import { h, table, rules, chips, verdict, notice, mount, licensedBy } from '../dom.js';
-import { fixButton } from './fix.js';
+import { h, table, chips, verdict, fact } from '../dom.js';
+import { decider } from './decision.js';
 
 export async function flowsView({ tenant }) {
   const [{ data: flows }, { data: audit }] = await Promise.all([
@@ -27,25 +27,17 @@ export async function flowsView({ tenant }) {
 }
 
 export async function flowView(ctx, flowId) {
-  const { tenant, summary, refresh } = ctx;
+  const { tenant, summary } = ctx;
   const [{ data: flow }, { data: users }] = await Promise.all([
     api('GET', `/tenants/${seg(tenant)}/flows/${seg(flowId)}`),
     api('GET', `/tenants/${seg(tenant)}/users`),
   ]);
-  const out = h('div', { id: 'decision' });
   const asUser = h('select', { id: 'as', name: 'as' },
     h('option', { value: '' }, flow.trigger === 'instant' ? '(everyone who runs it)' : '(its owner)'),
     users.map((u) => h('option', { value: u.id }, u.id)));
   const at = h('input', { id: 'at', name: 'at', type: 'date', value: summary.at });
-  const ask = async () => {
-    mount(out, h('p', { class: 'loading' }, 'Deciding…'));
-    try {
-      const { data } = await api('GET', `/tenants/${seg(tenant)}/flows/${seg(flowId)}/decision`, { query: { as: asUser.value, at: at.value } });
-      mount(out, decision(ctx, data, flow, refresh));
-    } catch (e) {
-      mount(out, notice('error', e.message));
-    }
-  };
+  const { out, ask } = decider(ctx, `/tenants/${seg(tenant)}/flows/${seg(flowId)}/decision`,
+    () => ({ as: asUser.value, at: at.value }), flow.id, flow.environment);
   await ask();
   return h('div', {},
     h('h2', {}, `Flow ${flowId}`),
@@ -58,19 +50,4 @@ export async function flowView(ctx, flowId) {
       h('label', { for: 'at' }, 'On'), at,
       h('button', { type: 'submit', id: 'decide' }, 'Decide')),
     out);
-}
-
-function fact(term, value) {
-  return [h('dt', {}, term), h('dd', {}, value)];
-}
-
-function decision(ctx, d, flow, refresh) {
-  const licensed = licensedBy(d.licensed_by);
-  return h('div', { class: 'decision' },
-    h('p', { class: 'verdict' }, verdict(d.allowed), d.premium ? ' premium' : ' standard', ' · licensed by ', licensed,
-      d.enforcement ? ` · enforcement ${d.enforcement}` : ''),
-    h('p', {}, 'Rules applied, in order: ', rules(d.rules)),
-    d.problems?.length ? [h('h3', {}, 'Why not'), h('ul', { class: 'problems' }, d.problems.map((p) => h('li', {}, h('code', { class: 'rule' }, p.rule), ' ', p.message)))] : null,
-    d.warnings?.length ? [h('h3', {}, 'Warnings'), h('ul', {}, d.warnings.map((w) => h('li', {}, h('code', { class: 'rule' }, w.rule), ' ', w.message)))] : null,
-    d.fixes?.length ? [h('h3', {}, 'Fixes, cheapest first'), d.fixes.map((fix) => fixButton(ctx, fix, flow.id, flow.environment, refresh))] : null);
 }

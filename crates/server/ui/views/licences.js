@@ -2,7 +2,7 @@
 // subscriptions, and a purchase checked against the admin's policy before it is made (BUY).
 
 import { api, seg } from '../api.js';
-import { h, table, rules, chips, notice, mount, money, number, card } from '../dom.js';
+import { h, table, rules, chips, notice, mount, money, number, card, findings } from '../dom.js';
 
 export async function licencesView(ctx) {
   const { tenant, summary, refresh } = ctx;
@@ -33,7 +33,7 @@ export async function licencesView(ctx) {
       ['Billed to', (l) => l.billed_to],
     ], cost.lines || [], { empty: 'No subscription.' }),
     h('p', {}, 'Rules: ', rules(cost.rules)),
-    cost.problems?.length ? h('ul', { class: 'problems' }, cost.problems.map((p) => h('li', {}, h('code', { class: 'rule' }, p.rule), ' ', p.message))) : null,
+    cost.problems?.length ? findings(cost.problems, 'problems') : null,
     h('h2', {}, 'Subscriptions'),
     table([
       ['#', (s) => s.id || String(subs.indexOf(s))],
