@@ -369,6 +369,22 @@ pub fn document() -> Value {
         }),
     );
     add(
+        "/me",
+        json!({
+            "get": op("The key that asks: its id, role, tenant, user and environments", "keys", vec![], None, ("200", ok_json(json!({
+                "type": "object",
+                "required": ["key_id", "role", "tenant", "user", "environments"],
+                "properties": {
+                    "key_id": {"type": "string"},
+                    "role": {"type": "string", "enum": ["operator", "global-admin", "billing-admin", "environment-admin", "maker", "reader"]},
+                    "tenant": {"type": ["string", "null"]},
+                    "user": {"type": ["string", "null"]},
+                    "environments": {"type": "array", "items": {"type": "string"}},
+                },
+            })))),
+        }),
+    );
+    add(
         "/keys/{id}",
         json!({
             "delete": op("Revoke an operator key", "keys", vec![path_param("id", "Key id")], None, ("204", no_content())),

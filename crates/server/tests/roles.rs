@@ -663,3 +663,44 @@ async fn keys_die_with_their_user(backend: Backend) {
 }
 
 on_every_backend!(a_deleted_users_keys_are_revoked, keys_die_with_their_user);
+
+/// `GET /v1/me` tells every valid key who it is, and no one else anything.
+async fn me_names_the_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.acme("acme").await;
+    let keys = keys_of(&app, "acme").await;
+    for (role, key) in ROLES.iter().zip(&keys) {
+        let me = app.get("/v1/me", key).await.expect(200).json();
+        assert_eq!(me["role"], *role, "{backend}: {me}");
+        let tenant = if *role == "operator" {
+            Value::Null
+        } else {
+            json!("acme")
+        };
+        assert_eq!(me["tenant"], tenant, "{backend}: {me}");
+        let user = if *role == "maker" {
+            json!("mia")
+        } else {
+            Value::Null
+        };
+        assert_eq!(me["user"], user, "{backend}: {me}");
+        let envs = if *role == "environment-admin" {
+            json!(["e2"])
+        } else {
+            json!([])
+        };
+        assert_eq!(me["environments"], envs, "{backend}: {me}");
+        assert!(
+            me["key_id"].as_str().is_some_and(|k| k.starts_with("key_")),
+            "{me}"
+        );
+    }
+    let r = app.send(Method::GET, "/v1/me", None, &[], Body::None).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    app.get("/v1/me", "ent_not_a_key_at_all_0000000000")
+        .await
+        .expect(401);
+    app.stop().await;
+}
+
+on_every_backend!(me_answers_every_role_with_itself, me_names_the_key);

@@ -32,6 +32,9 @@ const TABS = [
 ];
 
 let generation = 0;
+/** Who the signed-in key is (GET /v1/me), read once per sign-in. */
+let me = null;
+const who = document.getElementById('who');
 
 /** Shows whatever the hash names. A newer navigation wins over a slower older one. */
 async function route() {
@@ -51,10 +54,14 @@ async function route() {
   mount(root, h('p', { class: 'loading' }, 'Loading…'));
   let node;
   try {
+    if (!me) {
+      me = (await api('GET', '/me')).data;
+      who.textContent = describe(me);
+    }
     node = await render(parts);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
-      session.signOut();
+      forget();
       if (mine === generation) {
         signOutButton.hidden = true;
         mount(crumbs);
@@ -74,7 +81,7 @@ async function render(parts) {
   const [first, tenant, tab, item] = parts;
   if (first === 'tenants' && parts.length === 1) {
     setCrumbs([]);
-    return tenantsView({ refresh: route });
+    return tenantsView({ me, refresh: route });
   }
   if (first === 't' && tenant) {
     const chosen = tab || 'audit';
@@ -82,7 +89,7 @@ async function render(parts) {
     if (!entry) return notFound();
     setCrumbs([[tenant, `#/t/${seg(tenant)}`], ...(tab ? [[entry[1], `#/t/${seg(tenant)}/${chosen}`]] : []), ...(item ? [[item, null]] : [])]);
     const { data: summary } = await api('GET', `/tenants/${seg(tenant)}`);
-    const ctx = { tenant, summary, refresh: route };
+    const ctx = { me, tenant, summary, refresh: route };
     let body;
     if (item && chosen === 'flows') body = await flowView(ctx, item);
     else if (item && chosen === 'users') body = await userView(ctx, item);
@@ -152,8 +159,21 @@ function signInView(message) {
   return form;
 }
 
-signOutButton.addEventListener('click', () => {
+/** "operator", "global-admin of acme", "maker mia of acme". */
+function describe(k) {
+  const user = k.user ? ` ${k.user}` : '';
+  const envs = k.environments?.length ? ` (${k.environments.join(', ')})` : '';
+  return `${k.role}${user}${envs}${k.tenant ? ` of ${k.tenant}` : ''} · ${k.key_id}`;
+}
+
+function forget() {
   session.signOut();
+  me = null;
+  who.textContent = '';
+}
+
+signOutButton.addEventListener('click', () => {
+  forget();
   window.location.hash = '#/';
   route();
 });

@@ -140,3 +140,16 @@ pub async fn revoke_tenant_key(
     require(&caller.0, Family::Keys, Access::Write, Scope::default())?;
     revoked(&state, &caller, Some(&t), &id).await
 }
+
+/// `GET /v1/me`: who the key is (any valid key), so a client can show and offer only what its role may do.
+pub async fn me(caller: Caller) -> Response {
+    let p = &caller.0;
+    axum::Json(serde_json::json!({
+        "key_id": p.key_id,
+        "role": p.role.as_str(),
+        "tenant": p.tenant,
+        "user": p.user,
+        "environments": p.environments,
+    }))
+    .into_response()
+}

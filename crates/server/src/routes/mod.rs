@@ -65,6 +65,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/v1/tenants", get(tenants::list).post(tenants::create))
         .route("/v1/keys", get(keys::list_operator).post(keys::create_operator))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke_operator))
+        .route("/v1/me", get(keys::me))
         .route("/v1/openapi.json", get(ops::openapi));
     Router::new()
         .route("/healthz", get(ops::healthz))

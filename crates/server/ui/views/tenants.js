@@ -3,7 +3,7 @@
 import { api, seg } from '../api.js';
 import { h, table, notice, number } from '../dom.js';
 
-export async function tenantsView({ refresh }) {
+export async function tenantsView({ me }) {
   const { data: tenants } = await api('GET', '/tenants');
   const status = h('div', { id: 'create-status' });
   return h('section', {},
@@ -19,12 +19,12 @@ export async function tenantsView({ refresh }) {
       ['Subscriptions', (t) => number(t.counts.subscriptions)],
       ['Version', (t) => t.version],
     ], tenants, { empty: 'No tenant yet: create one from a scenario file below.' }),
-    createForm(status, refresh),
-    status);
+    // Only an operator creates tenants (a tenant's key sees its own tenant only).
+    me?.role === 'operator' ? [createForm(status), status] : null);
 }
 
 /** POST /v1/tenants with a scenario file (TOML, or JSON by its extension), as `entitle` reads it. */
-function createForm(status, refresh) {
+function createForm(status) {
   const file = h('input', { id: 'scenario-file', type: 'file', accept: '.toml,.json', required: true });
   return h('form', {
     class: 'inline-form',
@@ -36,8 +36,7 @@ function createForm(status, refresh) {
       const type = chosen.name.toLowerCase().endsWith('.json') ? 'application/json' : 'application/toml';
       try {
         const { data } = await api('POST', '/tenants', { body: text, type });
-        status.replaceChildren(notice('ok', `Created tenant ${data.id}.`));
-        refresh();
+        window.location.hash = `#/t/${seg(data.id)}`;
       } catch (e) {
         status.replaceChildren(notice('error', `${chosen.name}: ${e.message}`));
       }
