@@ -47,6 +47,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         "views/requests.js" => "text/javascript; charset=utf-8",
         "views/capacity.js" => "text/javascript; charset=utf-8",
         "views/changes.js" => "text/javascript; charset=utf-8",
+        "views/keys.js" => "text/javascript; charset=utf-8",
     )
     .into_iter()
     .map(|(path, kind, body)| {

@@ -2,7 +2,7 @@
 // that reads the API and answers a node; this file holds the router, the sign-in and the tenant's frame.
 
 import { api, ApiError, session, seg } from './api.js';
-import { h, mount, notice } from './dom.js';
+import { h, mount, notice, downloadButton } from './dom.js';
 import { tenantsView } from './views/tenants.js';
 import { auditView } from './views/audit.js';
 import { flowsView, flowView } from './views/flows.js';
@@ -13,12 +13,13 @@ import { licencesView } from './views/licences.js';
 import { requestsView } from './views/requests.js';
 import { capacityView } from './views/capacity.js';
 import { changesView } from './views/changes.js';
+import { keysView } from './views/keys.js';
 
 const root = document.getElementById('app');
 const crumbs = document.getElementById('crumbs');
 const signOutButton = document.getElementById('sign-out');
 
-/** The tabs of a tenant, in order: [route segment, label, view]. */
+/** The tabs of a tenant, in order: [route segment, label, view, the roles that see it (default: all)]. */
 const TABS = [
   ['audit', 'Audit', auditView],
   ['flows', 'Flows', flowsView],
@@ -29,6 +30,8 @@ const TABS = [
   ['requests', 'Requests', requestsView],
   ['capacity', 'Capacity', capacityView],
   ['changes', 'Changes', changesView],
+  // Only these roles manage keys (policy.rs); others would get 403.
+  ['keys', 'Keys', keysView, ['operator', 'global-admin']],
 ];
 
 let generation = 0;
@@ -117,9 +120,10 @@ function tenantFrame(ctx, current, body) {
     h('div', { class: 'tenant-head' },
       h('h1', { tabindex: '-1' }, tenant),
       h('span', { class: 'meta' },
-        `evaluated on ${summary.at} · catalog ${summary.catalog} · version ${summary.version}`)),
+        `evaluated on ${summary.at} · catalog ${summary.catalog} · version ${summary.version}`),
+      downloadButton('export', 'Export scenario', `/tenants/${seg(tenant)}/export`, `${tenant}.toml`, { format: 'toml' }, 'application/toml')),
     h('nav', { class: 'tabs', 'aria-label': 'Tenant' },
-      TABS.map(([name, label]) => h('a', {
+      TABS.filter(([, , , roles]) => !roles || roles.includes(ctx.me?.role)).map(([name, label]) => h('a', {
         href: `#/t/${seg(tenant)}/${name}`,
         dataset: { tab: name },
         'aria-current': name === current ? 'page' : null,

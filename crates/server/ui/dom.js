@@ -94,18 +94,18 @@ export function fixText(f) {
 }
 
 /**
- * A button that saves an API answer as CSV (`Accept: text/csv`): a plain link would not carry the key, which
- * the page sends as a header, never in a URL.
+ * A button that saves an API answer as a file (CSV unless `accept` says otherwise): a plain link would not carry
+ * the key, which the page sends as a header, never in a URL.
  */
-export function downloadButton(id, label, path, filename, query) {
+export function downloadButton(id, label, path, filename, query, accept = 'text/csv') {
   const status = h('span', { class: 'meta' });
   return h('span', {},
     h('button', {
       type: 'button', id, class: 'small',
       onclick: async () => {
         try {
-          const { data } = await api('GET', path, { query, headers: { Accept: 'text/csv' } });
-          const url = URL.createObjectURL(new Blob([data], { type: 'text/csv' }));
+          const { data } = await api('GET', path, { query, headers: { Accept: accept } });
+          const url = URL.createObjectURL(new Blob([data], { type: accept }));
           const a = h('a', { href: url, download: filename });
           document.body.appendChild(a);
           a.click();
