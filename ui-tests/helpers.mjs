@@ -166,7 +166,8 @@ export async function signIn(page, key = KEY) {
 //       creates a tenant from `file` with its [tenant] id replaced by a unique `${prefix}-…`; answers the id.
 //       Tests that change data use their own tenant, so they neither disturb nor depend on the others.
 //   go(page, hash)                  sets location.hash (a same-document navigation: the session stays)
-//   tenantTab(page, tenant, tab)    go to #/t/{tenant}/{tab} and wait until that tab's frame is mounted
+//   tenantTab(page, tenant, tab, item)  go to #/t/{tenant}/{tab}[/{item}] and wait until that tab's frame is
+//                                   mounted; fails with the page's error when it shows one instead
 //   until(fn, message, timeout)     polls fn() until it answers truthy; fails with `message` (a string or a
 //                                   function of the last value) after `timeout` ms (default TIMEOUT_MS)
 //   textOf(locator)                 its textContent, whitespace collapsed
@@ -225,9 +226,11 @@ export async function tenantTab(page, tenant, tab = 'audit', item) {
   const hash = `#/t/${encodeURIComponent(tenant)}/${tab}${item ? `/${encodeURIComponent(item)}` : ''}`;
   await go(page, hash);
   await page.waitForURL((url) => url.hash === hash);
-  await page
-    .locator(`section.tenant[data-tenant="${cssString(tenant)}"] nav.tabs a[data-tab="${tab}"][aria-current="page"]`)
-    .waitFor();
+  const frame = page.locator(`section.tenant[data-tenant="${cssString(tenant)}"] nav.tabs a[data-tab="${tab}"][aria-current="page"]`);
+  // A page that failed to render shows one error notice instead of the tenant's frame: fail with its words.
+  const failed = page.locator('#app > section:not(.tenant) > .notice.error');
+  await frame.or(failed).first().waitFor();
+  if (!(await frame.count())) assert.fail(`${hash} shows an error instead of the page: ${await failed.first().textContent()}`);
 }
 
 /** A string for a CSS attribute selector between double quotes. */

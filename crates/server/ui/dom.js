@@ -32,14 +32,48 @@ export function mount(el, ...children) {
   return el;
 }
 
-/** A table: columns are [heading, (row) => cell content]; `rowAttrs(row)` adds attributes to each row. */
-export function table(columns, rows, { empty = 'Nothing here.', rowAttrs, caption } = {}) {
+/**
+ * A table: columns are [heading, (row) => cell content]; `rowAttrs(row)` adds attributes to each row. Long
+ * tables show `page` rows at a time, with a button for the next ones, so a tenant of 100,000 flows does not
+ * build 100,000 rows at once.
+ */
+export function table(columns, rows, { empty = 'Nothing here.', rowAttrs, caption, page = 250 } = {}) {
   if (!rows.length) return h('p', { class: 'empty' }, empty);
-  return h('table', {},
-    caption ? h('caption', {}, caption) : null,
-    h('thead', {}, h('tr', {}, columns.map(([head]) => h('th', { scope: 'col' }, head)))),
-    h('tbody', {}, rows.map((row) => h('tr', rowAttrs ? rowAttrs(row) : {},
-      columns.map(([, cell]) => h('td', {}, cell(row)))))));
+  const row = (r) => h('tr', rowAttrs ? rowAttrs(r) : {}, columns.map(([, cell]) => h('td', {}, cell(r))));
+  const body = h('tbody', {}, rows.slice(0, page).map(row));
+  let shown = Math.min(page, rows.length);
+  const more = h('button', {
+    type: 'button', class: 'small more', hidden: shown >= rows.length,
+    onclick: () => {
+      body.append(...rows.slice(shown, shown + page).map(row));
+      shown = Math.min(shown + page, rows.length);
+      more.hidden = shown >= rows.length;
+      more.textContent = `Show more (${rows.length - shown} left)`;
+    },
+  }, `Show more (${rows.length - shown} left)`);
+  return h('div', { class: 'table' },
+    h('table', {},
+      caption ? h('caption', {}, caption) : null,
+      h('thead', {}, h('tr', {}, columns.map(([head]) => h('th', { scope: 'col' }, head)))),
+      body),
+    more);
+}
+
+/**
+ * A search box over a list: `render(rows)` draws the rows that contain the typed text in any of `fields`.
+ * Answers the box and the place the list is drawn in.
+ */
+export function filtered(rows, fields, render, id = 'filter') {
+  const place = h('div', {});
+  const box = h('input', {
+    id, type: 'search', placeholder: 'Filter…', 'aria-label': 'Filter', size: 24,
+    oninput: () => {
+      const q = box.value.trim().toLowerCase();
+      mount(place, render(q ? rows.filter((r) => fields.some((f) => String(r[f] ?? '').toLowerCase().includes(q))) : rows));
+    },
+  });
+  mount(place, render(rows));
+  return [box, place];
 }
 
 /** Rule IDs as chips: each one names a rule of the rulebook (RULES.md). */

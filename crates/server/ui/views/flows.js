@@ -2,7 +2,7 @@
 // the order the engine applied them), asked for any invoking user and date.
 
 import { api, seg } from '../api.js';
-import { h, table, chips, verdict, fact } from '../dom.js';
+import { h, table, chips, verdict, fact, filtered } from '../dom.js';
 import { decider } from './decision.js';
 
 export async function flowsView({ tenant }) {
@@ -13,7 +13,7 @@ export async function flowsView({ tenant }) {
   const atRisk = new Map(audit.flows.map((f) => [f.flow, f]));
   return h('div', {},
     h('h2', {}, `Flows (${flows.length})`),
-    table([
+    filtered(flows, ['id', 'owner', 'environment', 'trigger'], (rows) => table([
       ['Flow', (f) => h('a', { href: `#/t/${seg(tenant)}/flows/${seg(f.id)}` }, f.id)],
       ['Environment', (f) => f.environment],
       ['Owner', (f) => f.owner],
@@ -23,7 +23,7 @@ export async function flowsView({ tenant }) {
       ['Today', (f) => (f.enabled === false ? h('span', { class: 'badge' }, 'off')
         : atRisk.has(f.id) ? h('span', { class: 'badge bad', title: atRisk.get(f.id).problems.map((p) => p.message).join('; ') }, `at risk (${atRisk.get(f.id).rule})`)
           : verdict(true, 'licensed'))],
-    ], flows, { empty: 'No flows.', rowAttrs: (f) => ({ dataset: { flow: f.id } }) }));
+    ], rows, { empty: 'No flows.', rowAttrs: (f) => ({ dataset: { flow: f.id } }) })));
 }
 
 export async function flowView(ctx, flowId) {

@@ -2,20 +2,20 @@
 // it turns first), request limits per 24 hours with their sources (REQ) and the last 24 hours of use.
 
 import { api, seg } from '../api.js';
-import { h, table, rules, chips, notice, mount, number, downloadButton } from '../dom.js';
+import { h, table, rules, chips, notice, mount, number, downloadButton, filtered } from '../dom.js';
 import { flipsText } from './fix.js';
 
 export async function usersView({ tenant }) {
   const { data: users } = await api('GET', `/tenants/${seg(tenant)}/users`);
   return h('div', {},
     h('h2', {}, `Users (${users.length})`),
-    table([
+    filtered(users, ['id', 'kind'], (rows) => table([
       ['User', (u) => h('a', { href: `#/t/${seg(tenant)}/users/${seg(u.id)}` }, u.id)],
       ['Kind', (u) => u.kind],
       ['Account', (u) => u.account || ''],
       ['Licences', (u) => chips(u.licenses)],
       ['Admin roles', (u) => chips(u.roles)],
-    ], users, { empty: 'No users.', rowAttrs: (u) => ({ dataset: { user: u.id } }) }));
+    ], rows, { empty: 'No users.', rowAttrs: (u) => ({ dataset: { user: u.id } }) })));
 }
 
 export async function userView(ctx, userId) {
@@ -53,7 +53,9 @@ export async function userView(ctx, userId) {
     }
   };
 
-  const available = skus.value.filter((s) => !user.licenses.includes(s.skuId));
+  // The API leaves an empty list out.
+  const licenses = user.licenses || [];
+  const available = skus.value.filter((s) => !licenses.includes(s.skuId));
   const pick = h('select', { id: 'sku', name: 'sku' },
     available.map((s) => h('option', { value: s.skuId }, `${s.skuId} (${s.available} free of ${s.prepaidUnits.enabled})`)));
   return h('div', {},
@@ -63,7 +65,7 @@ export async function userView(ctx, userId) {
     table([
       ['Licence', (sku) => sku],
       ['', (sku) => h('button', { type: 'button', class: 'small', dataset: { remove: sku }, onclick: () => change([], [sku]) }, 'Remove…')],
-    ], user.licenses, { empty: 'No licence.' }),
+    ], licenses, { empty: 'No licence.' }),
     available.length
       ? h('form', { class: 'inline-form', onsubmit: (e) => { e.preventDefault(); change([pick.value], []); } },
         h('label', { for: 'sku' }, 'Assign'), pick, h('button', { type: 'submit', id: 'assign' }, 'Preview'))

@@ -1,0 +1,180 @@
+// The Audit tab (#/t/{id} and #/t/{id}/audit): the summary cards, the flows at risk with their rule chips and
+// fixes, and a fix applied from the page — checked afterwards in the server's data, not only on screen.
+//
+// The tenant of examples/small-business-m365.toml on 2024-06-03: 5 flows, 2 at risk (invoice-sync: bob holds no
+// premium licence; stock-lookup: dana and erik press a premium button), cheapest fixes USD 45.00 a month
+// (15 for bob + 30 for dana and erik). Tests that apply a fix use a tenant of their own (freshTenant).
+import assert from 'node:assert/strict';
+import { apiOk, freshTenant, signIn, tenantTab, textOf, uiTest, until } from './helpers.mjs';
+
+const SHARED = 'fabrikam-bakery';
+
+const row = (page, flow) => page.locator(`tr[data-flow="${flow}"]`);
+const cardValue = (page, label) =>
+  page.locator('.cards .card').filter({ has: page.locator('.card-label', { hasText: new RegExp(`^${label}$`) }) }).locator('.card-value');
+
+uiTest('the audit shows 5 flows, 2 at risk and USD 45.00 of cheapest fixes', async ({ page, problems }) => {
+  await signIn(page);
+  await page.locator(`a[data-tenant="${SHARED}"]`).click();
+  // A tenant's link opens its audit (no tab in the hash).
+  await page.waitForURL((url) => url.hash === `#/t/${SHARED}`);
+  await page.locator(`section.tenant[data-tenant="${SHARED}"] a[data-tab="audit"][aria-current="page"]`).waitFor();
+  assert.equal(await textOf(page.locator('section.tenant h1')), SHARED);
+  assert.match(await textOf(page.locator('.tenant-head .meta', { hasText: 'evaluated on' })), /evaluated on 2024-06-03/);
+
+  assert.equal(await textOf(cardValue(page, 'flows')), '5');
+  assert.equal(await textOf(page.locator('#at-risk .card-value')), '2');
+  assert.match((await page.locator('#at-risk').getAttribute('class')) ?? '', /\bwarn\b/, '#at-risk is not marked warn');
+  assert.equal(await textOf(cardValue(page, 'turned off')), '0');
+  assert.equal(await textOf(cardValue(page, 'environments')), '1');
+  assert.equal(await textOf(page.locator('#fix-cost .card-value')), 'USD 45.00');
+
+  const flows = await page.locator('tbody tr[data-flow]').evaluateAll((rows) => rows.map((r) => r.dataset.flow));
+  assert.deepEqual(flows.sort(), ['invoice-sync', 'stock-lookup'], 'the flows at risk');
+  problems.assertNone();
+});
+
+uiTest('each flow at risk shows its owner, rule chips, reasons and fixes cheapest first', async ({ page, problems }) => {
+  await signIn(page);
+  await tenantTab(page, SHARED, 'audit');
+
+  const invoice = row(page, 'invoice-sync');
+  const chips = async (r) => r.locator('span.rules code.rule').allTextContents();
+  assert.deepEqual(await chips(invoice), ['M365-1', 'FLOW-2', 'FLOW-6', 'FLOW-4', 'FLOW-14', 'ENF-1']);
+  const invoiceText = await textOf(invoice);
+  assert.match(invoiceText, /\bbob\b/, 'owner bob');
+  assert.match(invoiceText, /automated/);
+  assert.match(invoiceText, /other/, 'enforcement kind');
+  assert.match(invoiceText, /FLOW-4 `bob` holds no premium Power Automate licence/);
+  // The flow's name links to its page.
+  assert.equal(await invoice.locator('a').first().getAttribute('href'), `#/t/${SHARED}/flows/invoice-sync`);
+
+  const fixes = await invoice.locator('.fix > span').allTextContents();
+  assert.equal(fixes.length, 2, `invoice-sync fixes: ${JSON.stringify(fixes)}`);
+  assert.match(fixes[0], /^assign power-automate-premium × 1 → bob — USD 15\.00\/month ENF-6$/);
+  assert.match(fixes[1], /^assign a process licence × 1 → invoice-sync — USD 150\.00\/month ENF-6$/);
+  assert.equal(await invoice.locator('button[data-fix="assign-license"]').count(), 1);
+  assert.equal(await invoice.locator('button[data-fix="assign-process-license"]').count(), 1);
+
+  const stock = row(page, 'stock-lookup');
+  const stockChips = await chips(stock);
+  assert.ok(stockChips.includes('FLOW-3') && stockChips.includes('FLOW-4'), `stock-lookup chips: ${stockChips}`);
+  const stockText = await textOf(stock);
+  assert.match(stockText, /`dana` holds no premium/);
+  assert.match(stockText, /`erik` holds no premium/);
+  const stockFixes = await stock.locator('.fix > span').allTextContents();
+  assert.match(stockFixes[0], /^assign power-automate-premium × 2 → dana, erik — USD 30\.00\/month/);
+  assert.match(stockFixes[1], /^assign a process licence × 1 → stock-lookup — USD 150\.00\/month/);
+  problems.assertNone();
+});
+
+uiTest('the cheapest fix of invoice-sync: plan with its cost, Apply, and bob holds the licence', async ({ page, problems }) => {
+  const tenant = await freshTenant('ui-audit-fix');
+  await signIn(page);
+  await tenantTab(page, tenant, 'audit');
+
+  const invoice = row(page, 'invoice-sync');
+  await invoice.locator('button[data-fix="assign-license"]').click();
+  const panel = invoice.locator('.fix').filter({ has: page.locator('button[data-fix="assign-license"]') }).locator('.fix-panel');
+  const apply = panel.locator('button[data-apply="assign-license"]');
+  await apply.waitFor();
+  const steps = (await panel.locator('ol.steps li').allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
+  assert.equal(steps.length, 2, `the plan: ${JSON.stringify(steps)}`);
+  assert.match(steps[0], /^Buy 1 × power-automate-premium \(admin purchase, from 2024-06-03\) \(USD 15\.00\/month\)$/);
+  assert.match(steps[1], /^Assign power-automate-premium to bob\b/);
+
+  // Nothing has changed before Apply.
+  assert.deepEqual((await apiOk('GET', `/tenants/${tenant}/users/bob`)).licenses, ['microsoft-365-business-standard']);
+  assert.equal((await apiOk('GET', `/tenants/${tenant}/subscriptions`)).length, 2);
+
+  await apply.click();
+  await until(
+    async () => (await page.locator('#at-risk .card-value').textContent()) === '1',
+    'the at-risk card did not become 1 after applying the fix',
+  );
+  await row(page, 'invoice-sync').waitFor({ state: 'detached' });
+  assert.equal(await row(page, 'stock-lookup').count(), 1, 'stock-lookup is still at risk');
+  assert.equal(await textOf(page.locator('#fix-cost .card-value')), 'USD 30.00');
+
+  // In the server's data.
+  const bob = await apiOk('GET', `/tenants/${tenant}/users/bob`);
+  assert.ok(bob.licenses.includes('power-automate-premium'), `bob holds ${bob.licenses}`);
+  const subs = await apiOk('GET', `/tenants/${tenant}/subscriptions`);
+  const bought = subs.filter((s) => s.sku === 'power-automate-premium');
+  assert.equal(bought.length, 1, `subscriptions: ${JSON.stringify(subs)}`);
+  assert.equal(bought[0].quantity, 1);
+  assert.equal(bought[0].channel, 'admin');
+  assert.equal(bought[0].start, '2024-06-03');
+  const decision = await apiOk('GET', `/tenants/${tenant}/flows/invoice-sync/decision`);
+  assert.equal(decision.allowed, true, `invoice-sync decision: ${JSON.stringify(decision)}`);
+  const audit = await apiOk('GET', `/tenants/${tenant}/audit`);
+  assert.equal(audit.summary.at_risk, 1);
+  problems.assertNone();
+});
+
+uiTest('the process-licence fix of stock-lookup buys, allocates to default and sets the flow licence', async ({ page, problems }) => {
+  const tenant = await freshTenant('ui-audit-process');
+  await signIn(page);
+  await tenantTab(page, tenant, 'audit');
+
+  const stock = row(page, 'stock-lookup');
+  await stock.locator('button[data-fix="assign-process-license"]').click();
+  const panel = stock.locator('.fix').filter({ has: page.locator('button[data-fix="assign-process-license"]') }).locator('.fix-panel');
+  const apply = panel.locator('button[data-apply="assign-process-license"]');
+  await apply.waitFor();
+  const steps = (await panel.locator('ol.steps li').allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
+  assert.equal(steps.length, 3, `the plan: ${JSON.stringify(steps)}`);
+  assert.match(steps[0], /^Buy 1 × power-automate-process .*\(USD 150\.00\/month\)$/);
+  assert.match(steps[1], /^Allocate 1 more power-automate-process to environment default/);
+  assert.match(steps[2], /^Set flow stock-lookup to its process licence/);
+
+  await apply.click();
+  await until(
+    async () => (await page.locator('#at-risk .card-value').textContent()) === '1',
+    'the at-risk card did not become 1 after applying the process licence',
+  );
+  await row(page, 'stock-lookup').waitFor({ state: 'detached' });
+  assert.equal(await row(page, 'invoice-sync').count(), 1, 'invoice-sync is still at risk');
+
+  const flow = await apiOk('GET', `/tenants/${tenant}/flows/stock-lookup`);
+  assert.equal(flow.license, 'process');
+  const allocations = await apiOk('GET', `/tenants/${tenant}/environments/default/allocations`);
+  assert.deepEqual(
+    allocations.currencyAllocations.filter((a) => a.currencyType === 'power-automate-process').map((a) => a.allocated),
+    [1],
+    `allocations on default: ${JSON.stringify(allocations)}`,
+  );
+  const subs = await apiOk('GET', `/tenants/${tenant}/subscriptions`);
+  assert.equal(subs.filter((s) => s.sku === 'power-automate-process').length, 1, `subscriptions: ${JSON.stringify(subs)}`);
+  for (const as of ['', 'dana', 'erik', 'carol']) {
+    const decision = await apiOk('GET', `/tenants/${tenant}/flows/stock-lookup/decision${as ? `?as=${as}` : ''}`);
+    assert.equal(decision.allowed, true, `stock-lookup as ${as || 'everyone'}: ${JSON.stringify(decision)}`);
+    assert.equal(decision.licensed_by.kind, 'process');
+  }
+  problems.assertNone();
+});
+
+uiTest('a fix panel opened twice closes; the plan changes nothing until Apply', async ({ page, problems }) => {
+  const tenant = await freshTenant('ui-audit-toggle');
+  await signIn(page);
+  await tenantTab(page, tenant, 'audit');
+  const stock = row(page, 'stock-lookup');
+  const button = stock.locator('button[data-fix="assign-license"]');
+  await button.click();
+  const panel = stock.locator('.fix').filter({ has: page.locator('button[data-fix="assign-license"]') }).locator('.fix-panel');
+  await panel.locator('button[data-apply]').waitFor();
+  const steps = (await panel.locator('ol.steps li').allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
+  // dana and erik: 2 units to buy (none free), then one assignment each.
+  assert.equal(steps.length, 3, `the plan: ${JSON.stringify(steps)}`);
+  assert.match(steps[0], /^Buy 2 × power-automate-premium .*\(USD 30\.00\/month\)$/);
+  assert.match(steps[1], /^Assign power-automate-premium to dana/);
+  assert.match(steps[2], /^Assign power-automate-premium to erik/);
+  await button.click();
+  assert.equal(await panel.isHidden(), true, 'the panel stays open after a second click');
+
+  assert.equal((await apiOk('GET', `/tenants/${tenant}/subscriptions`)).length, 2, 'planning bought something');
+  assert.equal((await apiOk('GET', `/tenants/${tenant}/audit`)).summary.at_risk, 2);
+  const log = await apiOk('GET', `/tenants/${tenant}/audit-log`);
+  assert.deepEqual(log.entries.map((e) => `${e.action} ${e.kind}`), ['create tenant'], 'planning wrote to the audit log');
+  problems.assertNone();
+});
