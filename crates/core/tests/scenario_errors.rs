@@ -410,6 +410,25 @@ fn unknown_sku_in_allocations_points_at_the_key() {
     );
 }
 
+/// Allocation (RULES.md's vocabulary): environment- or flow-scoped units given to an environment. A user's plan
+/// or a tenant pool allocated to an environment is refused where it is written.
+#[test]
+fn a_user_scoped_sku_is_not_allocated_to_an_environment() {
+    let text = "[tenant]\nid = \"c\"\n\n[[environments]]\nid = \"prod\"\ndefault = true\n\
+                allocations = { power-automate-process = 1, power-apps-per-user = 3 }\n";
+    let error = toml_error(text);
+    assert!(
+        error.starts_with(
+            "t.toml:7:45: environments[0].allocations.power-apps-per-user: `power-apps-per-user` is \
+             user-scoped and is not allocated to environments"
+        ),
+        "{error}"
+    );
+    let ok = "[tenant]\nid = \"c\"\n\n[[environments]]\nid = \"prod\"\ndefault = true\n\
+              allocations = { power-automate-process = 1, ai-builder-capacity = 2 }\n";
+    assert_eq!(toml_ok(ok).environments[0].allocations.len(), 2);
+}
+
 #[test]
 fn unknown_sku_far_from_every_sku_points_to_the_catalog() {
     let text = "[tenant]\nid = \"c\"\n\n[[subscriptions]]\nsku = \"quantum-compute-units\"\nquantity = 1\n";
@@ -906,6 +925,11 @@ mod round_trip {
         fn sku(&mut self) -> String {
             NEEDED[self.below(NEEDED.len())].to_owned()
         }
+        /// A SKU an environment may be allocated (environment- or flow-scoped).
+        fn allocatable(&mut self) -> String {
+            const ALLOCATABLE: [&str; 2] = ["power-automate-process", "ai-builder-capacity"];
+            ALLOCATABLE[self.below(ALLOCATABLE.len())].to_owned()
+        }
         fn date(&mut self) -> NaiveDate {
             NaiveDate::from_num_days_from_ce_opt(700_000 + self.below(80_000) as i32).unwrap()
         }
@@ -943,7 +967,7 @@ mod round_trip {
                 dataverse: p.flag(),
                 dynamics_apps: vec![p.text()],
                 allocations: (0..p.below(3))
-                    .map(|_| (p.sku(), p.big()))
+                    .map(|_| (p.allocatable(), p.big()))
                     .collect::<BTreeMap<_, _>>(),
                 storage: p.flag().then(|| Storage {
                     database_mb: p.big(),

@@ -81,7 +81,12 @@ pub fn require(p: &Principal, family: Family, access: Access, scope: Scope<'_>) 
         Ok(())
     } else {
         Err(Problem::forbidden(format!(
-            "a {} key may not {} {family:?}{}",
+            "{} {} key may not {} {family:?}{}",
+            if p.role.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            },
             p.role.as_str(),
             if access == Access::Read { "read" } else { "change" },
             match (scope.environment, scope.user) {

@@ -148,6 +148,21 @@ async fn problems(backend: Backend) {
         )
         .await;
     problem(&r, 422, "/currencyAllocations/0/allocated");
+    // A user's plan is assigned, never allocated to an environment.
+    let r = app
+        .send(
+            Method::PATCH,
+            "/v1/tenants/acme/environments/e2/allocations",
+            Some(ADMIN),
+            &[],
+            Body::Json(json!({"currencyAllocations": [
+                {"currencyType": "power-automate-process", "allocated": 1},
+                {"currencyType": "power-apps-per-user", "allocated": 2},
+            ]})),
+        )
+        .await;
+    problem(&r, 422, "/currencyAllocations/1/currencyType");
+    assert!(r.text.contains("user-scoped"), "{}", r.text);
     let r = app
         .post(
             "/v1/tenants/acme/purchases:preview",

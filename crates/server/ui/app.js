@@ -2,7 +2,7 @@
 // that reads the API and answers a node; this file holds the router, the sign-in and the tenant's frame.
 
 import { api, ApiError, session, seg } from './api.js';
-import { h, mount, notice, downloadButton } from './dom.js';
+import { h, mount, notice, downloadButton, takeFlash } from './dom.js';
 import { tenantsView } from './views/tenants.js';
 import { auditView } from './views/audit.js';
 import { flowsView, flowView } from './views/flows.js';
@@ -39,10 +39,19 @@ let generation = 0;
 let me = null;
 const who = document.getElementById('who');
 
+/** A path segment of the hash; a malformed escape is taken as it stands (it then names nothing). */
+function decode(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
 /** Shows whatever the hash names. A newer navigation wins over a slower older one. */
 async function route() {
   const mine = ++generation;
-  const parts = window.location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = window.location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decode);
   signOutButton.hidden = !session.key();
   if (!session.key()) {
     mount(crumbs);
@@ -58,7 +67,14 @@ async function route() {
   let node;
   try {
     if (!me) {
-      me = (await api('GET', '/me')).data;
+      const { data } = await api('GET', '/me');
+      if (!admits(data)) {
+        forget();
+        mount(crumbs);
+        mount(root, signInView(MAKER));
+        return;
+      }
+      me = data;
       who.textContent = describe(me);
     }
     node = await render(parts);
@@ -128,6 +144,7 @@ function tenantFrame(ctx, current, body) {
         dataset: { tab: name },
         'aria-current': name === current ? 'page' : null,
       }, label))),
+    h('div', { id: 'flash' }, takeFlash()),
     body);
 }
 
@@ -147,7 +164,12 @@ function signInView(message) {
     const key = input.value.trim();
     if (!key) return;
     try {
-      await api('GET', '/tenants', { key });
+      const { data } = await api('GET', '/me', { key });
+      if (!admits(data)) {
+        error.hidden = false;
+        error.textContent = MAKER;
+        return;
+      }
     } catch (e) {
       error.hidden = false;
       error.textContent = e.status === 401
@@ -162,6 +184,13 @@ function signInView(message) {
   }
   return form;
 }
+
+/**
+ * The pages read a whole tenant, which every role but a maker may (policy.rs): a maker reads only its own
+ * items, and works through the API.
+ */
+const admits = (k) => k.role !== 'maker';
+const MAKER = 'A maker key opens no admin pages: they are for operators, tenant admins (global, billing, environment) and readers. A maker works through the API (its apps, flows and licence requests).';
 
 /** "operator", "global-admin of acme", "maker mia of acme". */
 function describe(k) {

@@ -171,3 +171,17 @@ export function findings(list, cls = 'plain') {
 export function fact(term, value) {
   return [h('dt', {}, term), h('dd', {}, value)];
 }
+
+let flashed = null;
+
+/** A message for the next page drawn (a change was made and the page is read again): shown once. */
+export function flash(text) {
+  flashed = text;
+}
+
+/** The flashed message as a notice, once; null when there is none. */
+export function takeFlash() {
+  const text = flashed;
+  flashed = null;
+  return text ? notice('ok', text) : null;
+}

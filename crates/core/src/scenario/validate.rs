@@ -27,7 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Scope};
 
 use super::locate::Target;
 use super::model::{EventKind, PurchaseChannel, SCENARIO_VERSION, Scenario, UserKind};
@@ -325,7 +325,29 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
             }
         }
         for sku in env.allocations.keys() {
-            skus.check(sku, here.key("allocations").key(sku), Target::Key, &mut out);
+            let key = here.key("allocations").key(sku);
+            skus.check(sku, key.clone(), Target::Key, &mut out);
+            // An allocation gives an environment units of an environment-scoped add-on, or flow-scoped units
+            // its flows then take (RULES.md's vocabulary; FLOW-14, AI-1, PORTAL-5). A user's licence or a tenant
+            // pool is never allocated: counting it here would grant what was not bought for this.
+            if let Some(def) = catalog.sku_by_id(sku)
+                && matches!(def.scope, Scope::User | Scope::Tenant)
+            {
+                let scope = if def.scope == Scope::User {
+                    "user"
+                } else {
+                    "tenant"
+                };
+                out.push(
+                    Problem::new(key.clone(), format!("`{sku}` is {scope}-scoped and is not allocated to environments"))
+                        .help(Some(
+                            "allocate environment or flow SKUs (process, hosted process, AI Builder, portal add-ons); \
+                             assign user SKUs to users"
+                                .to_owned(),
+                        ))
+                        .at(key, Target::Key),
+                );
+            }
         }
     }
     if !s.environments.is_empty() && default.is_none() {

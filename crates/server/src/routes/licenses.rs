@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use entitle_core::Snapshot;
 use entitle_core::buying::usage;
+use entitle_core::catalog::Scope as CatalogScope;
 use entitle_core::scenario::FlowLicense;
 use serde::Deserialize;
 use serde_json::json;
@@ -226,8 +227,21 @@ pub async fn patch_allocations(
                 Problem::unprocessable(format!("unknown SKU `{}`", a.currency_type))
                     .at(format!("/currencyAllocations/{k}/currencyType"))
             })?;
-            let id = catalog
-                .sku(idx)
+            let def = catalog.sku(idx);
+            // Said here as well as by the scenario's validation, so the pointer names this request's field.
+            if let Some(d) = def.filter(|d| matches!(d.scope, CatalogScope::User | CatalogScope::Tenant)) {
+                return Err(Problem::unprocessable(format!(
+                    "`{}` is {}-scoped and is not allocated to environments",
+                    d.id,
+                    if d.scope == CatalogScope::User {
+                        "user"
+                    } else {
+                        "tenant"
+                    }
+                ))
+                .at(format!("/currencyAllocations/{k}/currencyType")));
+            }
+            let id = def
                 .map(|d| d.id.clone())
                 .unwrap_or_else(|| a.currency_type.clone());
             if a.allocated == 0 {

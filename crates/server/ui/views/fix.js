@@ -4,7 +4,7 @@
 // which.
 
 import { api, seg } from '../api.js';
-import { h, mount, notice, fixText } from '../dom.js';
+import { h, mount, notice, fixText, flash } from '../dom.js';
 
 /** Units of `sku` bought and not yet assigned or allocated (the cost report's usage lines). */
 async function unitsFree(tenant, sku) {
@@ -155,6 +155,7 @@ async function planPanel(ctx, fix, flow, env, done) {
         }
       }
       mount(result, notice('ok', 'Applied.'));
+      flash(`Applied: ${fixText(fix)}.`);
       done?.();
     },
   }, 'Apply');

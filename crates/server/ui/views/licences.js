@@ -2,7 +2,7 @@
 // subscriptions, and a purchase checked against the admin's policy before it is made (BUY).
 
 import { api, seg } from '../api.js';
-import { h, table, rules, chips, notice, mount, money, number, card, findings } from '../dom.js';
+import { h, table, rules, chips, notice, mount, money, number, card, findings, flash } from '../dom.js';
 
 export async function licencesView(ctx) {
   const { tenant, summary, refresh } = ctx;
@@ -71,6 +71,7 @@ function buyForm(tenant, summary, cost, refresh) {
             apply.disabled = true;
             try {
               await api('POST', `${base}/subscriptions`, { body: { ...ask, channel: 'admin', start: summary.at } });
+              flash(`Bought ${ask.quantity} × ${ask.sku}.`);
               refresh();
             } catch (e) {
               mount(result, notice('error', e.message));

@@ -1,7 +1,7 @@
 // Licence requests: makers ask, an admin approves (which assigns the licence) or denies.
 
 import { api, seg } from '../api.js';
-import { h, table, notice, mount } from '../dom.js';
+import { h, table, notice, mount, flash } from '../dom.js';
 
 export async function requestsView({ tenant, refresh }) {
   const base = `/tenants/${seg(tenant)}`;
@@ -10,6 +10,7 @@ export async function requestsView({ tenant, refresh }) {
   const decide = async (r, decision) => {
     try {
       await api('POST', `${base}/license-requests/${seg(r.id)}/${decision}`);
+      flash(`Request ${r.id} ${decision === 'approve' ? 'approved: ' + r.sku + ' assigned to ' + r.user : 'denied'}.`);
       refresh();
     } catch (e) {
       mount(result, notice('error', `${r.id}: ${e.message}`));

@@ -2,7 +2,7 @@
 // it turns first), request limits per 24 hours with their sources (REQ) and the last 24 hours of use.
 
 import { api, seg } from '../api.js';
-import { h, table, rules, chips, notice, mount, number, downloadButton, filtered } from '../dom.js';
+import { h, table, rules, chips, notice, mount, number, downloadButton, filtered, flash } from '../dom.js';
 import { flipsText } from './fix.js';
 
 export async function usersView({ tenant }) {
@@ -41,6 +41,7 @@ export async function userView(ctx, userId) {
           apply.disabled = true;
           try {
             await api('POST', path, { body });
+            flash(`${what}: done.`);
             refresh();
           } catch (e) {
             mount(result, notice('error', e.message));
