@@ -10,6 +10,17 @@ import { apiOk, freshTenant, signIn, tenantTab, textOf, uiTest, until } from './
 const SHARED = 'fabrikam-bakery';
 
 const row = (page, flow) => page.locator(`tr[data-flow="${flow}"]`);
+
+/** Opens the plan of one fix (`action`) of a flow's row; answers its panel, Apply button and steps in words. */
+async function openFix(page, flow, action) {
+  const button = row(page, flow).locator(`button[data-fix="${action}"]`);
+  await button.click();
+  const panel = row(page, flow).locator('.fix').filter({ has: page.locator(`button[data-fix="${action}"]`) }).locator('.fix-panel');
+  const apply = panel.locator(`button[data-apply="${action}"]`);
+  await apply.waitFor();
+  const steps = (await panel.locator('ol.steps li').allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
+  return { button, panel, apply, steps };
+}
 const cardValue = (page, label) =>
   page.locator('.cards .card').filter({ has: page.locator('.card-label', { hasText: new RegExp(`^${label}$`) }) }).locator('.card-value');
 
@@ -73,12 +84,7 @@ uiTest('the cheapest fix of invoice-sync: plan with its cost, Apply, and bob hol
   await signIn(page);
   await tenantTab(page, tenant, 'audit');
 
-  const invoice = row(page, 'invoice-sync');
-  await invoice.locator('button[data-fix="assign-license"]').click();
-  const panel = invoice.locator('.fix').filter({ has: page.locator('button[data-fix="assign-license"]') }).locator('.fix-panel');
-  const apply = panel.locator('button[data-apply="assign-license"]');
-  await apply.waitFor();
-  const steps = (await panel.locator('ol.steps li').allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
+  const { panel, apply, steps } = await openFix(page, 'invoice-sync', 'assign-license');
   assert.equal(steps.length, 2, `the plan: ${JSON.stringify(steps)}`);
   assert.match(steps[0], /^Buy 1 × power-automate-premium \(admin purchase, from 2024-06-03\) \(USD 15\.00\/month\)$/);
   assert.match(steps[1], /^Assign power-automate-premium to bob\b/);
@@ -117,12 +123,7 @@ uiTest('the process-licence fix of stock-lookup buys, allocates to default and s
   await signIn(page);
   await tenantTab(page, tenant, 'audit');
 
-  const stock = row(page, 'stock-lookup');
-  await stock.locator('button[data-fix="assign-process-license"]').click();
-  const panel = stock.locator('.fix').filter({ has: page.locator('button[data-fix="assign-process-license"]') }).locator('.fix-panel');
-  const apply = panel.locator('button[data-apply="assign-process-license"]');
-  await apply.waitFor();
-  const steps = (await panel.locator('ol.steps li').allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
+  const { panel, apply, steps } = await openFix(page, 'stock-lookup', 'assign-process-license');
   assert.equal(steps.length, 3, `the plan: ${JSON.stringify(steps)}`);
   assert.match(steps[0], /^Buy 1 × power-automate-process .*\(USD 150\.00\/month\)$/);
   assert.match(steps[1], /^Allocate 1 more power-automate-process to environment default/);
@@ -158,12 +159,7 @@ uiTest('a fix panel opened twice closes; the plan changes nothing until Apply', 
   const tenant = await freshTenant('ui-audit-toggle');
   await signIn(page);
   await tenantTab(page, tenant, 'audit');
-  const stock = row(page, 'stock-lookup');
-  const button = stock.locator('button[data-fix="assign-license"]');
-  await button.click();
-  const panel = stock.locator('.fix').filter({ has: page.locator('button[data-fix="assign-license"]') }).locator('.fix-panel');
-  await panel.locator('button[data-apply]').waitFor();
-  const steps = (await panel.locator('ol.steps li').allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
+  const { button, panel, steps } = await openFix(page, 'stock-lookup', 'assign-license');
   // dana and erik: 2 units to buy (none free), then one assignment each.
   assert.equal(steps.length, 3, `the plan: ${JSON.stringify(steps)}`);
   assert.match(steps[0], /^Buy 2 × power-automate-premium .*\(USD 30\.00\/month\)$/);
