@@ -89,12 +89,31 @@ impl IntoResponse for Reply {
 /// What a change makes of a tenant.
 #[derive(Debug)]
 pub struct Mutation {
-    pub scenario: Scenario,
+    /// The tenant after the change.
+    pub next: Next,
     pub changes: Vec<Change>,
     pub reply: Reply,
     /// The engine names problems by their place in the scenario (`flows[3].owner`); a request whose body is
     /// that one item gets pointers into its body instead.
     pub within: Option<String>,
+}
+
+/// A changed tenant: its scenario, to be checked and indexed by the write path, or already built into a snapshot
+/// by a mutation that needed it (the units check of `assignLicense`), which is then not built a second time.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per write, moved once into the write path; boxing would only add an allocation"
+)]
+pub enum Next {
+    Unchecked(Scenario),
+    Checked(Snapshot),
+}
+
+impl From<Scenario> for Next {
+    fn from(s: Scenario) -> Next {
+        Next::Unchecked(s)
+    }
 }
 
 /// How a write was asked.
@@ -249,7 +268,10 @@ pub async fn write(
         let cur = slot.state.load_full();
         let m = mutate(&cur)?;
         let catalog = Arc::clone(cur.snapshot.catalog_arc());
-        let next = check(state, catalog, m.scenario, m.within.as_deref())?;
+        let next = match m.next {
+            Next::Checked(next) => next,
+            Next::Unchecked(scenario) => check(state, catalog, scenario, m.within.as_deref())?,
+        };
         if req.dry_run {
             let body = json!({
                 "dry_run": true,

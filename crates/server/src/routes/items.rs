@@ -230,7 +230,7 @@ async fn create<T: Item>(a: Ask<'_>) -> Result<Response, Problem> {
         T::list_mut(&mut s).push(item.clone());
         let after = to_value(&item)?;
         Ok(Mutation {
-            scenario: s,
+            next: s.into(),
             changes: vec![Change {
                 action: "create",
                 kind: T::KIND,
@@ -291,7 +291,7 @@ async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, 
             *slot = new;
         }
         Ok(Mutation {
-            scenario: s,
+            next: s.into(),
             changes: vec![Change {
                 action: "update",
                 kind: T::KIND,
@@ -326,7 +326,7 @@ async fn delete<T: Item>(a: Ask<'_>, id: &str) -> Result<Response, Problem> {
         precondition(given.as_deref(), &etag_of(&old), false)?;
         T::list_mut(&mut s).remove(i);
         Ok(Mutation {
-            scenario: s,
+            next: s.into(),
             changes: vec![Change {
                 action: "delete",
                 kind: T::KIND,

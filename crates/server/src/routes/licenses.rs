@@ -18,7 +18,7 @@ use crate::policy::{Access, Family, Scope, require};
 use crate::problem::Problem;
 use crate::routes::items::etag_of;
 use crate::state::AppState;
-use crate::write::{Change, Mutation, Reply, write};
+use crate::write::{Change, Mutation, Next, Reply, write};
 
 /// Graph `assignLicense`: `{"addLicenses": [{"skuId": …, "disabledPlans": []}], "removeLicenses": [skuId]}`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -100,14 +100,14 @@ pub async fn assign_license(
         }
         let after = serde_json::to_value(&*u).map_err(Problem::internal)?;
         let etag = etag_of(&*u);
-        let next = crate::write::check(&state, Arc::clone(cur.snapshot.catalog_arc()), s.clone(), None)?;
+        let next = crate::write::check(&state, Arc::clone(cur.snapshot.catalog_arc()), s, None)?;
         let added: Vec<(String, String)> = added
             .into_iter()
             .map(|(k, sku)| (format!("/addLicenses/{k}/skuId"), sku))
             .collect();
         within_units(&cur.snapshot, &next, &added)?;
         Ok(Mutation {
-            scenario: s,
+            next: Next::Checked(next),
             changes: vec![Change {
                 action: "assign-license",
                 kind: "user",
@@ -252,7 +252,7 @@ pub async fn patch_allocations(
         }
         let after = allocations_json(&env, &e.allocations);
         Ok(Mutation {
-            scenario: s,
+            next: s.into(),
             changes: vec![Change {
                 action: "allocate",
                 kind: "environment",
@@ -306,7 +306,7 @@ pub async fn put_flow_license(
         let etag = etag_of(&*f);
         let body = serde_json::to_value(&*f).map_err(Problem::internal)?;
         Ok(Mutation {
-            scenario: s,
+            next: s.into(),
             changes: vec![Change {
                 action: "set-license",
                 kind: "flow",

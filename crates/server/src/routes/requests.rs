@@ -13,7 +13,7 @@ use crate::policy::{Access, Family, Scope, require};
 use crate::problem::Problem;
 use crate::routes::licenses::within_units;
 use crate::state::AppState;
-use crate::write::{Change, Mutation, Reply, check, write};
+use crate::write::{Change, Mutation, Next, Reply, check, write};
 
 fn to_value<T: serde::Serialize>(x: &T) -> Result<serde_json::Value, Problem> {
     serde_json::to_value(x).map_err(Problem::internal)
@@ -59,7 +59,7 @@ pub async fn decide(
             before: Some(before),
             after: Some(after.clone()),
         }];
-        if approve {
+        let next = if approve {
             let u = s
                 .users
                 .iter_mut()
@@ -79,11 +79,14 @@ pub async fn decide(
                 before: Some(before),
                 after: Some(to_value(&*u)?),
             });
-            let next = check(&state, Arc::clone(cur.snapshot.catalog_arc()), s.clone(), None)?;
+            let next = check(&state, Arc::clone(cur.snapshot.catalog_arc()), s, None)?;
             within_units(&cur.snapshot, &next, &[("/sku".to_owned(), canonical)])?;
-        }
+            Next::Checked(next)
+        } else {
+            s.into()
+        };
         Ok(Mutation {
-            scenario: s,
+            next,
             changes,
             reply: Reply::json(StatusCode::OK, after),
             within: None,
