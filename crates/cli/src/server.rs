@@ -5,7 +5,7 @@ use std::path::Path;
 use entitle_server::auth::Role;
 use entitle_server::config::{self, Config, LogFormat, Settings};
 use entitle_server::keys::{KeySpec, KeyView, check_spec, create, revoke};
-use entitle_server::store::{self, Store};
+use entitle_server::store::{self, KeyIf, Revoked, Store};
 
 use crate::args::{Key, Serve, StoreArgs};
 use crate::input::CliError;
@@ -121,7 +121,7 @@ pub fn key(args: Key) -> Result<String, CliError> {
                     let flag = p.pointer.as_deref().unwrap_or("").trim_start_matches('/').split('/').next().unwrap_or("").to_owned();
                     CliError::Input(format!("--{}: {}", if flag == "environments" { "environment" } else { &flag }, p.detail))
                 })?;
-                let key = create(store.as_ref(), "cli", tenant.as_deref(), &spec, None, false)
+                let key = create(store.as_ref(), "cli", tenant.as_deref(), &spec, None, KeyIf::Always)
                     .await
                     .map_err(|e| CliError::Internal(e.to_string()))?
                     .ok_or_else(|| CliError::Internal("the key was not stored".to_owned()))?;
@@ -152,8 +152,13 @@ pub fn key(args: Key) -> Result<String, CliError> {
                     .iter()
                     .find(|k| k.id == id && !k.revoked)
                     .ok_or_else(|| CliError::Input(format!("no key `{id}` in force")))?;
-                revoke(store.as_ref(), "cli", row).await.map_err(|e| CliError::Internal(e.to_string()))?;
-                Ok(format!("revoked {id}\n"))
+                match revoke(store.as_ref(), "cli", row).await.map_err(|e| CliError::Internal(e.to_string()))? {
+                    Revoked::Done => Ok(format!("revoked {id}\n")),
+                    Revoked::NotFound => Err(CliError::Input(format!("no key `{id}` in force"))),
+                    Revoked::LastOperator => Err(CliError::Input(format!(
+                        "`{id}` is the last operator key in force: create another (entitle key create --role operator) before revoking it"
+                    ))),
+                }
             }
         }
     })

@@ -21,10 +21,16 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Caller, Problem> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
+        // Two credentials are ambiguous (a proxy may read the other one): refuse rather than pick one.
+        let mut all = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let header = all.next().and_then(|v| v.to_str().ok());
+        if all.next().is_some() {
+            return Err(Problem::bad_request(
+                "ambiguous-authorization",
+                "send one Authorization header, not several",
+            )
+            .at("header:Authorization"));
+        }
         let secret = bearer(header)?;
         state
             .authenticate(secret)

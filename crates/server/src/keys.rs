@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Role, new_id, new_secret};
 use crate::problem::Problem;
-use crate::store::{KeyRow, NewAudit, Store, StoreError, now_ms};
+use crate::store::{KeyIf, KeyRow, NewAudit, Revoked, Store, StoreError, now_ms};
 
 /// What a new key may do.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -119,15 +119,14 @@ pub fn check_spec(
     }
 }
 
-/// Makes and stores a key (checked by [`check_spec`] first). With `only_if_none`, only if the store has no
-/// key at all (the first start).
+/// Makes and stores a key (checked by [`check_spec`] first), when `only_if` holds (see [`KeyIf`]).
 pub async fn create(
     store: &dyn Store,
     actor: &str,
     tenant: Option<&str>,
     spec: &KeySpec,
     secret: Option<String>,
-    only_if_none: bool,
+    only_if: KeyIf,
 ) -> Result<Option<NewKey>, StoreError> {
     let (secret, hash) = match secret {
         Some(s) => {
@@ -157,11 +156,11 @@ pub async fn create(
         before: None,
         after: serde_json::to_value(&view).ok(),
     };
-    let made = store.insert_key(&row, audit, only_if_none).await?;
+    let made = store.insert_key(&row, audit, only_if).await?;
     Ok(made.then_some(NewKey { view, key: secret }))
 }
 
-pub async fn revoke(store: &dyn Store, actor: &str, row: &KeyRow) -> Result<bool, StoreError> {
+pub async fn revoke(store: &dyn Store, actor: &str, row: &KeyRow) -> Result<Revoked, StoreError> {
     let audit = NewAudit {
         tenant: row.tenant.clone().unwrap_or_else(|| "*".to_owned()),
         actor: actor.to_owned(),

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::keys::{KeySpec, create};
 use crate::meter::UsageMeter;
 use crate::state::AppState;
-use crate::store::{self, Notice, redact};
+use crate::store::{self, KeyIf, Notice, redact};
 
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]
@@ -99,16 +99,32 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
         user: None,
         name: Some("first operator".into()),
     };
+    // ENTITLE_ADMIN_KEY is brought into the store whatever keys other nodes made (two nodes starting together on
+    // an empty database must not leave the configured key out), but never brought back once revoked.
+    let only_if = if config.admin_key.is_some() {
+        KeyIf::NewSecret
+    } else {
+        KeyIf::NoKeys
+    };
     let made = create(
         store.as_ref(),
         &Principal::system().key_id,
         None,
         &spec,
         config.admin_key.clone(),
-        true,
+        only_if,
     )
     .await
     .map_err(store_err)?;
+    if let (Some(secret), None) = (&config.admin_key, &made) {
+        let hash = crate::auth::hash_secret(secret);
+        let keys = store.keys().await.map_err(store_err)?;
+        if keys.iter().any(|k| k.hash == hash && k.revoked) {
+            tracing::warn!(
+                "ENTITLE_ADMIN_KEY names a key that was revoked; it stays revoked and opens nothing"
+            );
+        }
+    }
     let new_operator_key = made.map(|k| k.key);
     state.reload_keys().await.map_err(store_err)?;
 

@@ -18,6 +18,8 @@ use crate::store::{Store, StoreError, TenantRow};
 #[derive(Debug)]
 pub struct TenantState {
     pub version: i64,
+    /// This life of the tenant id (see [`crate::store::TenantRow::incarnation`]).
+    pub incarnation: Arc<str>,
     pub catalog: String,
     /// The snapshot on `day`: the scenario's `tenant.at`, or today (UTC) when it has none.
     pub snapshot: Arc<Snapshot>,
@@ -30,11 +32,12 @@ pub struct TenantState {
 }
 
 impl TenantState {
-    pub fn new(version: i64, catalog: &str, snapshot: Snapshot) -> TenantState {
+    pub fn new(version: i64, incarnation: Arc<str>, catalog: &str, snapshot: Snapshot) -> TenantState {
         let flows = snapshot.flows().len();
         let users = snapshot.users().len();
         TenantState {
             version,
+            incarnation,
             catalog: catalog.to_owned(),
             day: snapshot.at(),
             snapshot: Arc::new(snapshot),
@@ -162,19 +165,26 @@ impl AppState {
         let catalog = self.catalog(&row.catalog).map_err(|p| p.detail.clone())?;
         let scenario =
             Scenario::parse(&row.scenario, Format::Json, &row.id, &catalog).map_err(|e| e.to_string())?;
-        self.state_from(row.version, &row.catalog, catalog, scenario)
+        self.state_from(
+            row.version,
+            row.incarnation.as_str().into(),
+            &row.catalog,
+            catalog,
+            scenario,
+        )
     }
 
     pub fn state_from(
         &self,
         version: i64,
+        incarnation: Arc<str>,
         catalog_name: &str,
         catalog: Arc<Catalog>,
         scenario: Scenario,
     ) -> Result<TenantState, String> {
         let day = scenario.tenant.at.unwrap_or_else(|| self.today());
         let snapshot = Snapshot::new(catalog, scenario, day).map_err(|e| e.to_string())?;
-        Ok(TenantState::new(version, catalog_name, snapshot))
+        Ok(TenantState::new(version, incarnation, catalog_name, snapshot))
     }
 
     /// The tenant, if this principal may know it exists (404 otherwise, for others' tenants too).
@@ -194,7 +204,13 @@ impl AppState {
         let s = slot.state.load_full();
         if s.scenario().tenant.at.is_none() && s.day != self.today() {
             let catalog = Arc::clone(s.snapshot.catalog_arc());
-            if let Ok(next) = self.state_from(s.version, &s.catalog, catalog, s.scenario().clone()) {
+            if let Ok(next) = self.state_from(
+                s.version,
+                Arc::clone(&s.incarnation),
+                &s.catalog,
+                catalog,
+                s.scenario().clone(),
+            ) {
                 let next = Arc::new(next);
                 // Only if no write landed meanwhile.
                 let prev = slot.state.compare_and_swap(&s, Arc::clone(&next));
@@ -215,12 +231,13 @@ impl AppState {
         match row {
             Some(row) => match self.state_of(&row) {
                 Ok(state) => match map.get(id) {
-                    Some(slot) => {
+                    Some(slot) if *slot.state.load().incarnation == *state.incarnation => {
                         if slot.state.load().version < state.version {
                             slot.state.store(Arc::new(state));
                         }
                     }
-                    None => {
+                    // Absent here, or another life of the id (deleted and created again by another node).
+                    _ => {
                         let mut next = (*map).clone();
                         next.insert(id.to_owned(), Arc::new(new_slot(id, state)));
                         self.tenants.store(Arc::new(next));
@@ -249,13 +266,13 @@ impl AppState {
             match self.state_of(&row) {
                 Ok(state) => {
                     let slot = match old.get(&row.id) {
-                        Some(slot) => {
+                        Some(slot) if *slot.state.load().incarnation == *state.incarnation => {
                             if slot.state.load().version < state.version {
                                 slot.state.store(Arc::new(state));
                             }
                             Arc::clone(slot)
                         }
-                        None => Arc::new(new_slot(&row.id, state)),
+                        _ => Arc::new(new_slot(&row.id, state)),
                     };
                     next.insert(row.id.clone(), slot);
                 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use entitle_core::buying::usage;
 use entitle_core::entities::flips;
 use entitle_core::{Catalog, Scenario, Snapshot};
 use serde_json::{Value, json};
@@ -244,6 +245,62 @@ fn gone_users(before: &Snapshot, after: &Snapshot) -> Vec<String> {
         .collect()
 }
 
+/// The environments of `before` that `after` no longer has.
+fn gone_environments(before: &Snapshot, after: &Snapshot) -> Vec<String> {
+    let kept: std::collections::HashSet<&str> = after
+        .scenario()
+        .environments
+        .iter()
+        .map(|e| e.id.as_str())
+        .collect();
+    before
+        .scenario()
+        .environments
+        .iter()
+        .filter(|e| !kept.contains(e.id.as_str()))
+        .map(|e| e.id.clone())
+        .collect()
+}
+
+/// A commit that failed for the store's sake (a full disk, a lost connection): 503, and nothing changed in
+/// memory. Its outcome may be unknown to the database client (a connection lost during COMMIT), so the tenant is
+/// read again from the store rather than trusted from memory.
+async fn store_failed(state: &AppState, tenant: &str, e: StoreError) -> Problem {
+    tracing::error!(error = %e, tenant, "a write could not be committed");
+    if let Err(e) = state.reload(tenant).await {
+        tracing::warn!(error = %e, tenant, "re-reading the tenant after a failed write failed");
+    }
+    let mut p = Problem::unavailable(
+        "the store could not commit this change, so nothing was changed; try again (with the same \
+         Idempotency-Key, if you sent one)",
+    );
+    p.retry_after = Some(1);
+    p
+}
+
+/// No change may leave a SKU the tenant subscribes to assigned or allocated beyond its units where it was not
+/// before, whichever route makes it (a user's `licenses` in a PATCH as much as `assignLicense`, an environment's
+/// `allocations`, a subscription cut below what is in use): Graph refuses the assignment, the admin center the
+/// reduction. SKUs without a subscription follow the scenario file's convention (bought to match, BUY-6).
+pub fn within_bought(before: &Snapshot, after: &Snapshot) -> Result<(), Problem> {
+    let (was, now) = (usage(before).0, usage(after).0);
+    let catalog = after.catalog();
+    for x in &now {
+        let subscribed = catalog
+            .sku_idx(&x.sku)
+            .is_some_and(|i| after.tenant().subscribed.contains(&i));
+        let prior = was.iter().find(|y| y.sku == x.sku).map_or(0, |y| y.available);
+        if subscribed && x.available < 0 && x.available < prior {
+            return Err(Problem::conflict(format!(
+                "`{}`: {} unit(s) would be assigned or allocated beyond the {} bought; buy more or free some \
+                 first (BUY-6)",
+                x.sku, -x.available, x.purchased
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// How often a write is tried when other nodes keep committing to the same tenant first.
 const ATTEMPTS: u32 = 20;
 
@@ -272,6 +329,7 @@ pub async fn write(
             Next::Checked(next) => next,
             Next::Unchecked(scenario) => check(state, catalog, scenario, m.within.as_deref())?,
         };
+        within_bought(&cur.snapshot, &next)?;
         if req.dry_run {
             let body = json!({
                 "dry_run": true,
@@ -285,12 +343,14 @@ pub async fn write(
         let reply = m.reply;
         let commit = Commit {
             tenant: slot.id.clone(),
+            incarnation: cur.incarnation.to_string(),
             expect: Expect::Version(cur.version),
             next: Some(TenantRow {
                 id: slot.id.clone(),
                 version,
                 catalog: cur.catalog.clone(),
                 scenario: text,
+                incarnation: cur.incarnation.to_string(),
             }),
             audit: audit_rows(&slot.id, &req.principal.key_id, &m.changes),
             idempotency: req
@@ -298,16 +358,24 @@ pub async fn write(
                 .as_ref()
                 .map(|k| (req.scope(), k.clone(), reply.stored(req.fingerprint.clone()))),
             gone_users: gone_users(&cur.snapshot, &next),
+            gone_environments: gone_environments(&cur.snapshot, &next),
         };
-        let revokes = !commit.gone_users.is_empty();
+        let revokes = !commit.gone_users.is_empty() || !commit.gone_environments.is_empty();
         match state.store.commit(commit).await {
             Ok(()) => {
-                slot.state
-                    .store(Arc::new(TenantState::new(version, &cur.catalog, next)));
+                slot.state.store(Arc::new(TenantState::new(
+                    version,
+                    Arc::clone(&cur.incarnation),
+                    &cur.catalog,
+                    next,
+                )));
                 state.metrics.write_committed();
                 if revokes {
-                    // The store revoked the deleted users' keys in the same transaction.
-                    state.reload_keys().await.map_err(Problem::internal)?;
+                    // The store revoked the deleted users' and environments' keys in the same transaction.
+                    // Committed: the answer stands even if this node's re-read fails (it re-reads again soon).
+                    if let Err(e) = state.reload_keys().await {
+                        tracing::warn!(error = %e, "re-reading keys after a revocation failed");
+                    }
                 }
                 return Ok(reply.into_response());
             }
@@ -326,7 +394,7 @@ pub async fn write(
                     Problem::conflict("a concurrent request with this Idempotency-Key is in flight")
                 });
             }
-            Err(e) => return Err(Problem::internal(e)),
+            Err(e) => return Err(store_failed(state, &slot.id, e).await),
         }
     }
     Err(Problem::conflict("the tenant kept changing; try again"))
@@ -359,14 +427,18 @@ pub async fn create_tenant(
         etag: Some("\"v1\"".to_owned()),
         location: Some(format!("/v1/tenants/{id}")),
     };
+    // A new life of the id, whatever lived under it before.
+    let incarnation: Arc<str> = crate::auth::new_id("inc_").into();
     let commit = Commit {
         tenant: id.clone(),
+        incarnation: incarnation.to_string(),
         expect: Expect::Absent,
         next: Some(TenantRow {
             id: id.clone(),
             version: 1,
             catalog: catalog_name.to_owned(),
             scenario: text,
+            incarnation: incarnation.to_string(),
         }),
         audit: audit_rows(
             &id,
@@ -384,11 +456,12 @@ pub async fn create_tenant(
             .as_ref()
             .map(|k| (req.scope(), k.clone(), reply.stored(req.fingerprint.clone()))),
         gone_users: Vec::new(),
+        gone_environments: Vec::new(),
     };
     match state.store.commit(commit).await {
         Ok(()) => {
             state
-                .insert_tenant(&id, TenantState::new(1, catalog_name, next))
+                .insert_tenant(&id, TenantState::new(1, incarnation, catalog_name, next))
                 .await;
             state.metrics.write_committed();
             Ok(reply.into_response())
@@ -400,7 +473,7 @@ pub async fn create_tenant(
         Err(StoreError::IdempotencyTaken) => replayed(state, req)
             .await?
             .ok_or_else(|| Problem::conflict("a concurrent request with this Idempotency-Key is in flight")),
-        Err(e) => Err(Problem::internal(e)),
+        Err(e) => Err(store_failed(state, &id, e).await),
     }
 }
 
@@ -417,6 +490,7 @@ pub async fn delete_tenant(state: &AppState, slot: &TenantSlot, req: &WriteReq) 
     }
     let commit = Commit {
         tenant: slot.id.clone(),
+        incarnation: cur.incarnation.to_string(),
         expect: Expect::Version(cur.version),
         next: None,
         audit: audit_rows(
@@ -432,15 +506,18 @@ pub async fn delete_tenant(state: &AppState, slot: &TenantSlot, req: &WriteReq) 
         ),
         idempotency: None,
         gone_users: Vec::new(),
+        gone_environments: Vec::new(),
     };
     match state.store.commit(commit).await {
         Ok(()) => {
             state.remove_tenant(&slot.id).await;
-            // The store revoked its keys in the same transaction.
-            state.reload_keys().await.map_err(Problem::internal)?;
+            // The store revoked its keys in the same transaction; committed, the answer stands either way.
+            if let Err(e) = state.reload_keys().await {
+                tracing::warn!(error = %e, "re-reading keys after a tenant's deletion failed");
+            }
             Ok(Reply::no_content().into_response())
         }
         Err(StoreError::Conflict) => Err(Problem::conflict("the tenant changed meanwhile; try again")),
-        Err(e) => Err(Problem::internal(e)),
+        Err(e) => Err(store_failed(state, &slot.id, e).await),
     }
 }

@@ -203,6 +203,94 @@ fn probes() -> Vec<Probe> {
             ),
             "/v1/tenants/{t}/flows/mia-flow",
         ),
+        // Trust item 3: a field that needs a right of its own needs it on every route. The licence mode of a
+        // flow is a flow licence (PUT …/license), whether or not the maker owns the flow.
+        guarded(
+            probe(
+                "flow-license",
+                "write",
+                M::PATCH,
+                "/v1/tenants/{t}/flows/mia-flow?dry_run=true",
+                Some(json!({"license": "process"})),
+                [200, 200, 403, 403, 403, 403],
+            ),
+            "/v1/tenants/{t}/flows/mia-flow",
+        ),
+        guarded(
+            probe(
+                "flow-license",
+                "write",
+                M::PATCH,
+                "/v1/tenants/{t}/flows/bo-flow?dry_run=true",
+                Some(json!({"license": "process"})),
+                [200, 200, 403, 200, 403, 403],
+            ),
+            "/v1/tenants/{t}/flows/bo-flow",
+        ),
+        probe(
+            "flow-license",
+            "write",
+            M::POST,
+            "/v1/tenants/{t}/flows?dry_run=true",
+            Some(
+                json!({"id": "mia-new", "environment": "default", "owner": "mia", "trigger": "scheduled", "license": "per-flow"}),
+            ),
+            [200, 200, 403, 403, 403, 403],
+        ),
+        probe(
+            "flows",
+            "write",
+            M::POST,
+            "/v1/tenants/{t}/flows?dry_run=true",
+            Some(json!({"id": "mia-new", "environment": "default", "owner": "mia", "trigger": "scheduled"})),
+            [200, 200, 403, 403, 200, 403],
+        ),
+        // An environment's allocations are allocations (PATCH …/allocations), its other fields the environment's.
+        guarded(
+            probe(
+                "allocations",
+                "write",
+                M::PATCH,
+                "/v1/tenants/{t}/environments/e2?dry_run=true",
+                Some(json!({"allocations": {"power-automate-process": 2}})),
+                [200, 200, 200, 403, 403, 403],
+            ),
+            "/v1/tenants/{t}/environments/e2",
+        ),
+        guarded(
+            probe(
+                "environments",
+                "write",
+                M::PATCH,
+                "/v1/tenants/{t}/environments/e2?dry_run=true",
+                Some(json!({"kind": "sandbox"})),
+                [200, 200, 403, 200, 403, 403],
+            ),
+            "/v1/tenants/{t}/environments/e2",
+        ),
+        // A user's licences are a licence assignment (assignLicense), for the user's own maker key too.
+        guarded(
+            probe(
+                "licenses",
+                "write",
+                M::PATCH,
+                "/v1/tenants/{t}/users/cy?dry_run=true",
+                Some(json!({"licenses": ["microsoft-365-business-basic", "power-automate-per-user"]})),
+                [200, 200, 200, 403, 403, 403],
+            ),
+            "/v1/tenants/{t}/users/cy",
+        ),
+        guarded(
+            probe(
+                "licenses",
+                "write",
+                M::PATCH,
+                "/v1/tenants/{t}/users/mia?dry_run=true",
+                Some(json!({"licenses": ["microsoft-365-business-standard"]})),
+                [200, 200, 200, 403, 403, 403],
+            ),
+            "/v1/tenants/{t}/users/mia",
+        ),
         probe(
             "entities",
             "read",
@@ -302,13 +390,22 @@ fn probes() -> Vec<Probe> {
             None,
             [200, 200, 200, 200, 403, 200],
         ),
+        // Trust item 3: naming itself as the invoking user does not open another maker's flow to a maker.
         probe(
             "answers",
             "read",
             M::GET,
             "/v1/tenants/{t}/flows/bo-flow/decision?as=mia",
             None,
-            ALL,
+            [200, 200, 200, 200, 403, 200],
+        ),
+        probe(
+            "answers",
+            "read",
+            M::GET,
+            "/v1/tenants/{t}/limits?flow=bo-flow&as=mia",
+            None,
+            [200, 200, 200, 200, 403, 200],
         ),
         probe(
             "answers",

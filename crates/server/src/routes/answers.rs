@@ -48,6 +48,32 @@ fn json<T: serde::Serialize>(value: &T) -> Response {
     axum::Json(value).into_response()
 }
 
+/// May the caller read answers about this flow? A maker, only about a flow it owns or co-owns: who it names as
+/// the invoking user (`as`) changes the answer, never who may read it.
+pub fn may_read_flow(
+    caller: &Caller,
+    snap: &Snapshot,
+    fi: entitle_core::snapshot::FlowIdx,
+) -> Result<(), Problem> {
+    let rec = snap
+        .flow(fi)
+        .ok_or_else(|| Problem::internal("a flow index without its flow"))?;
+    let owner = snap.user_id(rec.owner);
+    let scope = |user| Scope {
+        environment: None,
+        user: Some(user),
+    };
+    let co_owner = || {
+        rec.co_owners.iter().any(|&u| {
+            crate::policy::allowed(&caller.0, Family::Answers, Access::Read, scope(snap.user_id(u)))
+        })
+    };
+    if crate::policy::allowed(&caller.0, Family::Answers, Access::Read, scope(owner)) || co_owner() {
+        return Ok(());
+    }
+    require(&caller.0, Family::Answers, Access::Read, scope(owner))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowQuery {
@@ -72,17 +98,7 @@ pub async fn flow_decision(
         None => Arc::clone(&cur.snapshot),
     };
     let fi = snap.flow_idx(&f).ok_or_else(|| Problem::not_found("flow", &f))?;
-    let owner = snap.flow(fi).map(|r| snap.user_id(r.owner));
-    let who = q.as_user.as_deref().or(owner);
-    require(
-        &caller.0,
-        Family::Answers,
-        Access::Read,
-        Scope {
-            environment: None,
-            user: who,
-        },
-    )?;
+    may_read_flow(&caller, &snap, fi)?;
     let u = q.as_user.as_deref().map(|id| user(&snap, "as", id)).transpose()?;
     // The default decision (the tenant's own day, no invoking user) is served from bytes built once per
     // snapshot: the hot path of a platform asking before every run.
@@ -219,17 +235,7 @@ pub async fn limits_h(
             let fi = snap
                 .flow_idx(id)
                 .ok_or_else(|| Problem::not_found("flow", id).at("query:flow"))?;
-            let owner = snap.flow(fi).map(|r| snap.user_id(r.owner));
-            let who = q.as_user.as_deref().or(owner);
-            require(
-                &caller.0,
-                Family::Answers,
-                Access::Read,
-                Scope {
-                    environment: None,
-                    user: who,
-                },
-            )?;
+            may_read_flow(&caller, &snap, fi)?;
             let u = q.as_user.as_deref().map(|id| user(&snap, "as", id)).transpose()?;
             flow_limit(&snap, fi, u)
         }

@@ -22,7 +22,7 @@ use crate::state::AppState;
 use crate::write::{Change, Mutation, Reply, write};
 
 /// A collection of the scenario.
-pub trait Item: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sync + 'static {
+pub trait Item: Serialize + DeserializeOwned + Clone + Default + PartialEq + Send + Sync + 'static {
     /// `user`, as the audit log names it.
     const KIND: &'static str;
     /// `users`, as the scenario names it.
@@ -42,6 +42,68 @@ pub trait Item: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sync +
     /// What only some roles may write (a maker files a licence request; only an admin decides it).
     fn check_write(&self, _p: &crate::auth::Principal) -> Result<(), Problem> {
         Ok(())
+    }
+    /// Fields that need a right of their own, whichever route changes them: a user's licences are a licence
+    /// assignment, an environment's allocations an allocation, a flow's licence mode a flow licence.
+    const GUARDED: &'static [(&'static str, Family)] = &[];
+}
+
+/// May `p` make this change? Decided by what changes, never by the route: every guarded field that changes
+/// needs its own right, and anything else (the item's other fields, its creation or deletion) the
+/// collection's. Each right is checked against the item as it was and as it will be, so nothing moves into or
+/// out of the caller's reach. `old: None` creates, `new: None` deletes.
+pub fn authorize<T: Item>(
+    p: &crate::auth::Principal,
+    old: Option<&T>,
+    new: Option<&T>,
+) -> Result<(), Problem> {
+    // An item created or deleted is compared with the default item: a new flow set to the default licence mode
+    // changes no licence.
+    let default = T::default();
+    let json = |x: Option<&T>| to_value(x.unwrap_or(&default)).map(Some);
+    let (before, after) = (json(old)?, json(new)?);
+    let field = |v: &Option<Value>, f: &str| {
+        v.as_ref()
+            .and_then(|v| v.get(f))
+            .filter(|x| !is_empty_value(x))
+            .cloned()
+    };
+    let mut families: Vec<Family> = Vec::new();
+    for (f, family) in T::GUARDED {
+        if field(&before, f) != field(&after, f) && !families.contains(family) {
+            families.push(*family);
+        }
+    }
+    let unguarded = |v: &Option<Value>| {
+        v.as_ref().and_then(Value::as_object).map(|m| {
+            m.iter()
+                .filter(|(k, _)| !T::GUARDED.iter().any(|(f, _)| f == k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<serde_json::Map<String, Value>>()
+        })
+    };
+    let rest_changes = old.is_none() || new.is_none() || unguarded(&before) != unguarded(&after);
+    if rest_changes || families.is_empty() {
+        families.insert(0, T::FAMILY);
+    }
+    for family in families {
+        for item in [old, new].into_iter().flatten() {
+            require(p, family, Access::Write, item.scope())?;
+        }
+    }
+    for item in [old, new].into_iter().flatten() {
+        item.check_write(p)?;
+    }
+    Ok(())
+}
+
+/// A value that says nothing: absent fields and their defaults serialise like this.
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
     }
 }
 
@@ -77,11 +139,12 @@ impl Item for LicenseRequest {
 }
 
 macro_rules! item {
-    ($t:ty, $kind:literal, $section:ident, $family:expr, |$x:ident| $scope:expr) => {
+    ($t:ty, $kind:literal, $section:ident, $family:expr, |$x:ident| $scope:expr $(, guarded: $guarded:expr)?) => {
         impl Item for $t {
             const KIND: &'static str = $kind;
             const SECTION: &'static str = stringify!($section);
             const FAMILY: Family = $family;
+            $(const GUARDED: &'static [(&'static str, Family)] = $guarded;)?
             fn list(s: &Scenario) -> &Vec<Self> {
                 &s.$section
             }
@@ -102,7 +165,7 @@ macro_rules! item {
 item!(User, "user", users, Family::Users, |u| Scope {
     environment: None,
     user: Some(&u.id)
-});
+}, guarded: &[("licenses", Family::Licenses)]);
 item!(
     Environment,
     "environment",
@@ -111,7 +174,8 @@ item!(
     |e| Scope {
         environment: Some(&e.id),
         user: None
-    }
+    },
+    guarded: &[("allocations", Family::Allocations)]
 );
 item!(App, "app", apps, Family::Apps, |a| Scope {
     environment: Some(&a.environment),
@@ -120,7 +184,7 @@ item!(App, "app", apps, Family::Apps, |a| Scope {
 item!(Flow, "flow", flows, Family::Flows, |f| Scope {
     environment: Some(&f.environment),
     user: Some(&f.owner)
-});
+}, guarded: &[("license", Family::FlowLicense)]);
 item!(Entity, "entity", entities, Family::Entities, |_e| Scope::default(
 ));
 
@@ -215,8 +279,7 @@ pub struct Ask<'a> {
 async fn create<T: Item>(a: Ask<'_>) -> Result<Response, Problem> {
     let slot = a.state.slot(&a.w.caller.0, a.t)?;
     let mut item: T = json_body(&a.w.headers, &a.w.body)?;
-    require(&a.w.caller.0, T::FAMILY, Access::Write, item.scope())?;
-    item.check_write(&a.w.caller.0)?;
+    authorize::<T>(&a.w.caller.0, None, Some(&item))?;
     let req = &a.w.req;
     write(a.state, &slot, req, |cur| {
         let mut s = cur.scenario().clone();
@@ -266,7 +329,8 @@ async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, 
             .get(i)
             .cloned()
             .ok_or_else(|| Problem::not_found(T::KIND, id))?;
-        require(&a.w.caller.0, T::FAMILY, Access::Write, old.scope())?;
+        // Some right on the item first, so a key with none learns nothing from the precondition.
+        require_some_write::<T>(&a.w.caller.0, &old)?;
         precondition(given.as_deref(), &etag_of(&old), true)?;
         let before = to_value(&old)?;
         let merged = if patch {
@@ -283,8 +347,7 @@ async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, 
             ))
             .at("/id"));
         }
-        require(&a.w.caller.0, T::FAMILY, Access::Write, new.scope())?;
-        new.check_write(&a.w.caller.0)?;
+        authorize(&a.w.caller.0, Some(&old), Some(&new))?;
         let after = to_value(&new)?;
         let etag = etag_of(&new);
         if let Some(slot) = T::list_mut(&mut s).get_mut(i) {
@@ -322,7 +385,7 @@ async fn delete<T: Item>(a: Ask<'_>, id: &str) -> Result<Response, Problem> {
             .get(i)
             .cloned()
             .ok_or_else(|| Problem::not_found(T::KIND, id))?;
-        require(&a.w.caller.0, T::FAMILY, Access::Write, old.scope())?;
+        authorize(&a.w.caller.0, Some(&old), None)?;
         precondition(given.as_deref(), &etag_of(&old), false)?;
         T::list_mut(&mut s).remove(i);
         Ok(Mutation {
@@ -340,6 +403,18 @@ async fn delete<T: Item>(a: Ask<'_>, id: &str) -> Result<Response, Problem> {
         })
     })
     .await
+}
+
+/// Does `p` hold any right to write this item (its collection's, or a guarded field's)?
+fn require_some_write<T: Item>(p: &crate::auth::Principal, item: &T) -> Result<(), Problem> {
+    let any = std::iter::once(T::FAMILY)
+        .chain(T::GUARDED.iter().map(|(_, f)| *f))
+        .any(|f| crate::policy::allowed(p, f, Access::Write, item.scope()));
+    if any {
+        Ok(())
+    } else {
+        require(p, T::FAMILY, Access::Write, item.scope())
+    }
 }
 
 /// RFC 7396: `null` removes a member, objects merge, anything else replaces.

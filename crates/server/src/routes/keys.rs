@@ -13,6 +13,7 @@ use crate::keys::{KeySpec, KeyView, check_spec, create, revoke};
 use crate::policy::{Access, Family, Scope, require};
 use crate::problem::Problem;
 use crate::state::AppState;
+use crate::store::{KeyIf, Revoked};
 
 fn operator(caller: &Caller) -> Result<(), Problem> {
     if caller.0.role == Role::Operator {
@@ -29,10 +30,17 @@ async fn made(
     tenant: Option<&str>,
     spec: &KeySpec,
 ) -> Result<Response, Problem> {
-    let key = create(state.store.as_ref(), &caller.0.key_id, tenant, spec, None, false)
-        .await
-        .map_err(Problem::internal)?
-        .ok_or_else(|| Problem::internal("key not created"))?;
+    let key = create(
+        state.store.as_ref(),
+        &caller.0.key_id,
+        tenant,
+        spec,
+        None,
+        KeyIf::Always,
+    )
+    .await
+    .map_err(Problem::internal)?
+    .ok_or_else(|| Problem::internal("key not created"))?;
     state.reload_keys().await.map_err(Problem::internal)?;
     Ok((StatusCode::CREATED, axum::Json(key)).into_response())
 }
@@ -58,18 +66,19 @@ async fn revoked(
         .iter()
         .find(|k| k.id == id && k.tenant.as_deref() == tenant && !k.revoked)
         .ok_or_else(|| Problem::not_found("key", id))?;
-    let operators = rows
-        .iter()
-        .filter(|k| k.role == Role::Operator.as_str() && !k.revoked)
-        .count();
-    if row.role == Role::Operator.as_str() && operators <= 1 {
-        return Err(Problem::conflict(
-            "this is the last operator key in force: create another before revoking it",
-        ));
-    }
-    revoke(state.store.as_ref(), &caller.0.key_id, row)
+    // The last-operator rule is decided by the store, in the transaction that revokes.
+    match revoke(state.store.as_ref(), &caller.0.key_id, row)
         .await
-        .map_err(Problem::internal)?;
+        .map_err(Problem::internal)?
+    {
+        Revoked::Done => {}
+        Revoked::NotFound => return Err(Problem::not_found("key", id)),
+        Revoked::LastOperator => {
+            return Err(Problem::conflict(
+                "this is the last operator key in force: create another before revoking it",
+            ));
+        }
+    }
     state.reload_keys().await.map_err(Problem::internal)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -15,7 +15,7 @@ pub async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
-/// Ready: the store answers.
+/// Ready: the store answers, and writes (after a failed write, it must take a probe write again).
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match state.store.ping().await {
         Ok(()) => axum::Json(json!({
@@ -26,8 +26,12 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "store not ready");
-            Problem::unavailable(format!("the {} store does not answer", state.store.backend()))
-                .into_response()
+            let what = if state.store.writable() {
+                "does not answer"
+            } else {
+                "cannot write (its last write failed: a full disk, say), so this node acknowledges no change"
+            };
+            Problem::unavailable(format!("the {} store {what}", state.store.backend())).into_response()
         }
     }
 }

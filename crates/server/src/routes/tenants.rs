@@ -248,13 +248,21 @@ pub async fn audit_log(
             .at(format!("query:{name}")));
         }
     }
-    // The log outlives a deleted tenant; only its operators read it then.
-    if state.tenants.load().contains_key(&t) {
-        state.slot(&caller.0, &t)?;
-    } else if caller.0.role != Role::Operator {
-        return Err(Problem::not_found("tenant", &t));
-    }
+    // A tenant's log is its present life's: a tenant created again under an old id starts with an empty log.
+    // The log outlives a deleted tenant; only operators read it then, every past life of the id at once (each
+    // entry names its incarnation).
+    let incarnation = match state.tenants.load().get(&t) {
+        Some(slot) => {
+            state.slot(&caller.0, &t)?;
+            Some(slot.state.load().incarnation.to_string())
+        }
+        None if caller.0.role == Role::Operator => None,
+        None => return Err(Problem::not_found("tenant", &t)),
+    };
     require(&caller.0, Family::AuditLog, Access::Read, Scope::default())?;
+    // Entries about keys (ids, roles, names) are for those who may read keys.
+    let exclude_kind = (!crate::policy::allowed(&caller.0, Family::Keys, Access::Read, Scope::default()))
+        .then(|| "key".to_owned());
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(
@@ -270,6 +278,8 @@ pub async fn audit_log(
         until_ms: q.until.map(|t| t.timestamp_millis()),
         after_seq: q.after,
         limit,
+        incarnation,
+        exclude_kind,
     };
     let entries = state
         .store

@@ -21,6 +21,9 @@ pub struct TenantRow {
     pub catalog: String,
     /// The scenario, as JSON.
     pub scenario: String,
+    /// This life of the tenant id: a tenant deleted and created again under the same id is another incarnation,
+    /// with an audit log of its own.
+    pub incarnation: String,
 }
 
 /// One change, as the audit log keeps it.
@@ -28,6 +31,9 @@ pub struct TenantRow {
 pub struct AuditEntry {
     pub seq: i64,
     pub tenant: String,
+    /// The life of the tenant id the entry belongs to (`""` for entries about no tenant or from before
+    /// incarnations were recorded).
+    pub incarnation: String,
     /// Unix milliseconds.
     #[serde(skip)]
     pub at_ms: i64,
@@ -56,6 +62,20 @@ pub struct NewAudit {
     pub after: Option<serde_json::Value>,
 }
 
+impl NewAudit {
+    /// About what the entry takes on disk.
+    pub fn approx_bytes(&self) -> usize {
+        let json = |v: &Option<serde_json::Value>| v.as_ref().map_or(0, |v| v.to_string().len());
+        64 + self.tenant.len()
+            + self.actor.len()
+            + self.action.len()
+            + self.kind.len()
+            + self.item.as_ref().map_or(0, String::len)
+            + json(&self.before)
+            + json(&self.after)
+    }
+}
+
 /// Which audit entries to read.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -70,6 +90,10 @@ pub struct AuditFilter {
     /// Entries after this sequence number (paging).
     pub after_seq: Option<i64>,
     pub limit: i64,
+    /// Only this incarnation's entries (a tenant's present life); `None`: every life.
+    pub incarnation: Option<String>,
+    /// Leave out entries of this kind (`key`, for those who may not read keys).
+    pub exclude_kind: Option<String>,
 }
 
 /// A stored API key (never the key itself: its SHA-256).
@@ -114,6 +138,8 @@ pub enum Expect {
 #[derive(Debug, Clone)]
 pub struct Commit {
     pub tenant: String,
+    /// The tenant's incarnation: the write lands only on that life of the id.
+    pub incarnation: String,
     pub expect: Expect,
     /// `None` deletes the tenant.
     pub next: Option<TenantRow>,
@@ -122,6 +148,71 @@ pub struct Commit {
     /// Users this change deletes: keys bound to them are revoked in the same transaction, so a key never
     /// speaks for a user created later under the same id.
     pub gone_users: Vec<String>,
+    /// Environments this change deletes: environment-admin keys naming one are revoked with it.
+    pub gone_environments: Vec<String>,
+}
+
+/// When [`Store::insert_key`] inserts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyIf {
+    Always,
+    /// Only into a store with no key at all: the first start's random operator key.
+    NoKeys,
+    /// Only if this secret was never stored (in force or revoked): `ENTITLE_ADMIN_KEY`, which a node brings
+    /// into the store whatever other nodes made, but never brings back once revoked.
+    NewSecret,
+}
+
+/// What [`Store::revoke_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    Done,
+    /// No such key in force.
+    NotFound,
+    /// It is the last operator key in force, which is never revoked (nobody could create keys again).
+    LastOperator,
+}
+
+/// Whether the last write reached the disk. A failed commit makes the store unready until a write of its size
+/// succeeds again: `/readyz` must not send traffic to a node that cannot keep what it acknowledges.
+#[derive(Debug, Default)]
+pub struct WriteHealth {
+    /// The size of the last failed write, in bytes; 0 when the last write succeeded.
+    failed_bytes: std::sync::atomic::AtomicUsize,
+}
+
+impl WriteHealth {
+    pub fn writable(&self) -> bool {
+        self.failed_bytes() == 0
+    }
+
+    /// How big a write a probe must get through before the store counts as writable again.
+    pub fn failed_bytes(&self) -> usize {
+        self.failed_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records the outcome of a write of about `bytes`. Refusals that are answers (a version conflict, a taken
+    /// idempotency key, a unique id) say nothing about the disk.
+    pub fn note<T>(&self, done: &Result<T, StoreError>, bytes: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let failed = match done {
+            // A smaller write getting through says little of a bigger one (a capped file may still have a page).
+            Ok(_) => {
+                let _ = self
+                    .failed_bytes
+                    .fetch_update(Relaxed, Relaxed, |f| (bytes >= f).then_some(0));
+                return;
+            }
+            Err(StoreError::Db(sqlx::Error::Database(d)))
+                if d.is_unique_violation() || d.is_foreign_key_violation() || d.is_check_violation() =>
+            {
+                return;
+            }
+            Err(StoreError::Db(_) | StoreError::Other(_) | StoreError::Migrate(_)) => bytes.max(1),
+            Err(StoreError::Conflict | StoreError::IdempotencyTaken) => return,
+        };
+        self.failed_bytes.store(failed, Relaxed);
+    }
 }
 
 /// A change another node made, announced so this node reloads it.
@@ -152,19 +243,21 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
-    /// Is the database answering (`/readyz`)?
+    /// Is the database answering, and writing (`/readyz`)? After a failed write, it tries a small write.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Did the last write succeed?
+    fn writable(&self) -> bool;
     async fn tenants(&self) -> Result<Vec<TenantRow>, StoreError>;
     async fn tenant(&self, id: &str) -> Result<Option<TenantRow>, StoreError>;
     async fn commit(&self, commit: Commit) -> Result<(), StoreError>;
     async fn idempotent(&self, scope: &str, key: &str) -> Result<Option<Stored>, StoreError>;
     async fn audit_log(&self, tenant: &str, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
     async fn keys(&self) -> Result<Vec<KeyRow>, StoreError>;
-    /// Inserts a key (with its audit entry) unless `only_if_none` and some key exists already: the first
-    /// start's operator key is created exactly once, even by two nodes starting together.
-    async fn insert_key(&self, key: &KeyRow, audit: NewAudit, only_if_none: bool)
-    -> Result<bool, StoreError>;
-    async fn revoke_key(&self, id: &str, audit: NewAudit) -> Result<bool, StoreError>;
+    /// Inserts a key (with its audit entry) when `only_if` holds; `false` when it did not.
+    async fn insert_key(&self, key: &KeyRow, audit: NewAudit, only_if: KeyIf) -> Result<bool, StoreError>;
+    /// Revokes a key in force, unless it is the last operator key in force (decided in the transaction, so two
+    /// revocations at once cannot remove the last two).
+    async fn revoke_key(&self, id: &str, audit: NewAudit) -> Result<Revoked, StoreError>;
     /// Audit entries that change no document (the meter's REQ-8 warnings).
     async fn append_audit(&self, entries: &[NewAudit]) -> Result<(), StoreError>;
     /// The request meter's saved counters.

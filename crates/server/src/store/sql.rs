@@ -5,15 +5,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, migrate::Migrator};
+use sqlx::{Connection, Row, migrate::Migrator};
 
 use super::{
-    AuditEntry, AuditFilter, Commit, Expect, KeyRow, NewAudit, Notice, Store, StoreError, Stored, TenantRow,
-    now_ms,
+    AuditEntry, AuditFilter, Commit, Expect, KeyIf, KeyRow, NewAudit, Notice, Revoked, Store, StoreError,
+    Stored, TenantRow, WriteHealth, now_ms,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -23,11 +24,19 @@ static PG_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    health: std::sync::Arc<WriteHealth>,
 }
 
 impl SqliteStore {
+    /// `url` may end in `?max_page_count=N` (SQLite's pragma, per connection): a cap on the file's size, for an
+    /// operator who wants the database bounded, and for tests that need a disk that fills up.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let (url, max_pages) = split_max_pages(url)?;
+        let mut options = SqliteConnectOptions::from_str(url)?;
+        if let Some(n) = max_pages {
+            options = options.pragma("max_page_count", n.to_string());
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -38,8 +47,36 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            health: std::sync::Arc::default(),
+        })
     }
+}
+
+/// Takes `max_page_count=N` out of a SQLite URL's query (sqlx does not know it).
+fn split_max_pages(url: &str) -> Result<(&str, Option<u64>), StoreError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url, None));
+    };
+    let mut pages = None;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("max_page_count", n)) => {
+                pages = Some(n.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    StoreError::Other(format!(
+                        "max_page_count must be a positive whole number, not `{n}`"
+                    ))
+                })?);
+            }
+            _ => {
+                return Err(StoreError::Other(format!(
+                    "unknown SQLite URL option `{pair}` (known: max_page_count)"
+                )));
+            }
+        }
+    }
+    Ok((base, pages))
 }
 
 /// PostgreSQL. Each commit notifies the other nodes on a channel named after the schema (tests give each
@@ -48,6 +85,7 @@ impl SqliteStore {
 pub struct PgStore {
     pool: PgPool,
     channel: String,
+    health: std::sync::Arc<WriteHealth>,
 }
 
 impl PgStore {
@@ -65,7 +103,11 @@ impl PgStore {
             "entitle_{}",
             schema.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
         );
-        Ok(PgStore { pool, channel })
+        Ok(PgStore {
+            pool,
+            channel,
+            health: std::sync::Arc::default(),
+        })
     }
 }
 
@@ -83,11 +125,17 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-const INSERT_AUDIT: &str = "INSERT INTO audit_log (tenant, at, actor, action, kind, item, before, after) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// The incarnation is the one given (a write knows its tenant's), else the tenant's present one, else '' (a key
+/// made for no tenant, an entry about a tenant that is gone).
+const INSERT_AUDIT: &str = "INSERT INTO audit_log (tenant, at, actor, action, kind, item, before, after, incarnation) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+             COALESCE(CAST($9 AS TEXT), (SELECT t.incarnation FROM tenants t WHERE t.id = $1), ''))";
 
-const SELECT_AUDIT: &str = "SELECT seq, tenant, at, actor, action, kind, item, before, after FROM audit_log \
+const SELECT_AUDIT: &str = "SELECT seq, tenant, at, actor, action, kind, item, before, after, incarnation \
+     FROM audit_log \
      WHERE tenant = $1 \
+       AND (CAST($10 AS TEXT) IS NULL OR incarnation = $10) \
+       AND (CAST($11 AS TEXT) IS NULL OR kind <> $11) \
        AND (CAST($2 AS TEXT) IS NULL OR kind = $2) \
        AND (CAST($3 AS TEXT) IS NULL OR item = $3) \
        AND (CAST($4 AS TEXT) IS NULL OR actor = $4) \
@@ -100,6 +148,11 @@ const SELECT_AUDIT: &str = "SELECT seq, tenant, at, actor, action, kind, item, b
 macro_rules! sql_store {
     ($store:ty, $name:literal, lock_keys: $lock:expr, notify: $notify:expr) => {
         impl $store {
+            /// A connection for one write transaction (see [`Lease`]).
+            async fn lease(&self) -> Result<Lease<<$store as HasDb>::Db>, StoreError> {
+                Ok(Lease(Some(self.pool.acquire().await?)))
+            }
+
             /// Commits, announcing the change to the other nodes (PostgreSQL: `NOTIFY` inside the transaction, so
             /// only committed changes are announced).
             async fn commit_announcing(
@@ -118,6 +171,7 @@ macro_rules! sql_store {
             async fn audit_in(
                 tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
                 a: &NewAudit,
+                incarnation: Option<&str>,
                 at: i64,
             ) -> Result<(), StoreError> {
                 sqlx::query(INSERT_AUDIT)
@@ -129,58 +183,64 @@ macro_rules! sql_store {
                     .bind(&a.item)
                     .bind(json_text(&a.before))
                     .bind(json_text(&a.after))
+                    .bind(incarnation)
                     .execute(&mut **tx)
                     .await?;
                 Ok(())
             }
-        }
 
-        #[async_trait]
-        impl Store for $store {
-            fn backend(&self) -> &'static str {
-                $name
-            }
-
-            async fn ping(&self) -> Result<(), StoreError> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
+            /// Revokes `ids` in the transaction, each with its audit entry.
+            async fn revoke_in(
+                tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
+                tenant: &str,
+                incarnation: Option<&str>,
+                actor: &str,
+                ids: &[String],
+                now: i64,
+            ) -> Result<(), StoreError> {
+                for id in ids {
+                    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
+                    let entry = NewAudit {
+                        tenant: tenant.to_owned(),
+                        actor: actor.to_owned(),
+                        action: "revoke".to_owned(),
+                        kind: "key".to_owned(),
+                        item: Some(id.clone()),
+                        before: None,
+                        after: None,
+                    };
+                    Self::audit_in(tx, &entry, incarnation, now).await?;
+                }
                 Ok(())
             }
 
-            async fn tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
-                let rows = sqlx::query("SELECT id, version, catalog, scenario FROM tenants ORDER BY id")
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(tenant_row).collect()
-            }
-
-            async fn tenant(&self, id: &str) -> Result<Option<TenantRow>, StoreError> {
-                let row = sqlx::query("SELECT id, version, catalog, scenario FROM tenants WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.as_ref().map(tenant_row).transpose()
-            }
-
-            async fn commit(&self, c: Commit) -> Result<(), StoreError> {
+            async fn commit_inner(&self, c: &Commit) -> Result<(), StoreError> {
                 let now = now_ms();
-                let mut tx = self.pool.begin().await?;
+                let mut lease = self.lease().await?;
+                let mut tx = lease.conn()?.begin().await?;
+                let inc = c.incarnation.as_str();
                 let done = match (&c.expect, &c.next) {
                     (Expect::Absent, Some(next)) => sqlx::query(
-                        "INSERT INTO tenants (id, version, catalog, scenario, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $5)",
+                        "INSERT INTO tenants (id, version, catalog, scenario, created_at, updated_at, incarnation) \
+                         VALUES ($1, $2, $3, $4, $5, $5, $6)",
                     )
                     .bind(&next.id)
                     .bind(next.version)
                     .bind(&next.catalog)
                     .bind(&next.scenario)
                     .bind(now)
+                    .bind(inc)
                     .execute(&mut *tx)
                     .await
                     .map(|r| r.rows_affected() == 1)
                     .or_else(|e| if is_unique_violation(&e) { Ok(false) } else { Err(e) })?,
                     (Expect::Version(v), Some(next)) => sqlx::query(
                         "UPDATE tenants SET version = $1, catalog = $2, scenario = $3, updated_at = $4 \
-                         WHERE id = $5 AND version = $6",
+                         WHERE id = $5 AND version = $6 AND incarnation = $7",
                     )
                     .bind(next.version)
                     .bind(&next.catalog)
@@ -188,56 +248,52 @@ macro_rules! sql_store {
                     .bind(now)
                     .bind(&c.tenant)
                     .bind(*v)
+                    .bind(inc)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
                         == 1,
-                    (Expect::Version(v), None) => sqlx::query("DELETE FROM tenants WHERE id = $1 AND version = $2")
-                        .bind(&c.tenant)
-                        .bind(*v)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
+                    (Expect::Version(v), None) => sqlx::query(
+                        "DELETE FROM tenants WHERE id = $1 AND version = $2 AND incarnation = $3",
+                    )
+                    .bind(&c.tenant)
+                    .bind(*v)
+                    .bind(inc)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
                         == 1,
                     (Expect::Absent, None) => true,
                 };
                 if !done {
+                    tx.rollback().await?;
+                    lease.keep();
                     return Err(StoreError::Conflict);
                 }
-                // A deleted tenant's keys go with it, in the same transaction: they must never open a tenant
-                // created later under the same id.
-                let mut revoked: Vec<String> = if c.next.is_none() {
-                    let ids = sqlx::query_scalar(
-                        "SELECT id FROM api_keys WHERE tenant = $1 AND revoked_at IS NULL ORDER BY created_at, id",
-                    )
-                    .bind(&c.tenant)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE tenant = $2 AND revoked_at IS NULL")
-                        .bind(now)
-                        .bind(&c.tenant)
-                        .execute(&mut *tx)
-                        .await?;
-                    ids
-                } else {
-                    Vec::new()
-                };
-                // Likewise the keys of a deleted user.
-                for user in &c.gone_users {
-                    let ids: Vec<String> = sqlx::query_scalar(
-                        "SELECT id FROM api_keys WHERE tenant = $1 AND user_id = $2 AND revoked_at IS NULL ORDER BY created_at, id",
-                    )
-                    .bind(&c.tenant)
-                    .bind(user)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE tenant = $2 AND user_id = $3 AND revoked_at IS NULL")
-                        .bind(now)
-                        .bind(&c.tenant)
-                        .bind(user)
-                        .execute(&mut *tx)
-                        .await?;
-                    revoked.extend(ids);
+                // Keys that lose what they stand for go in the same transaction: a deleted tenant's keys, a
+                // deleted user's maker keys, a deleted environment's environment-admin keys. None of them may
+                // open anything created later under the same id.
+                let rows = sqlx::query(
+                    "SELECT id, role, environments, user_id FROM api_keys \
+                     WHERE tenant = $1 AND revoked_at IS NULL ORDER BY created_at, id",
+                )
+                .bind(&c.tenant)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut revoked = Vec::new();
+                for r in &rows {
+                    let id: String = r.try_get("id")?;
+                    let role: String = r.try_get("role")?;
+                    let envs: String = r.try_get("environments")?;
+                    let user: Option<String> = r.try_get("user_id")?;
+                    let envs: Vec<String> = serde_json::from_str(&envs).unwrap_or_default();
+                    let dies = c.next.is_none()
+                        || user.as_ref().is_some_and(|u| c.gone_users.contains(u))
+                        || (role == "environment-admin"
+                            && envs.iter().any(|e| c.gone_environments.contains(e)));
+                    if dies {
+                        revoked.push(id);
+                    }
                 }
                 // Other nodes must drop revoked keys now, not when they next miss a key.
                 if !revoked.is_empty()
@@ -246,21 +302,10 @@ macro_rules! sql_store {
                     sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut *tx).await?;
                 }
                 for a in &c.audit {
-                    Self::audit_in(&mut tx, a, now).await?;
+                    Self::audit_in(&mut tx, a, Some(inc), now).await?;
                 }
                 let actor = c.audit.first().map_or("system", |a| a.actor.as_str());
-                for id in revoked {
-                    let entry = NewAudit {
-                        tenant: c.tenant.clone(),
-                        actor: actor.to_owned(),
-                        action: "revoke".to_owned(),
-                        kind: "key".to_owned(),
-                        item: Some(id),
-                        before: None,
-                        after: None,
-                    };
-                    Self::audit_in(&mut tx, &entry, now).await?;
-                }
+                Self::revoke_in(&mut tx, &c.tenant, Some(inc), actor, &revoked, now).await?;
                 if let Some((scope, key, s)) = &c.idempotency {
                     sqlx::query(
                         "INSERT INTO idempotency (scope, key, fingerprint, status, content_type, etag, body, created_at) \
@@ -279,7 +324,181 @@ macro_rules! sql_store {
                     .map_err(|e| if is_unique_violation(&e) { StoreError::IdempotencyTaken } else { e.into() })?;
                 }
                 self.commit_announcing(tx, format!("tenant:{}", c.tenant)).await?;
+                lease.keep();
                 Ok(())
+            }
+
+            async fn insert_key_inner(&self, k: &KeyRow, audit: &NewAudit, only_if: KeyIf) -> Result<bool, StoreError> {
+                let mut lease = self.lease().await?;
+                let mut tx = lease.conn()?.begin().await?;
+                let lock: Option<&str> = $lock;
+                if let Some(lock) = lock {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let skip = match only_if {
+                    KeyIf::Always => false,
+                    KeyIf::NoKeys => {
+                        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&mut *tx).await?;
+                        n > 0
+                    }
+                    KeyIf::NewSecret => {
+                        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE hash = $1")
+                            .bind(k.hash.as_slice())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        n > 0
+                    }
+                };
+                if skip {
+                    tx.rollback().await?;
+                    lease.keep();
+                    return Ok(false);
+                }
+                let envs = serde_json::to_string(&k.environments).map_err(|e| StoreError::Other(e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO api_keys (id, hash, tenant, role, environments, user_id, name, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&k.id)
+                .bind(k.hash.as_slice())
+                .bind(&k.tenant)
+                .bind(&k.role)
+                .bind(envs)
+                .bind(&k.user)
+                .bind(&k.name)
+                .bind(k.created_ms)
+                .execute(&mut *tx)
+                .await?;
+                Self::audit_in(&mut tx, audit, None, now_ms()).await?;
+                self.commit_announcing(tx, "keys".to_owned()).await?;
+                lease.keep();
+                Ok(true)
+            }
+
+            async fn revoke_key_inner(&self, id: &str, audit: &NewAudit) -> Result<Revoked, StoreError> {
+                let mut lease = self.lease().await?;
+                let mut tx = lease.conn()?.begin().await?;
+                // Two revocations at once must not both see a second operator key: count under the lock.
+                let lock: Option<&str> = $lock;
+                if let Some(lock) = lock {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let n = sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
+                     AND (role <> 'operator' OR \
+                          (SELECT COUNT(*) FROM api_keys o WHERE o.role = 'operator' AND o.revoked_at IS NULL) > 1)",
+                )
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.rollback().await?;
+                    lease.keep();
+                    return Ok(if live > 0 { Revoked::LastOperator } else { Revoked::NotFound });
+                }
+                Self::audit_in(&mut tx, audit, None, now_ms()).await?;
+                self.commit_announcing(tx, "keys".to_owned()).await?;
+                lease.keep();
+                Ok(Revoked::Done)
+            }
+
+            async fn append_audit_inner(&self, entries: &[NewAudit]) -> Result<(), StoreError> {
+                let mut lease = self.lease().await?;
+                let mut tx = lease.conn()?.begin().await?;
+                let now = now_ms();
+                for a in entries {
+                    Self::audit_in(&mut tx, a, None, now).await?;
+                }
+                tx.commit().await?;
+                lease.keep();
+                Ok(())
+            }
+
+            async fn meter_forget_inner(&self, budget: &str) -> Result<(), StoreError> {
+                let mut lease = self.lease().await?;
+                let mut tx = lease.conn()?.begin().await?;
+                sqlx::query("DELETE FROM meter_counts WHERE budget = $1").bind(budget).execute(&mut *tx).await?;
+                tx.commit().await?;
+                lease.keep();
+                Ok(())
+            }
+
+            async fn meter_save_inner(&self, rows: &[(String, String)]) -> Result<(), StoreError> {
+                let now = now_ms();
+                let mut lease = self.lease().await?;
+                let mut tx = lease.conn()?.begin().await?;
+                for (budget, data) in rows {
+                    sqlx::query(
+                        "INSERT INTO meter_counts (budget, data, saved_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (budget) DO UPDATE SET data = excluded.data, saved_at = excluded.saved_at",
+                    )
+                    .bind(budget)
+                    .bind(data)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                lease.keep();
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $name
+            }
+
+            /// Reads answer; and after a failed write, a write answers again (a probe row of a few pages, so
+            /// a full disk or a capped file shows).
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                let bytes = self.health.failed_bytes();
+                if bytes > 0 {
+                    // As big as the write that failed (a few pages at least, at most a bound), then gone again.
+                    let probe = [(PROBE.to_owned(), "0".repeat(bytes.clamp(PROBE_MIN, PROBE_MAX)))];
+                    let mut done = self.meter_save_inner(&probe).await;
+                    if done.is_ok() {
+                        done = self.meter_forget_inner(PROBE).await;
+                    }
+                    self.health.note(&done, bytes);
+                    done?;
+                }
+                Ok(())
+            }
+
+            fn writable(&self) -> bool {
+                self.health.writable()
+            }
+
+            async fn tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
+                let rows = sqlx::query("SELECT id, version, catalog, scenario, incarnation FROM tenants ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(tenant_row).collect()
+            }
+
+            async fn tenant(&self, id: &str) -> Result<Option<TenantRow>, StoreError> {
+                let row = sqlx::query("SELECT id, version, catalog, scenario, incarnation FROM tenants WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(tenant_row).transpose()
+            }
+
+            async fn commit(&self, c: Commit) -> Result<(), StoreError> {
+                let done = self.commit_inner(&c).await;
+                let bytes = c.next.as_ref().map_or(0, |n| n.scenario.len())
+                    + c.audit.iter().map(NewAudit::approx_bytes).sum::<usize>();
+                self.health.note(&done, bytes);
+                done
             }
 
             async fn idempotent(&self, scope: &str, key: &str) -> Result<Option<Stored>, StoreError> {
@@ -312,6 +531,8 @@ macro_rules! sql_store {
                     .bind(f.until_ms)
                     .bind(f.after_seq)
                     .bind(f.limit)
+                    .bind(&f.incarnation)
+                    .bind(&f.exclude_kind)
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter()
@@ -322,6 +543,7 @@ macro_rules! sql_store {
                         Ok(AuditEntry {
                             seq: r.try_get("seq")?,
                             tenant: r.try_get("tenant")?,
+                            incarnation: r.try_get("incarnation")?,
                             at_ms,
                             at: rfc3339(at_ms),
                             actor: r.try_get("actor")?,
@@ -361,87 +583,40 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn insert_key(&self, k: &KeyRow, audit: NewAudit, only_if_none: bool) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
-                if only_if_none {
-                    let lock: Option<&str> = $lock;
-                    if let Some(lock) = lock {
-                        sqlx::query(lock).execute(&mut *tx).await?;
-                    }
-                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&mut *tx).await?;
-                    if n > 0 {
-                        return Ok(false);
-                    }
-                }
-                let envs = serde_json::to_string(&k.environments).map_err(|e| StoreError::Other(e.to_string()))?;
-                sqlx::query(
-                    "INSERT INTO api_keys (id, hash, tenant, role, environments, user_id, name, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&k.id)
-                .bind(k.hash.as_slice())
-                .bind(&k.tenant)
-                .bind(&k.role)
-                .bind(envs)
-                .bind(&k.user)
-                .bind(&k.name)
-                .bind(k.created_ms)
-                .execute(&mut *tx)
-                .await?;
-                Self::audit_in(&mut tx, &audit, now_ms()).await?;
-                self.commit_announcing(tx, "keys".to_owned()).await?;
-                Ok(true)
+            async fn insert_key(&self, k: &KeyRow, audit: NewAudit, only_if: KeyIf) -> Result<bool, StoreError> {
+                let done = match self.insert_key_inner(k, &audit, only_if).await {
+                    // The same secret stored by another node starting at the same moment.
+                    Err(StoreError::Db(e)) if only_if == KeyIf::NewSecret && is_unique_violation(&e) => Ok(false),
+                    done => done,
+                };
+                self.health.note(&done, audit.approx_bytes());
+                done
             }
 
-            async fn revoke_key(&self, id: &str, audit: NewAudit) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let n = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(now_ms())
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    return Ok(false);
-                }
-                Self::audit_in(&mut tx, &audit, now_ms()).await?;
-                self.commit_announcing(tx, "keys".to_owned()).await?;
-                Ok(true)
+            async fn revoke_key(&self, id: &str, audit: NewAudit) -> Result<Revoked, StoreError> {
+                let done = self.revoke_key_inner(id, &audit).await;
+                self.health.note(&done, audit.approx_bytes());
+                done
             }
 
             async fn append_audit(&self, entries: &[NewAudit]) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let now = now_ms();
-                for a in entries {
-                    Self::audit_in(&mut tx, a, now).await?;
-                }
-                tx.commit().await?;
-                Ok(())
+                let done = self.append_audit_inner(entries).await;
+                self.health.note(&done, entries.iter().map(NewAudit::approx_bytes).sum());
+                done
             }
 
             async fn meter_load(&self) -> Result<Vec<(String, String)>, StoreError> {
-                let rows = sqlx::query("SELECT budget, data FROM meter_counts ORDER BY budget")
+                let rows = sqlx::query("SELECT budget, data FROM meter_counts WHERE budget <> $1 ORDER BY budget")
+                    .bind(PROBE)
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(|r| Ok((r.try_get("budget")?, r.try_get("data")?))).collect()
             }
 
             async fn meter_save(&self, rows: &[(String, String)]) -> Result<(), StoreError> {
-                let now = now_ms();
-                let mut tx = self.pool.begin().await?;
-                for (budget, data) in rows {
-                    sqlx::query(
-                        "INSERT INTO meter_counts (budget, data, saved_at) VALUES ($1, $2, $3) \
-                         ON CONFLICT (budget) DO UPDATE SET data = excluded.data, saved_at = excluded.saved_at",
-                    )
-                    .bind(budget)
-                    .bind(data)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
+                let done = self.meter_save_inner(rows).await;
+                self.health.note(&done, rows.iter().map(|(k, d)| k.len() + d.len()).sum());
+                done
             }
 
             async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>, StoreError> {
@@ -449,6 +624,41 @@ macro_rules! sql_store {
             }
         }
     };
+}
+
+/// The readiness probe's row (in the meter's table, which has room for a key and a text).
+const PROBE: &str = "readiness-probe";
+/// A probe needs a few new pages at least, and never more than this much memory.
+const PROBE_MIN: usize = 16 * 1024;
+const PROBE_MAX: usize = 64 * 1024 * 1024;
+
+/// A pooled connection for one write transaction. Unless the transaction ended the way the code meant it to
+/// (committed, or rolled back on purpose), the connection is closed instead of going back to the pool: a failed
+/// COMMIT (a full disk, say) can leave it inside a transaction that sqlx no longer counts, and the next write on
+/// it would then be acknowledged into a transaction that never commits.
+struct Lease<DB: sqlx::Database>(Option<PoolConnection<DB>>);
+
+impl<DB: sqlx::Database> Lease<DB> {
+    fn conn(&mut self) -> Result<&mut PoolConnection<DB>, StoreError> {
+        self.0
+            .as_mut()
+            .ok_or_else(|| StoreError::Other("a write's connection was used after its end".into()))
+    }
+
+    /// The transaction ended as meant: the connection may serve again.
+    fn keep(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl<DB: sqlx::Database> Drop for Lease<DB> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            tracing::warn!("a write failed; its database connection is closed rather than reused");
+            // Detached, the connection no longer counts against the pool; dropping it closes it.
+            drop(conn.detach());
+        }
+    }
 }
 
 /// The database type of a store (lets the macro name its transaction type).
@@ -473,6 +683,7 @@ where
         version: r.try_get("version")?,
         catalog: r.try_get("catalog")?,
         scenario: r.try_get("scenario")?,
+        incarnation: r.try_get("incarnation")?,
     })
 }
 

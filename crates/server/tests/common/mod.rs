@@ -147,6 +147,16 @@ impl Db {
         }
     }
 
+    /// A SQLite file at `path` (a directory the test owns, on a small filesystem, say).
+    pub fn sqlite_at(path: &Path) -> Arc<Db> {
+        Arc::new(Db {
+            backend: Backend::Sqlite,
+            url: format!("sqlite://{}", path.join("entitle.db").display()),
+            _dir: None,
+            pg: None,
+        })
+    }
+
     /// The schema, for PostgreSQL.
     pub fn schema(&self) -> Option<&str> {
         self.pg.as_ref().map(|(_, s)| s.as_str())
@@ -191,6 +201,10 @@ impl Drop for Db {
 pub struct Opts {
     pub max_body_bytes: Option<usize>,
     pub today: Option<NaiveDate>,
+    /// Appended to the database URL (`?max_page_count=40` caps a SQLite file, standing in for a full disk).
+    pub url_suffix: String,
+    /// `ENTITLE_ADMIN_KEY` ([`ADMIN`] by default; `None`: the node makes a random key if the store has none).
+    pub admin_key: Option<String>,
 }
 
 impl Default for Opts {
@@ -198,6 +212,8 @@ impl Default for Opts {
         Opts {
             max_body_bytes: None,
             today: NaiveDate::from_ymd_opt(2024, 6, 3),
+            url_suffix: String::new(),
+            admin_key: Some(ADMIN.to_owned()),
         }
     }
 }
@@ -226,8 +242,8 @@ pub async fn spawn_on(db: Arc<Db>, opts: Opts) -> TestApp {
     let config = resolve(
         Settings {
             listen: Some("127.0.0.1:0".into()),
-            database_url: Some(db.url.clone()),
-            admin_key: Some(ADMIN.into()),
+            database_url: Some(format!("{}{}", db.url, opts.url_suffix)),
+            admin_key: opts.admin_key.clone(),
             max_body_bytes: opts.max_body_bytes,
             today: opts.today,
             ..Default::default()

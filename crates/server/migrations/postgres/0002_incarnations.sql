@@ -1,0 +1,15 @@
+-- Each life of a tenant id is an incarnation of its own: a tenant deleted and created again under the same id
+-- starts with an empty audit log, and no write prepared against the old one can land on the new one.
+ALTER TABLE tenants ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
+UPDATE tenants SET incarnation = 'inc_' || md5(random()::text || id);
+
+-- The rows of a tenant's present life (from its last creation on) join it; earlier rows keep '' (a past life).
+ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change;
+UPDATE audit_log SET incarnation = t.incarnation
+FROM tenants t
+WHERE t.id = audit_log.tenant
+  AND audit_log.seq >= COALESCE((SELECT MAX(a.seq) FROM audit_log a
+                                 WHERE a.tenant = audit_log.tenant AND a.kind = 'tenant' AND a.action = 'create'), 0);
+ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change;
+CREATE INDEX audit_log_incarnation ON audit_log (tenant, incarnation, seq);
