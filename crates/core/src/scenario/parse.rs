@@ -19,6 +19,7 @@ use crate::catalog::Catalog;
 use crate::error::{InputError, Location};
 
 use super::Scenario;
+use super::limits;
 use super::locate::{Locator, Target};
 use super::model::SCENARIO_VERSION;
 use super::path::{KeyPath, Seg};
@@ -76,6 +77,15 @@ impl Scenario {
         catalog: &Catalog,
     ) -> Result<Scenario, Vec<InputError>> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        // Before any parser sees the text: nesting and size (the TOML parser's time grows with the square of
+        // the nesting).
+        let scanned = match format {
+            Format::Toml => limits::scan_toml(text),
+            Format::Json => limits::scan_json(text),
+        };
+        if let Err((offset, message)) = scanned {
+            return Err(vec![InputError::new(file, location(text, offset), "", message)]);
+        }
         let scenario = match format {
             Format::Toml => read_toml(text, file),
             Format::Json => read_json(text, file),
