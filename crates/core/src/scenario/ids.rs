@@ -20,6 +20,9 @@ pub const MAX_LEN: usize = 128;
 pub const GRAMMAR: &str =
     "an id is 1 to 128 characters of letters, digits and `.` `_` `-` `@` `:` `+`, not starting with `.`";
 
+/// The grammar as a regular expression (JSON Schema and OpenAPI `pattern`).
+pub const PATTERN: &str = "^[A-Za-z0-9_@:+-][A-Za-z0-9._@:+-]{0,127}$";
+
 /// Whether `c` may appear in an id.
 pub const fn allowed(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | ':' | '+')

@@ -699,11 +699,23 @@ pub fn json_schema() -> serde_json::Value {
     }
     let version = serde_json::json!({ "minimum": 1, "maximum": SCENARIO_VERSION });
     extend(&mut schema, &["properties", "version"], version);
-    extend(
-        &mut schema,
-        &["$defs", "Tenant", "properties", "id"],
-        serde_json::json!({ "minLength": 1 }),
-    );
+    // Every id: the grammar of `ids`.
+    for def in [
+        "Tenant",
+        "Subscription",
+        "User",
+        "Environment",
+        "App",
+        "Flow",
+        "Entity",
+        "LicenseRequest",
+    ] {
+        extend(
+            &mut schema,
+            &["$defs", def, "properties", "id"],
+            serde_json::json!({ "minLength": 1, "maxLength": super::ids::MAX_LEN, "pattern": super::ids::PATTERN }),
+        );
+    }
     extend(
         &mut schema,
         &["$defs", "Tenant", "properties", "country"],
