@@ -26,15 +26,15 @@ pub fn per_app_passes_needed(snap: &Snapshot, user: UserIdx, also: Option<AppIdx
         }
         let slot = per_env.entry(a.env.0).or_insert((0, 0));
         if a.kind == AppKind::Portal {
-            slot.1 += 1;
+            slot.1 = slot.1.saturating_add(1);
         } else {
-            slot.0 += 1;
+            slot.0 = slot.0.saturating_add(1);
         }
     }
     per_env
         .values()
         .map(|(apps, portals)| apps.div_ceil(apps_per).max(portals.div_ceil(portals_per)))
-        .sum()
+        .fold(0, u32::saturating_add)
 }
 
 /// May `user` run `app`?

@@ -177,8 +177,8 @@ pub fn audit(snap: &Snapshot) -> Audit {
         ));
     }
     for (_, e) in snap.envs() {
-        let demand = e.process_demand + e.bot_demand;
-        let supply = e.process_units + e.bot_only_units;
+        let demand = e.process_demand.saturating_add(e.bot_demand);
+        let supply = e.process_units.saturating_add(e.bot_only_units);
         if demand > supply {
             tenant_problems.push(Finding::new(
                 Rule::Flow14,

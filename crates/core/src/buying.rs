@@ -214,7 +214,7 @@ pub fn usage(snap: &Snapshot) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
         };
         let assigned = t.assigned.get(&s).copied().unwrap_or(0);
         let allocated = t.allocated.get(&s).copied().unwrap_or(0);
-        let used = assigned + allocated;
+        let used = assigned.saturating_add(allocated);
         let holders = holders_of.remove(&s).unwrap_or_default();
         let available =
             i64::try_from(purchased).unwrap_or(i64::MAX) - i64::try_from(used).unwrap_or(i64::MAX);

@@ -74,7 +74,12 @@ pub fn spare_units(snap: &Snapshot, sku: SkuIdx) -> u64 {
         return 0;
     }
     let units = t.units.get(&sku).copied().unwrap_or(0);
-    let used = t.assigned.get(&sku).copied().unwrap_or(0) + t.allocated.get(&sku).copied().unwrap_or(0);
+    let used = t
+        .assigned
+        .get(&sku)
+        .copied()
+        .unwrap_or(0)
+        .saturating_add(t.allocated.get(&sku).copied().unwrap_or(0));
     units.saturating_sub(used)
 }
 
@@ -116,7 +121,7 @@ fn process_fix(snap: &Snapshot, env: EnvIdx, target: &str, action: Action, rule:
     let (sku, def) = snap.catalog().cheapest_granting(Capability::Process, snap.at())?;
     let env_free = snap
         .env(env)
-        .is_some_and(|e| e.process_units > e.process_demand + e.bot_demand);
+        .is_some_and(|e| e.process_units > e.process_demand.saturating_add(e.bot_demand));
     let monthly_cost = if env_free {
         Some(Money::zero(&def.prices.first()?.currency))
     } else {

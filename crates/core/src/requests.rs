@@ -87,7 +87,7 @@ pub fn user_limit(snap: &Snapshot, user: UserIdx) -> Limit {
         });
     }
     addons(snap, &mut sources, &mut rules, u64::from(u.request_addons));
-    let total = sources.iter().map(|s| s.requests).sum();
+    let total = sources.iter().fold(0u64, |a, s| a.saturating_add(s.requests));
     finish(
         snap,
         total,
@@ -173,8 +173,7 @@ fn usage(snap: &Snapshot, matches: impl Fn(Option<&str>, Option<&str>) -> bool) 
         .iter()
         .filter(|u| u.on.unwrap_or(snap.at()) == snap.at())
         .filter(|u| matches(u.user.as_deref(), u.flow.as_deref()))
-        .map(|u| u.requests)
-        .sum()
+        .fold(0u64, |a, u| a.saturating_add(u.requests))
 }
 
 /// The limit a run of `flow` draws on, invoked by `as_user` (REQ-4, REQ-5).
@@ -221,7 +220,7 @@ pub fn flow_limit(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> L
             requests: value,
         }];
         addons(snap, &mut sources, &mut rules, u64::from(f.request_addons));
-        let total = sources.iter().map(|s| s.requests).sum();
+        let total = sources.iter().fold(0u64, |a, s| a.saturating_add(s.requests));
         return finish(
             snap,
             total,
@@ -273,7 +272,7 @@ fn licence_limit(snap: &Snapshot, holder: FlowIdx, mut rules: Vec<Rule>) -> Limi
     }];
     let addon_units = snap.flow(holder).map_or(0, |f| u64::from(f.request_addons));
     addons(snap, &mut sources, &mut rules, addon_units);
-    let total = sources.iter().map(|s| s.requests).sum();
+    let total = sources.iter().fold(0u64, |a, s| a.saturating_add(s.requests));
     let budget = Budget::Licence {
         flow: snap.flow_id(holder).to_owned(),
         shared_with,

@@ -3,6 +3,8 @@
 //! [`Scenario::parse`] reads TOML or JSON into the same types, rejects unknown keys (with a "did you mean"),
 //! checks every reference, and reports the first problem with file, line and key.
 
+pub mod ids;
+pub mod limits;
 mod locate;
 mod model;
 mod parse;

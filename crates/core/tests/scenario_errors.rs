@@ -868,9 +868,10 @@ mod round_trip {
 
     use super::{NEEDED, catalog};
     use entitle_core::scenario::Format;
+    use entitle_core::scenario::limits::MAX_QUANTITY;
 
-    /// Raw material: ids (any printable text after a letter), free text, numbers; the scenario is built from it
-    /// so that every reference resolves.
+    /// Raw material: ids (the id grammar's characters after a letter), free text, numbers; the scenario is built
+    /// from it so that every reference resolves.
     #[derive(Debug, Clone)]
     struct Material {
         users: BTreeSet<String>,
@@ -881,7 +882,7 @@ mod round_trip {
     }
 
     fn material() -> impl Strategy<Value = Material> {
-        let id = "[a-z]\\PC{0,6}";
+        let id = "[a-z][A-Za-z0-9._@:+-]{0,6}";
         (
             proptest::collection::btree_set(id, 1..5),
             proptest::collection::btree_set(id, 1..4),
@@ -934,8 +935,8 @@ mod round_trip {
             NaiveDate::from_num_days_from_ce_opt(700_000 + self.below(80_000) as i32).unwrap()
         }
         fn big(&mut self) -> u64 {
-            // TOML integers stop at i64::MAX.
-            self.number() >> 1
+            // Quantities stop at MAX_QUANTITY (TOML integers at i64::MAX).
+            self.number() % (MAX_QUANTITY + 1)
         }
     }
 
@@ -1008,14 +1009,14 @@ mod round_trip {
                 created: p.flag().then(|| p.date()),
                 enabled: p.flag(),
                 run_by: vec![p.of(&m.users).clone()],
-                concurrent_runs: p.flag().then(|| p.number() as u32),
+                concurrent_runs: p.flag().then(|| p.big() as u32),
                 ..Flow::default()
             })
             .collect();
         Scenario {
             version: p.flag().then_some(1),
             tenant: Tenant {
-                id: format!("t{}", p.text()),
+                id: format!("t-{}", p.of(&m.users)),
                 country: Some("NL".to_owned()),
                 at: Some(p.date()),
                 transition_period: p.flag(),
@@ -1024,7 +1025,7 @@ mod round_trip {
             subscriptions: vec![Subscription {
                 id: None,
                 sku: p.sku(),
-                quantity: p.number() as u32,
+                quantity: p.big() as u32,
                 start: Some(start),
                 end: p.flag().then(|| start + chrono::Days::new(p.below(1000) as u64)),
                 channel: [

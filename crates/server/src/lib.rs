@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod limits;
 pub mod meter;
 pub mod metrics;
 pub mod openapi;

@@ -15,8 +15,10 @@ fn r(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
+/// Every path parameter is an id, refused at the door when it breaks the id grammar.
 fn path_param(name: &str, what: &str) -> Value {
-    json!({"name": name, "in": "path", "required": true, "description": what, "schema": {"type": "string"}})
+    let schema = json!({"type": "string", "pattern": entitle_core::scenario::ids::PATTERN, "maxLength": entitle_core::scenario::ids::MAX_LEN});
+    json!({"name": name, "in": "path", "required": true, "description": what, "schema": schema})
 }
 
 fn query(name: &str, what: &str, schema: Value, required: bool) -> Value {

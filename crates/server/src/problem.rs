@@ -32,7 +32,8 @@ pub struct ProblemBody {
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
-    /// JSON pointer (RFC 6901) into the request body, or `query:NAME` / `header:NAME` for other inputs.
+    /// JSON pointer (RFC 6901) into the request body, or `query:NAME` / `header:NAME` / `path:NAME` for other
+    /// inputs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pointer: Option<String>,
     /// Every problem found, when there are several (a whole scenario is checked at once).

@@ -19,6 +19,7 @@ use crate::catalog::Catalog;
 use crate::error::{InputError, Location};
 
 use super::Scenario;
+use super::limits;
 use super::locate::{Locator, Target};
 use super::model::SCENARIO_VERSION;
 use super::path::{KeyPath, Seg};
@@ -76,6 +77,15 @@ impl Scenario {
         catalog: &Catalog,
     ) -> Result<Scenario, Vec<InputError>> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        // Before any parser sees the text: nesting and size (the TOML parser's time grows with the square of
+        // the nesting).
+        let scanned = match format {
+            Format::Toml => limits::scan_toml(text),
+            Format::Json => limits::scan_json(text),
+        };
+        if let Err((offset, message)) = scanned {
+            return Err(vec![InputError::new(file, location(text, offset), "", message)]);
+        }
         let scenario = match format {
             Format::Toml => read_toml(text, file),
             Format::Json => read_json(text, file),
@@ -689,11 +699,23 @@ pub fn json_schema() -> serde_json::Value {
     }
     let version = serde_json::json!({ "minimum": 1, "maximum": SCENARIO_VERSION });
     extend(&mut schema, &["properties", "version"], version);
-    extend(
-        &mut schema,
-        &["$defs", "Tenant", "properties", "id"],
-        serde_json::json!({ "minLength": 1 }),
-    );
+    // Every id: the grammar of `ids`.
+    for def in [
+        "Tenant",
+        "Subscription",
+        "User",
+        "Environment",
+        "App",
+        "Flow",
+        "Entity",
+        "LicenseRequest",
+    ] {
+        extend(
+            &mut schema,
+            &["$defs", def, "properties", "id"],
+            serde_json::json!({ "minLength": 1, "maxLength": super::ids::MAX_LEN, "pattern": super::ids::PATTERN }),
+        );
+    }
     extend(
         &mut schema,
         &["$defs", "Tenant", "properties", "country"],

@@ -14,6 +14,12 @@
 //!   `home_licenses`, `allocations` keys, `tenant.self_service` keys, `events[].sku`); connector names are not
 //!   checked (the catalog cannot list every connector, and the decisions treat an unknown one as premium);
 //! - ids are unique within their section and not blank; an app and a flow may share an id;
+//! - every id, declared or referred to, follows the one id grammar of [`ids`](super::ids) (1 to 128 characters
+//!   of `[A-Za-z0-9._@:+-]`, not starting with a dot): so the server can address each in a URL, and a reference
+//!   that could never resolve says why instead of searching for a "did you mean";
+//! - every quantity (subscription `quantity`, `allocations`, `storage`, `logins`, `page_views`,
+//!   `concurrent_runs`, `request_addons`, usage `requests`) is at most [`MAX_QUANTITY`]: the sums the snapshot
+//!   makes of them then cannot overflow;
 //! - when environments are listed, exactly one is the default;
 //! - `version` is 1 to [`SCENARIO_VERSION`]; `tenant.id` is not blank; `country` is two capital letters;
 //! - `quantity = 0` is allowed (pointless, not wrong); a subscription may end on the day it starts (an empty
@@ -29,6 +35,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::catalog::{Catalog, Scope};
 
+use super::ids;
+use super::limits::MAX_QUANTITY;
 use super::locate::Target;
 use super::model::{EventKind, PurchaseChannel, SCENARIO_VERSION, Scenario, UserKind};
 use super::path::KeyPath;
@@ -129,6 +137,8 @@ impl<'s> Ids<'s> {
             let key = section.index(i).key("id");
             if id.trim().is_empty() {
                 out.push(Problem::new(key, format!("empty {} id", self.kind.noun())));
+            } else if let Err(why) = ids::check(id) {
+                out.push(invalid_id(key, self.kind.noun(), id, &why));
             } else if let Some(&first) = self.first.get(id).filter(|&&f| f != i) {
                 out.push(
                     Problem::new(key, format!("duplicate {} id `{id}`", self.kind.noun())).help(Some(
@@ -142,6 +152,10 @@ impl<'s> Ids<'s> {
     /// A reference to an id of this section.
     fn check_ref(&self, id: &str, key: KeyPath, out: &mut Vec<Problem>) {
         if self.contains(id) {
+            return;
+        }
+        if let Err(why) = ids::check(id) {
+            out.push(invalid_id(key, self.kind.noun(), id, &why));
             return;
         }
         let help = suggest::did_you_mean(id, self.order.iter().copied()).or_else(|| self.known());
@@ -168,6 +182,28 @@ impl<'s> Ids<'s> {
     }
 }
 
+/// "`x` is not a valid user id: it contains `/`", with the grammar as help.
+fn invalid_id(key: KeyPath, noun: &str, id: &str, why: &str) -> Problem {
+    Problem::new(
+        key,
+        format!("`{}` is not a valid {noun} id: {why}", ids::shown(id)),
+    )
+    .help(Some(ids::GRAMMAR.to_owned()))
+}
+
+/// A quantity past [`MAX_QUANTITY`].
+fn quantity(n: u64, key: KeyPath, out: &mut Vec<Problem>) {
+    if n > MAX_QUANTITY {
+        out.push(
+            Problem::new(
+                key,
+                format!("{n} is more than {MAX_QUANTITY}, the largest quantity entitle takes"),
+            )
+            .help(Some("no tenant comes near it; check for a typo".to_owned())),
+        );
+    }
+}
+
 /// The catalog's SKU ids, for "unknown SKU" checks.
 struct Skus<'c> {
     catalog: &'c Catalog,
@@ -178,11 +214,14 @@ impl Skus<'_> {
         if self.catalog.sku_idx(id).is_some() {
             return;
         }
-        let help = suggest::did_you_mean(id, self.catalog.skus.iter().map(|s| s.id.as_str()))
+        // No SKU id is longer than an id; a longer one is neither compared nor repeated whole.
+        let help = (id.len() <= ids::MAX_LEN)
+            .then(|| suggest::did_you_mean(id, self.catalog.skus.iter().map(|s| s.id.as_str())))
+            .flatten()
             .unwrap_or_else(|| "`entitle catalog` lists the SKU ids".to_owned());
         let at = key.clone();
         out.push(
-            Problem::new(key, format!("unknown SKU `{id}`"))
+            Problem::new(key, format!("unknown SKU `{}`", ids::shown(id)))
                 .help(Some(help))
                 .at(at, target),
         );
@@ -220,6 +259,9 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
     let tenant = root.key("tenant");
     if s.tenant.id.trim().is_empty() {
         out.push(Problem::new(tenant.key("id"), "empty tenant id"));
+    } else if let Err(why) = ids::check(&s.tenant.id) {
+        // The grammar has no `*`, which the audit log uses for operator-level entries.
+        out.push(invalid_id(tenant.key("id"), "tenant", &s.tenant.id, &why));
     }
     if let Some(country) = &s.tenant.country {
         let ok = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
@@ -249,6 +291,8 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
         if let Some(id) = &sub.id {
             if id.trim().is_empty() {
                 out.push(Problem::new(here.key("id"), "empty subscription id"));
+            } else if let Err(why) = ids::check(id) {
+                out.push(invalid_id(here.key("id"), "subscription", id, &why));
             } else if let Some(first) = sub_ids.insert(id, i) {
                 sub_ids.insert(id, first);
                 out.push(
@@ -258,6 +302,7 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
             }
         }
         skus.check(&sub.sku, here.key("sku"), Target::Value, &mut out);
+        quantity(u64::from(sub.quantity), here.key("quantity"), &mut out);
         if let (Some(start), Some(end)) = (sub.start, sub.end) {
             if end < start {
                 out.push(Problem::new(
@@ -324,8 +369,18 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
                 ),
             }
         }
-        for sku in env.allocations.keys() {
+        if let Some(st) = &env.storage {
+            for (name, n) in [
+                ("database_mb", st.database_mb),
+                ("file_mb", st.file_mb),
+                ("log_mb", st.log_mb),
+            ] {
+                quantity(n, here.key("storage").key(name), &mut out);
+            }
+        }
+        for (sku, n) in &env.allocations {
             let key = here.key("allocations").key(sku);
+            quantity(*n, key.clone(), &mut out);
             skus.check(sku, key.clone(), Target::Key, &mut out);
             // An allocation gives an environment units of an environment-scoped add-on, or flow-scoped units
             // its flows then take (RULES.md's vocabulary; FLOW-14, AI-1, PORTAL-5). A user's licence or a tenant
@@ -363,6 +418,11 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
     for (i, app) in s.apps.iter().enumerate() {
         let here = root.key("apps").index(i);
         envs.check_ref(&app.environment, here.key("environment"), &mut out);
+        for (name, n) in [("logins", app.logins), ("page_views", app.page_views)] {
+            if let Some(n) = n {
+                quantity(n, here.key(name), &mut out);
+            }
+        }
         if let Some(host) = &app.embedded_in {
             if *host == app.id {
                 out.push(Problem::new(
@@ -389,6 +449,14 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
     for (i, flow) in s.flows.iter().enumerate() {
         let here = root.key("flows").index(i);
         envs.check_ref(&flow.environment, here.key("environment"), &mut out);
+        for (name, n) in [
+            ("concurrent_runs", flow.concurrent_runs),
+            ("request_addons", flow.request_addons),
+        ] {
+            if let Some(n) = n {
+                quantity(u64::from(n), here.key(name), &mut out);
+            }
+        }
         users.check_ref(&flow.owner, here.key("owner"), &mut out);
         for (name, list) in [
             ("co_owners", &flow.co_owners),
@@ -428,6 +496,7 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
     // [[usage]]
     for (i, u) in s.usage.iter().enumerate() {
         let here = root.key("usage").index(i);
+        quantity(u.requests, here.key("requests"), &mut out);
         if let Some(user) = &u.user {
             users.check_ref(user, here.key("user"), &mut out);
         }
@@ -480,6 +549,8 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
         let here = root.key("license_requests").index(i);
         if r.id.trim().is_empty() {
             out.push(Problem::new(here.key("id"), "empty licence request id"));
+        } else if let Err(why) = ids::check(&r.id) {
+            out.push(invalid_id(here.key("id"), "licence request", &r.id, &why));
         } else if let Some(&first) = request_ids.get(r.id.as_str()) {
             out.push(
                 Problem::new(here.key("id"), format!("duplicate licence request id `{}`", r.id))

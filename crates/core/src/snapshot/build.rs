@@ -157,7 +157,8 @@ pub(super) fn build(
         let mut held: Vec<(SkuIdx, bool)> = Vec::with_capacity(u.licenses.len() + u.home_licenses.len());
         for (j, id) in u.licenses.iter().enumerate() {
             let s = sku(&|| format!("users[{i}].licenses[{j}]"), id)?;
-            *assigned.entry(s).or_insert(0) += 1;
+            let n = assigned.entry(s).or_insert(0);
+            *n = n.saturating_add(1);
             held.push((s, false));
         }
         // FLOW-19 / APP-2: home-tenant licences count only in the public cloud, never across clouds.
@@ -255,10 +256,10 @@ pub(super) fn build(
                 _ => {}
             }
             if def.grants.capabilities.has(Capability::AppsPerApp) {
-                rec.per_app_units += 1;
+                rec.per_app_units = rec.per_app_units.saturating_add(1);
             }
             if def.grants.capabilities.has(Capability::RequestAddon) {
-                rec.request_addons += 1;
+                rec.request_addons = rec.request_addons.saturating_add(1);
                 rec.requests = rec.requests.saturating_add(def.grants.request_addon);
             }
             if !def.grants.attach && def.grants.requests_per_24h > 0 {
@@ -269,7 +270,7 @@ pub(super) fn build(
                 .requests_transition_highest
                 .max(def.grants.requests_per_24h_transition);
         }
-        rec.requests = rec.requests.saturating_add(line_max.values().sum::<u64>());
+        rec.requests = line_max.values().fold(rec.requests, |a, b| a.saturating_add(*b));
         if let Some(list) = removed.get(u.id.as_str()) {
             for (s, on) in list {
                 if catalog
@@ -314,7 +315,14 @@ pub(super) fn build(
             } else {
                 *n
             };
-            *allocated.entry(s).or_insert(0) += used_units;
+            // Validation caps each allocation (MAX_QUANTITY); an unchecked scenario is refused, never wrapped.
+            let total = allocated.entry(s).or_insert(0);
+            *total = total.checked_add(used_units).ok_or_else(|| {
+                err(
+                    format!("environments[{i}].allocations.{id}"),
+                    "the units allocated across environments add up past what can be counted".to_owned(),
+                )
+            })?;
             let caps = def.grants.capabilities;
             let bots = u64::from(def.grants.bots.max(1));
             if caps.has(Capability::Process) {
@@ -548,7 +556,13 @@ pub(super) fn build(
     }
     for (s, n) in assigned.iter().chain(allocated.iter()) {
         if !activity.contains_key(s) {
-            *units.entry(*s).or_insert(0) += n;
+            let u = units.entry(*s).or_insert(0);
+            *u = u.checked_add(*n).ok_or_else(|| {
+                err(
+                    "environments".to_owned(),
+                    "the units assigned and allocated add up past what can be counted".to_owned(),
+                )
+            })?;
         }
     }
 
@@ -689,11 +703,11 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
                 };
                 let slot = if f.license == FlowLicense::PerFlow {
                     if !disabled {
-                        env.per_flow_demand += 1;
+                        env.per_flow_demand = env.per_flow_demand.saturating_add(1);
                     }
                     &mut pool.2
                 } else {
-                    env.process_demand += 1;
+                    env.process_demand = env.process_demand.saturating_add(1);
                     &mut pool.0
                 };
                 f.coverage = if *slot > 0 {
@@ -710,7 +724,7 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
                 else {
                     continue;
                 };
-                env.bot_demand += m.bots;
+                env.bot_demand = env.bot_demand.saturating_add(m.bots);
                 let from_bots = m.bots.min(pool.1);
                 pool.1 -= from_bots;
                 let rest = m.bots - from_bots;

@@ -10,6 +10,7 @@ use entitle_core::Snapshot;
 use entitle_core::buying::usage;
 use entitle_core::catalog::Scope as CatalogScope;
 use entitle_core::scenario::FlowLicense;
+use entitle_core::scenario::limits::MAX_QUANTITY;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -127,7 +128,8 @@ pub async fn assign_license(
     .await
 }
 
-/// Like Graph: no assignment beyond the units bought. `added` pairs each added SKU with the pointer to blame.
+/// Like Graph: no assignment (or allocation) beyond the units bought. `added` pairs each added SKU with the
+/// pointer to blame.
 /// A SKU the tenant has no subscription for counts as bought to match (the scenario file's convention).
 pub fn within_units(before: &Snapshot, after: &Snapshot, added: &[(String, String)]) -> Result<(), Problem> {
     let (before_usage, after_usage) = (usage(before).0, usage(after).0);
@@ -139,7 +141,7 @@ pub fn within_units(before: &Snapshot, after: &Snapshot, added: &[(String, Strin
         let now = after_usage.iter().find(|x| &x.sku == sku).map(|x| x.available);
         if let Some(now) = now.filter(|&n| n < 0 && n < was) {
             return Err(Problem::conflict(format!(
-                "no available `{sku}` licences: {} would be assigned beyond the units bought; buy more or free one",
+                "no available `{sku}` licences: {} would be assigned or allocated beyond the units bought; buy more or free one",
                 -now
             ))
             .at(pointer.clone()));
@@ -222,7 +224,17 @@ pub async fn patch_allocations(
             .find(|e| e.id == env)
             .ok_or_else(|| Problem::not_found("environment", &env))?;
         let before = allocations_json(&env, &e.allocations);
+        let mut changed = Vec::new();
         for (k, a) in ask.currency_allocations.iter().enumerate() {
+            let pointer = format!("/currencyAllocations/{k}/allocated");
+            // Said here as well as by the scenario's validation, so the pointer names this request's field.
+            if a.allocated > MAX_QUANTITY {
+                return Err(Problem::unprocessable(format!(
+                    "{} is more than {MAX_QUANTITY}, the largest quantity entitle takes",
+                    a.allocated
+                ))
+                .at(pointer));
+            }
             let idx = catalog.sku_idx(&a.currency_type).ok_or_else(|| {
                 Problem::unprocessable(format!("unknown SKU `{}`", a.currency_type))
                     .at(format!("/currencyAllocations/{k}/currencyType"))
@@ -247,12 +259,17 @@ pub async fn patch_allocations(
             if a.allocated == 0 {
                 e.allocations.remove(&id);
             } else {
-                e.allocations.insert(id, a.allocated);
+                e.allocations.insert(id.clone(), a.allocated);
             }
+            changed.push((pointer, id));
         }
         let after = allocations_json(&env, &e.allocations);
+        // Like `assignLicense`: no allocation beyond the units bought (409), unless it was so before and the
+        // change does not make it worse.
+        let next = crate::write::check(&state, Arc::clone(cur.snapshot.catalog_arc()), s, None)?;
+        within_units(&cur.snapshot, &next, &changed)?;
         Ok(Mutation {
-            next: s.into(),
+            next: Next::Checked(next),
             changes: vec![Change {
                 action: "allocate",
                 kind: "environment",

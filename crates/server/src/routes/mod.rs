@@ -66,7 +66,8 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/v1/keys", get(keys::list_operator).post(keys::create_operator))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke_operator))
         .route("/v1/me", get(keys::me))
-        .route("/v1/openapi.json", get(ops::openapi));
+        .route("/v1/openapi.json", get(ops::openapi))
+        .route_layer(middleware::from_fn(crate::limits::path_ids));
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
