@@ -191,6 +191,8 @@ impl Drop for Db {
 pub struct Opts {
     pub max_body_bytes: Option<usize>,
     pub today: Option<NaiveDate>,
+    /// A shared meter: `(url, prefix, fail-open or fail-closed, timeout in ms)`.
+    pub redis: Option<(String, String, String, u64)>,
 }
 
 impl Default for Opts {
@@ -198,6 +200,7 @@ impl Default for Opts {
         Opts {
             max_body_bytes: None,
             today: NaiveDate::from_ymd_opt(2024, 6, 3),
+            redis: None,
         }
     }
 }
@@ -230,6 +233,10 @@ pub async fn spawn_on(db: Arc<Db>, opts: Opts) -> TestApp {
             admin_key: Some(ADMIN.into()),
             max_body_bytes: opts.max_body_bytes,
             today: opts.today,
+            redis_url: opts.redis.as_ref().map(|r| r.0.clone()),
+            redis_prefix: opts.redis.as_ref().map(|r| r.1.clone()),
+            redis_failure: opts.redis.as_ref().map(|r| r.2.clone()),
+            redis_timeout_ms: opts.redis.as_ref().map(|r| r.3),
             ..Default::default()
         },
         None,
