@@ -394,7 +394,11 @@ async fn req7_redis_down_keeps_answering_under_the_policy_and_recovers() {
         );
         local += 1;
         let (status, body, retry_closed) = count(&c, &closed, &tenant, "quinn").await;
-        assert_eq!(status, 429, "fail-closed refuses while Redis is down: {body}");
+        assert_eq!(status, 503, "fail-closed refuses while Redis is down: {body}");
+        assert_eq!(
+            body["type"], "https://entitle.dev/problems/meter-unavailable",
+            "{body}"
+        );
         assert!(retry_closed.is_some(), "a refusal says when to retry");
         assert!(retry.is_none());
     }
@@ -407,7 +411,10 @@ async fn req7_redis_down_keeps_answering_under_the_policy_and_recovers() {
     let start_wait = Instant::now();
     loop {
         let (status, _, _) = count(&c, &open, &tenant, "quinn").await;
-        assert!(status == 200 || status == 429, "no 5xx while recovering");
+        assert!(
+            status == 200 || status == 429,
+            "fail-open answers while recovering"
+        );
         if mode(&c, &open).await == "redis" {
             break;
         }

@@ -81,6 +81,15 @@ pub enum Decision {
         /// Which window refused.
         by: Window,
     },
+    /// Redis may or may not have counted these requests: its call timed out and it could not be asked
+    /// afterwards. Never reported as a refusal, since they may have been counted; [`crate::FailoverMeter`]
+    /// settles it in the background (cancelling the call if it has not run).
+    Unknown {
+        /// The 24-hour limit (after clamping).
+        limit: u64,
+        /// When to try again.
+        retry_after_ms: u64,
+    },
 }
 
 impl Decision {
@@ -96,11 +105,12 @@ impl Decision {
         matches!(self, Self::Allowed { warn: true, .. })
     }
 
-    /// The retry delay of a refusal, `None` when allowed or never.
+    /// The retry delay of a refusal or an unknown outcome, `None` when allowed or never.
     #[must_use]
     pub const fn retry_after_ms(&self) -> Option<u64> {
         match self {
             Self::Refused { retry_after_ms, .. } => *retry_after_ms,
+            Self::Unknown { retry_after_ms, .. } => Some(*retry_after_ms),
             Self::Allowed { .. } => None,
         }
     }

@@ -5,15 +5,21 @@
 //! period tries it (the probe), so a dead Redis costs at most one timeout per period, not one per request.
 //! Fail-open trades accuracy for availability: while down, each node enforces the limits alone, so N nodes can
 //! admit up to N times a limit, and what was counted locally is not carried over to Redis on recovery.
+//!
+//! A call that fails partway keeps what Redis decided (see [`crate::BatchFailure`]); the events Redis did not
+//! count go to the policy, and those it may have counted (it could not even be asked) are answered
+//! [`Decision::Unknown`] — or, under fail-open, allowed if the local meter admits them — and settled in the
+//! background, so a late script is cancelled rather than counted unseen.
 
-use std::sync::OnceLock;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::MeterError;
 use crate::decision::{Decision, Event, Limits, Window};
 use crate::local::LocalMeter;
-use crate::remote::RedisMeter;
+use crate::remote::{BatchFailure, RedisMeter, Settled, TOKEN_TTL_MS};
 use crate::window::Windows;
 
 /// The choice made for when Redis cannot be asked.
@@ -47,6 +53,20 @@ pub struct FailoverStats {
     pub fallback_decisions: u64,
     /// Times Redis came back after being marked down.
     pub recoveries: u64,
+    /// Calls whose outcome was unknown when answered ([`Decision::Unknown`] or a local admission).
+    pub unknown_calls: u64,
+    /// Of those, settled later: the script had counted.
+    pub settled_counted: u64,
+    /// Of those, settled later: cancelled before the script ran (nothing counted).
+    pub settled_cancelled: u64,
+}
+
+/// How the unknown calls settled, shared with the tasks that settle them.
+#[derive(Debug, Default)]
+struct Settling {
+    calls: AtomicU64,
+    counted: AtomicU64,
+    cancelled: AtomicU64,
 }
 
 /// A [`RedisMeter`] with a failure policy. Decisions never fail: they come from Redis, or from the policy.
@@ -66,6 +86,7 @@ pub struct FailoverMeter {
     redis_failures: AtomicU64,
     fallback_decisions: AtomicU64,
     recoveries: AtomicU64,
+    settling: Arc<Settling>,
 }
 
 impl FailoverMeter {
@@ -93,6 +114,7 @@ impl FailoverMeter {
             redis_failures: AtomicU64::new(0),
             fallback_decisions: AtomicU64::new(0),
             recoveries: AtomicU64::new(0),
+            settling: Arc::default(),
         }
     }
 
@@ -136,6 +158,9 @@ impl FailoverMeter {
             redis_failures: self.redis_failures.load(SeqCst),
             fallback_decisions: self.fallback_decisions.load(SeqCst),
             recoveries: self.recoveries.load(SeqCst),
+            unknown_calls: self.settling.calls.load(SeqCst),
+            settled_counted: self.settling.counted.load(SeqCst),
+            settled_cancelled: self.settling.cancelled.load(SeqCst),
         }
     }
 
@@ -152,47 +177,119 @@ impl FailoverMeter {
         })
     }
 
-    /// A batch; see [`RedisMeter::check_batch`].
+    /// A batch; see [`RedisMeter::check_batch`]. Answers every event, in order.
     pub async fn check_batch(&self, events: &[Event<'_>], now_ms: u64) -> Vec<Decision> {
-        if self.may_try_redis(now_ms) {
-            if let Some(out) = self.try_redis(events, now_ms).await {
+        if !self.may_try_redis(now_ms) {
+            return self.fallback(events, now_ms);
+        }
+        let failure = match self.try_redis(events, now_ms).await {
+            Ok(out) => {
                 if self.down.swap(false, SeqCst) {
                     self.recoveries.fetch_add(1, SeqCst);
                     self.backoff_ms.store(self.min_backoff_ms, SeqCst);
                 }
                 return out;
             }
-            self.failed(now_ms);
+            Err(f) => f,
+        };
+        self.failed(now_ms);
+        let mut out = failure.decided;
+        if let Some((n, token)) = failure.unknown {
+            let from = out.len();
+            let unsure = events.get(from..from + n).unwrap_or_default();
+            out.extend(self.unknown(unsure, now_ms));
+            self.settle_later(token);
         }
-        self.fallback(events, now_ms)
+        let rest = events.get(out.len()..).unwrap_or_default();
+        out.extend(self.fallback(rest, now_ms));
+        out
     }
 
-    /// The counts of one key in the window: from Redis while it answers, else from the local meter.
-    pub async fn usage(&self, key: &str, now_ms: u64) -> Vec<crate::BucketCount> {
-        if !self.down.load(SeqCst) {
-            if let Some(redis) = self.redis.get() {
-                if let Ok(Ok(out)) = tokio::time::timeout(self.timeout, redis.usage(key, now_ms)).await {
-                    return out;
+    /// The counts of one key in the window, from the counter that enforces: Redis while it is up; while it is
+    /// down, the local meter under fail-open.
+    ///
+    /// # Errors
+    /// Redis cannot be read and the local meter is not the one enforcing (Redis is up, or fail-closed).
+    pub async fn usage(&self, key: &str, now_ms: u64) -> Result<Vec<crate::BucketCount>, MeterError> {
+        let down = self.down.load(SeqCst);
+        if down && self.policy == FailPolicy::Open {
+            return Ok(self.local.usage(key, now_ms));
+        }
+        let redis = self.redis().await?;
+        redis.usage(key, now_ms).await
+    }
+
+    /// The Redis meter, connected on first use (bounded by the timeout).
+    async fn redis(&self) -> Result<&RedisMeter, MeterError> {
+        if let Some(r) = self.redis.get() {
+            return Ok(r);
+        }
+        let w = self.local.windows();
+        let r = RedisMeter::connect(&self.url, self.prefix.clone(), w, self.timeout);
+        let r = tokio::time::timeout(self.timeout, r)
+            .await
+            .map_err(|_| MeterError::Timeout)??;
+        Ok(self.redis.get_or_init(|| r))
+    }
+
+    async fn try_redis(&self, events: &[Event<'_>], now_ms: u64) -> Result<Vec<Decision>, BatchFailure> {
+        let redis = self.redis().await.map_err(|error| BatchFailure {
+            decided: Vec::new(),
+            unknown: None,
+            error,
+        })?;
+        redis.check_batch_partial(events, now_ms).await
+    }
+
+    /// Events Redis may have counted: never refused. Fail-open admits them if the local meter does.
+    fn unknown(&self, events: &[Event<'_>], now_ms: u64) -> Vec<Decision> {
+        self.fallback_decisions.fetch_add(events.len() as u64, SeqCst);
+        let wait = self.next_probe_ms.load(SeqCst).saturating_sub(now_ms).max(1_000);
+        events
+            .iter()
+            .map(|e| {
+                if self.policy == FailPolicy::Open {
+                    let d = self.local.check(e.key, e.n, e.limits, now_ms);
+                    if d.is_allowed() {
+                        return d;
+                    }
+                }
+                Decision::Unknown {
+                    limit: e.limits.clamped().day,
+                    retry_after_ms: wait,
+                }
+            })
+            .collect()
+    }
+
+    /// Settles an unknown call in the background: cancels it if its script has not run (so it never counts
+    /// unseen), retrying until half the token's lifetime has passed.
+    fn settle_later(&self, token: String) {
+        self.settling.calls.fetch_add(1, SeqCst);
+        let (Some(redis), Ok(rt)) = (self.redis.get(), tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let (redis, settling) = (redis.clone(), Arc::clone(&self.settling));
+        rt.spawn(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(TOKEN_TTL_MS / 2);
+            let mut wait = Duration::from_millis(50);
+            while tokio::time::Instant::now() < deadline {
+                match redis.settle(&token).await {
+                    Ok(Settled::Counted) => {
+                        settling.counted.fetch_add(1, SeqCst);
+                        return;
+                    }
+                    Ok(Settled::Cancelled) => {
+                        settling.cancelled.fetch_add(1, SeqCst);
+                        return;
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
                 }
             }
-        }
-        self.local.usage(key, now_ms)
-    }
-
-    async fn try_redis(&self, events: &[Event<'_>], now_ms: u64) -> Option<Vec<Decision>> {
-        let redis = match self.redis.get() {
-            Some(r) => r,
-            None => {
-                let w = self.local.windows();
-                let r = RedisMeter::connect(&self.url, self.prefix.clone(), w, self.timeout);
-                let r = tokio::time::timeout(self.timeout, r).await.ok()?.ok()?;
-                self.redis.get_or_init(|| r)
-            }
-        };
-        tokio::time::timeout(self.timeout, redis.check_batch(events, now_ms))
-            .await
-            .ok()?
-            .ok()
+        });
     }
 
     /// While down, only the caller that claims the due probe tries Redis.

@@ -19,8 +19,12 @@
 //! # Backends, one semantics
 //! - [`LocalMeter`]: in process, lock-free (a CAS on one atomic word per check), no allocation per check on a
 //!   known key; [`LocalMeter::snapshot`] / [`LocalMeter::from_snapshot`] save and restore it.
-//! - [`RedisMeter`]: the same buckets in Redis, one Lua script call per check or per batch.
+//! - [`RedisMeter`]: the same buckets in Redis, one Lua script call per check or per [`CHUNK`] events of a
+//!   batch; a call that times out is cancelled or its answer fetched, never guessed.
 //! - [`FailoverMeter`]: a `RedisMeter` with fail-open (local) or fail-closed policy, reporting its [`Mode`].
+//!
+//! Refused work is never counted: a [`Decision::Refused`] always means nothing was counted. When a backend
+//! cannot tell whether it counted (Redis stopped answering mid-call), the answer is [`Decision::Unknown`].
 //!
 //! All three implement [`Meter`].
 //!
@@ -36,7 +40,7 @@
 //!         assert_eq!(remaining, 1_000);
 //!         assert!(warn); // REQ-8: 80 % reached, first time in this window
 //!     }
-//!     Decision::Refused { .. } => unreachable!(),
+//!     Decision::Refused { .. } | Decision::Unknown { .. } => unreachable!(),
 //! }
 //! let refused = meter.check("user:adele", 2_000, limits, now + 1_000);
 //! assert!(!refused.is_allowed());
@@ -59,7 +63,7 @@ use std::future::Future;
 pub use decision::{Decision, Event, Limits, Window};
 pub use failover::{FailPolicy, FailoverMeter, FailoverStats, Mode};
 pub use local::{KeyHasher, LocalMeter};
-pub use remote::{RedisMeter, SCRIPT};
+pub use remote::{BatchFailure, CHUNK, RedisMeter, SCRIPT, SETTLE_SCRIPT, Settled, TOKEN_TTL_MS};
 pub use snapshot::{BucketCount, KeySnapshot, Snapshot};
 pub use window::{DAY_MS, FIVE_MINUTES_MS, MAX_LIMIT, REQ1_PER_5MIN, Windows};
 
@@ -78,6 +82,9 @@ pub enum MeterError {
     /// Redis answered something the script never returns.
     #[error("redis answer: {0}")]
     Protocol(String),
+    /// Redis did not answer within the timeout (it may still run what it was sent).
+    #[error("redis did not answer in time")]
+    Timeout,
 }
 
 /// The one API of every backend, for code that should not care which it runs on.

@@ -1,12 +1,30 @@
 -- entitle-meter: check-and-count of a batch of budget keys, with exactly the bucket semantics of the in-process
 -- meter (src/counter.rs, src/window.rs). Atomic because Redis runs a script alone.
 --
--- KEYS[i]: the hash of budget key i (fields: h = head bucket, t = sum of buckets h-K..h, l = newest bucket with
---          a count, w = REQ-8 warned-until, and one field per non-empty bucket, named by its index).
+-- KEYS[1]: this call's token key. If it exists, the client has cancelled this call (it timed out and ran the
+--          cancel script first): nothing is counted and the answer is empty. Otherwise the answer is also stored
+--          there (for ARGV[7] ms), so a client that timed out can fetch what was decided instead of guessing.
+-- KEYS[2 .. D+1]: token keys of earlier calls whose answers arrived (D = ARGV[6]); deleted, as nobody needs them.
+-- KEYS[D+1+i]: the hash of budget key i (fields: h = head bucket, t = sum of buckets h-K..h, l = newest bucket
+--          with a count, w = REQ-8 warned-until, and one field per non-empty bucket, named by its index).
 -- ARGV[1] now_ms (the caller's clock), ARGV[2] bucket_ms, ARGV[3] K = day/bucket, ARGV[4] k = short/bucket,
--- ARGV[5] day_ms; then per key i: n, limit_24h, limit_short (at 5 + 3(i-1) + 1..3).
+-- ARGV[5] day_ms, ARGV[6] D, ARGV[7] token ttl_ms; then per key i: n, limit_24h, limit_short (at
+-- 7 + 3(i-1) + 1..3).
 -- Returns 6 integers per key: allowed (1/0), remaining, reset_at_ms, retry_after_ms (-1: never), warn (1/0),
 -- refused_by (0 none, 1 day, 2 short).
+
+local D = tonumber(ARGV[6])
+local tok_ttl = tonumber(ARGV[7])
+if D > 0 then
+  local done = {}
+  for j = 2, D + 1 do
+    done[#done + 1] = KEYS[j]
+  end
+  redis.call('DEL', unpack(done))
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {}
+end
 
 local now = tonumber(ARGV[1])
 local B = tonumber(ARGV[2])
@@ -29,9 +47,9 @@ local function expiry(b)
   return b * B + day_ms + B
 end
 
-for i = 1, #KEYS do
-  local key = KEYS[i]
-  local base = 5 + 3 * (i - 1)
+for i = 1, #KEYS - 1 - D do
+  local key = KEYS[D + 1 + i]
+  local base = 7 + 3 * (i - 1)
   local n = tonumber(ARGV[base + 1])
   local l24 = tonumber(ARGV[base + 2])
   local l5 = tonumber(ARGV[base + 3])
@@ -145,4 +163,9 @@ for i = 1, #KEYS do
   redis.call('PEXPIRE', key, ttl)
 end
 
+local stored = {}
+for j = 1, #out do
+  stored[j] = string.format('%d', out[j])
+end
+redis.call('SET', KEYS[1], table.concat(stored, ' '), 'PX', tok_ttl)
 return out

@@ -76,11 +76,30 @@ impl UsageMeter {
         }
     }
 
-    pub async fn usage(&self, key: &str, now_ms: u64) -> Vec<BucketCount> {
+    /// The counts of a budget in its window, read from the counter that enforces (Redis in shared mode).
+    ///
+    /// # Errors
+    /// [`Problem`] 503 `meter-unavailable` when that counter cannot be read: a report never guesses.
+    pub async fn usage(&self, key: &str, now_ms: u64) -> Result<Vec<BucketCount>, Problem> {
         match self {
-            UsageMeter::Local(m) => m.usage(key, now_ms),
-            UsageMeter::Shared(m) => m.usage(key, now_ms).await,
+            UsageMeter::Local(m) => Ok(m.usage(key, now_ms)),
+            UsageMeter::Shared(m) => m.usage(key, now_ms).await.map_err(|e| {
+                tracing::warn!(error = %e, "reading the shared meter failed");
+                meter_unavailable(
+                    "the request meter (Redis) cannot be read; usage is not reported rather than guessed",
+                    1,
+                )
+            }),
         }
+    }
+
+    /// Requests counted for `key` in the last 24 hours.
+    ///
+    /// # Errors
+    /// As [`Self::usage`].
+    pub async fn used(&self, key: &str, now_ms: u64) -> Result<u64, Problem> {
+        let buckets = self.usage(key, now_ms).await?;
+        Ok(buckets.iter().map(|b| u64::from(b.count)).sum())
     }
 
     /// `local`, `redis`, `fail-open` (Redis down, counting locally) or `fail-closed` (Redis down, refusing).
@@ -108,6 +127,27 @@ impl UsageMeter {
                 Err(e) => tracing::warn!(error = %e, "encoding meter counts failed"),
             }
         }
+    }
+}
+
+/// 503 with `Retry-After`: the meter cannot answer, which says nothing about the budget.
+pub fn meter_unavailable(detail: impl Into<String>, retry_after_secs: u64) -> Problem {
+    let mut p = Problem::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "meter-unavailable",
+        detail,
+    );
+    p.retry_after = Some(retry_after_secs);
+    p
+}
+
+/// The meter key of a budget of tenant `tenant`; `None` for nobody's budget.
+pub fn budget_key(tenant: &str, budget: &Budget) -> Option<String> {
+    match budget {
+        Budget::User { user } => Some(format!("{tenant}/user/{user}")),
+        Budget::TenantPool => Some(format!("{tenant}/pool")),
+        Budget::Licence { flow, .. } => Some(format!("{tenant}/licence/{flow}")),
+        Budget::Unknown => None,
     }
 }
 
@@ -149,16 +189,11 @@ pub fn budget_of(
             );
         }
     };
-    let key = match &limit.budget {
-        Budget::User { user } => format!("{tenant}/user/{user}"),
-        Budget::TenantPool => format!("{tenant}/pool"),
-        Budget::Licence { flow, .. } => format!("{tenant}/licence/{flow}"),
-        Budget::Unknown => {
-            return Err(Problem::unprocessable(
-                "nobody's budget: an instant flow needs `as` (the user who runs it, REQ-4)",
-            )
-            .at(format!("{at}/as")));
-        }
+    let Some(key) = budget_key(tenant, &limit.budget) else {
+        return Err(Problem::unprocessable(
+            "nobody's budget: an instant flow needs `as` (the user who runs it, REQ-4)",
+        )
+        .at(format!("{at}/as")));
     };
     let limits = Limits {
         per_24h: limit.requests_per_24h,

@@ -50,6 +50,21 @@ fn op(summary: &str, tag: &str, params: Vec<Value>, body: Option<Value>, ok: (&s
     o
 }
 
+/// What a 503 `meter-unavailable` on `POST …/usage` means.
+const METER_UNAVAILABLE: &str = "meter-unavailable: the shared meter (Redis) cannot answer and the node is fail-closed; nothing \
+    counted (`counted: false`), or Redis stopped answering mid-call and it may have counted (`counted: \"unknown\"`); \
+    Retry-After says when to try again";
+
+/// Documents one problem status of an operation besides the default.
+fn with_problem(op: &mut Value, status: &str, what: &str) {
+    if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+        responses.insert(
+            status.to_owned(),
+            json!({"description": what, "content": {"application/problem+json": {"schema": r("Problem")}}}),
+        );
+    }
+}
+
 fn json_body(schema: Value) -> Option<Value> {
     Some(json!({"required": true, "content": {"application/json": {"schema": schema}}}))
 }
@@ -285,20 +300,44 @@ pub fn document() -> Value {
             }),
         );
     }
-    add(
-        "/tenants/{t}/usage",
-        json!({
-            "post": op("Check and count requests against the budget the licences give (REQ-1..8): 200, or 429 with Retry-After", "usage",
-                vec![t()], json_body(r("UsageAsk")), ("200", ok_json(object()))),
-            "get": op("The last 24 hours per hour (JSON, or the licensed-user report as CSV with Accept: text/csv)", "usage",
-                vec![t(), query("user", "User id", string(), false), query("flow", "Flow id", string(), false), query("as", "With flow: who runs it", string(), false)],
-                None, ("200", json!({"description": "OK", "content": {"application/json": {"schema": object()}, "text/csv": {"schema": {"type": "string"}}}}))),
-        }),
+    let mut count = op(
+        "Check and count requests against the budget the licences give (REQ-1..8): 200, 429 with Retry-After when over a limit, or 503 meter-unavailable with Retry-After when the shared meter cannot answer",
+        "usage",
+        vec![t()],
+        json_body(r("UsageAsk")),
+        ("200", ok_json(object())),
     );
+    with_problem(
+        &mut count,
+        "429",
+        "Over a limit of the budget; nothing counted; Retry-After says when it fits (REQ-7)",
+    );
+    with_problem(&mut count, "503", METER_UNAVAILABLE);
+    let mut usage = op(
+        "The last 24 hours per hour, as the meter that enforces counted them (JSON, or the licensed-user report as CSV with Accept: text/csv)",
+        "usage",
+        vec![
+            t(),
+            query("user", "User id", string(), false),
+            query("flow", "Flow id", string(), false),
+            query("as", "With flow: who runs it", string(), false),
+        ],
+        None,
+        (
+            "200",
+            json!({"description": "OK", "content": {"application/json": {"schema": object()}, "text/csv": {"schema": {"type": "string"}}}}),
+        ),
+    );
+    with_problem(
+        &mut usage,
+        "503",
+        "meter-unavailable: the shared meter cannot be read; usage is not guessed",
+    );
+    add("/tenants/{t}/usage", json!({"post": count, "get": usage}));
     add(
         "/tenants/{t}/usage:batch",
         json!({
-            "post": op("Many usage events in one meter call, each answered", "usage", vec![t()], json_body(r("UsageBatch")), ("200", ok_json(object()))),
+            "post": op("Many usage events, each answered with its own status (200, 429 or 503 as for one event); counted in chunks of 256 events per meter call", "usage", vec![t()], json_body(r("UsageBatch")), ("200", ok_json(object()))),
         }),
     );
     add(
@@ -336,14 +375,25 @@ pub fn document() -> Value {
         "/tenants/{t}/cost",
         json!({"get": op("Monthly cost and licence usage", "answers", vec![t(), at()], None, ("200", ok_json(object())))}),
     );
-    add(
-        "/tenants/{t}/limits",
-        json!({
-            "get": op("Power Platform requests per 24 hours, with their sources (give user, or flow)", "answers",
-                vec![t(), query("user", "User id", string(), false), query("flow", "Flow id", string(), false), query("as", "With flow: the invoking user", string(), false), at()],
-                None, ("200", ok_json(object()))),
-        }),
+    let mut limits = op(
+        "Power Platform requests per 24 hours, with their sources (give user, or flow); without `at`, `used` is what the meter counted in the last 24 hours",
+        "answers",
+        vec![
+            t(),
+            query("user", "User id", string(), false),
+            query("flow", "Flow id", string(), false),
+            query("as", "With flow: the invoking user", string(), false),
+            at(),
+        ],
+        None,
+        ("200", ok_json(object())),
     );
+    with_problem(
+        &mut limits,
+        "503",
+        "meter-unavailable: without `at`, the shared meter cannot be read",
+    );
+    add("/tenants/{t}/limits", json!({"get": limits}));
     add(
         "/tenants/{t}/purchases:preview",
         json!({

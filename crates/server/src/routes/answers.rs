@@ -218,7 +218,7 @@ pub async fn limits_h(
     Q(q): Q<LimitsQuery>,
 ) -> Result<Response, Problem> {
     let snap = snapshot_on(&state, &caller, &t, q.at)?;
-    let limit = match (&q.user, &q.flow) {
+    let mut limit = match (&q.user, &q.flow) {
         (Some(id), None) => {
             require(
                 &caller.0,
@@ -246,6 +246,15 @@ pub async fn limits_h(
             );
         }
     };
+    // Today's usage is what the meter counted, the very counter that enforces (Redis in shared mode); the
+    // scenario's `[[usage]]` records only answer for another day (`at`).
+    if q.at.is_none() {
+        if let Some(key) = crate::meter::budget_key(&t, &limit.budget) {
+            let now = u64::try_from(crate::store::now_ms()).unwrap_or(0);
+            limit.used = state.meter.used(&key, now).await?;
+            limit.remaining = limit.requests_per_24h.saturating_sub(limit.used);
+        }
+    }
     Ok(json(&limit))
 }
 

@@ -55,9 +55,24 @@ fn rfc3339(ms: u64) -> String {
         .unwrap_or_default()
 }
 
-/// The answer to one event, and its HTTP status (200 or 429).
+/// The answer to one event, and its HTTP status: 200, 429 (over a limit), or 503 (the meter is unavailable:
+/// nothing counted; or it cannot tell whether it counted, `"counted": "unknown"`).
 fn answer(b: &BudgetOf, d: &Decision) -> (Value, u16, Option<u64>) {
     match *d {
+        Decision::Unknown {
+            limit,
+            retry_after_ms,
+        } => {
+            let secs = retry_after_ms.div_ceil(1000);
+            (
+                json!({
+                    "allowed": false, "counted": "unknown", "limit": limit, "budget": b.key,
+                    "retry_after": secs, "refused_by": "meter unavailable",
+                }),
+                503,
+                Some(secs),
+            )
+        }
         Decision::Allowed {
             limit,
             remaining,
@@ -77,14 +92,24 @@ fn answer(b: &BudgetOf, d: &Decision) -> (Value, u16, Option<u64>) {
         } => {
             // Whole seconds, rounded up: Retry-After is never early (REQ-7).
             let secs = retry_after_ms.map(|ms| ms.div_ceil(1000));
+            if by == entitle_meter::Window::Unavailable {
+                // Nothing is known of the budget: no `remaining` or `reset_at` to report.
+                return (
+                    json!({
+                        "allowed": false, "counted": false, "limit": limit, "budget": b.key, "retry_after": secs,
+                        "refused_by": "meter unavailable",
+                    }),
+                    503,
+                    secs,
+                );
+            }
             (
                 json!({
                     "allowed": false, "limit": limit, "remaining": remaining, "reset_at": rfc3339(reset_at_ms),
                     "budget": b.key, "retry_after": secs,
                     "refused_by": match by {
-                        entitle_meter::Window::Day => "24-hour limit",
                         entitle_meter::Window::Short => "5-minute limit",
-                        entitle_meter::Window::Unavailable => "meter unavailable",
+                        _ => "24-hour limit",
                     },
                 }),
                 429,
@@ -197,7 +222,7 @@ pub async fn count(
     let d = state.meter.check(&b.key, ask.requests, b.limits, now).await;
     warn(&state, &t, b, &d, &caller.0.key_id);
     let (value, status, _) = answer(b, &d);
-    if let Some(k) = replay {
+    if let Some(k) = replay.filter(|_| status != 503) {
         state.replays.put(k, value.clone(), status, now);
     }
     Ok(reply(value, status))
@@ -208,6 +233,24 @@ fn reply(value: Value, status: u16) -> Response {
         return axum::Json(value).into_response();
     }
     let retry = value.get("retry_after").and_then(Value::as_u64);
+    if status == 503 {
+        let secs = retry.unwrap_or(1);
+        let detail = if value.get("counted").and_then(Value::as_str) == Some("unknown") {
+            format!(
+                "the request meter (Redis) stopped answering mid-call: these requests may or may not have been \
+                 counted (at most once); retry in {secs} s"
+            )
+        } else {
+            format!(
+                "the request meter (Redis) is unavailable and this node refuses without it; nothing was counted; retry in {secs} s"
+            )
+        };
+        let mut p = crate::meter::meter_unavailable(detail, secs);
+        if let Value::Object(map) = value {
+            p.extra = map;
+        }
+        return p.into_response();
+    }
     let detail = match retry {
         Some(s) => format!("over the request limit of this budget; these requests fit in {s} s (REQ-7)"),
         None => "these requests never fit this budget's limits (REQ-7)".to_owned(),
@@ -293,7 +336,7 @@ pub async fn count_batch(
             Some(d) => {
                 warn(&state, &t, b, d, &caller.0.key_id);
                 let (v, s, _) = answer(b, d);
-                if let Some(k) = key {
+                if let Some(k) = key.filter(|_| s != 503) {
                     state.replays.put(k, v.clone(), s, now);
                 }
                 (v, s)
@@ -354,7 +397,7 @@ pub async fn report(
         p
     })?;
     let now = u64::try_from(now_ms()).unwrap_or(0);
-    let buckets = state.meter.usage(&b.key, now).await;
+    let buckets = state.meter.usage(&b.key, now).await?;
     const HOUR: u64 = 3_600_000;
     let mut hours: Vec<(u64, u64)> = Vec::new();
     for bc in &buckets {

@@ -205,6 +205,8 @@ pub struct Opts {
     pub url_suffix: String,
     /// `ENTITLE_ADMIN_KEY` ([`ADMIN`] by default; `None`: the node makes a random key if the store has none).
     pub admin_key: Option<String>,
+    /// A shared meter: `(url, prefix, fail-open or fail-closed, timeout in ms)`.
+    pub redis: Option<(String, String, String, u64)>,
 }
 
 impl Default for Opts {
@@ -214,6 +216,7 @@ impl Default for Opts {
             today: NaiveDate::from_ymd_opt(2024, 6, 3),
             url_suffix: String::new(),
             admin_key: Some(ADMIN.to_owned()),
+            redis: None,
         }
     }
 }
@@ -246,6 +249,10 @@ pub async fn spawn_on(db: Arc<Db>, opts: Opts) -> TestApp {
             admin_key: opts.admin_key.clone(),
             max_body_bytes: opts.max_body_bytes,
             today: opts.today,
+            redis_url: opts.redis.as_ref().map(|r| r.0.clone()),
+            redis_prefix: opts.redis.as_ref().map(|r| r.1.clone()),
+            redis_failure: opts.redis.as_ref().map(|r| r.2.clone()),
+            redis_timeout_ms: opts.redis.as_ref().map(|r| r.3),
             ..Default::default()
         },
         None,
