@@ -9,7 +9,9 @@ use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    pub method: String,
+    /// One of the methods the API knows, or `other`: anyone can send any method, and every label value is a
+    /// series kept for good.
+    pub method: &'static str,
     /// The route pattern (`/v1/tenants/{t}/flows/{f}/decision`), never the raw path.
     pub route: String,
     pub status: u16,
@@ -23,6 +25,21 @@ pub struct RouteLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ModeLabel {
     pub mode: String,
+}
+
+/// The label of a request's method: the API's own methods by name, anything else as one series.
+pub fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 pub struct Metrics {

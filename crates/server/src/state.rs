@@ -70,11 +70,14 @@ pub struct TenantSlot {
 
 impl TenantSlot {
     /// The tenant on `day`: its own snapshot, or one built for that day (cached while the tenant is unchanged).
-    pub fn on_day(
+    /// Building a snapshot for another day is heavy work ([`AppState::heavy`]); one is kept per tenant, so a
+    /// client asking about one day again and again builds it once, and memory stays bounded.
+    pub async fn on_day(
         &self,
+        state: &AppState,
         cur: &TenantState,
         day: NaiveDate,
-    ) -> Result<Arc<Snapshot>, entitle_core::snapshot::BuildError> {
+    ) -> Result<Arc<Snapshot>, Problem> {
         if day == cur.day {
             return Ok(Arc::clone(&cur.snapshot));
         }
@@ -83,7 +86,12 @@ impl TenantSlot {
                 return Ok(Arc::clone(&hit.2));
             }
         }
-        let snap = Arc::new(cur.snapshot.on(day)?);
+        let snap = Arc::new(
+            state
+                .heavy(|| cur.snapshot.on(day))
+                .await?
+                .map_err(|e| Problem::unprocessable(e.to_string()).at("query:at"))?,
+        );
         self.other_day
             .store(Some(Arc::new((cur.version, day, Arc::clone(&snap)))));
         Ok(snap)
@@ -107,7 +115,14 @@ pub struct AppState {
     pub meter: crate::meter::UsageMeter,
     /// Answers to usage events that carried an idempotency key.
     pub replays: crate::meter::Replays,
+    /// CPU-heavy work in progress (see [`AppState::heavy`]), and how many pieces wait for a turn.
+    heavy: tokio::sync::Semaphore,
+    heavy_waiting: std::sync::atomic::AtomicUsize,
 }
+
+/// How many pieces of heavy work may wait for a turn; beyond, requests are refused (503) rather than queued
+/// without bound.
+const HEAVY_QUEUE: usize = 64;
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -139,9 +154,34 @@ impl AppState {
             metrics: crate::metrics::Metrics::new(),
             meter,
             replays: crate::meter::Replays::default(),
+            // One core is left to the async threads: health checks and decisions never wait on heavy work.
+            heavy: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map_or(1, |n| n.get().saturating_sub(1))
+                    .max(1),
+            ),
+            heavy_waiting: std::sync::atomic::AtomicUsize::new(0),
         };
         state.reload_all().await?;
         Ok(state)
+    }
+
+    /// Runs CPU-heavy work (parsing a scenario, building a snapshot, checking a change, an audit of a big
+    /// tenant) off the async threads, at most one piece per spare core at a time, so that light requests keep
+    /// their latency whatever one tenant asks. At most [`HEAVY_QUEUE`] pieces wait; more are refused with 503.
+    pub async fn heavy<R>(&self, work: impl FnOnce() -> R) -> Result<R, Problem> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.heavy_waiting.fetch_add(1, Relaxed) >= HEAVY_QUEUE {
+            self.heavy_waiting.fetch_sub(1, Relaxed);
+            let mut p = Problem::unavailable("the server is busy with heavy requests; try again shortly");
+            p.retry_after = Some(1);
+            return Err(p);
+        }
+        let permit = self.heavy.acquire().await;
+        self.heavy_waiting.fetch_sub(1, Relaxed);
+        let out = off_async(work);
+        drop(permit);
+        Ok(out)
     }
 
     pub fn today(&self) -> NaiveDate {
@@ -229,7 +269,7 @@ impl AppState {
         let _guard = self.map_lock.lock().await;
         let map = self.tenants.load_full();
         match row {
-            Some(row) => match self.state_of(&row) {
+            Some(row) => match off_async(|| self.state_of(&row)) {
                 Ok(state) => match map.get(id) {
                     Some(slot) if *slot.state.load().incarnation == *state.incarnation => {
                         if slot.state.load().version < state.version {
@@ -263,7 +303,7 @@ impl AppState {
         let old = self.tenants.load_full();
         let mut next = HashMap::with_capacity(rows.len());
         for row in rows {
-            match self.state_of(&row) {
+            match off_async(|| self.state_of(&row)) {
                 Ok(state) => {
                     let slot = match old.get(&row.id) {
                         Some(slot) if *slot.state.load().incarnation == *state.incarnation => {
@@ -330,6 +370,15 @@ impl AppState {
         let mut next = (*map).clone();
         next.remove(id);
         self.tenants.store(Arc::new(next));
+    }
+}
+
+/// Runs `work` on this thread after handing the thread's other tasks to another worker (multi-threaded runtime),
+/// or just runs it (a single-threaded runtime, as in some tests).
+pub fn off_async<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 

@@ -301,6 +301,21 @@ pub fn within_bought(before: &Snapshot, after: &Snapshot) -> Result<(), Problem>
     Ok(())
 }
 
+/// A change worked out and checked, ready to commit (or only to show, for a dry run).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per write, moved once; boxing would only add an allocation"
+)]
+enum Prepared {
+    DryRun(Value),
+    Commit {
+        changes: Vec<Change>,
+        reply: Reply,
+        next: Snapshot,
+        text: String,
+    },
+}
+
 /// How often a write is tried when other nodes keep committing to the same tenant first.
 const ATTEMPTS: u32 = 20;
 
@@ -323,24 +338,42 @@ pub async fn write(
             return Ok(r);
         }
         let cur = slot.state.load_full();
-        let m = mutate(&cur)?;
-        let catalog = Arc::clone(cur.snapshot.catalog_arc());
-        let next = match m.next {
-            Next::Checked(next) => next,
-            Next::Unchecked(scenario) => check(state, catalog, scenario, m.within.as_deref())?,
+        // Applying, checking and indexing the change costs time in the tenant's size: off the async threads.
+        let prepared = state
+            .heavy(|| -> Result<Prepared, Problem> {
+                let m = mutate(&cur)?;
+                let catalog = Arc::clone(cur.snapshot.catalog_arc());
+                let next = match m.next {
+                    Next::Checked(next) => next,
+                    Next::Unchecked(scenario) => check(state, catalog, scenario, m.within.as_deref())?,
+                };
+                within_bought(&cur.snapshot, &next)?;
+                if req.dry_run {
+                    return Ok(Prepared::DryRun(json!({
+                        "dry_run": true,
+                        "changes": changes_json(&m.changes),
+                        "flips": flips(&cur.snapshot, &next),
+                    })));
+                }
+                let text = serde_json::to_string(next.scenario()).map_err(Problem::internal)?;
+                Ok(Prepared::Commit {
+                    changes: m.changes,
+                    reply: m.reply,
+                    next,
+                    text,
+                })
+            })
+            .await??;
+        let (changes, reply, next, text) = match prepared {
+            Prepared::DryRun(body) => return Ok(Reply::json(StatusCode::OK, body).into_response()),
+            Prepared::Commit {
+                changes,
+                reply,
+                next,
+                text,
+            } => (changes, reply, next, text),
         };
-        within_bought(&cur.snapshot, &next)?;
-        if req.dry_run {
-            let body = json!({
-                "dry_run": true,
-                "changes": changes_json(&m.changes),
-                "flips": flips(&cur.snapshot, &next),
-            });
-            return Ok(Reply::json(StatusCode::OK, body).into_response());
-        }
-        let text = serde_json::to_string(next.scenario()).map_err(Problem::internal)?;
         let version = cur.version + 1;
-        let reply = m.reply;
         let commit = Commit {
             tenant: slot.id.clone(),
             incarnation: cur.incarnation.to_string(),
@@ -352,7 +385,7 @@ pub async fn write(
                 scenario: text,
                 incarnation: cur.incarnation.to_string(),
             }),
-            audit: audit_rows(&slot.id, &req.principal.key_id, &m.changes),
+            audit: audit_rows(&slot.id, &req.principal.key_id, &changes),
             idempotency: req
                 .idempotency_key
                 .as_ref()
@@ -412,7 +445,9 @@ pub async fn create_tenant(
     }
     let id = scenario.tenant.id.clone();
     let catalog = state.catalog(catalog_name)?;
-    let next = check(state, Arc::clone(&catalog), scenario, None)?;
+    let next = state
+        .heavy(|| check(state, Arc::clone(&catalog), scenario, None))
+        .await??;
     let summary = crate::routes::tenants::summary(&id, 1, catalog_name, &next);
     if state.tenants.load().contains_key(&id) {
         return Err(Problem::conflict(format!("tenant `{id}` exists already")).at("/tenant/id"));

@@ -23,7 +23,7 @@ use crate::problem::Problem;
 use crate::state::AppState;
 
 /// The snapshot for `at` (the tenant's own day when absent).
-fn snapshot_on(
+async fn snapshot_on(
     state: &AppState,
     caller: &Caller,
     t: &str,
@@ -32,9 +32,7 @@ fn snapshot_on(
     let slot = state.slot(&caller.0, t)?;
     let cur = state.current(&slot);
     match at {
-        Some(day) => slot
-            .on_day(&cur, day)
-            .map_err(|e| Problem::unprocessable(e.to_string()).at("query:at")),
+        Some(day) => slot.on_day(state, &cur, day).await,
         None => Ok(Arc::clone(&cur.snapshot)),
     }
 }
@@ -92,9 +90,7 @@ pub async fn flow_decision(
     let slot = state.slot(&caller.0, &t)?;
     let cur = state.current(&slot);
     let snap = match q.at {
-        Some(day) => slot
-            .on_day(&cur, day)
-            .map_err(|e| Problem::unprocessable(e.to_string()).at("query:at"))?,
+        Some(day) => slot.on_day(&state, &cur, day).await?,
         None => Arc::clone(&cur.snapshot),
     };
     let fi = snap.flow_idx(&f).ok_or_else(|| Problem::not_found("flow", &f))?;
@@ -129,7 +125,7 @@ pub async fn app_decision(
     Path((t, a)): Path<(String, String)>,
     Q(q): Q<AppQuery>,
 ) -> Result<Response, Problem> {
-    let snap = snapshot_on(&state, &caller, &t, q.at)?;
+    let snap = snapshot_on(&state, &caller, &t, q.at).await?;
     let ai = snap.app_idx(&a).ok_or_else(|| Problem::not_found("app", &a))?;
     require(
         &caller.0,
@@ -166,9 +162,9 @@ pub async fn audit_h(
     Q(q): Q<AtQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let snap = snapshot_on(&state, &caller, &t, q.at)?;
+    let snap = snapshot_on(&state, &caller, &t, q.at).await?;
     require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
-    let a = audit(&snap);
+    let a = state.heavy(|| audit(&snap)).await?;
     if wants_csv(&headers) {
         let text = entitle_render::audit_csv(&a).map_err(Problem::internal)?;
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response());
@@ -183,7 +179,7 @@ pub async fn capacity_h(
     Path(t): Path<String>,
     Q(q): Q<AtQuery>,
 ) -> Result<Response, Problem> {
-    let snap = snapshot_on(&state, &caller, &t, q.at)?;
+    let snap = snapshot_on(&state, &caller, &t, q.at).await?;
     require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
     Ok(json(&capacity(&snap)))
 }
@@ -195,7 +191,7 @@ pub async fn cost_h(
     Path(t): Path<String>,
     Q(q): Q<AtQuery>,
 ) -> Result<Response, Problem> {
-    let snap = snapshot_on(&state, &caller, &t, q.at)?;
+    let snap = snapshot_on(&state, &caller, &t, q.at).await?;
     require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
     Ok(json(&cost(&snap)))
 }
@@ -217,7 +213,7 @@ pub async fn limits_h(
     Path(t): Path<String>,
     Q(q): Q<LimitsQuery>,
 ) -> Result<Response, Problem> {
-    let snap = snapshot_on(&state, &caller, &t, q.at)?;
+    let snap = snapshot_on(&state, &caller, &t, q.at).await?;
     let mut limit = match (&q.user, &q.flow) {
         (Some(id), None) => {
             require(
@@ -284,7 +280,7 @@ pub async fn purchase_preview(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let ask: PurchaseAsk = json_body(&headers, &body)?;
-    let snap = snapshot_on(&state, &caller, &t, ask.at)?;
+    let snap = snapshot_on(&state, &caller, &t, ask.at).await?;
     require(
         &caller.0,
         Family::Answers,

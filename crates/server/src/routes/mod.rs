@@ -89,7 +89,9 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
 /// the limit, say) into problem+json.
 async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    // Every label is bounded: the method by `method_label`, the route by the route table (any path no route
+    // matches is `unmatched`), the status by HTTP's three digits.
+    let method = crate::metrics::method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()

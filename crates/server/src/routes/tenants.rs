@@ -80,8 +80,11 @@ pub async fn create(
         .map_err(|e| Problem::bad_request("not-utf8", format!("body is not UTF-8: {e}")).at(""))?;
     let catalog_name = q.catalog.unwrap_or_else(|| state.default_catalog.clone());
     let catalog = state.catalog(&catalog_name)?;
-    let scenario =
-        Scenario::parse_all(text, format, "body", &catalog).map_err(|errors| scenario_problem(&errors))?;
+    // Parsing a big scenario is heavy work: off the async threads (the parser's depth and size limits bound it).
+    let scenario = state
+        .heavy(|| Scenario::parse_all(text, format, "body", &catalog))
+        .await?
+        .map_err(|errors| scenario_problem(&errors))?;
     let as_json = serde_json::to_value(&scenario).map_err(Problem::internal)?;
     if let Some(pointer) = crate::http::nul_pointer(&as_json, "") {
         return Err(crate::http::nul_problem(pointer));
@@ -193,7 +196,10 @@ pub async fn export(
             .at("query:format"));
         }
     };
-    let text = cur.scenario().to_string_as(format).map_err(Problem::internal)?;
+    let text = state
+        .heavy(|| cur.scenario().to_string_as(format))
+        .await?
+        .map_err(Problem::internal)?;
     let ct = if format == Format::Toml {
         "application/toml"
     } else {
