@@ -147,6 +147,23 @@ pub struct Serve {
     /// Largest request body, in bytes.
     #[arg(long, env = "ENTITLE_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Most client connections open at once; more are closed as they come (default: the file-descriptor limit
+    /// less 128).
+    #[arg(long, env = "ENTITLE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Milliseconds a client may take to send a request head (default 10000).
+    #[arg(long, env = "ENTITLE_HEADER_TIMEOUT_MS", value_name = "MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Milliseconds a request body may take to arrive (default 30000).
+    #[arg(long, env = "ENTITLE_BODY_TIMEOUT_MS", value_name = "MS")]
+    pub body_timeout_ms: Option<u64>,
+    /// Milliseconds a kept-alive connection may sit idle between requests (default 60000).
+    #[arg(long, env = "ENTITLE_IDLE_TIMEOUT_MS", value_name = "MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// After SIGTERM, milliseconds the requests in flight may take before the process exits anyway (default
+    /// 10000).
+    #[arg(long, env = "ENTITLE_SHUTDOWN_GRACE_MS", value_name = "MS")]
+    pub shutdown_grace_ms: Option<u64>,
     /// Pin today's date (demos and tests).
     #[arg(long, env = "ENTITLE_TODAY", value_name = "DATE", hide = true)]
     pub today: Option<NaiveDate>,

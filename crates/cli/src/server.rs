@@ -57,6 +57,11 @@ pub fn serve(args: Serve, catalog: Option<String>) -> Result<String, CliError> {
     given.redis_timeout_ms = args.redis_timeout_ms;
     given.log_format = args.log_format;
     given.max_body_bytes = args.max_body_bytes;
+    given.max_connections = args.max_connections;
+    given.header_timeout_ms = args.header_timeout_ms;
+    given.body_timeout_ms = args.body_timeout_ms;
+    given.idle_timeout_ms = args.idle_timeout_ms;
+    given.shutdown_grace_ms = args.shutdown_grace_ms;
     given.catalog = catalog;
     given.today = args.today;
     let config: Config = config::resolve(given, file).map_err(|e| CliError::Input(e.to_string()))?;

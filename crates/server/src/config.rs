@@ -36,6 +36,16 @@ pub struct Settings {
     pub redis_timeout_ms: Option<u64>,
     /// Pins "today" (tests and demos); default: the real date, UTC.
     pub today: Option<NaiveDate>,
+    /// Most connections open at once; more are closed as they come (default: from the file-descriptor limit).
+    pub max_connections: Option<usize>,
+    /// How long a client may take to send a request head, from its first byte (or from connecting), in ms.
+    pub header_timeout_ms: Option<u64>,
+    /// How long a request body may take to arrive once the handler waits for it, in ms.
+    pub body_timeout_ms: Option<u64>,
+    /// How long a kept-alive connection may sit between requests, in ms.
+    pub idle_timeout_ms: Option<u64>,
+    /// After SIGTERM, how long requests in flight may take before the process exits anyway, in ms.
+    pub shutdown_grace_ms: Option<u64>,
 }
 
 /// Where the SQLite file is, or which database to use.
@@ -72,6 +82,39 @@ pub struct Config {
     pub redis_prefix: String,
     pub redis_timeout_ms: u64,
     pub today: Option<NaiveDate>,
+    pub max_connections: usize,
+    pub header_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub shutdown_grace_ms: u64,
+}
+
+/// File descriptors kept out of the default connection cap: the database pool (SQLite's files or PostgreSQL's
+/// sockets), Redis, the listener, logs, and files opened while serving.
+pub const FD_RESERVE: u64 = 128;
+
+/// The largest default connection cap, whatever the descriptor limit (each connection also costs memory).
+pub const MAX_DEFAULT_CONNECTIONS: u64 = 65_536;
+
+/// The longest timeout accepted, in ms (a day).
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
+
+/// The process's soft limit on open file descriptors, when the platform tells it.
+pub fn fd_soft_limit() -> Option<u64> {
+    rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .ok()
+        .map(|(soft, _)| soft)
+}
+
+/// The connection cap when none is set: the descriptor limit less [`FD_RESERVE`], so that accepting never runs
+/// the process out of descriptors (EMFILE) while the store still needs some.
+pub fn default_max_connections(fd_limit: Option<u64>) -> usize {
+    let cap = match fd_limit {
+        Some(n) if n > 2 * FD_RESERVE => n - FD_RESERVE,
+        Some(n) => n / 2,
+        None => 1024 - FD_RESERVE,
+    };
+    usize::try_from(cap.clamp(1, MAX_DEFAULT_CONNECTIONS)).unwrap_or(1)
 }
 
 impl Config {
@@ -257,6 +300,61 @@ pub fn resolve(given: Settings, file: Option<(Settings, String)>) -> Result<Conf
             ));
         }
     };
+    let ms = |given: Option<u64>, file: Option<u64>, key: &str, default: u64, min: u64| match given
+        .map(|v| (v, true))
+        .or(file.map(|v| (v, false)))
+    {
+        None => Ok(default),
+        Some((v, _)) if (min..=MAX_TIMEOUT_MS).contains(&v) => Ok(v),
+        Some((v, flag)) => Err(err(
+            &from(flag, key),
+            key,
+            format!("`{v}`: give milliseconds from {min} to {MAX_TIMEOUT_MS} (a day)"),
+        )),
+    };
+    let header_timeout_ms = ms(
+        given.header_timeout_ms,
+        file.header_timeout_ms,
+        "header-timeout-ms",
+        10_000,
+        1,
+    )?;
+    let body_timeout_ms = ms(
+        given.body_timeout_ms,
+        file.body_timeout_ms,
+        "body-timeout-ms",
+        30_000,
+        1,
+    )?;
+    let idle_timeout_ms = ms(
+        given.idle_timeout_ms,
+        file.idle_timeout_ms,
+        "idle-timeout-ms",
+        60_000,
+        1,
+    )?;
+    let shutdown_grace_ms = ms(
+        given.shutdown_grace_ms,
+        file.shutdown_grace_ms,
+        "shutdown-grace-ms",
+        10_000,
+        0,
+    )?;
+    let max_connections = match given
+        .max_connections
+        .map(|v| (v, true))
+        .or(file.max_connections.map(|v| (v, false)))
+    {
+        None => default_max_connections(fd_soft_limit()),
+        Some((n, _)) if (1..=10_000_000).contains(&n) => n,
+        Some((n, flag)) => {
+            return Err(err(
+                &from(flag, "max-connections"),
+                "max-connections",
+                format!("`{n}`: give from 1 to 10000000"),
+            ));
+        }
+    };
     Ok(Config {
         listen,
         database,
@@ -276,6 +374,11 @@ pub fn resolve(given: Settings, file: Option<(Settings, String)>) -> Result<Conf
             .unwrap_or(1000)
             .max(1),
         today: given.today.or(file.today),
+        max_connections,
+        header_timeout_ms,
+        body_timeout_ms,
+        idle_timeout_ms,
+        shutdown_grace_ms,
     })
 }
 
@@ -300,6 +403,64 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.database, Database::Sqlite(dir().join("entitle.db")));
         assert_eq!(c.catalog, "seed");
+        assert_eq!(
+            (
+                c.header_timeout_ms,
+                c.body_timeout_ms,
+                c.idle_timeout_ms,
+                c.shutdown_grace_ms
+            ),
+            (10_000, 30_000, 60_000, 10_000)
+        );
+        assert_eq!(c.max_connections, default_max_connections(fd_soft_limit()));
+    }
+
+    #[test]
+    fn the_connection_cap_follows_the_descriptor_limit() {
+        assert_eq!(default_max_connections(Some(1024)), 1024 - 128);
+        assert_eq!(default_max_connections(Some(200)), 100);
+        assert_eq!(default_max_connections(Some(0)), 1);
+        assert_eq!(default_max_connections(Some(u64::MAX)), 65_536);
+        assert_eq!(default_max_connections(None), 1024 - 128);
+    }
+
+    #[test]
+    fn connection_settings_are_checked_with_their_name() {
+        let e = resolve(
+            Settings {
+                header_timeout_ms: Some(0),
+                data_dir: Some(dir()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.source_, "--header-timeout-ms / ENTITLE_HEADER_TIMEOUT_MS");
+        assert!(e.message.contains("`0`"), "{e}");
+        let file = Settings {
+            max_connections: Some(0),
+            ..Default::default()
+        };
+        let e = resolve(
+            Settings {
+                data_dir: Some(dir()),
+                ..Default::default()
+            },
+            Some((file, "e.toml".into())),
+        )
+        .unwrap_err();
+        assert_eq!(e.source_, "e.toml (max-connections)");
+        let c = resolve(
+            Settings {
+                data_dir: Some(dir()),
+                shutdown_grace_ms: Some(0),
+                max_connections: Some(3),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!((c.shutdown_grace_ms, c.max_connections), (0, 3));
     }
 
     #[test]

@@ -42,6 +42,13 @@ pub fn method_label(m: &axum::http::Method) -> &'static str {
     }
 }
 
+/// Why the server closed a connection itself: `header-timeout`, `idle-timeout`, or `shutdown` (still open at
+/// the end of the shutdown grace). A fixed set.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<HttpLabels, Counter>,
@@ -52,6 +59,16 @@ pub struct Metrics {
     pub notices: Counter,
     /// The meter's backend mode (1 for the one in force): `local`, `redis`, `fail-open`, `fail-closed`.
     pub meter_mode: Family<ModeLabel, Gauge>,
+    /// Client connections open now.
+    pub connections_open: Gauge,
+    /// Connections closed as they came because the connection cap was reached.
+    pub connections_refused: Counter,
+    /// `connections_closed{reason="header-timeout"}`, made once so that closing one costs no label lookup.
+    pub closed_header_timeout: Counter,
+    /// `connections_closed{reason="idle-timeout"}`.
+    pub closed_idle_timeout: Counter,
+    /// `connections_closed{reason="shutdown"}`.
+    pub closed_at_shutdown: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -79,6 +96,15 @@ impl Metrics {
         let tenants = Gauge::default();
         let notices = Counter::default();
         let meter_mode = Family::default();
+        let connections_open = Gauge::default();
+        let connections_refused = Counter::default();
+        let closed = Family::<ReasonLabel, Counter>::default();
+        let closed_as = |reason| closed.get_or_create(&ReasonLabel { reason }).clone();
+        let (closed_header_timeout, closed_idle_timeout, closed_at_shutdown) = (
+            closed_as("header-timeout"),
+            closed_as("idle-timeout"),
+            closed_as("shutdown"),
+        );
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -97,6 +123,21 @@ impl Metrics {
             "The request meter's backend mode in force (1)",
             meter_mode.clone(),
         );
+        registry.register(
+            "connections_open",
+            "Client connections open",
+            connections_open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed on arrival because the connection cap was reached",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "connections_closed",
+            "Connections the server closed itself, by reason",
+            closed,
+        );
         Metrics {
             registry,
             requests,
@@ -105,6 +146,11 @@ impl Metrics {
             tenants,
             notices,
             meter_mode,
+            connections_open,
+            connections_refused,
+            closed_header_timeout,
+            closed_idle_timeout,
+            closed_at_shutdown,
         }
     }
 
