@@ -9,65 +9,13 @@
     reason = "test helpers (outside #[test] functions) fail the test when the server misbehaves"
 )]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::Server;
 use reqwest::Method;
 use reqwest::blocking::Client;
-
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entitle"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("ENTITLE_ADMIN_KEY", "metrics-test-operator-key-0123456789")
-        .env("ENTITLE_LOG", "error")
-        .env_remove("ENTITLE_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the entitle binary starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let base = loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => {
-                if let Some(addr) = line.strip_prefix("entitle: listening on ") {
-                    break addr.trim().to_owned();
-                }
-            }
-            Err(_) => panic!("the server did not start"),
-        }
-    };
-    Server {
-        child,
-        base,
-        _dir: dir,
-    }
-}
 
 /// The server's resident memory, in kB.
 fn rss_kb(pid: u32) -> u64 {
@@ -83,7 +31,7 @@ fn rss_kb(pid: u32) -> u64 {
 /// `/metrics`: its size in bytes, and the series of `entitle_http_requests`.
 fn metrics(client: &Client, s: &Server) -> (usize, usize) {
     let text = client
-        .get(format!("{}/metrics", s.base))
+        .get(s.url("/metrics"))
         .send()
         .expect("metrics")
         .text()
@@ -98,7 +46,7 @@ fn metrics(client: &Client, s: &Server) -> (usize, usize) {
 fn burst(s: &Server, from: u32, n: u32) {
     let threads: Vec<_> = (0..4u32)
         .map(|w| {
-            let base = s.base.clone();
+            let base = s.url("");
             std::thread::spawn(move || {
                 let client = Client::builder()
                     .timeout(Duration::from_secs(10))
@@ -120,7 +68,7 @@ fn burst(s: &Server, from: u32, n: u32) {
 
 #[test]
 fn item_4_random_methods_and_paths_keep_metrics_and_memory_flat() {
-    let s = start();
+    let s = Server::start(&[("ENTITLE_LOG", "error")], None);
     let client = Client::new();
     // A first burst reaches every series such requests can reach and warms the allocator.
     burst(&s, 0, 2_000);
