@@ -66,8 +66,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/v1/keys", get(keys::list_operator).post(keys::create_operator))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke_operator))
         .route("/v1/me", get(keys::me))
-        .route("/v1/openapi.json", get(ops::openapi))
-        .route_layer(middleware::from_fn(crate::limits::path_ids));
+        .route("/v1/openapi.json", get(ops::openapi));
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -85,18 +84,22 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .with_state(state)
 }
 
-/// Counts and times every request by route pattern, and turns axum's own plain-text rejections (a body over
+/// Checks the ids in the path, counts and times every request by route pattern, and turns axum's own plain-text
+/// rejections (a body over
 /// the limit, say) into problem+json.
 async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     // Every label is bounded: the method by `method_label`, the route by the route table (any path no route
     // matches is `unmatched`), the status by HTTP's three digits.
     let method = crate::metrics::method_label(req.method());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let res = next.run(req).await;
+    let matched = req.extensions().get::<MatchedPath>();
+    // Ids in the path are checked at the door (`limits.rs`), before the key, the body or the tenant.
+    let refused = matched.and_then(|p| crate::limits::path_ids(p.as_str(), req.uri().path()).err());
+    let route = matched.map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let res = match refused {
+        Some(problem) => problem.into_response(),
+        None => next.run(req).await,
+    };
     let res = ops::problem_for_plain_errors(res).await;
     let status = res.status().as_u16();
     state
