@@ -182,6 +182,7 @@ mod tests {
             name: String::new(),
             created_ms: 0,
             revoked,
+            incarnation: String::new(),
         }
     }
 

@@ -145,6 +145,7 @@ pub async fn create(
         name: spec.name.clone().unwrap_or_default(),
         created_ms: now_ms(),
         revoked: false,
+        incarnation: String::new(),
     };
     let view = KeyView::from(&row);
     let audit = NewAudit {

@@ -151,6 +151,13 @@ async fn recreated_tenant(backend: Backend) {
     app.acme("adatum").await;
     let (reader, _) = app.key("adatum", json!({"role": "reader"})).await;
     app.get("/v1/me", &old_reader).await.expect(401);
+    // Nor does the new life list the old one's keys.
+    let keys = app.get("/v1/tenants/adatum/keys", ADMIN).await.expect(200).json();
+    assert_eq!(
+        keys.as_array().map(Vec::len),
+        Some(1),
+        "only the new reader key: {keys}"
+    );
     let seen = app
         .get("/v1/tenants/adatum/audit-log?limit=1000", &reader)
         .await
@@ -365,5 +372,84 @@ async fn item_1_postgres_connections_killed_mid_burst_lose_no_acknowledged_write
         answers.len(),
         answers.len() - acked
     );
+    app.stop().await;
+}
+
+/// Item 2, upgrading: a data dir written before incarnations (migration 1 only) holds a tenant whose id lived
+/// twice. After the upgrade, the present life (from its last creation on) is the tenant's log, the past life's
+/// entries and revoked keys stay out of sight, and keys in force keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_2_an_upgraded_data_dir_keeps_the_present_life_only() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("entitle.db").display());
+    let init = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite/0001_init.sql"),
+    )
+    .expect("migration 1");
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+    sqlx::raw_sql(
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+         installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+         checksum BLOB NOT NULL, execution_time BIGINT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .expect("migrations table");
+    sqlx::raw_sql(&init).execute(&pool).await.expect("migration 1");
+    sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'init', 1, $1, 0)")
+        .bind(sha2::Sha384::digest(init.as_bytes()).to_vec())
+        .execute(&pool)
+        .await
+        .expect("migration 1 recorded");
+    let scenario = json!({"version": 1, "tenant": {"id": "adatum", "at": "2024-06-03"}, "users": [{"id": "mia"}],
+                          "environments": [{"id": "default", "default": true}]});
+    sqlx::query("INSERT INTO tenants VALUES ('adatum', 3, 'seed', $1, 0, 0)")
+        .bind(scenario.to_string())
+        .execute(&pool)
+        .await
+        .expect("tenant");
+    for (action, kind, item) in [
+        ("create", "tenant", "adatum"),
+        ("create", "user", "old-sam"),
+        ("delete", "tenant", "adatum"),
+        ("create", "tenant", "adatum"),
+        ("create", "user", "mia"),
+    ] {
+        sqlx::query("INSERT INTO audit_log (tenant, at, actor, action, kind, item) VALUES ('adatum', 0, 'key_x', $1, $2, $3)")
+            .bind(action)
+            .bind(kind)
+            .bind(item)
+            .execute(&pool)
+            .await
+            .expect("audit row");
+    }
+    for (id, secret, revoked) in [
+        ("key_live", "ent_live_key", None),
+        ("key_dead", "ent_dead_key", Some(1i64)),
+    ] {
+        sqlx::query("INSERT INTO api_keys VALUES ($1, $2, 'adatum', 'reader', '[]', NULL, $1, 0, $3)")
+            .bind(id)
+            .bind(sha2::Sha256::digest(secret.as_bytes()).to_vec())
+            .bind(revoked)
+            .execute(&pool)
+            .await
+            .expect("key");
+    }
+    pool.close().await;
+
+    let app = spawn_on(Db::sqlite_at(dir.path()), Opts::default()).await;
+    let log = app.audit_log("adatum", "").await;
+    let items: Vec<&str> = log.iter().filter_map(|e| e["item"].as_str()).collect();
+    assert_eq!(items, ["adatum", "mia"], "the present life only: {log:#?}");
+    let keys = app.get("/v1/tenants/adatum/keys", ADMIN).await.expect(200).json();
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "{keys}");
+    assert_eq!(keys[0]["id"], "key_live");
+    app.get("/v1/me", "ent_live_key").await.expect(200);
+    // New entries join the same life.
+    app.post("/v1/tenants/adatum/users", ADMIN, json!({"id": "bo"}))
+        .await
+        .expect(201);
+    assert_eq!(app.audit_log("adatum", "").await.len(), 3);
     app.stop().await;
 }

@@ -13,3 +13,9 @@ WHERE t.id = audit_log.tenant
                                  WHERE a.tenant = audit_log.tenant AND a.kind = 'tenant' AND a.action = 'create'), 0);
 ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change;
 CREATE INDEX audit_log_incarnation ON audit_log (tenant, incarnation, seq);
+
+-- Keys belong to one life of their tenant too: a re-created tenant's key list never shows an old life's keys.
+-- Keys in force are the present life's; revoked ones of an existing tenant cannot be placed, and keep ''.
+ALTER TABLE api_keys ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
+UPDATE api_keys SET incarnation = (SELECT t.incarnation FROM tenants t WHERE t.id = api_keys.tenant)
+WHERE revoked_at IS NULL AND tenant IN (SELECT id FROM tenants);

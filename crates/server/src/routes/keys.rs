@@ -45,11 +45,17 @@ async fn made(
     Ok((StatusCode::CREATED, axum::Json(key)).into_response())
 }
 
-async fn listed(state: &AppState, tenant: Option<&str>) -> Result<Response, Problem> {
+/// The keys of a tenant's present life (`incarnation`), or the operator keys.
+async fn listed(
+    state: &AppState,
+    tenant: Option<&str>,
+    incarnation: Option<&str>,
+) -> Result<Response, Problem> {
     let rows = state.store.keys().await.map_err(Problem::internal)?;
     let views: Vec<KeyView> = rows
         .iter()
         .filter(|k| k.tenant.as_deref() == tenant)
+        .filter(|k| incarnation.is_none_or(|i| k.incarnation == i))
         .map(KeyView::from)
         .collect();
     Ok(axum::Json(views).into_response())
@@ -97,7 +103,7 @@ pub async fn create_operator(
 
 pub async fn list_operator(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Response, Problem> {
     operator(&caller)?;
-    listed(&state, None).await
+    listed(&state, None, None).await
 }
 
 pub async fn revoke_operator(
@@ -135,9 +141,10 @@ pub async fn list_tenant_keys(
     caller: Caller,
     Path(t): Path<String>,
 ) -> Result<Response, Problem> {
-    state.slot(&caller.0, &t)?;
+    let slot = state.slot(&caller.0, &t)?;
     require(&caller.0, Family::Keys, Access::Read, Scope::default())?;
-    listed(&state, Some(&t)).await
+    let incarnation = slot.state.load().incarnation.to_string();
+    listed(&state, Some(&t), Some(&incarnation)).await
 }
 
 pub async fn revoke_tenant_key(

@@ -111,6 +111,8 @@ pub struct KeyRow {
     pub name: String,
     pub created_ms: i64,
     pub revoked: bool,
+    /// The life of its tenant the key was made in (`""` for operator keys); set by the store.
+    pub incarnation: String,
 }
 
 /// The first answer to a request with an `Idempotency-Key`, replayed for the same key.

@@ -356,8 +356,9 @@ macro_rules! sql_store {
                 }
                 let envs = serde_json::to_string(&k.environments).map_err(|e| StoreError::Other(e.to_string()))?;
                 sqlx::query(
-                    "INSERT INTO api_keys (id, hash, tenant, role, environments, user_id, name, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO api_keys (id, hash, tenant, role, environments, user_id, name, created_at, incarnation) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                             COALESCE((SELECT t.incarnation FROM tenants t WHERE t.id = $3), ''))",
                 )
                 .bind(&k.id)
                 .bind(k.hash.as_slice())
@@ -559,7 +560,8 @@ macro_rules! sql_store {
 
             async fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT id, hash, tenant, role, environments, user_id, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+                    "SELECT id, hash, tenant, role, environments, user_id, name, created_at, revoked_at, incarnation \
+                     FROM api_keys ORDER BY created_at, id",
                 )
                 .fetch_all(&self.pool)
                 .await?;
@@ -578,6 +580,7 @@ macro_rules! sql_store {
                             name: r.try_get("name")?,
                             created_ms: r.try_get("created_at")?,
                             revoked: revoked.is_some(),
+                            incarnation: r.try_get("incarnation")?,
                         })
                     })
                     .collect()
@@ -630,7 +633,7 @@ macro_rules! sql_store {
 const PROBE: &str = "readiness-probe";
 /// A probe needs a few new pages at least, and never more than this much memory.
 const PROBE_MIN: usize = 16 * 1024;
-const PROBE_MAX: usize = 64 * 1024 * 1024;
+const PROBE_MAX: usize = 8 * 1024 * 1024;
 
 /// A pooled connection for one write transaction. Unless the transaction ended the way the code meant it to
 /// (committed, or rolled back on purpose), the connection is closed instead of going back to the pool: a failed
