@@ -2,7 +2,7 @@
 // user and day, checked against the API's own decision) and the Environments tab (kind, Dataverse, default,
 // storage, and the add-on units allocated to each). On a tenant of examples/customer-service-d365.toml.
 import assert from 'node:assert/strict';
-import { apiOk, freshTenant, signIn, tenantTab, textOf, uiTest } from './helpers.mjs';
+import { apiCall, apiOk, freshTenant, signIn, tenantTab, textOf, uiTest } from './helpers.mjs';
 
 const EXAMPLE = 'examples/customer-service-d365.toml';
 
@@ -153,13 +153,18 @@ uiTest('an app\'s page sends the date chosen as at=, and the decision is that da
 
 uiTest('the environments list: kind, Dataverse, default, storage and the allocations the API holds', async ({ page, problems }) => {
   const tenant = await freshTenant('ui-envs', EXAMPLE);
-  // Portal capacity is environment-scoped (CAT-13): allocate some of it first.
+  // Portal capacity is environment-scoped (CAT-13): allocate the 4 packs bought, 3 and 1 (no more than bought:
+  // a fifth is 409, like an assignment beyond the units).
   await apiOk('PATCH', `/tenants/${tenant}/environments/cs-prod/allocations`, {
-    currencyAllocations: [{ currencyType: 'portal-logins-tier-1', allocated: 4 }, { currencyType: 'portal-page-views', allocated: 1 }],
+    currencyAllocations: [{ currencyType: 'portal-logins-tier-1', allocated: 3 }, { currencyType: 'portal-page-views', allocated: 1 }],
   });
   await apiOk('PATCH', `/tenants/${tenant}/environments/cs-test/allocations`, {
+    currencyAllocations: [{ currencyType: 'portal-logins-tier-1', allocated: 1 }],
+  });
+  const over = await apiCall('PATCH', `/tenants/${tenant}/environments/cs-test/allocations`, {
     currencyAllocations: [{ currencyType: 'portal-logins-tier-1', allocated: 2 }],
   });
+  assert.equal(over.status, 409, 'allocations beyond the units bought');
   const envs = await apiOk('GET', `/tenants/${tenant}/environments`);
   assert.deepEqual(envs.map((e) => e.id), ['default', 'cs-prod', 'cs-test', 'ops']);
 
@@ -189,9 +194,9 @@ uiTest('the environments list: kind, Dataverse, default, storage and the allocat
   assert.equal((await cellsOf('cs-prod'))[4], '9,500 / 14,000 / 900');
   assert.deepEqual(
     await page.locator('tr[data-environment="cs-prod"] td').nth(5).locator('.chip').allTextContents(),
-    ['portal-logins-tier-1 × 4', 'portal-page-views × 1'],
+    ['portal-logins-tier-1 × 3', 'portal-page-views × 1'],
   );
-  assert.deepEqual(await page.locator('tr[data-environment="cs-test"] td').nth(5).locator('.chip').allTextContents(), ['portal-logins-tier-1 × 2']);
+  assert.deepEqual(await page.locator('tr[data-environment="cs-test"] td').nth(5).locator('.chip').allTextContents(), ['portal-logins-tier-1 × 1']);
   assert.equal(await page.locator('tr[data-environment="ops"] td').nth(5).locator('.chip').count(), 0);
   problems.assertNone();
 });

@@ -232,33 +232,14 @@ pub fn check(
         .map_err(|e| Problem::unprocessable(e.to_string()).at(crate::problem::pointer_of(&e.key, within)))
 }
 
-/// The users of `before` that `after` no longer has.
-fn gone_users(before: &Snapshot, after: &Snapshot) -> Vec<String> {
-    let kept: std::collections::HashSet<&str> =
-        after.scenario().users.iter().map(|u| u.id.as_str()).collect();
+/// The ids `before` has and `after` no longer has: the users or environments a change deletes.
+fn gone<T>(before: &[T], after: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
+    let kept: std::collections::HashSet<&str> = after.iter().map(&id).collect();
     before
-        .scenario()
-        .users
         .iter()
-        .filter(|u| !kept.contains(u.id.as_str()))
-        .map(|u| u.id.clone())
-        .collect()
-}
-
-/// The environments of `before` that `after` no longer has.
-fn gone_environments(before: &Snapshot, after: &Snapshot) -> Vec<String> {
-    let kept: std::collections::HashSet<&str> = after
-        .scenario()
-        .environments
-        .iter()
-        .map(|e| e.id.as_str())
-        .collect();
-    before
-        .scenario()
-        .environments
-        .iter()
-        .filter(|e| !kept.contains(e.id.as_str()))
-        .map(|e| e.id.clone())
+        .map(&id)
+        .filter(|i| !kept.contains(i))
+        .map(str::to_owned)
         .collect()
 }
 
@@ -390,8 +371,10 @@ pub async fn write(
                 .idempotency_key
                 .as_ref()
                 .map(|k| (req.scope(), k.clone(), reply.stored(req.fingerprint.clone()))),
-            gone_users: gone_users(&cur.snapshot, &next),
-            gone_environments: gone_environments(&cur.snapshot, &next),
+            gone_users: gone(&cur.scenario().users, &next.scenario().users, |u| &u.id),
+            gone_environments: gone(&cur.scenario().environments, &next.scenario().environments, |e| {
+                &e.id
+            }),
         };
         let revokes = !commit.gone_users.is_empty() || !commit.gone_environments.is_empty();
         match state.store.commit(commit).await {
