@@ -98,7 +98,7 @@ pub fn cost(snap: &Snapshot) -> Cost {
         // CAT-10, BUY-7: trials and free plans never cost money (and may have no price at all).
         let currency = match def.price_at(at) {
             Some(p) => p.currency.clone(),
-            None if free => "USD".to_owned(),
+            None if free => free_currency(catalog, def, at),
             None => continue,
         };
         if free {
@@ -257,6 +257,25 @@ fn push_once(rules: &mut Vec<Rule>, rule: Rule) {
     if !rules.contains(&rule) {
         rules.push(rule);
     }
+}
+
+/// The currency in which a SKU that costs nothing (a trial, a free or developer plan: CAT-10 … CAT-12, BUY-7)
+/// states its zero: its own price's, else the price of the SKU it tries out, else the catalog's first price's,
+/// else USD. A zero is still an amount: `"0.00"` with its currency, never a missing cost.
+fn free_currency(
+    catalog: &crate::catalog::Catalog,
+    def: &crate::catalog::Sku,
+    at: chrono::NaiveDate,
+) -> String {
+    def.price_at(at)
+        .or_else(|| {
+            def.successor
+                .as_deref()
+                .and_then(|s| catalog.sku_by_id(s))
+                .and_then(|s| s.price_at(at))
+        })
+        .or_else(|| catalog.skus.iter().find_map(|s| s.price_at(at)))
+        .map_or_else(|| "USD".to_owned(), |p| p.currency.clone())
 }
 
 /// The catalog rules (CAT-*) a SKU's entry cites in its `sources`.
@@ -458,14 +477,13 @@ pub fn preview_purchase(snap: &Snapshot, sku: SkuIdx, quantity: u32, buyer: Opti
         push_once(&mut all, r);
     }
     let mut rules = all;
-    let monthly_cost = def.price_at(at).map(|p| {
-        let unit = if channel == "trial" {
-            Decimal::ZERO
-        } else {
-            p.amount
-        };
-        Money::new(unit * Decimal::from(quantity), &p.currency)
-    });
+    // CAT-10, BUY-7: a trial (or free plan) costs nothing, and says so: `"0.00"` with its currency, not null.
+    let monthly_cost = if channel == "trial" {
+        Some(Money::zero(&free_currency(catalog, def, at)))
+    } else {
+        def.price_at(at)
+            .map(|p| Money::new(p.amount * Decimal::from(quantity), &p.currency))
+    };
     if def.kind == Kind::Paid && monthly_cost.is_none() {
         problems.push(Finding::new(
             rule_of(Rule::Cat13),

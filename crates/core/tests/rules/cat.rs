@@ -692,6 +692,36 @@ start = "2024-05-15"
     c.names("bill rules", &bill.rules, "CAT-10");
 }
 
+/// Seed 001: "Er zijn geen kosten verbonden aan deze licenties." A trial's purchase preview answers a monthly cost
+/// of `"0.00"` USD (an amount, with its currency), never null: each of the three trials, for any quantity.
+#[test]
+fn cat_10_trial_purchase_preview_costs_0_00_with_its_currency() {
+    let s = snap("[[users]]\nid = \"ann\"\n", "2024-06-01");
+    let mut c = checks();
+    for (sku, buyer) in [
+        ("power-apps-trial", Some("ann")),
+        ("power-automate-trial", Some("ann")),
+        ("ai-builder-trial", None),
+        ("power-automate-trial", None),
+    ] {
+        let p = buy(&s, sku, 25, buyer);
+        c.cost(
+            &format!("{sku} by {buyer:?}"),
+            p.monthly_cost.as_ref(),
+            "0",
+            "USD",
+        );
+        c.eq(&format!("{sku}: currency"), p.currency.as_deref(), Some("USD"));
+        let json = serde_json::to_value(&p).unwrap_or_default();
+        c.eq(
+            &format!("{sku}: monthly_cost in JSON"),
+            json.get("monthly_cost").cloned(),
+            Some(serde_json::json!("0.00")),
+        );
+        c.names(&format!("{sku}: buy rules"), &p.rules, "CAT-10");
+    }
+}
+
 /// A Power Automate trial started on 2024-01-01 lasts 90 days: it covers premium flows on 2024-03-30, not on
 /// 2024-03-31.
 #[test]
@@ -779,7 +809,9 @@ fn cat_11_developer_plan_is_free() {
     c.ok(&format!("accepted ({:?})", p.problems), p.accepted);
     c.ok(
         &format!("costs nothing: {:?}", p.monthly_cost),
-        p.monthly_cost.as_ref().is_none_or(|m| m.amount.is_zero()),
+        p.monthly_cost
+            .as_ref()
+            .is_some_and(|m| m.amount.is_zero() && m.currency == "USD"),
     );
     c.names("buy rules", &p.rules, "CAT-11");
 }
@@ -821,7 +853,9 @@ fn cat_12_free_plan_is_for_tracking_and_costs_nothing() {
     c.ok(&format!("accepted ({:?})", p.problems), p.accepted);
     c.ok(
         &format!("costs nothing: {:?}", p.monthly_cost),
-        p.monthly_cost.as_ref().is_none_or(|m| m.amount.is_zero()),
+        p.monthly_cost
+            .as_ref()
+            .is_some_and(|m| m.amount.is_zero() && m.currency == "USD"),
     );
     c.names("buy rules", &p.rules, "CAT-12");
     c.ok(
