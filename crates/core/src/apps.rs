@@ -1,4 +1,5 @@
-//! App decisions: what a user may open (CAT-1, CAT-2, APP, D365-1/3, M365-3, ENT, PORTAL-4).
+//! App decisions: what a user may open (CAT-1, CAT-2, APP, D365-1/3, M365-3, ENT, PORTAL-4). A Dynamics 365
+//! Team Members licence opens no custom app or portal, standard or premium (D365-3).
 
 use std::collections::BTreeMap;
 
@@ -107,9 +108,16 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
         d.trace.push(Rule::Portal4);
         portal_coverage(snap, &mut d, dynamics_context(snap, a, u))
     } else if !a.premium {
-        // M365-3: standard apps are covered by Microsoft 365 rights, and by every Power Apps or D365 licence.
+        // M365-3: standard apps are covered by Microsoft 365 rights, and by every Power Apps or D365 application
+        // licence. D365-3: not by a Team Members licence, which gives no right to custom apps at all, even with
+        // standard connectors only (seed 000: "Team Member-licenties [staan] geen toegang tot een aangepaste app
+        // toe"); a Team Member needs another licence (Microsoft 365, Power Apps) for the app.
         d.trace.push(Rule::M365_3);
-        [
+        let team_member = u.d365_licensed && !u.has(Capability::AppsD365Context);
+        if team_member {
+            d.trace.push(Rule::D365_3);
+        }
+        let by = [
             Capability::AppsStandard,
             Capability::AppsPremium,
             Capability::AppsPerApp,
@@ -120,7 +128,14 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
         .map(|c| LicensedBy::User {
             user,
             sku: u.sku_for(c),
-        })
+        });
+        if by.is_none() && team_member && d.problems.is_empty() {
+            d.problems.push(Problem {
+                rule: Rule::D365_3,
+                what: What::AppNotCovered { user, app },
+            });
+        }
+        by
     } else {
         premium_coverage(
             snap,

@@ -605,7 +605,8 @@ fn cat_9_seeded_plans_are_user_scoped_and_never_priced() {
         let tm = sku(&c, "dynamics-365-team-members").grants.capabilities;
         assert_eq!(
             tm.iter().collect::<Vec<_>>(),
-            [Capability::FlowsStandard, Capability::AppsStandard]
+            [Capability::FlowsStandard],
+            "D365-3: Team Members give no right to custom apps, standard ones included"
         );
         // ENT-4: Customer Service includes Plan 2 rights.
         assert!(has(

@@ -351,6 +351,56 @@ connectors = ["shared_oracle"]
 
 // ------------------------------------------------------------------------------------------------ D365-3
 
+/// Seed 000: "De Team Member-licentie krijgt geen toegang tot een aangepaste portal, omdat Team Member-licenties
+/// geen toegang tot een aangepaste app toestaan." No custom app at all, not even one with standard connectors only:
+/// the Team Members licence is not a Microsoft 365 right (M365-3). A Team Member who also holds Office 365 opens it
+/// through Office, and the decision still names D365-3 (the Team Members licence set aside).
+#[test]
+fn d365_3_team_members_get_no_standard_custom_app() {
+    let s = snap(
+        r#"
+[[users]]
+id = "member"
+licenses = ["dynamics-365-team-members"]
+
+[[users]]
+id = "bc-member"
+licenses = ["dynamics-365-business-central-team-members"]
+
+[[users]]
+id = "member-e3"
+licenses = ["dynamics-365-team-members", "office-365-e3"]
+
+[[apps]]
+id = "timesheets"
+environment = "default"
+kind = "canvas"
+connectors = ["shared_sharepointonline", "shared_office365"]
+users = ["member", "bc-member", "member-e3"]
+"#,
+        "2024-06-01",
+    );
+    let mut c = checks();
+    for u in ["member", "bc-member"] {
+        let d = app(&s, "timesheets", u);
+        c.eq(&format!("{u}: standard app, premium"), d.premium, false);
+        c.eq(&format!("{u}: allowed"), d.allowed, false);
+        c.names(&format!("{u}: trace"), d.trace.as_slice(), "D365-3");
+        c.app_problem(&format!("{u}: problem"), &d, "D365-3");
+    }
+    let d = app(&s, "timesheets", "member-e3");
+    c.eq("member-e3: allowed through Office 365", d.allowed, true);
+    let sku = match d.licensed_by {
+        entitle_core::decision::LicensedBy::User { sku, .. } => {
+            sku.and_then(|x| s.catalog().sku(x)).map(|x| x.id.clone())
+        }
+        _ => None,
+    };
+    c.eq("member-e3: licensed by", sku.as_deref(), Some("office-365-e3"));
+    c.names("member-e3: trace", d.trace.as_slice(), "M365-3");
+    c.names("member-e3: trace", d.trace.as_slice(), "D365-3");
+}
+
 /// Team Members: no right to custom apps or custom portals, even those extending the D365 app.
 #[test]
 fn d365_3_team_members_get_no_custom_apps_or_portals() {
