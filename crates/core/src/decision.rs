@@ -152,6 +152,9 @@ pub enum What {
     InContextMismatch { with: FlowIdx },
     /// FLOW-21: a service account shared by people who run or benefit from a premium flow.
     Multiplexing { user: UserIdx },
+    /// FLOW-21: a user listed among a premium flow's beneficiaries (who get value from it, e.g. its e-mail)
+    /// holds no premium licence, whoever owns the flow (seed 002, example 3).
+    BeneficiaryUnlicensed { user: UserIdx },
     /// A connector the catalog does not know: treated as premium.
     UnknownConnector,
     /// The user may not run this app (CAT-2, APP-1, D365-1, D365-3, M365-3).

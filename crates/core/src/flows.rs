@@ -345,6 +345,22 @@ fn check_user(
             what: What::Multiplexing { user: idx },
         });
     }
+    // FLOW-21, whoever owns the flow (seed 002, example 3: the flow that e-mails whoever uploaded the item needs
+    // a premium licence for the owner *and* that user): a listed beneficiary without a premium licence is
+    // multiplexing. Guidance: a warning, never a block. A process licence covers everyone, and such a flow is
+    // decided before it gets here.
+    for &b in &f.beneficiaries {
+        let unlicensed = snap
+            .user(b)
+            .is_some_and(|r| r.left.is_none() && !r.has(Capability::FlowsPremium));
+        if unlicensed {
+            d.trace.push(Rule::Flow21);
+            d.warnings.push(Problem {
+                rule: Rule::Flow21,
+                what: What::BeneficiaryUnlicensed { user: b },
+            });
+        }
+    }
     // FLOW-23: a Windows licence runs attended desktop flows for personal productivity: in the default
     // environment, not shared, and never cloud flows.
     if f.premium.desktop_only

@@ -205,6 +205,10 @@ pub fn message(snap: &Snapshot, p: &Problem) -> String {
             "`{}` is a shared service account; the people who run or benefit from this premium flow need their own licences",
             u(user)
         ),
+        What::BeneficiaryUnlicensed { user } => format!(
+            "`{}` gets value from this premium flow without a premium licence: multiplexing; give them a premium licence, or the flow a process licence",
+            u(user)
+        ),
         What::UnknownConnector => "uses a connector the catalog does not know; treated as premium".to_owned(),
         What::AppNotCovered { user, app } => {
             format!(

@@ -1715,6 +1715,80 @@ connectors = ["shared_salesforce"]
     );
 }
 
+/// Seed 002, multiplexing, example 3: "Dacă fluxul menționat la numărul doi trimite un e-mail utilizatorului care
+/// încarcă articolul, atât proprietarul, cât și utilizatorul au nevoie de o licență Premium. [...] Neacordarea
+/// licenței tuturor utilizatorilor se încadrează în multiplexare." Whoever owns the flow (here a person with a
+/// premium licence, not a service account), a listed beneficiary without a premium licence is multiplexing: a
+/// warning under FLOW-21, never a block. A beneficiary with a premium licence raises none, and neither does the
+/// same flow without beneficiaries (example 2: only the owner gets value).
+#[test]
+fn flow_21_unlicensed_beneficiary_of_a_person_owned_flow_is_multiplexing() {
+    let s = snap(
+        &with_users(
+            r#"
+[[users]]
+id = "maker"
+licenses = ["office-365-e3", "power-automate-premium"]
+
+[[users]]
+id = "pro"
+licenses = ["office-365-e3", "power-automate-premium"]
+
+[[flows]]
+id = "upload-receipt"
+environment = "default"
+trigger = "automated"
+owner = "maker"
+connectors = ["shared_sharepointonline", "shared_commondataserviceforapps", "shared_office365"]
+beneficiaries = ["o365", "pro"]
+
+[[flows]]
+id = "upload-notify-owner"
+environment = "default"
+trigger = "automated"
+owner = "maker"
+connectors = ["shared_sharepointonline", "shared_commondataserviceforapps", "shared_office365"]
+"#,
+        ),
+        "2024-06-01",
+    );
+    let mut c = checks();
+    let d = flow(&s, "upload-receipt");
+    c.eq("premium", d.premium, true);
+    c.eq("allowed: a warning, never a block", d.allowed, true);
+    c.names("trace", d.trace.as_slice(), "FLOW-21");
+    let o365 = user(&s, "o365");
+    let pro = user(&s, "pro");
+    let warned_about = |u| {
+        d.warnings.iter().any(|w| {
+            w.rule == rule("FLOW-21")
+                && w.what == entitle_core::decision::What::BeneficiaryUnlicensed { user: u }
+        })
+    };
+    c.ok(
+        &format!(
+            "a FLOW-21 warning about o365: {:?}",
+            d.warnings.iter().collect::<Vec<_>>()
+        ),
+        warned_about(o365),
+    );
+    c.ok("none about pro, who holds premium", !warned_about(pro));
+    let a = audit_of(&s);
+    c.ok(
+        "not in the audit's flows at risk",
+        audit_row(&a, "upload-receipt").is_none(),
+    );
+    c.ok(
+        "an audit warning under FLOW-21",
+        a.warnings
+            .iter()
+            .any(|w| w.flow == "upload-receipt" && w.rule == rule("FLOW-21") && w.message.contains("`o365`")),
+    );
+    let d = flow(&s, "upload-notify-owner");
+    c.eq("example 2: allowed", d.allowed, true);
+    c.eq("example 2: no warning", d.warnings.iter().count(), 0);
+}
+
 // ------------------------------------------------------------------------------------------------ FLOW-22
 
 #[test]
