@@ -150,6 +150,8 @@ pub enum What {
     RestrictedEntity { user: UserIdx, entity: u32 },
     /// FLOW-15: associated with a process flow of another solution or environment.
     InContextMismatch { with: FlowIdx },
+    /// FLOW-15: associated with a process flow of the same solution that uses other data sources (connectors).
+    InContextDataSources { with: FlowIdx },
     /// FLOW-21: a service account shared by people who run or benefit from a premium flow.
     Multiplexing { user: UserIdx },
     /// FLOW-21: a user listed among a premium flow's beneficiaries (who get value from it, e.g. its e-mail)

@@ -68,7 +68,8 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
         });
     }
 
-    // FLOW-15: a flow associated with a process-licensed flow of the same solution shares its licence; a
+    // FLOW-15: a flow associated with a process-licensed flow of the same solution, using the same data sources
+    // (connectors), shares its licence; a
     // per-flow licence does not cover associated flows (FLOW-17).
     if let Some(other) = f.in_context_of {
         d.trace.push(Rule::Flow15);
@@ -80,7 +81,11 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
         } else if f.in_context_mismatch {
             d.problems.push(Problem {
                 rule: Rule::Flow15,
-                what: What::InContextMismatch { with: other },
+                what: if f.in_context_sources_differ {
+                    What::InContextDataSources { with: other }
+                } else {
+                    What::InContextMismatch { with: other }
+                },
             });
         } else if let Some(by) = process_holder(snap, other, false) {
             d.trace.push(Rule::Flow1);
@@ -510,8 +515,8 @@ fn in_d365_context(snap: &Snapshot, f: &FlowRec) -> bool {
     f.d365_data && snap.env(f.env).is_some_and(|e| e.has_dynamics)
 }
 
-/// FLOW-15: the process-licensed flow `f` is associated with, when that licence covers it (same solution and
-/// environment, a process licence — per flow never covers associated flows, FLOW-17 — holding a unit).
+/// FLOW-15: the process-licensed flow `f` is associated with, when that licence covers it (same solution,
+/// environment and data sources, a process licence — per flow never covers associated flows, FLOW-17 — holding a unit).
 fn associated_process(snap: &Snapshot, f: &FlowRec) -> Option<FlowIdx> {
     let ctx = f.in_context_of.filter(|_| !f.in_context_mismatch)?;
     snap.flow(ctx)

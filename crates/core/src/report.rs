@@ -201,6 +201,10 @@ pub fn message(snap: &Snapshot, p: &Problem) -> String {
             "associated with `{}`, which is not in the same solution and environment",
             snap.flow_id(*with)
         ),
+        What::InContextDataSources { with } => format!(
+            "associated with `{}`, which uses other data sources (connectors); an associated flow must use the same ones",
+            snap.flow_id(*with)
+        ),
         What::Multiplexing { user } => format!(
             "`{}` is a shared service account; the people who run or benefit from this premium flow need their own licences",
             u(user)

@@ -212,8 +212,11 @@ pub struct FlowRec {
     pub desktop_mode: Option<DesktopMode>,
     pub parent: Option<FlowIdx>,
     pub in_context_of: Option<FlowIdx>,
-    /// `in_context_of` points at a flow in another solution or environment (FLOW-15).
+    /// `in_context_of` points at a flow in another solution or environment, or one that uses other data
+    /// sources (FLOW-15).
     pub in_context_mismatch: bool,
+    /// Of those: same solution and environment, but other data sources (connectors) (FLOW-15).
+    pub in_context_sources_differ: bool,
     pub app: Option<AppIdx>,
     pub triggered_from_app: bool,
     /// Touches Dynamics 365 entities through Dataverse, or uses a first-party D365 connector (FLOW-10).

@@ -489,6 +489,7 @@ pub(super) fn build(
             parent: None,
             in_context_of: None,
             in_context_mismatch: false,
+            in_context_sources_differ: false,
             app,
             triggered_from_app: f.triggered_from_app,
             d365_data: d365_connector || (dataverse && entity_lookup(&f.entities, |x| x.2).is_some()),
@@ -518,15 +519,21 @@ pub(super) fn build(
             .as_deref()
             .map(|id| flow_ref(&|| format!("flows[{i}].in_context_of"), id))
             .transpose()?;
-        let mismatch = ctx
-            .and_then(|c| scenario.flows.get(c.0 as usize))
-            .is_some_and(|other| {
-                other.solution.is_none() || other.solution != f.solution || other.environment != f.environment
-            });
+        let other = ctx.and_then(|c| scenario.flows.get(c.0 as usize));
+        let place_differs = other.is_some_and(|other| {
+            other.solution.is_none() || other.solution != f.solution || other.environment != f.environment
+        });
+        // FLOW-15 (seed 002): associated flows must also "use the same data sources"; the scenario's
+        // connectors stand for them, compared as sets (order, case and repeats aside).
+        let sources = |c: &[String]| -> std::collections::BTreeSet<String> {
+            c.iter().map(|x| x.trim().to_ascii_lowercase()).collect()
+        };
+        let sources_differ = other.is_some_and(|other| sources(&other.connectors) != sources(&f.connectors));
         if let Some(rec) = flows.get_mut(i) {
             rec.parent = parent;
             rec.in_context_of = ctx;
-            rec.in_context_mismatch = mismatch;
+            rec.in_context_mismatch = place_differs || sources_differ;
+            rec.in_context_sources_differ = !place_differs && sources_differ;
         }
     }
     // A parent cycle would make context resolution loop: refuse it.

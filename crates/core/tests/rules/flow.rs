@@ -1162,6 +1162,71 @@ solution = "hr"
     c.names("trace", d.trace.as_slice(), "FLOW-15");
 }
 
+/// Seed 002: "trebuie să fie în aceeași soluție și să utilizeze aceleași surse de date" — an associated flow
+/// shares the process licence only when it is in the same solution *and* uses the same data sources
+/// (connectors, compared as sets).
+#[test]
+fn flow_15_associated_flow_must_use_the_same_data_sources() {
+    let s = snap(
+        &with_users(
+            r#"
+[[environments]]
+id = "prod"
+dataverse = true
+allocations = { power-automate-process = 1 }
+
+[[flows]]
+id = "intake"
+environment = "prod"
+owner = "o365"
+connectors = ["shared_salesforce", "shared_sql"]
+license = "process"
+solution = "invoices"
+
+[[flows]]
+id = "same-sources"
+environment = "prod"
+owner = "o365"
+in_context_of = "intake"
+connectors = ["shared_sql", "shared_salesforce"]
+solution = "invoices"
+
+[[flows]]
+id = "other-sources"
+environment = "prod"
+owner = "o365"
+in_context_of = "intake"
+connectors = ["shared_salesforce", "shared_servicenow"]
+solution = "invoices"
+"#,
+        ),
+        "2024-06-01",
+    );
+    let mut c = checks();
+    let same = flow(&s, "same-sources");
+    c.eq("same sources: allowed", same.allowed, true);
+    c.eq(
+        "same sources: licensed by intake's process licence",
+        same.licensed_by,
+        entitle_core::LicensedBy::Process {
+            flow: flow_idx(&s, "intake"),
+        },
+    );
+    c.names("same sources: trace", same.trace.as_slice(), "FLOW-15");
+    let other = flow(&s, "other-sources");
+    c.eq("other sources: allowed", other.allowed, false);
+    c.flow_problem("other sources", &other, "FLOW-15");
+    c.names("other sources: trace", other.trace.as_slice(), "FLOW-15");
+    c.eq(
+        "other sources: the problem says data sources",
+        other
+            .problems
+            .iter()
+            .any(|p| matches!(p.what, entitle_core::decision::What::InContextDataSources { .. })),
+        true,
+    );
+}
+
 /// A solution can hold several processes, each with its own licence.
 #[test]
 fn flow_15_each_process_of_a_solution_needs_its_own_licence() {
