@@ -150,6 +150,9 @@ pub enum What {
     RestrictedEntity { user: UserIdx, entity: u32 },
     /// FLOW-15: associated with a process flow of another solution or environment.
     InContextMismatch { with: FlowIdx },
+    /// FLOW-14, FLOW-15: the ancestor `with` holds a process (or per-flow) licence, but in another environment
+    /// than this child's `env`; the licence is environment-specific and does not cover it.
+    ParentLicenceOtherEnv { with: FlowIdx, env: EnvIdx },
     /// FLOW-15: associated with a process flow of the same solution that uses other data sources (connectors).
     InContextDataSources { with: FlowIdx },
     /// FLOW-21: a service account shared by people who run or benefit from a premium flow.

@@ -125,7 +125,19 @@ pub fn decide_flow(snap: &Snapshot, flow: FlowIdx, as_user: Option<UserIdx>) -> 
     if let Some(parent) = f.parent {
         d.trace.push(Rule::Flow7);
         if !snap.transition() {
-            if let Some(by) = process_holder(snap, parent, true) {
+            // FLOW-14, FLOW-15 (seeds 001 and 002): a process (or per-flow) licence is environment-specific; an
+            // ancestor's licence in another environment does not cover this child, which falls back to the
+            // parent's owner's licence (FLOW-7; user licences are tenant-wide, FLOW-13).
+            let holder = process_holder(snap, parent, true);
+            if let Some(by) = holder.filter(|h| !same_env(snap, *h, f)) {
+                d.trace.push(Rule::Flow15);
+                d.trace.push(Rule::Flow14);
+                d.problems.push(Problem {
+                    rule: Rule::Flow15,
+                    what: What::ParentLicenceOtherEnv { with: by, env: f.env },
+                });
+            }
+            if let Some(by) = holder.filter(|h| same_env(snap, *h, f)) {
                 // FLOW-15 (process) or FLOW-17 (per flow): the licence covers the parent's children.
                 let licensed = match snap.flow(by).map(|p| p.license) {
                     Some(FlowLicense::PerFlow) => {
@@ -567,7 +579,15 @@ pub(crate) fn licence_holder(snap: &Snapshot, flow: FlowIdx) -> Option<FlowIdx> 
     if snap.transition() {
         return None;
     }
-    f.parent.and_then(|p| process_holder(snap, p, true))
+    // FLOW-14, FLOW-15: an ancestor's licence covers only children in its own environment.
+    f.parent
+        .and_then(|p| process_holder(snap, p, true))
+        .filter(|h| same_env(snap, *h, f))
+}
+
+/// Whether flow `h` lives in `f`'s environment (FLOW-13, FLOW-14: capacity licences are environment-scoped).
+fn same_env(snap: &Snapshot, h: FlowIdx, f: &FlowRec) -> bool {
+    snap.flow(h).is_some_and(|h| h.env == f.env)
 }
 
 /// The top of a parent chain (cycles are refused when the snapshot is built).

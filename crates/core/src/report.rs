@@ -201,6 +201,12 @@ pub fn message(snap: &Snapshot, p: &Problem) -> String {
             "associated with `{}`, which is not in the same solution and environment",
             snap.flow_id(*with)
         ),
+        What::ParentLicenceOtherEnv { with, env } => format!(
+            "the licence of parent flow `{}` is in environment `{}`, not `{}`; a process licence covers its children in its own environment only",
+            snap.flow_id(*with),
+            snap.flow(*with).map_or("?", |w| snap.env_id(w.env)),
+            snap.env_id(*env)
+        ),
         What::InContextDataSources { with } => format!(
             "associated with `{}`, which uses other data sources (connectors); an associated flow must use the same ones",
             snap.flow_id(*with)

@@ -1227,6 +1227,84 @@ solution = "invoices"
     );
 }
 
+/// Seed 001: "De Process-licentie is omgevingsspecifiek"; seed 002: "o licență de proces acoperă utilizarea
+/// tuturor într-un singur mediu". The parent's process licence covers its children in its own environment only: a
+/// child in another environment falls back to the parent's owner's licence (FLOW-7).
+#[test]
+fn flow_15_parent_process_licence_does_not_cover_a_child_in_another_environment() {
+    let s = snap(
+        &with_users(
+            r#"
+[[environments]]
+id = "prod"
+dataverse = true
+allocations = { power-automate-process = 1 }
+
+[[environments]]
+id = "test"
+dataverse = true
+
+[[flows]]
+id = "intake"
+environment = "prod"
+owner = "o365"
+connectors = ["shared_salesforce"]
+license = "process"
+solution = "invoices"
+
+[[flows]]
+id = "child-here"
+environment = "prod"
+owner = "o365"
+parent = "intake"
+connectors = ["shared_salesforce"]
+
+[[flows]]
+id = "child-elsewhere"
+environment = "test"
+owner = "o365"
+parent = "intake"
+connectors = ["shared_salesforce"]
+"#,
+        ),
+        "2024-06-01",
+    );
+    let mut c = checks();
+    let here = flow(&s, "child-here");
+    c.eq("same environment: allowed", here.allowed, true);
+    c.eq(
+        "same environment: licensed by intake's process licence",
+        here.licensed_by,
+        entitle_core::LicensedBy::Process {
+            flow: flow_idx(&s, "intake"),
+        },
+    );
+    c.names("same environment: trace", here.trace.as_slice(), "FLOW-15");
+    let elsewhere = flow(&s, "child-elsewhere");
+    c.eq("other environment: allowed", elsewhere.allowed, false);
+    c.flow_problem("other environment", &elsewhere, "FLOW-15");
+    c.names("other environment: trace", elsewhere.trace.as_slice(), "FLOW-15");
+    c.names("other environment: trace", elsewhere.trace.as_slice(), "FLOW-14");
+    c.eq(
+        "other environment: the problem names the parent's licence",
+        elsewhere.problems.iter().any(|p| {
+            matches!(
+                p.what,
+                entitle_core::decision::What::ParentLicenceOtherEnv { with, .. } if with == flow_idx(&s, "intake")
+            )
+        }),
+        true,
+    );
+    c.eq(
+        "other environment: no request budget from intake",
+        matches!(
+            entitle_core::requests::flow_limit(&s, flow_idx(&s, "child-elsewhere"), None).budget,
+            entitle_core::requests::Budget::Licence { .. }
+        ),
+        false,
+    );
+}
+
 /// A solution can hold several processes, each with its own licence.
 #[test]
 fn flow_15_each_process_of_a_solution_needs_its_own_licence() {
