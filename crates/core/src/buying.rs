@@ -229,7 +229,8 @@ pub fn usage(snap: &Snapshot) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
             ));
             if def.kind == Kind::Paid {
                 let price = def.price_at(snap.at());
-                let step_ok = short.max(u64::from(def.minimum));
+                // CAT-4: the minimum is on the holding; the tenant already holds `purchased`.
+                let step_ok = short.max(u64::from(def.minimum).saturating_sub(purchased));
                 fixes.push(Fix {
                     action: Action::BuyLicense,
                     sku_idx: Some(s),
@@ -383,14 +384,24 @@ pub fn preview_purchase(snap: &Snapshot, sku: SkuIdx, quantity: u32, buyer: Opti
         };
         problems.push(Finding::new(rule, format!("`{}` {when}", def.id)));
     }
-    // Purchase minimum and step (CAT-4: per flow from 5 units).
-    if quantity < def.minimum || (quantity - def.minimum.min(quantity)) % def.step.max(1) != 0 {
+    // Purchase minimum and step (CAT-4: per flow from 5 units). Seed 000: "Na de minimale aankoop van 5 stromen
+    // kunnen meer stromen afzonderlijk worden gelicentieerd": the minimum is on the tenant's holding (units of
+    // its active subscriptions) after the purchase, not on each purchase.
+    let t = snap.tenant();
+    let held = if t.subscribed.contains(&sku) {
+        t.units.get(&sku).copied().unwrap_or(0)
+    } else {
+        0
+    };
+    let after = held.saturating_add(u64::from(quantity));
+    let minimum = u64::from(def.minimum);
+    if quantity == 0 || after < minimum || (after - minimum.min(after)) % u64::from(def.step.max(1)) != 0 {
         let rule = rule_of(Rule::Cat4);
         rules.push(rule);
         problems.push(Finding::new(
             rule,
             format!(
-                "`{}` is sold from {} unit(s) in steps of {}; {quantity} is not a valid quantity",
+                "`{}` needs at least {} unit(s) held, bought in steps of {}; the tenant holds {held}, so buying {quantity} is not valid",
                 def.id, def.minimum, def.step
             ),
         ));

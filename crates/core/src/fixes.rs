@@ -88,10 +88,17 @@ fn cost(snap: &Snapshot, sku: SkuIdx, quantity: u64) -> Option<Money> {
     let def = snap.catalog().sku(sku)?;
     let price = def.price_at(snap.at())?;
     let to_buy = quantity.saturating_sub(spare_units(snap, sku));
+    // CAT-4: the purchase minimum is on the tenant's holding, not on each purchase.
+    let t = snap.tenant();
+    let held = if t.subscribed.contains(&sku) {
+        t.units.get(&sku).copied().unwrap_or(0)
+    } else {
+        0
+    };
     let to_buy = if to_buy == 0 {
         0
     } else {
-        to_buy.max(u64::from(def.minimum))
+        to_buy.max(u64::from(def.minimum).saturating_sub(held))
     };
     Some(Money::new(price.amount * Decimal::from(to_buy), &price.currency))
 }

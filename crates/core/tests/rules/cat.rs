@@ -311,6 +311,47 @@ fn cat_4_per_flow_is_sold_from_5_units() {
     c.names("5 units: buy rules", &p.rules, "CAT-4");
 }
 
+/// Seed 000: "Na de minimale aankoop van 5 stromen kunnen meer stromen afzonderlijk worden gelicentieerd". The
+/// minimum of 5 is on the tenant's holding, not on each purchase: a tenant that holds 5 may buy 1 more (100 USD);
+/// one that holds 3 must buy at least 2.
+#[test]
+fn cat_4_minimum_five_applies_to_the_holding_not_each_purchase() {
+    let holding = |n: u32| {
+        format!(
+            r#"
+[[subscriptions]]
+sku = "power-automate-per-flow"
+quantity = {n}
+start = "2021-06-01"
+"#
+        )
+    };
+    let mut c = checks();
+    let s = snap(&holding(5), "2023-06-01");
+    let p = buy(&s, "power-automate-per-flow", 1, None);
+    c.ok(
+        &format!("holds 5: 1 more accepted ({:?})", p.problems),
+        p.accepted,
+    );
+    c.cost("holds 5: 1 more", p.monthly_cost.as_ref(), "100", "USD");
+    c.names("holds 5: buy rules", &p.rules, "CAT-4");
+    let s = snap(&holding(3), "2023-06-01");
+    let p = buy(&s, "power-automate-per-flow", 1, None);
+    c.eq("holds 3: 1 more accepted", p.accepted, false);
+    c.finding("holds 3: 1 more", &p.problems, "CAT-4");
+    let p = buy(&s, "power-automate-per-flow", 2, None);
+    c.ok(
+        &format!("holds 3: 2 more accepted ({:?})", p.problems),
+        p.accepted,
+    );
+    c.cost("holds 3: 2 more", p.monthly_cost.as_ref(), "200", "USD");
+    // Still not for sale after the retirement, whatever the holding.
+    let s = snap(&holding(5), "2024-02-01");
+    let p = buy(&s, "power-automate-per-flow", 1, None);
+    c.eq("holds 5, after 2024-02-01: accepted", p.accepted, false);
+    c.finding("holds 5, after 2024-02-01", &p.problems, "CAT-4");
+}
+
 /// FACTS conformance case 45: 7 per-flow licences = 500 + 2 × 100.
 #[test]
 fn cat_4_seven_per_flow_units_cost_500_plus_2_times_100() {
