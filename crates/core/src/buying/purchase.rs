@@ -5,11 +5,11 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::{catalog_rules, free_currency, push_once};
-use crate::catalog::{Channel, Kind, Sku, SkuIdx};
+use crate::catalog::{Channel, Kind, ProductLine, Sku, SkuIdx};
 use crate::decision::Finding;
 use crate::money::Money;
 use crate::rule::Rule;
-use crate::scenario::{Account, AdminRole, PurchaseChannel, SelfServicePolicy, User, UserKind};
+use crate::scenario::{Account, AdminRole, Cloud, PurchaseChannel, SelfServicePolicy, User, UserKind};
 use crate::snapshot::{Snapshot, UserIdx};
 
 /// Would this purchase be accepted, and what would it cost?
@@ -73,12 +73,18 @@ pub fn preview_purchase(
         };
     };
     let user = buyer.and_then(|b| snap.scenario().users.get(b.0 as usize));
-    let admin = user.is_none_or(is_admin);
+    let admin = user.is_none_or(|u| buys_for_the_organisation(snap, def, u));
     let mut found = Found::default();
 
     let channel = kind_of_offer(def, channel, admin, &mut found);
     cat_4_on_sale(def, at, &mut found);
     cat_4_holding_minimum(snap, sku, def, quantity, &mut found);
+    if def.add_on {
+        cat_13_add_on_needs_a_base(snap, def, &mut found);
+    }
+    if def.kind == Kind::Trial {
+        buy_7_trial_sign_up(snap, def, user, admin, quantity, &mut found);
+    }
     if def.kind == Kind::Paid {
         let self_service = user.filter(|_| channel == PurchaseChannel::SelfService);
         if let Some(u) = user {
@@ -131,11 +137,99 @@ pub fn preview_purchase(
     }
 }
 
-/// A global or billing admin, who buys for the organisation (BUY-8).
-fn is_admin(u: &User) -> bool {
-    u.roles
+/// BUY-8: a global or billing admin buys for the organisation; so does a Power Platform admin, for the product
+/// lines the catalog's terms name (seed 001: "Power Platform-beheerders kunnen licenties kopen voor Power
+/// Automate").
+fn buys_for_the_organisation(snap: &Snapshot, def: &Sku, u: &User) -> bool {
+    let lines = &snap.catalog().terms.self_service.platform_admin_lines;
+    u.roles.iter().any(|r| match r {
+        AdminRole::GlobalAdmin | AdminRole::BillingAdmin => true,
+        AdminRole::PowerPlatformAdmin => lines.contains(&def.product_line),
+        AdminRole::EnvironmentAdmin => false,
+    })
+}
+
+/// CAT-13: an add-on is bought only by a tenant that holds a paid standalone Power Apps or Power Automate licence
+/// (assigned, or a subscription such as process licences) or a Dynamics 365 licence. Seed 000: AI Builder "is een
+/// capaciteitsuitbreiding voor betaalde, zelfstandige licenties voor Power Apps, Power Automate en Dynamics 365";
+/// the other add-ons "zijn van toepassing op alle zelfstandige Power Apps- en Power Automate-abonnementen", portal
+/// capacity also on Dynamics 365 licences. Trials, free plans, the developer plan and Microsoft 365 are no base.
+fn cat_13_add_on_needs_a_base(snap: &Snapshot, def: &Sku, found: &mut Found) {
+    let catalog = snap.catalog();
+    let t = snap.tenant();
+    let base = t
+        .subscribed
         .iter()
-        .any(|r| matches!(r, AdminRole::GlobalAdmin | AdminRole::BillingAdmin))
+        .chain(t.assigned.iter().filter(|(_, n)| **n > 0).map(|(s, _)| s))
+        .filter_map(|s| catalog.sku(*s))
+        .any(|s| {
+            !s.add_on
+                && match s.product_line {
+                    ProductLine::PowerApps | ProductLine::PowerAutomate => s.kind == Kind::Paid,
+                    ProductLine::Dynamics365 => true,
+                    _ => false,
+                }
+        });
+    if !base {
+        found.refuse(
+            rule_of(def, Rule::Cat13),
+            format!(
+                "`{}` is an add-on to a paid standalone Power Apps, Power Automate or Dynamics 365 licence, and the \
+                 tenant holds none",
+                def.id
+            ),
+        );
+    }
+}
+
+/// BUY-7, CAT-14, BUY-2: a trial. A person signs up for one trial unit, for themselves (seed 001: "Als een
+/// gebruiker zich echter als individu aanmeldt voor een proefversie"), with a work account (a consumer account "kan
+/// alleen het gratis abonnement gebruiken"), unless an admin has disabled self-service for the product it tries
+/// out; an admin assigns at most the trial units the tenant is shown (10,000).
+fn buy_7_trial_sign_up(
+    snap: &Snapshot,
+    def: &Sku,
+    user: Option<&User>,
+    admin: bool,
+    quantity: u32,
+    found: &mut Found,
+) {
+    let terms = &snap.catalog().terms.self_service;
+    if let Some(u) = user.filter(|u| u.account == Account::Consumer) {
+        found.refuse(
+            Rule::Cat14,
+            format!(
+                "`{}` has a consumer account, which may use only the free plan (not the trial `{}`)",
+                u.id, def.id
+            ),
+        );
+    }
+    if admin {
+        if quantity > terms.trial_units_shown {
+            found.refuse(
+                Rule::Buy7,
+                format!(
+                    "an admin assigns at most the {} trial units the tenant is shown, not {quantity}",
+                    terms.trial_units_shown
+                ),
+            );
+        }
+        return;
+    }
+    if quantity != 1 {
+        found.refuse(
+            Rule::Buy7,
+            format!("a person signs up for one trial, for themselves, not {quantity}"),
+        );
+    }
+    let tried = def.successor.as_deref().unwrap_or(&def.id);
+    let policy = snap.scenario().tenant.self_service.get(tried).copied();
+    if policy == Some(SelfServicePolicy::Disabled) {
+        found.refuse(
+            Rule::Buy2,
+            format!("an admin has disabled self-service for `{tried}`, trials of it included"),
+        );
+    }
 }
 
 /// The first rule the SKU's catalog entry cites, else `fallback`.
@@ -332,11 +426,31 @@ fn cat_14_work_account(def: &Sku, u: &User, found: &mut Found) {
     }
 }
 
-/// BUY-1: self-service purchase is for people of the tenant (not guests, not service accounts), outside the
-/// excluded segments, in the countries it is offered in.
+/// BUY-1: self-service purchase is for people of the tenant (not guests, not service accounts), from 2020-01-14,
+/// in the commercial cloud, outside the segments excluded in the United States, in the countries it is offered in.
 fn buy_1_self_service(snap: &Snapshot, def: &Sku, u: &User, found: &mut Found) {
     found.apply(Rule::Buy1);
     let tenant = &snap.scenario().tenant;
+    let terms = &snap.catalog().terms.self_service;
+    if snap.at() < terms.available_from {
+        found.refuse(
+            Rule::Buy1,
+            format!(
+                "self-service purchase is offered from {}, not on {}",
+                terms.available_from,
+                snap.at()
+            ),
+        );
+    }
+    if tenant.cloud != Cloud::Public {
+        found.refuse(
+            Rule::Buy1,
+            format!(
+                "self-service purchase is offered to commercial-cloud tenants only, not in `{}`",
+                tenant.cloud.as_str()
+            ),
+        );
+    }
     if u.kind == UserKind::Guest {
         found.refuse(
             Rule::Buy1,
@@ -351,17 +465,26 @@ fn buy_1_self_service(snap: &Snapshot, def: &Sku, u: &User, found: &mut Found) {
             format!("`{}` is a {}, not a person who can pay", u.id, u.kind.as_str()),
         );
     }
-    let terms = &snap.catalog().terms.self_service;
-    if terms
-        .excluded_segments
-        .iter()
-        .any(|s| s == tenant.segment.as_str())
+    let excluded_here = terms.excluded_segments_in.is_empty()
+        || tenant
+            .country
+            .as_ref()
+            .is_none_or(|c| terms.excluded_segments_in.contains(c));
+    if excluded_here
+        && terms
+            .excluded_segments
+            .iter()
+            .any(|s| s == tenant.segment.as_str())
     {
         found.refuse(
             Rule::Buy1,
             format!(
-                "self-service purchase is not available to {} tenants",
-                tenant.segment.as_str()
+                "self-service purchase is not available to {} tenants{}",
+                tenant.segment.as_str(),
+                match &tenant.country {
+                    Some(c) => format!(" in `{c}`"),
+                    None => " (the tenant's country is not known)".to_owned(),
+                }
             ),
         );
     }

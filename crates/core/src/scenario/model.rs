@@ -79,6 +79,19 @@ pub enum Cloud {
     China,
 }
 
+impl Cloud {
+    /// The name the scenario file uses.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Public => "public",
+            Cloud::Gcc => "gcc",
+            Cloud::GccHigh => "gcc-high",
+            Cloud::Dod => "dod",
+            Cloud::China => "china",
+        }
+    }
+}
+
 /// `tenant.segment` (BUY-1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

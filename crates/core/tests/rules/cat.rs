@@ -1200,7 +1200,7 @@ quantity = 1
 fn cat_13_the_csp_only_pack_is_bought_through_a_partner_only() {
     use entitle_core::scenario::PurchaseChannel;
     let s = snap(
-        "\n[[users]]\nid = \"ann\"\nroles = [\"global-admin\"]\n\n[[users]]\nid = \"bob\"\n",
+        "\n[[users]]\nid = \"ann\"\nroles = [\"global-admin\"]\nlicenses = [\"power-apps-per-user\"]\n\n[[users]]\nid = \"bob\"\n",
         "2024-06-01",
     );
     let mut c = checks();
@@ -1227,6 +1227,117 @@ fn cat_13_the_csp_only_pack_is_bought_through_a_partner_only() {
         &format!("tier 2 directly: accepted ({:?})", tier2.problems),
         tier2.accepted,
     );
+}
+
+/// Seed 000: AI Builder "is een capaciteitsuitbreiding voor betaalde, zelfstandige licenties voor Power Apps, Power
+/// Automate en Dynamics 365"; the other add-ons "zijn van toepassing op alle zelfstandige Power Apps- en Power
+/// Automate-abonnementen". A tenant with Microsoft 365 alone (or only a trial) buys no add-on; one with a paid
+/// standalone licence, a process licence or a Dynamics 365 licence does.
+#[test]
+fn cat_13_add_ons_need_a_paid_standalone_base_licence() {
+    let bare = snap(
+        "\n[[users]]\nid = \"ann\"\nlicenses = [\"office-365-e3\", \"power-automate-trial\"]\n",
+        "2024-06-01",
+    );
+    let mut c = checks();
+    for sku in [
+        "ai-builder-capacity",
+        "portal-logins-tier-1",
+        "power-platform-requests",
+        "dataverse-database-capacity",
+    ] {
+        let p = buy(&bare, sku, 1, None);
+        c.eq(
+            &format!("{sku} with Office 365 and a trial: accepted"),
+            p.accepted,
+            false,
+        );
+        c.finding(sku, &p.problems, "CAT-13");
+    }
+    for base in [
+        "\n[[users]]\nid = \"ann\"\nlicenses = [\"power-automate-premium\"]\n",
+        "\n[[users]]\nid = \"ann\"\nlicenses = [\"dynamics-365-sales-enterprise\"]\n",
+        "\n[[subscriptions]]\nsku = \"power-automate-process\"\nquantity = 1\n",
+    ] {
+        let p = buy(&snap(base, "2024-06-01"), "ai-builder-capacity", 1, None);
+        c.ok(
+            &format!("AI Builder with {base:?}: accepted ({:?})", p.problems),
+            p.accepted,
+        );
+    }
+}
+
+/// Seed 001: "Power Platform-beheerders kunnen licenties kopen voor Power Automate": a Power Platform admin buys
+/// Power Automate for the organisation, not Power Apps (which only a global or billing admin buys, BUY-8).
+#[test]
+fn buy_8_power_platform_admins_buy_power_automate() {
+    use entitle_core::scenario::PurchaseChannel;
+    let s = snap(
+        "\n[[users]]\nid = \"pat\"\nroles = [\"power-platform-admin\"]\n",
+        "2024-06-01",
+    );
+    let mut c = checks();
+    let p = buy_via(
+        &s,
+        "power-automate-premium",
+        1,
+        Some("pat"),
+        PurchaseChannel::Admin,
+    );
+    c.ok(
+        &format!("Power Automate: accepted ({:?})", p.problems),
+        p.accepted,
+    );
+    c.eq("billed to", p.billed_to.as_str(), "tenant");
+    let p = buy_via(&s, "power-apps-per-user", 1, Some("pat"), PurchaseChannel::Admin);
+    c.eq("Power Apps: accepted", p.accepted, false);
+    c.finding("Power Apps", &p.problems, "BUY-8");
+}
+
+/// Trials (BUY-7): a person signs up for one unit, for themselves, with a work account (CAT-14: a consumer account
+/// "kan alleen het gratis abonnement gebruiken"), unless an admin disabled self-service for the product (BUY-2);
+/// an admin assigns at most the 10,000 units the tenant is shown.
+#[test]
+fn buy_7_trial_sign_ups_are_one_unit_for_a_work_account() {
+    let s = snap(
+        r#"
+[tenant.self_service]
+power-apps-per-user = "disabled"
+
+[[users]]
+id = "bob"
+
+[[users]]
+id = "gina"
+account = "consumer"
+
+[[users]]
+id = "ann"
+roles = ["global-admin"]
+"#,
+        "2024-06-01",
+    );
+    let mut c = checks();
+    let p = buy(&s, "power-automate-trial", 1, Some("bob"));
+    c.ok(&format!("bob, 1 unit: accepted ({:?})", p.problems), p.accepted);
+    let p = buy(&s, "power-automate-trial", 20, Some("bob"));
+    c.eq("bob, 20 units: accepted", p.accepted, false);
+    c.finding("bob, 20 units", &p.problems, "BUY-7");
+    let p = buy(&s, "power-automate-trial", 1, Some("gina"));
+    c.eq("consumer account: accepted", p.accepted, false);
+    c.finding("consumer account", &p.problems, "CAT-14");
+    let p = buy(&s, "power-apps-trial", 1, Some("bob"));
+    c.eq(
+        "self-service disabled for Power Apps: accepted",
+        p.accepted,
+        false,
+    );
+    c.finding("self-service disabled", &p.problems, "BUY-2");
+    let p = buy(&s, "power-automate-trial", 10_000, Some("ann"));
+    c.ok(&format!("admin, 10,000: accepted ({:?})", p.problems), p.accepted);
+    let p = buy(&s, "power-automate-trial", 10_001, Some("ann"));
+    c.eq("admin, 10,001: accepted", p.accepted, false);
+    c.finding("admin, 10,001", &p.problems, "BUY-7");
 }
 
 /// Every channel is checked against the SKU: a process licence is not sold self-service (BUY-1), a trial is signed
