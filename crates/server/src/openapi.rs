@@ -131,7 +131,7 @@ pub fn document() -> Value {
     }
     schema!(Scenario => "Scenario", User => "User", Environment => "Environment", App => "App", Flow => "Flow",
         Entity => "Entity", Subscription => "Subscription",
-        LicenseRequest => "LicenseRequest", crate::routes::usage::UsageAsk => "UsageAsk", crate::routes::usage::UsageBatch => "UsageBatch", AssignLicense => "AssignLicense",
+        LicenseRequest => "LicenseRequest", crate::routes::usage::UsageAsk => "UsageAsk", crate::routes::usage::UsageBatch => "UsageBatch", AssignLicense => "AssignLicense", crate::routes::licenses::BulkAssign => "BulkAssign",
         Allocations => "Allocations", SetFlowLicense => "SetFlowLicense", PurchaseAsk => "PurchaseAsk",
         KeySpec => "KeySpec");
     // The generator's shared definitions live under `$defs` of a holder schema, referenced from the rest.
@@ -267,6 +267,12 @@ pub fn document() -> Value {
             }),
         );
     }
+    add(
+        "/tenants/{t}/users:assignLicense",
+        json!({
+            "post": op("Assign and remove licences for many users in one request, all or nothing (at most 20,000)", "licenses", vec![t(), dry_run()], json_body(r("BulkAssign")), ("200", ok_json(json!({"type": "object", "required": ["users"], "properties": {"users": {"type": "array", "items": r("User")}}})))),
+        }),
+    );
     add(
         "/tenants/{t}/users/{u}/assignLicense",
         json!({
