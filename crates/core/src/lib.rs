@@ -18,6 +18,7 @@ pub mod portals;
 pub mod report;
 pub mod requests;
 pub mod rule;
+pub mod rulebook;
 pub mod scenario;
 pub mod snapshot;
 

@@ -15,6 +15,7 @@
 mod rules {
     pub(crate) mod common;
 
+    mod ai;
     mod app_ent;
     mod buy;
     mod cap;
