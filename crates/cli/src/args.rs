@@ -260,6 +260,30 @@ pub struct Buy {
     /// The user who buys (self-service unless they are a global or billing admin); default: an admin.
     #[arg(long = "as", value_name = "USER")]
     pub as_user: Option<String>,
+    /// How it is bought: `admin` (directly), `csp` (through a partner), `self-service` or `trial`; default:
+    /// directly for an admin, self-service for anyone else. A SKU not sold through it is refused (CAT-13, BUY-1).
+    #[arg(long, value_enum)]
+    pub channel: Option<ChannelArg>,
+}
+
+/// `--channel` of `buy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChannelArg {
+    Admin,
+    Csp,
+    SelfService,
+    Trial,
+}
+
+impl From<ChannelArg> for entitle_core::scenario::PurchaseChannel {
+    fn from(c: ChannelArg) -> Self {
+        match c {
+            ChannelArg::Admin => Self::Admin,
+            ChannelArg::Csp => Self::Csp,
+            ChannelArg::SelfService => Self::SelfService,
+            ChannelArg::Trial => Self::Trial,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

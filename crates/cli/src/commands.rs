@@ -200,7 +200,7 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                         .as_deref()
                         .map(|id| user(&snap, "--as", id))
                         .transpose()?;
-                    let p = preview_purchase(&snap, sku, args.quantity, u);
+                    let p = preview_purchase(&snap, sku, args.quantity, u, args.channel.map(Into::into));
                     render(g.format, p, |x| output::buy_table(x, color), output::buy_csv)
                 }
                 Command::Impact(args) => {

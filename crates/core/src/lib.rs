@@ -17,6 +17,7 @@ pub mod money;
 pub mod portals;
 pub mod report;
 pub mod requests;
+mod rights;
 pub mod rule;
 pub mod rulebook;
 pub mod scenario;

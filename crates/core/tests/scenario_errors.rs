@@ -219,7 +219,7 @@ fn unknown_key_without_a_close_one_lists_the_keys() {
     assert_eq!(
         toml_error(text),
         "t.toml:3:1: tenant.paint: unknown key `paint` (valid keys: `id`, `cloud`, `segment`, `country`, `at`, \
-         `transition_period`, `self_service`)"
+         `transition_period`, `self_service`, `m365_term_end`)"
     );
 }
 
@@ -936,9 +936,9 @@ mod round_trip {
 
     use chrono::NaiveDate;
     use entitle_core::scenario::{
-        App, AppKind, Entity, Environment, Event, EventKind, Feature, Flow, FlowLicense, LicenseRequest,
-        PurchaseChannel, RequestState, Scenario, Storage, Subscription, Tenant, Trigger, Usage, User,
-        UserKind,
+        App, AppKind, Entity, Environment, EnvironmentKind, Event, EventKind, Feature, Flow, FlowLicense,
+        LicenseRequest, PurchaseChannel, RequestState, Scenario, Storage, Subscription, Tenant, Trigger,
+        Usage, User, UserKind,
     };
     use proptest::prelude::*;
 
@@ -1038,20 +1038,30 @@ mod round_trip {
             .envs
             .iter()
             .enumerate()
-            .map(|(i, id)| Environment {
-                id: id.clone(),
-                default: i == 0,
-                dataverse: p.flag(),
-                dynamics_apps: vec![p.text()],
-                allocations: (0..p.below(3))
-                    .map(|_| (p.allocatable(), p.big()))
-                    .collect::<BTreeMap<_, _>>(),
-                storage: p.flag().then(|| Storage {
-                    database_mb: p.big(),
-                    file_mb: p.big(),
-                    log_mb: 0,
-                }),
-                ..Environment::default()
+            .map(|(i, id)| {
+                // CAT-11: a developer environment with its owner, now and then.
+                let kind = if i > 0 && p.flag() {
+                    EnvironmentKind::Developer
+                } else {
+                    EnvironmentKind::Production
+                };
+                let owner = (kind == EnvironmentKind::Developer && p.flag()).then(|| p.of(&m.users).clone());
+                Environment {
+                    id: id.clone(),
+                    default: i == 0,
+                    kind,
+                    owner,
+                    dataverse: p.flag(),
+                    dynamics_apps: vec![p.text()],
+                    allocations: (0..p.below(3))
+                        .map(|_| (p.allocatable(), p.big()))
+                        .collect::<BTreeMap<_, _>>(),
+                    storage: p.flag().then(|| Storage {
+                        database_mb: p.big(),
+                        file_mb: p.big(),
+                        log_mb: 0,
+                    }),
+                }
             })
             .collect();
         let env = p.of(&m.envs).clone();
@@ -1096,6 +1106,7 @@ mod round_trip {
                 country: Some("NL".to_owned()),
                 at: Some(p.date()),
                 transition_period: p.flag(),
+                m365_term_end: p.flag().then(|| p.date()),
                 ..Tenant::default()
             },
             subscriptions: vec![Subscription {

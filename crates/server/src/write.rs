@@ -90,31 +90,16 @@ impl IntoResponse for Reply {
 /// What a change makes of a tenant.
 #[derive(Debug)]
 pub struct Mutation {
-    /// The tenant after the change.
-    pub next: Next,
+    /// The tenant after the change, to be checked and indexed by the write path.
+    pub next: Scenario,
     pub changes: Vec<Change>,
     pub reply: Reply,
     /// The engine names problems by their place in the scenario (`flows[3].owner`); a request whose body is
     /// that one item gets pointers into its body instead.
     pub within: Option<String>,
-}
-
-/// A changed tenant: its scenario, to be checked and indexed by the write path, or already built into a snapshot
-/// by a mutation that needed it (the units check of `assignLicense`), which is then not built a second time.
-#[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one value per write, moved once into the write path; boxing would only add an allocation"
-)]
-pub enum Next {
-    Unchecked(Scenario),
-    Checked(Snapshot),
-}
-
-impl From<Scenario> for Next {
-    fn from(s: Scenario) -> Next {
-        Next::Unchecked(s)
-    }
+    /// The SKUs the request itself assigns or allocates, each with the pointer to blame when the change would
+    /// use more units of it than were bought (see [`within_bought`]).
+    pub blame: Vec<(String, String)>,
 }
 
 /// How a write was asked.
@@ -262,24 +247,38 @@ async fn store_failed(state: &AppState, tenant: &str, e: StoreError) -> Problem 
 /// No change may leave a SKU the tenant subscribes to assigned or allocated beyond its units where it was not
 /// before, whichever route makes it (a user's `licenses` in a PATCH as much as `assignLicense`, an environment's
 /// `allocations`, a subscription cut below what is in use): Graph refuses the assignment, the admin center the
-/// reduction. SKUs without a subscription follow the scenario file's convention (bought to match, BUY-6).
-pub fn within_bought(before: &Snapshot, after: &Snapshot) -> Result<(), Problem> {
+/// reduction (BUY-6). SKUs without a subscription follow the scenario file's convention (bought to match). When the
+/// SKU is one the request itself names (`blame`), the refusal points at that field.
+pub fn within_bought(before: &Snapshot, after: &Snapshot, blame: &[(String, String)]) -> Result<(), Problem> {
     let (was, now) = (usage(before).0, usage(after).0);
     let catalog = after.catalog();
-    for x in &now {
+    let over = now.iter().filter(|x| {
         let subscribed = catalog
             .sku_idx(&x.sku)
             .is_some_and(|i| after.tenant().subscribed.contains(&i));
         let prior = was.iter().find(|y| y.sku == x.sku).map_or(0, |y| y.available);
-        if subscribed && x.available < 0 && x.available < prior {
+        subscribed && x.available < 0 && x.available < prior
+    });
+    let mut first = None;
+    for x in over {
+        if let Some((pointer, _)) = blame.iter().find(|(_, sku)| *sku == x.sku) {
             return Err(Problem::conflict(format!(
-                "`{}`: {} unit(s) would be assigned or allocated beyond the {} bought; buy more or free some \
-                 first (BUY-6)",
-                x.sku, -x.available, x.purchased
-            )));
+                "no available `{}` licences: {} would be assigned or allocated beyond the units bought; buy more \
+                 or free one",
+                x.sku, -x.available
+            ))
+            .at(pointer.clone()));
         }
+        first.get_or_insert(x);
     }
-    Ok(())
+    match first {
+        None => Ok(()),
+        Some(x) => Err(Problem::conflict(format!(
+            "`{}`: {} unit(s) would be assigned or allocated beyond the {} bought; buy more or free some first \
+             (BUY-6)",
+            x.sku, -x.available, x.purchased
+        ))),
+    }
 }
 
 /// A change worked out and checked, ready to commit (or only to show, for a dry run).
@@ -324,11 +323,8 @@ pub async fn write(
             .heavy(|| -> Result<Prepared, Problem> {
                 let m = mutate(&cur)?;
                 let catalog = Arc::clone(cur.snapshot.catalog_arc());
-                let next = match m.next {
-                    Next::Checked(next) => next,
-                    Next::Unchecked(scenario) => check(state, catalog, scenario, m.within.as_deref())?,
-                };
-                within_bought(&cur.snapshot, &next)?;
+                let next = check(state, catalog, m.next, m.within.as_deref())?;
+                within_bought(&cur.snapshot, &next, &m.blame)?;
                 if req.dry_run {
                     return Ok(Prepared::DryRun(json!({
                         "dry_run": true,

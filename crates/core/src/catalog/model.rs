@@ -425,6 +425,9 @@ pub struct Terms {
     pub grandfather_created_before: NaiveDate,
     /// …until this day.
     pub grandfather_until: NaiveDate,
+    /// M365-2: a tenant that used a reclassified connector before the reclassification keeps building new apps
+    /// and flows with them until this day (exclusive), or the end of its Microsoft 365 term if that is later.
+    pub tenant_transition_until: NaiveDate,
     pub capacity: CapacityTerms,
     pub requests: RequestTerms,
     pub enforcement: EnforcementTerms,

@@ -293,7 +293,8 @@ async fn create<T: Item>(a: Ask<'_>) -> Result<Response, Problem> {
         T::list_mut(&mut s).push(item.clone());
         let after = to_value(&item)?;
         Ok(Mutation {
-            next: s.into(),
+            next: s,
+            blame: Vec::new(),
             changes: vec![Change {
                 action: "create",
                 kind: T::KIND,
@@ -354,7 +355,8 @@ async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, 
             *slot = new;
         }
         Ok(Mutation {
-            next: s.into(),
+            next: s,
+            blame: Vec::new(),
             changes: vec![Change {
                 action: "update",
                 kind: T::KIND,
@@ -389,7 +391,8 @@ async fn delete<T: Item>(a: Ask<'_>, id: &str) -> Result<Response, Problem> {
         precondition(given.as_deref(), &etag_of(&old), false)?;
         T::list_mut(&mut s).remove(i);
         Ok(Mutation {
-            next: s.into(),
+            next: s,
+            blame: Vec::new(),
             changes: vec![Change {
                 action: "delete",
                 kind: T::KIND,

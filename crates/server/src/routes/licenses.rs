@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use entitle_core::Snapshot;
 use entitle_core::buying::usage;
 use entitle_core::catalog::Scope as CatalogScope;
 use entitle_core::scenario::FlowLicense;
@@ -19,7 +18,7 @@ use crate::policy::{Access, Family, Scope, require};
 use crate::problem::Problem;
 use crate::routes::items::etag_of;
 use crate::state::AppState;
-use crate::write::{Change, Mutation, Next, Reply, write};
+use crate::write::{Change, Mutation, Reply, write};
 
 /// Graph `assignLicense`: `{"addLicenses": [{"skuId": …, "disabledPlans": []}], "removeLicenses": [skuId]}`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -101,14 +100,14 @@ pub async fn assign_license(
         }
         let after = serde_json::to_value(&*u).map_err(Problem::internal)?;
         let etag = etag_of(&*u);
-        let next = crate::write::check(&state, Arc::clone(cur.snapshot.catalog_arc()), s, None)?;
-        let added: Vec<(String, String)> = added
+        // Like Graph: no assignment beyond the units bought (the write path checks, blaming the added SKU).
+        let blame: Vec<(String, String)> = added
             .into_iter()
             .map(|(k, sku)| (format!("/addLicenses/{k}/skuId"), sku))
             .collect();
-        within_units(&cur.snapshot, &next, &added)?;
         Ok(Mutation {
-            next: Next::Checked(next),
+            next: s,
+            blame,
             changes: vec![Change {
                 action: "assign-license",
                 kind: "user",
@@ -126,28 +125,6 @@ pub async fn assign_license(
         })
     })
     .await
-}
-
-/// Like Graph: no assignment (or allocation) beyond the units bought. `added` pairs each added SKU with the
-/// pointer to blame.
-/// A SKU the tenant has no subscription for counts as bought to match (the scenario file's convention).
-pub fn within_units(before: &Snapshot, after: &Snapshot, added: &[(String, String)]) -> Result<(), Problem> {
-    let (before_usage, after_usage) = (usage(before).0, usage(after).0);
-    for (pointer, sku) in added {
-        let was = before_usage
-            .iter()
-            .find(|x| &x.sku == sku)
-            .map_or(0, |x| x.available);
-        let now = after_usage.iter().find(|x| &x.sku == sku).map(|x| x.available);
-        if let Some(now) = now.filter(|&n| n < 0 && n < was) {
-            return Err(Problem::conflict(format!(
-                "no available `{sku}` licences: {} would be assigned or allocated beyond the units bought; buy more or free one",
-                -now
-            ))
-            .at(pointer.clone()));
-        }
-    }
-    Ok(())
 }
 
 /// Power Platform licensing API: `{"currencyAllocations": [{"currencyType": SKU, "allocated": n}]}`.
@@ -265,11 +242,10 @@ pub async fn patch_allocations(
         }
         let after = allocations_json(&env, &e.allocations);
         // Like `assignLicense`: no allocation beyond the units bought (409), unless it was so before and the
-        // change does not make it worse.
-        let next = crate::write::check(&state, Arc::clone(cur.snapshot.catalog_arc()), s, None)?;
-        within_units(&cur.snapshot, &next, &changed)?;
+        // change does not make it worse (the write path checks, blaming the allocation).
         Ok(Mutation {
-            next: Next::Checked(next),
+            next: s,
+            blame: changed,
             changes: vec![Change {
                 action: "allocate",
                 kind: "environment",
@@ -323,7 +299,8 @@ pub async fn put_flow_license(
         let etag = etag_of(&*f);
         let body = serde_json::to_value(&*f).map_err(Problem::internal)?;
         Ok(Mutation {
-            next: s.into(),
+            next: s,
+            blame: Vec::new(),
             changes: vec![Change {
                 action: "set-license",
                 kind: "flow",
