@@ -17,7 +17,8 @@ Examples:
   entitle cost --scenario examples/rpa-back-office.toml --catalog current
   entitle buy --sku power-automate-per-user --quantity 3 --as bob --scenario examples/small-business-m365.toml
   entitle impact --entity incident --add-logic sync-plugin --scenario examples/customer-service-d365.toml
-  entitle catalog --connectors";
+  entitle catalog --connectors
+  entitle explain FLOW-4";
 
 /// Power Apps and Power Automate licensing decisions, with reasons, over a scenario file.
 #[derive(Debug, Parser)]
@@ -91,6 +92,9 @@ pub enum Command {
     Catalog(CatalogArgs),
     /// The JSON Schema of the scenario file.
     Schema,
+    /// A rule of the rulebook by its ID (`FLOW-4`, any case): its reading, the seed sentences it rests on (with
+    /// an English gloss) and the tests that check it.
+    Explain(Explain),
     /// Write a synthetic tenant of any size, for load and scale tests.
     Generate(Generate),
     /// Run the HTTP API (and keep every change in SQLite, or PostgreSQL with --database-url).
@@ -315,6 +319,13 @@ pub struct CatalogArgs {
     /// List connectors instead of SKUs.
     #[arg(long)]
     pub connectors: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Explain {
+    /// The rule's ID, as answers name it (`FLOW-4`; `flow_4` and `flow4` work too).
+    #[arg(value_name = "RULE")]
+    pub rule: String,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use entitle_core::report::{app_answer, flow_answer};
 use entitle_core::requests::{flow_limit, user_limit};
 use entitle_core::scenario::Logic;
 use entitle_core::scenario::json_schema;
-use entitle_core::{Snapshot, generate};
+use entitle_core::{Snapshot, generate, rulebook};
 
 use std::io::Write;
 
@@ -62,6 +62,25 @@ fn json<T: serde::Serialize + 'static>(value: T) -> Result<Out, CliError> {
     })))
 }
 
+/// `entitle explain RULE`. An unknown ID is bad input (exit 2) that names it and the closest IDs.
+fn explain(id: &str, format: Format, color: bool) -> Result<Out, CliError> {
+    let Some(section) = rulebook::parse_id(id).and_then(rulebook::get) else {
+        let near: Vec<&str> = rulebook::suggest(id).iter().map(|r| r.id()).collect();
+        let hint = if near.is_empty() {
+            " (rule IDs look like `FLOW-4`, `CAT-13`, `M365-1`)".to_owned()
+        } else {
+            format!(" (did you mean {}?)", near.join(", "))
+        };
+        return Err(CliError::Input(format!("explain: unknown rule `{id}`{hint}")));
+    };
+    render(
+        format,
+        section,
+        |s| output::rule_text(s, color),
+        |s| output::rule_csv(s),
+    )
+}
+
 /// Runs the command and returns what to print on stdout. Everything that can be wrong with the input is found
 /// before anything is printed.
 pub fn run(cli: Cli) -> Result<Out, CliError> {
@@ -76,6 +95,7 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
     let color = output::color_enabled();
     match cli.command {
         Command::Schema => json(json_schema()),
+        Command::Explain(args) => explain(&args.rule, g.format, color),
         Command::Catalog(args) => output::catalog(&catalog, args.connectors, g.format.into(), g.at)
             .map(Out::Text)
             .map_err(CliError::from),
@@ -205,6 +225,7 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                     render(g.format, impact, output::impact_table, output::impact_csv)
                 }
                 Command::Schema
+                | Command::Explain(_)
                 | Command::Catalog(_)
                 | Command::Generate(_)
                 | Command::Serve(_)

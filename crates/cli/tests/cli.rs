@@ -574,3 +574,49 @@ fn examples_readme_commands_run() {
         assert!(!stdout(&out).is_empty(), "`{line}` printed nothing");
     }
 }
+
+// ---------------------------------------------------------------------------------------------------- explain
+
+/// `entitle explain FLOW-4` prints the rule's title, reading, seed sentence with its gloss, and its tests.
+#[test]
+fn explain_prints_the_rule_its_seed_and_its_tests() {
+    let out = entitle(&["explain", "FLOW-4"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let section = entitle_core::rulebook::get(entitle_core::Rule::Flow4).unwrap();
+    assert!(text.starts_with(&format!("FLOW-4 — {}", section.title)), "{text}");
+    assert!(text.contains(section.reading), "{text}");
+    assert!(text.contains("Seed 002 (ro): "), "{text}");
+    assert!(text.contains(section.seed_quotes[0].gloss), "{text}");
+    assert!(text.contains("flow_4_"), "{text}");
+    // JSON, the ID as people type it.
+    let v = json(&["explain", "flow_4", "--format", "json"]);
+    assert_eq!(v["id"], "FLOW-4", "{v}");
+    assert_eq!(v["title"], section.title);
+    assert_eq!(v["seed_quotes"][0]["seed"], "002");
+    assert!(v["tests"].as_array().is_some_and(|t| !t.is_empty()), "{v}");
+    // CSV: a header and one row per seed quote.
+    let out = entitle(&["explain", "FLOW-4", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let csv = stdout(&out);
+    assert!(
+        csv.starts_with("id,title,reading,seed,language,original,gloss,tests\n"),
+        "{csv}"
+    );
+    assert!(csv.lines().skip(1).all(|l| l.starts_with("FLOW-4,")), "{csv}");
+}
+
+/// An unknown ID is bad input: exit 2, nothing on stdout, the ID and the closest ones on stderr.
+#[test]
+fn explain_an_unknown_rule_is_bad_input_with_suggestions() {
+    let out = entitle(&["explain", "FLOW-26"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("`FLOW-26`"), "{err}");
+    assert!(err.contains("FLOW-25"), "{err}");
+    let out = entitle(&["explain", "nothing-like-it", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("`nothing-like-it`"), "{}", stderr(&out));
+}

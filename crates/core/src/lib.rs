@@ -19,6 +19,7 @@ pub mod report;
 pub mod requests;
 mod rights;
 pub mod rule;
+pub mod rulebook;
 pub mod scenario;
 pub mod snapshot;
 

@@ -796,3 +796,57 @@ pub fn impact_csv(i: &entitle_core::entities::Impact) -> Result<String, RenderEr
         .collect();
     csv_out(&["kind", "id", "user", "allowed_before", "allowed_after"], rows)
 }
+
+/// `entitle explain RULE`: the rule's title, the project's reading, each seed sentence with its gloss, and the
+/// tests that check it, as plain text (the reading is markdown, which reads as text).
+pub fn rule_text(s: &entitle_core::rulebook::Section<'_>, color: bool) -> String {
+    let mut out = format!(
+        "{} — {}\n\n{}\n",
+        paint(s.id.id(), "1", color),
+        s.title,
+        s.reading
+    );
+    for q in &s.seed_quotes {
+        out.push_str(&format!(
+            "\nSeed {} ({}): {}\n  = {}\n",
+            q.seed, q.language, q.original, q.gloss
+        ));
+    }
+    out.push_str("\nTests:\n");
+    for t in &s.tests {
+        out.push_str(&format!("  {t}\n"));
+    }
+    out
+}
+
+/// One row per seed quote (a rule without quotes has one row with empty quote columns); the reading on one
+/// line, as spreadsheets show a cell.
+pub fn rule_csv(s: &entitle_core::rulebook::Section<'_>) -> Result<String, RenderError> {
+    let reading = s.reading.split_whitespace().collect::<Vec<_>>().join(" ");
+    let base = |seed: &str, language: &str, original: &str, gloss: &str| {
+        vec![
+            s.id.id().to_owned(),
+            s.title.to_owned(),
+            reading.clone(),
+            seed.to_owned(),
+            language.to_owned(),
+            original.to_owned(),
+            gloss.to_owned(),
+            s.tests.join(" "),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = s
+        .seed_quotes
+        .iter()
+        .map(|q| base(q.seed, q.language, q.original, q.gloss))
+        .collect();
+    if rows.is_empty() {
+        rows.push(base("", "", "", ""));
+    }
+    csv_out(
+        &[
+            "id", "title", "reading", "seed", "language", "original", "gloss", "tests",
+        ],
+        rows,
+    )
+}

@@ -171,6 +171,33 @@ pub fn document() -> Value {
             },
         }),
     );
+    let rule_ids: Vec<&str> = entitle_core::Rule::ALL.iter().map(|r| r.id()).collect();
+    schemas.insert(
+        "RuleSection".to_owned(),
+        json!({
+            "type": "object",
+            "description": "One rule of the rulebook (docs/rules.md): the project's reading, the seed sentences it rests on, the tests that check it",
+            "required": ["id", "family", "title", "reading", "text", "seed_quotes", "tests"],
+            "properties": {
+                "id": {"type": "string", "enum": rule_ids},
+                "family": {"type": "string", "description": "The ID's prefix: CAT, CAP, REQ, FLOW, M365, D365, APP, ENT, PORTAL, AI, ENF or BUY"},
+                "title": {"type": "string"},
+                "reading": {"type": "string", "description": "Markdown"},
+                "text": {"type": "string", "description": "The whole section, markdown"},
+                "seed_quotes": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["seed", "language", "original", "gloss"],
+                    "properties": {
+                        "seed": {"type": "string", "description": "000 … 004"},
+                        "language": {"type": "string"},
+                        "original": {"type": "string"},
+                        "gloss": {"type": "string", "description": "English"},
+                    },
+                }},
+                "tests": {"type": "array", "items": {"type": "string"}, "description": "Test names, and corpus cases as corpus/FILE.toml#case"},
+            },
+        }),
+    );
     schemas.insert(
         "Problem".to_owned(),
         json!({
@@ -442,6 +469,27 @@ pub fn document() -> Value {
             })))),
         }),
     );
+    add(
+        "/rules",
+        json!({
+            "get": op("Every rule of the rulebook, in order (any valid key)", "rules", vec![], None, ("200", ok_json(json!({
+                "type": "object",
+                "required": ["rules"],
+                "properties": {"rules": {"type": "array", "items": r("RuleSection")}},
+            })))),
+        }),
+    );
+    let mut rule_op = op(
+        "One rule: its title, reading, seed quotes and tests (any valid key); the ID in any case, `_` for `-`",
+        "rules",
+        vec![
+            json!({"name": "rule", "in": "path", "required": true, "description": "A rule ID such as FLOW-4", "schema": {"type": "string", "maxLength": 200}}),
+        ],
+        None,
+        ("200", ok_json(r("RuleSection"))),
+    );
+    with_problem(&mut rule_op, "404", "No such rule; the detail suggests close IDs");
+    add("/rules/{rule}", json!({ "get": rule_op }));
     add(
         "/keys/{id}",
         json!({

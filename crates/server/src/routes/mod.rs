@@ -6,6 +6,7 @@ pub mod keys;
 pub mod licenses;
 pub mod ops;
 pub mod requests;
+pub mod rules;
 pub mod tenants;
 pub mod usage;
 
@@ -67,6 +68,8 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/v1/keys", get(keys::list_operator).post(keys::create_operator))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke_operator))
         .route("/v1/me", get(keys::me))
+        .route("/v1/rules", get(rules::list))
+        .route("/v1/rules/{rule}", get(rules::get))
         .route("/v1/openapi.json", get(ops::openapi));
     Router::new()
         .route("/healthz", get(ops::healthz))
