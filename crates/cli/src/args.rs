@@ -88,6 +88,9 @@ pub enum Command {
     Buy(Buy),
     /// Which apps, flows and users a change to an entity would affect, before it is made (ENT-5).
     Impact(Impact),
+    /// Apply licence changes (the JSON body of the server's `users:assignLicense`) to the scenario: what they
+    /// change and which decisions they turn, all or nothing; `--out` writes the changed scenario.
+    Apply(Apply),
     /// The catalog: SKUs with prices, dates and grants; connectors with their tiers.
     Catalog(CatalogArgs),
     /// The JSON Schema of the scenario file.
@@ -284,6 +287,16 @@ impl From<ChannelArg> for entitle_core::scenario::PurchaseChannel {
             ChannelArg::Trial => Self::Trial,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct Apply {
+    /// The changes: `{"assignments": [{"user": …, "addLicenses": [{"skuId": …}], "removeLicenses": […]}]}`.
+    #[arg(value_name = "CHANGES.json")]
+    pub changes: std::path::PathBuf,
+    /// Write the changed scenario here (TOML, or JSON by extension); without it nothing is written.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -4,11 +4,12 @@ use entitle_core::apps::per_app_passes_needed;
 use entitle_core::audit::audit;
 use entitle_core::buying::{cost, preview_purchase};
 use entitle_core::capacity::capacity;
+use entitle_core::changes::{BulkAssign, apply};
 use entitle_core::entities::{EntityChange, impact};
 use entitle_core::report::{app_answer, flow_answer};
 use entitle_core::requests::{flow_limit, user_limit};
-use entitle_core::scenario::Logic;
 use entitle_core::scenario::json_schema;
+use entitle_core::scenario::{Format as ScenarioFormat, Logic};
 use entitle_core::{Snapshot, generate, rulebook};
 
 use std::io::Write;
@@ -202,6 +203,24 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                         .transpose()?;
                     let p = preview_purchase(&snap, sku, args.quantity, u, args.channel.map(Into::into));
                     render(g.format, p, |x| output::buy_table(x, color), output::buy_csv)
+                }
+                Command::Apply(args) => {
+                    let name = args.changes.display().to_string();
+                    let text = std::fs::read_to_string(&args.changes)
+                        .map_err(|e| CliError::Input(format!("{name}: cannot read: {e}")))?;
+                    let ask: BulkAssign = serde_json::from_str(&text)
+                        .map_err(|e| CliError::Input(format!("{name}:{}:{}: {e}", e.line(), e.column())))?;
+                    let applied = apply(&snap, &ask).map_err(|r| CliError::Input(format!("{name}: {r}")))?;
+                    if let (Some(out), Some(after)) = (&args.out, &applied.after) {
+                        let path = out.display().to_string();
+                        let text = after
+                            .scenario()
+                            .to_string_as(ScenarioFormat::from_path(&path))
+                            .map_err(|e| CliError::Internal(e.to_string()))?;
+                        std::fs::write(out, text)
+                            .map_err(|e| CliError::Input(format!("{path}: cannot write: {e}")))?;
+                    }
+                    render(g.format, applied, output::apply_table, output::apply_csv)
                 }
                 Command::Impact(args) => {
                     let change = match args.change.add_logic {

@@ -620,3 +620,78 @@ fn explain_an_unknown_rule_is_bad_input_with_suggestions() {
     assert!(out.stdout.is_empty());
     assert!(stderr(&out).contains("`nothing-like-it`"), "{}", stderr(&out));
 }
+
+/// `entitle apply`: licence changes in the bulk API's shape, offline: what changes, which decisions turn, and
+/// with `--out` the changed scenario, which reads back with the change in it.
+#[test]
+fn apply_assigns_licences_offline_and_names_the_decisions_it_turns() {
+    let dir = TempDir::new("apply");
+    let changes = dir.write(
+        "changes.json",
+        r#"{"assignments": [{"user": "bob", "addLicenses": [{"skuId": "power-automate-premium"}]}]}"#,
+    );
+    let out = dir.0.join("after.toml").display().to_string();
+    let scenario = example("small-business-m365.toml");
+    let v = json(&[
+        "apply",
+        &changes,
+        "--scenario",
+        &scenario,
+        "--format",
+        "json",
+        "--out",
+        &out,
+    ]);
+    assert_eq!(v["changed"][0]["user"], "bob");
+    assert_eq!(v["flips"][0]["id"], "invoice-sync", "{v}");
+    assert_eq!(v["flips"][0]["allowed_after"], true);
+    let again = json(&[
+        "check",
+        "flow",
+        "invoice-sync",
+        "--scenario",
+        &out,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(again["allowed"], true, "{again}");
+    assert_eq!(again["licensed_by"]["user"], "bob");
+}
+
+/// A bad change is bad input: exit 2, nothing on stdout, the file and the JSON pointer (or line and column) named,
+/// and nothing written.
+#[test]
+fn apply_refuses_a_bad_change_naming_where() {
+    let dir = TempDir::new("apply-bad");
+    let scenario = example("small-business-m365.toml");
+    let out = dir.0.join("after.toml");
+    for (name, text, want) in [
+        (
+            "sku.json",
+            r#"{"assignments": [{"user": "bob", "addLicenses": [{"skuId": "nope"}]}]}"#,
+            "/assignments/0/addLicenses/0/skuId: unknown SKU `nope`",
+        ),
+        (
+            "user.json",
+            r#"{"assignments": [{"user": "zed", "addLicenses": []}]}"#,
+            "/assignments/0/user: unknown user `zed`",
+        ),
+        ("type.json", r#"{"assignments": [{"user": 3}]}"#, ":1:"),
+        ("key.json", r#"{"assignment": []}"#, "unknown field `assignment`"),
+    ] {
+        let path = dir.write(name, text);
+        let o = entitle(&[
+            "apply",
+            &path,
+            "--scenario",
+            &scenario,
+            "--out",
+            &out.display().to_string(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{name}: stdout {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(err.contains(&path) && err.contains(want), "{name}: {err}");
+        assert!(!out.exists(), "{name}: nothing written");
+    }
+}

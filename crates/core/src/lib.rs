@@ -6,6 +6,7 @@ pub mod audit;
 pub mod buying;
 pub mod capacity;
 pub mod catalog;
+pub mod changes;
 pub mod decision;
 pub mod enforcement;
 pub mod entities;

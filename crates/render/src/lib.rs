@@ -753,6 +753,53 @@ pub fn catalog(
     }
 }
 
+fn verdict(allowed: bool) -> &'static str {
+    if allowed { "allowed" } else { "denied" }
+}
+
+/// `entitle apply`: the users changed, then the decisions turned.
+pub fn apply_table(a: &entitle_core::changes::Applied) -> String {
+    let mut out = format!("{} user(s) changed", a.changed.len());
+    if a.flips.is_empty() {
+        out.push_str("; no decision turns.\n");
+        return out;
+    }
+    let mut t = table();
+    t.set_header(vec!["kind", "id", "user", "before", "after"]);
+    for f in &a.flips {
+        t.add_row(vec![
+            f.kind.to_owned(),
+            f.id.clone(),
+            f.user.clone().unwrap_or_default(),
+            verdict(f.allowed_before).to_owned(),
+            verdict(f.allowed_after).to_owned(),
+        ]);
+    }
+    out.push_str(&format!("; {} decision(s) turn:\n{t}\n", a.flips.len()));
+    out
+}
+
+/// `entitle apply --format csv`: the decisions turned.
+pub fn apply_csv(a: &entitle_core::changes::Applied) -> Result<String, RenderError> {
+    flips_csv(&a.flips)
+}
+
+fn flips_csv(flips: &[entitle_core::entities::Flip]) -> Result<String, RenderError> {
+    let rows = flips
+        .iter()
+        .map(|f| {
+            vec![
+                f.kind.to_owned(),
+                f.id.clone(),
+                f.user.clone().unwrap_or_default(),
+                f.allowed_before.to_string(),
+                f.allowed_after.to_string(),
+            ]
+        })
+        .collect();
+    csv_out(&["kind", "id", "user", "allowed_before", "allowed_after"], rows)
+}
+
 pub fn impact_table(i: &entitle_core::entities::Impact) -> String {
     if i.flips.is_empty() {
         return format!(
@@ -768,8 +815,8 @@ pub fn impact_table(i: &entitle_core::entities::Impact) -> String {
             f.kind.to_owned(),
             f.id.clone(),
             f.user.clone().unwrap_or_default(),
-            if f.allowed_before { "allowed" } else { "denied" }.to_owned(),
-            if f.allowed_after { "allowed" } else { "denied" }.to_owned(),
+            verdict(f.allowed_before).to_owned(),
+            verdict(f.allowed_after).to_owned(),
         ]);
     }
     format!(
@@ -781,20 +828,7 @@ pub fn impact_table(i: &entitle_core::entities::Impact) -> String {
 }
 
 pub fn impact_csv(i: &entitle_core::entities::Impact) -> Result<String, RenderError> {
-    let rows = i
-        .flips
-        .iter()
-        .map(|f| {
-            vec![
-                f.kind.to_owned(),
-                f.id.clone(),
-                f.user.clone().unwrap_or_default(),
-                f.allowed_before.to_string(),
-                f.allowed_after.to_string(),
-            ]
-        })
-        .collect();
-    csv_out(&["kind", "id", "user", "allowed_before", "allowed_after"], rows)
+    flips_csv(&i.flips)
 }
 
 /// `entitle explain RULE`: the rule's title, the project's reading, each seed sentence with its gloss, and the

@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 
 use crate::keys::KeySpec;
 use crate::routes::answers::PurchaseAsk;
-use crate::routes::licenses::{Allocations, AssignLicense, SetFlowLicense};
+use crate::routes::licenses::{Allocations, SetFlowLicense};
+use entitle_core::changes::{AssignLicense, BulkAssign};
 
 fn r(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
@@ -131,7 +132,7 @@ pub fn document() -> Value {
     }
     schema!(Scenario => "Scenario", User => "User", Environment => "Environment", App => "App", Flow => "Flow",
         Entity => "Entity", Subscription => "Subscription",
-        LicenseRequest => "LicenseRequest", crate::routes::usage::UsageAsk => "UsageAsk", crate::routes::usage::UsageBatch => "UsageBatch", AssignLicense => "AssignLicense", crate::routes::licenses::BulkAssign => "BulkAssign",
+        LicenseRequest => "LicenseRequest", crate::routes::usage::UsageAsk => "UsageAsk", crate::routes::usage::UsageBatch => "UsageBatch", AssignLicense => "AssignLicense", BulkAssign => "BulkAssign",
         Allocations => "Allocations", SetFlowLicense => "SetFlowLicense", PurchaseAsk => "PurchaseAsk",
         KeySpec => "KeySpec");
     // The generator's shared definitions live under `$defs` of a holder schema, referenced from the rest.

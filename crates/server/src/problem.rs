@@ -94,6 +94,19 @@ impl Problem {
         Problem::new(StatusCode::CONFLICT, "conflict", detail)
     }
 
+    /// A change the engine refused: 409 when it conflicts with the tenant as it is, else 422; with its pointer.
+    pub fn refused(r: entitle_core::changes::Refusal) -> Problem {
+        let p = if r.conflict {
+            Problem::conflict(r.message)
+        } else {
+            Problem::unprocessable(r.message)
+        };
+        match r.pointer {
+            Some(pointer) => p.at(pointer),
+            None => p,
+        }
+    }
+
     pub fn internal(detail: impl std::fmt::Display) -> Problem {
         // The detail goes to the log; the client gets no internals.
         tracing::error!(error = %detail, "internal error");

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use entitle_core::buying::usage;
 use entitle_core::entities::flips;
 use entitle_core::{Catalog, Scenario, Snapshot};
 use serde_json::{Value, json};
@@ -244,41 +243,9 @@ async fn store_failed(state: &AppState, tenant: &str, e: StoreError) -> Problem 
     p
 }
 
-/// No change may leave a SKU the tenant subscribes to assigned or allocated beyond its units where it was not
-/// before, whichever route makes it (a user's `licenses` in a PATCH as much as `assignLicense`, an environment's
-/// `allocations`, a subscription cut below what is in use): Graph refuses the assignment, the admin center the
-/// reduction (BUY-6). SKUs without a subscription follow the scenario file's convention (bought to match). When the
-/// SKU is one the request itself names (`blame`), the refusal points at that field.
+/// The units check every change passes, whichever route makes it ([`entitle_core::changes::within_bought`]).
 pub fn within_bought(before: &Snapshot, after: &Snapshot, blame: &[(String, String)]) -> Result<(), Problem> {
-    let (was, now) = (usage(before).0, usage(after).0);
-    let catalog = after.catalog();
-    let over = now.iter().filter(|x| {
-        let subscribed = catalog
-            .sku_idx(&x.sku)
-            .is_some_and(|i| after.tenant().subscribed.contains(&i));
-        let prior = was.iter().find(|y| y.sku == x.sku).map_or(0, |y| y.available);
-        subscribed && x.available < 0 && x.available < prior
-    });
-    let mut first = None;
-    for x in over {
-        if let Some((pointer, _)) = blame.iter().find(|(_, sku)| *sku == x.sku) {
-            return Err(Problem::conflict(format!(
-                "no available `{}` licences: {} would be assigned or allocated beyond the units bought; buy more \
-                 or free one",
-                x.sku, -x.available
-            ))
-            .at(pointer.clone()));
-        }
-        first.get_or_insert(x);
-    }
-    match first {
-        None => Ok(()),
-        Some(x) => Err(Problem::conflict(format!(
-            "`{}`: {} unit(s) would be assigned or allocated beyond the {} bought; buy more or free some first \
-             (BUY-6)",
-            x.sku, -x.available, x.purchased
-        ))),
-    }
+    entitle_core::changes::within_bought(before, after, blame).map_err(Problem::refused)
 }
 
 /// A change worked out and checked, ready to commit (or only to show, for a dry run).

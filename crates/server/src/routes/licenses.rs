@@ -6,11 +6,11 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use entitle_core::Catalog;
 use entitle_core::buying::usage;
 use entitle_core::catalog::Scope as CatalogScope;
+use entitle_core::changes::{AssignLicense, BulkAssign, assign_many, assign_to};
+use entitle_core::scenario::FlowLicense;
 use entitle_core::scenario::limits::MAX_QUANTITY;
-use entitle_core::scenario::{FlowLicense, User};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -20,24 +20,6 @@ use crate::problem::Problem;
 use crate::routes::items::etag_of;
 use crate::state::AppState;
 use crate::write::{Change, Mutation, Reply, write};
-
-/// Graph `assignLicense`: `{"addLicenses": [{"skuId": …, "disabledPlans": []}], "removeLicenses": [skuId]}`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AssignLicense {
-    pub add_licenses: Vec<AddLicense>,
-    pub remove_licenses: Vec<String>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AddLicense {
-    /// A catalog SKU id (or alias).
-    pub sku_id: String,
-    /// Accepted for Graph compatibility; entitle's SKUs have no service plans to disable, so it must be empty.
-    #[serde(default)]
-    pub disabled_plans: Vec<String>,
-}
 
 pub async fn assign_license(
     State(state): State<Arc<AppState>>,
@@ -70,7 +52,8 @@ pub async fn assign_license(
             .ok_or_else(|| Problem::not_found("user", &user))?;
         let before = serde_json::to_value(&*u).map_err(Problem::internal)?;
         // Like Graph: no assignment beyond the units bought (the write path checks, blaming the added SKU).
-        let blame = assign_to(u, catalog, &ask.add_licenses, &ask.remove_licenses, "")?;
+        let blame =
+            assign_to(u, catalog, &ask.add_licenses, &ask.remove_licenses, "").map_err(Problem::refused)?;
         let after = serde_json::to_value(&*u).map_err(Problem::internal)?;
         let etag = etag_of(&*u);
         Ok(Mutation {
@@ -95,69 +78,6 @@ pub async fn assign_license(
     .await
 }
 
-/// Applies one `assignLicense` to `u`: removes, then adds (SKU ids made canonical). Returns each added SKU with the
-/// pointer (under `at`) a units check blames, or the problem, pointing into the request.
-fn assign_to(
-    u: &mut User,
-    catalog: &Catalog,
-    add: &[AddLicense],
-    remove: &[String],
-    at: &str,
-) -> Result<Vec<(String, String)>, Problem> {
-    for (k, sku) in remove.iter().enumerate() {
-        let pos = u
-            .licenses
-            .iter()
-            .position(|l| l == sku || catalog.sku_idx(l) == catalog.sku_idx(sku))
-            .ok_or_else(|| {
-                Problem::unprocessable(format!("user `{}` holds no `{sku}` licence to remove", u.id))
-                    .at(format!("{at}/removeLicenses/{k}"))
-            })?;
-        u.licenses.remove(pos);
-    }
-    let mut blame = Vec::with_capacity(add.len());
-    for (k, a) in add.iter().enumerate() {
-        let idx = catalog.sku_idx(&a.sku_id).ok_or_else(|| {
-            Problem::unprocessable(format!("unknown SKU `{}`", a.sku_id))
-                .at(format!("{at}/addLicenses/{k}/skuId"))
-        })?;
-        if !a.disabled_plans.is_empty() {
-            return Err(Problem::unprocessable(
-                "entitle's SKUs have no service plans to disable; send an empty list",
-            )
-            .at(format!("{at}/addLicenses/{k}/disabledPlans")));
-        }
-        let id = catalog
-            .sku(idx)
-            .map_or_else(|| a.sku_id.clone(), |d| d.id.clone());
-        u.licenses.push(id.clone());
-        blame.push((format!("{at}/addLicenses/{k}/skuId"), id));
-    }
-    Ok(blame)
-}
-
-/// The most assignments one bulk request may carry (a bound on the work and the audit rows of one write).
-pub const MAX_BULK_ASSIGNMENTS: usize = 20_000;
-
-/// `POST …/users:assignLicense`: many users' `assignLicense` in one request, all or nothing:
-/// `{"assignments": [{"user": …, "addLicenses": […], "removeLicenses": […]}]}`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct BulkAssign {
-    pub assignments: Vec<UserAssignment>,
-}
-
-/// One user's part of a [`BulkAssign`]: Graph's `assignLicense` body with the user it is for.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UserAssignment {
-    pub user: String,
-    #[serde(default)]
-    pub add_licenses: Vec<AddLicense>,
-    #[serde(default)]
-    pub remove_licenses: Vec<String>,
-}
-
 /// Assigns and removes licences for many users in one write: every change or none. A user named twice gets both
 /// in order. With `?dry_run=true` the answer lists the changes and every decision they would turn.
 pub async fn bulk_assign_license(
@@ -167,13 +87,7 @@ pub async fn bulk_assign_license(
 ) -> Result<Response, Problem> {
     let slot = state.slot(&w.caller.0, &t)?;
     let ask: BulkAssign = json_body(&w.headers, &w.body)?;
-    if ask.assignments.len() > MAX_BULK_ASSIGNMENTS {
-        return Err(Problem::unprocessable(format!(
-            "{} assignments in one request; at most {MAX_BULK_ASSIGNMENTS}: split it",
-            ask.assignments.len()
-        ))
-        .at("/assignments"));
-    }
+    ask.within_bound().map_err(Problem::refused)?;
     for a in &ask.assignments {
         require(
             &w.caller.0,
@@ -187,36 +101,18 @@ pub async fn bulk_assign_license(
     }
     write(&state, &slot, &w.req, |cur| {
         let mut s = cur.scenario().clone();
-        let catalog = cur.snapshot.catalog();
-        let index: std::collections::HashMap<String, usize> = s
-            .users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.id.clone(), i))
-            .collect();
-        let mut blame = Vec::new();
-        let mut changes = Vec::with_capacity(ask.assignments.len());
-        let mut users = Vec::with_capacity(ask.assignments.len());
-        for (n, a) in ask.assignments.iter().enumerate() {
-            let at = format!("/assignments/{n}");
-            let u = index
-                .get(&a.user)
-                .and_then(|i| s.users.get_mut(*i))
-                .ok_or_else(|| {
-                    Problem::unprocessable(format!("unknown user `{}`", a.user)).at(format!("{at}/user"))
-                })?;
-            let before = serde_json::to_value(&*u).map_err(Problem::internal)?;
-            blame.extend(assign_to(u, catalog, &a.add_licenses, &a.remove_licenses, &at)?);
-            let after = serde_json::to_value(&*u).map_err(Problem::internal)?;
-            users.push(after.clone());
-            changes.push(Change {
+        let (done, blame) = assign_many(&mut s, cur.snapshot.catalog(), &ask).map_err(Problem::refused)?;
+        let users: Vec<serde_json::Value> = done.iter().map(|d| d.after.clone()).collect();
+        let changes = done
+            .into_iter()
+            .map(|d| Change {
                 action: "assign-license",
                 kind: "user",
-                item: Some(a.user.clone()),
-                before: Some(before),
-                after: Some(after),
-            });
-        }
+                item: Some(d.user),
+                before: Some(d.before),
+                after: Some(d.after),
+            })
+            .collect();
         Ok(Mutation {
             next: s,
             blame,
