@@ -132,7 +132,7 @@ pub fn document() -> Value {
     }
     schema!(Scenario => "Scenario", User => "User", Environment => "Environment", App => "App", Flow => "Flow",
         Entity => "Entity", Subscription => "Subscription",
-        LicenseRequest => "LicenseRequest", crate::routes::usage::UsageAsk => "UsageAsk", crate::routes::usage::UsageBatch => "UsageBatch", AssignLicense => "AssignLicense", BulkAssign => "BulkAssign",
+        LicenseRequest => "LicenseRequest", crate::routes::usage::UsageAsk => "UsageAsk", crate::routes::usage::UsageBatch => "UsageBatch", AssignLicense => "AssignLicense", BulkAssign => "BulkAssign", crate::routes::items::Batch => "Batch",
         Allocations => "Allocations", SetFlowLicense => "SetFlowLicense", PurchaseAsk => "PurchaseAsk",
         KeySpec => "KeySpec");
     // The generator's shared definitions live under `$defs` of a holder schema, referenced from the rest.
@@ -295,6 +295,12 @@ pub fn document() -> Value {
             }),
         );
     }
+    add(
+        "/tenants/{t}/changes:batch",
+        json!({
+            "post": op("Many changes to the collections in one write, in order, all or nothing (at most 1,000): create, replace, patch (RFC 7396) or delete, each decided by what it changes", "changes", vec![t(), dry_run()], json_body(r("Batch")), ("200", ok_json(json!({"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": {"type": "object", "required": ["status"], "properties": {"status": {"type": "integer"}, "body": {}}}}}})))),
+        }),
+    );
     add(
         "/tenants/{t}/users:assignLicense",
         json!({

@@ -73,6 +73,23 @@ impl Problem {
         self
     }
 
+    /// The same problem about a part of a bigger request: body pointers (and a problem without one) are put
+    /// under `prefix`; `query:`/`header:`/`path:` pointers stay.
+    pub fn under(mut self, prefix: &str) -> Problem {
+        let put = |p: &str| format!("{prefix}{p}");
+        self.pointer = Some(match self.pointer.take() {
+            Some(p) if p.is_empty() || p.starts_with('/') => put(&p),
+            Some(other) => other,
+            None => prefix.to_owned(),
+        });
+        for e in &mut self.errors {
+            if e.pointer.is_empty() || e.pointer.starts_with('/') {
+                e.pointer = put(&e.pointer);
+            }
+        }
+        self
+    }
+
     pub fn bad_request(slug: &str, detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::BAD_REQUEST, slug, detail)
     }

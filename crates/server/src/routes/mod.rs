@@ -52,6 +52,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route(&at("/apps/{a}/decision"), get(answers::app_decision))
         .route(&at("/users/{u}/assignLicense"), post(licenses::assign_license))
         .route(&at("/users:assignLicense"), post(licenses::bulk_assign_license))
+        .route(&at("/changes:batch"), post(items::batch))
         .route(
             &at("/environments/{e}/allocations"),
             get(licenses::get_allocations).patch(licenses::patch_allocations),
