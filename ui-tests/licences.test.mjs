@@ -193,7 +193,7 @@ uiTest('every tab of a tenant renders without an error', async ({ page, problems
   await signIn(page);
   await tenantTab(page, SHARED, 'audit');
   const tabs = await page.locator('nav.tabs a[data-tab]').evaluateAll((as) => as.map((a) => a.dataset.tab));
-  for (const tab of ['audit', 'flows', 'users', 'licences', 'requests', 'capacity', 'changes']) {
+  for (const tab of ['audit', 'flows', 'users', 'licences', 'requests', 'usage', 'capacity', 'changes']) {
     assert.ok(tabs.includes(tab), `no ${tab} tab in ${tabs}`);
   }
   for (const tab of tabs) {

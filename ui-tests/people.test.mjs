@@ -197,3 +197,25 @@ uiTest('approving a request the units cannot cover shows why and leaves it pendi
   assert.equal(await textOf(page.locator('tr[data-request="req-bob"] .badge')), 'pending');
   problems.assertNone({ allow: [/HTTP 409: POST .*\/license-requests\/req-bob\/approve$/, /status of 409/] });
 });
+
+uiTest('the API usage tab lists users against their own limits, the busiest first, and who is throttled', async ({ page, problems }) => {
+  const tenant = await freshTenant('ui-usage');
+  const carol = await apiOk('GET', `/tenants/${tenant}/limits?user=carol`);
+  await apiOk('POST', `/tenants/${tenant}/usage`, { user: 'carol', requests: carol.per_5_minutes });
+  await apiOk('POST', `/tenants/${tenant}/usage`, { user: 'bob', requests: 12 });
+  const report = await apiOk('GET', `/tenants/${tenant}/usage/users`);
+  await signIn(page);
+  await tenantTab(page, tenant, 'usage');
+  assert.match(await textOf(page.locator('h2').first()), new RegExp(`${report.total} users, 1 throttled now`));
+  const rows = await page.locator('tbody tr[data-usage-user]').evaluateAll((rs) => rs.map((r) => r.dataset.usageUser));
+  assert.deepEqual(rows.slice(0, 2), ['carol', 'bob']);
+  assert.match(await textOf(page.locator('tr[data-usage-user="carol"]')), /throttled/);
+  assert.match(await textOf(page.locator('tr[data-usage-user="bob"]')), /within limits/);
+  // The bar is scaled to the user's limit, not to the busiest user.
+  const meter = page.locator('tr[data-usage-user="bob"] meter');
+  assert.equal(Number(await meter.getAttribute('max')), report.users.find((u) => u.user === 'bob').limit);
+  assert.equal(Number(await meter.getAttribute('value')), 12);
+  // Licence requests are a tab of their own, named so.
+  assert.equal(await textOf(page.locator('nav.tabs a[data-tab="requests"]')), 'Licence requests');
+  problems.assertNone();
+});

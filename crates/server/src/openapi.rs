@@ -375,6 +375,21 @@ pub fn document() -> Value {
     );
     add("/tenants/{t}/usage", json!({"post": count, "get": usage}));
     add(
+        "/tenants/{t}/usage/users",
+        json!({
+            "get": op("Every user's requests in the last 24 hours against their own limit, the busiest first, with who is throttled now (REQ-1..7)", "usage",
+                vec![t(), query("sort", "`used` (default) or `id`", json!({"type": "string", "enum": ["used", "id"]}), false),
+                     query("limit", "Users per page, 1 to 500 (default 100)", json!({"type": "integer", "minimum": 1, "maximum": 500}), false),
+                     query("offset", "Users to skip", json!({"type": "integer", "minimum": 0}), false)],
+                None,
+                ("200", ok_json(json!({"type": "object", "required": ["total", "throttled", "users"], "properties": {
+                    "total": {"type": "integer"}, "throttled": {"type": "integer"},
+                    "users": {"type": "array", "items": {"type": "object", "required": ["user", "used", "throttled"], "properties": {
+                        "user": {"type": "string"}, "used": {"type": "integer"}, "limit": {"type": ["integer", "null"]},
+                        "per_5_minutes": {"type": ["integer", "null"]}, "remaining": {"type": ["integer", "null"]}, "throttled": {"type": "boolean"}}}}}})))),
+        }),
+    );
+    add(
         "/tenants/{t}/usage:batch",
         json!({
             "post": op("Many usage events, each answered with its own status (200, 429 or 503 as for one event); counted in chunks of 256 events per meter call", "usage", vec![t()], json_body(r("UsageBatch")), ("200", ok_json(object()))),

@@ -45,6 +45,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         "views/users.js" => "text/javascript; charset=utf-8",
         "views/licences.js" => "text/javascript; charset=utf-8",
         "views/requests.js" => "text/javascript; charset=utf-8",
+        "views/usage.js" => "text/javascript; charset=utf-8",
         "views/capacity.js" => "text/javascript; charset=utf-8",
         "views/changes.js" => "text/javascript; charset=utf-8",
         "views/keys.js" => "text/javascript; charset=utf-8",

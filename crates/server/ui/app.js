@@ -11,6 +11,7 @@ import { environmentsView } from './views/environments.js';
 import { usersView, userView } from './views/users.js';
 import { licencesView } from './views/licences.js';
 import { requestsView } from './views/requests.js';
+import { usageView } from './views/usage.js';
 import { capacityView } from './views/capacity.js';
 import { changesView } from './views/changes.js';
 import { keysView } from './views/keys.js';
@@ -27,7 +28,8 @@ const TABS = [
   ['environments', 'Environments', environmentsView],
   ['users', 'Users', usersView],
   ['licences', 'Licences', licencesView],
-  ['requests', 'Requests', requestsView],
+  ['requests', 'Licence requests', requestsView],
+  ['usage', 'API usage', usageView],
   ['capacity', 'Capacity', capacityView],
   ['changes', 'Changes', changesView],
   // Only these roles manage keys (policy.rs); others would get 403.

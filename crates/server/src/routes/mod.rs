@@ -41,6 +41,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route(&at("/subscribedSkus"), get(licenses::subscribed_skus))
         .route(&at("/usage"), get(usage::report).post(usage::count))
         .route(&at("/usage:batch"), post(usage::count_batch))
+        .route(&at("/usage/users"), get(usage::users_report))
         .route(
             &at("/keys"),
             get(keys::list_tenant_keys).post(keys::create_tenant_key),

@@ -457,3 +457,106 @@ pub async fn report(
     }))
     .into_response())
 }
+
+/// `GET …/usage/users`: paging and order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersQuery {
+    /// `used` (the busiest first, the default) or `id`.
+    #[serde(default)]
+    pub sort: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+}
+
+/// The most users one page lists.
+const MAX_PAGE: usize = 500;
+
+/// `GET /v1/tenants/{t}/usage/users`: every user's requests in the last 24 hours against their own limit
+/// (REQ-1..6), the busiest first, with who is throttled now: at or over the 24-hour limit, or over the 5-minute
+/// window (REQ-7). Paged (`limit` ≤ 500, `offset`); `total` counts every user. Principals that draw on the tenant
+/// pool (REQ-2) have no budget of their own and are listed with `limit: null`.
+pub async fn users_report(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    Q(q): Q<UsersQuery>,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t)?;
+    require(&caller.0, Family::Usage, Access::Read, Scope::default())?;
+    let by_id = match q.sort.as_deref() {
+        None | Some("used") => false,
+        Some("id") => true,
+        Some(other) => {
+            return Err(
+                Problem::bad_request("bad-query", format!("sort by `used` or `id`, not `{other}`"))
+                    .at("query:sort"),
+            );
+        }
+    };
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(
+            Problem::bad_request("bad-query", format!("`limit` is 1 to {MAX_PAGE}")).at("query:limit"),
+        );
+    }
+    let cur = state.current(&slot);
+    let now = u64::try_from(now_ms()).unwrap_or(0);
+    const FIVE_MIN: u64 = 300_000;
+    let mut rows = Vec::with_capacity(cur.snapshot.users().len());
+    for (i, u) in cur.snapshot.scenario().users.iter().enumerate() {
+        // A user's own budget, resolved once per snapshot as for counting.
+        let b = match cur.budgets.get(i) {
+            Some(cell) => {
+                if cell.get().is_none()
+                    && let Ok(b) = budget_of(&cur.snapshot, &t, Some(&u.id), None, None, "")
+                {
+                    let _ = cell.set(b);
+                }
+                cell.get().cloned()
+            }
+            None => None,
+        };
+        let (used, last_5, limits) = match &b {
+            Some(b) if b.key.ends_with(&format!("/user/{}", u.id)) => {
+                let buckets = state.meter.usage(&b.key, now).await?;
+                let used: u64 = buckets.iter().map(|x| u64::from(x.count)).sum();
+                let recent: u64 = buckets
+                    .iter()
+                    .filter(|x| x.start_ms + FIVE_MIN > now)
+                    .map(|x| u64::from(x.count))
+                    .sum();
+                (used, recent, Some(b.limits))
+            }
+            _ => (0, 0, None),
+        };
+        let throttled = limits.is_some_and(|l| used >= l.per_24h || last_5 >= l.per_5min);
+        rows.push((u.id.clone(), used, limits, throttled));
+    }
+    if by_id {
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+    } else {
+        // The busiest first; the same use by id, so pages are stable.
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    }
+    let total = rows.len();
+    let throttled = rows.iter().filter(|r| r.3).count();
+    let page: Vec<Value> = rows
+        .into_iter()
+        .skip(q.offset.unwrap_or(0))
+        .take(limit)
+        .map(|(user, used, limits, throttled)| {
+            json!({
+                "user": user,
+                "used": used,
+                "limit": limits.map(|l| l.per_24h),
+                "per_5_minutes": limits.map(|l| l.per_5min),
+                "remaining": limits.map(|l| l.per_24h.saturating_sub(used)),
+                "throttled": throttled,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({"total": total, "throttled": throttled, "users": page})).into_response())
+}
