@@ -55,7 +55,11 @@ uiTest('each flow at risk shows its owner, rule chips, reasons and fixes cheapes
   const invoiceText = await textOf(invoice);
   assert.match(invoiceText, /\bbob\b/, 'owner bob');
   assert.match(invoiceText, /automated/);
-  assert.match(invoiceText, /other/, 'enforcement kind');
+  // Not one of ENF-2's kinds: named by the rule it fails (the rulebook's title), kind and rule on hover.
+  const kind = invoice.locator('span.enforcement');
+  assert.equal(await kind.getAttribute('data-kind'), 'other');
+  assert.equal(await textOf(kind), (await apiOk('GET', '/rules/FLOW-4')).title);
+  assert.match(await kind.getAttribute('title'), /rule FLOW-4/);
   assert.match(invoiceText, /FLOW-4 `bob` holds no premium Power Automate licence/);
   // The flow's name links to its page.
   assert.equal(await invoice.locator('a').first().getAttribute('href'), `#/t/${SHARED}/flows/invoice-sync`);

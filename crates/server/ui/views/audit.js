@@ -5,11 +5,36 @@ import { api, seg } from '../api.js';
 import { h, table, rules, card, money, notice, downloadButton, findings } from '../dom.js';
 import { fixButton } from './fix.js';
 
+/**
+ * ENF-2's kinds of enforcement as seed 002's table names them; a flow that fits none of them (`other`) is named
+ * by the rule it fails, with the rulebook's title.
+ */
+const KINDS = {
+  'owner-left': 'Premium flow whose owner left the organisation',
+  'owner-without-premium': 'Premium flow whose owner no longer holds a premium licence',
+  'outside-power-apps-context': 'Premium flow of a Power Apps licence, not in an app\'s context',
+  'outside-d365-context': 'Premium flow of a Dynamics 365 licence, outside its app\'s context',
+  'service-principal-without-process': 'Service principal\'s premium flow without a process licence',
+};
+
+/** The name an admin recognises for a flow's enforcement, with its kind and rule on hover. */
+export function enforcementName(kind, rule, titles) {
+  const name = KINDS[kind] || (rule && titles[rule]) || kind;
+  return h('span', {
+    class: 'enforcement', dataset: { kind },
+    title: `${kind === 'other' ? 'not one of ENF-2\'s kinds' : `ENF-2 kind ${kind}`}${rule ? `; rule ${rule}` : ''}`,
+  }, name);
+}
+
 export async function auditView(ctx) {
   const { tenant, refresh } = ctx;
-  const { data: audit } = await api('GET', `/tenants/${seg(tenant)}/audit`);
+  const [{ data: audit }, { data: book }] = await Promise.all([
+    api('GET', `/tenants/${seg(tenant)}/audit`),
+    api('GET', '/rules'),
+  ]);
+  const titles = Object.fromEntries((book.rules || []).map((r) => [r.id, r.title]));
   const s = audit.summary;
-  const byKind = Object.entries(s.by_enforcement || {}).map(([k, n]) => `${k}: ${n}`).join(', ');
+  const byKind = Object.entries(s.by_enforcement || {}).map(([k, n]) => `${KINDS[k] || (k === 'other' ? 'other reasons' : k)}: ${n}`).join('; ');
   return h('div', { class: 'audit' },
     h('div', { class: 'cards' },
       card('flows', s.flows),
@@ -25,7 +50,7 @@ export async function auditView(ctx) {
       ['Environment', (f) => f.environment],
       ['Owner', (f) => f.owner],
       ['Trigger', (f) => f.trigger],
-      ['Enforcement', (f) => [f.enforcement, f.state ? ` (${f.state})` : '']],
+      ['Enforcement', (f) => [enforcementName(f.enforcement, f.rule, titles), f.state ? ` (${f.state})` : '']],
       ['Timeline', (f) => timeline(f)],
       ['Why', (f) => findings(f.problems)],
       ['Fixes, cheapest first', (f) => f.fixes.map((fix) => fixButton(ctx, fix, f.flow, f.environment, refresh))],
