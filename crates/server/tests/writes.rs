@@ -411,3 +411,35 @@ async fn dry_run(backend: Backend) {
 on_every_backend!(idempotent_retries_replay_the_first_answer, idempotency);
 on_every_backend!(if_match_refuses_lost_updates, etags);
 on_every_backend!(dry_runs_change_nothing_and_report_flips, dry_run);
+
+async fn subscription_ids(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let toml = "[tenant]\nid = \"subs\"\n\n[[subscriptions]]\nsku = \"power-automate-premium\"\nquantity = 2\n\n\
+                [[subscriptions]]\nid = \"sub-1\"\nsku = \"power-apps-per-user\"\nquantity = 1\n\n\
+                [[subscriptions]]\nsku = \"power-automate-process\"\nquantity = 1\n";
+    app.create_tenant_toml(toml, None).await.expect(201);
+    // The unnamed ones are named, skipping the id taken; the named one keeps its id.
+    let subs = app
+        .get("/v1/tenants/subs/subscriptions", ADMIN)
+        .await
+        .expect(200)
+        .json();
+    let ids: Vec<&str> = subs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["sub-2", "sub-1", "sub-3"], "{subs}");
+    // Deleting one leaves the others where they were.
+    app.delete("/v1/tenants/subs/subscriptions/sub-2", ADMIN)
+        .await
+        .expect(204);
+    let process = app
+        .get("/v1/tenants/subs/subscriptions/sub-3", ADMIN)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(process["sku"], "power-automate-process");
+}
+on_every_backend!(subscriptions_get_ids_that_stay, subscription_ids);

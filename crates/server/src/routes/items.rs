@@ -213,6 +213,20 @@ impl Item for Subscription {
     }
 }
 
+/// Gives every subscription without an id one (`sub-1`, `sub-2`, … skipping ids taken): a new tenant's
+/// subscriptions are then addressed by a name that stays when another one is deleted, not by their position.
+pub fn name_subscriptions(s: &mut Scenario) {
+    for i in 0..s.subscriptions.len() {
+        if s.subscriptions.get(i).is_some_and(|x| x.id.is_none()) {
+            let taken: std::collections::HashSet<String> =
+                s.subscriptions.iter().filter_map(|x| x.id.clone()).collect();
+            if let Some(x) = s.subscriptions.get_mut(i) {
+                x.name_new(&|id| taken.contains(id));
+            }
+        }
+    }
+}
+
 /// The entity tag of an item: a hash of its JSON, so it changes exactly when the item does.
 pub fn etag_of<T: Serialize>(item: &T) -> String {
     let bytes = serde_json::to_vec(item).unwrap_or_default();

@@ -81,10 +81,11 @@ pub async fn create(
     let catalog_name = q.catalog.unwrap_or_else(|| state.default_catalog.clone());
     let catalog = state.catalog(&catalog_name)?;
     // Parsing a big scenario is heavy work: off the async threads (the parser's depth and size limits bound it).
-    let scenario = state
+    let mut scenario = state
         .heavy(|| Scenario::parse_all(text, format, "body", &catalog))
         .await?
         .map_err(|errors| scenario_problem(&errors))?;
+    crate::routes::items::name_subscriptions(&mut scenario);
     let as_json = serde_json::to_value(&scenario).map_err(Problem::internal)?;
     if let Some(pointer) = crate::http::nul_pointer(&as_json, "") {
         return Err(crate::http::nul_problem(pointer));
