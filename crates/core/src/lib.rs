@@ -7,6 +7,7 @@ pub mod buying;
 pub mod capacity;
 pub mod catalog;
 pub mod decision;
+pub mod dryrun;
 pub mod enforcement;
 pub mod entities;
 pub mod error;
