@@ -496,22 +496,38 @@ impl<'a> World<'a> {
             .is_some_and(|(s, f, u)| decide_flow(&s, f, u).allowed)
     }
 
+    /// A snapshot of the neighbourhood of `user` on `app` with `changes` made, and their indices in it.
+    pub(crate) fn app_snapshot(
+        &self,
+        app: AppIdx,
+        user: UserIdx,
+        changes: &[Change],
+    ) -> Option<(Snapshot, AppIdx, UserIdx)> {
+        let mut s = self.app_neighbourhood(app, user, changes);
+        apply_changes(&mut s, changes, self.base.at(), None).ok()?;
+        let snap = Snapshot::new(Arc::clone(self.base.catalog_arc()), s, self.base.at()).ok()?;
+        let a = snap.app_idx(self.base.app_id(app))?;
+        let u = snap.user_idx(self.base.user_id(user))?;
+        Some((snap, a, u))
+    }
+
     /// Whether `user` may open `app` once `changes` are made.
     pub(crate) fn app_allowed(&self, app: AppIdx, user: UserIdx, changes: &[Change]) -> bool {
-        let mut s = self.app_neighbourhood(app, user, changes);
-        if apply_changes(&mut s, changes, self.base.at(), None).is_err() {
-            return false;
-        }
-        let Ok(snap) = Snapshot::new(Arc::clone(self.base.catalog_arc()), s, self.base.at()) else {
-            return false;
+        self.app_snapshot(app, user, changes)
+            .is_some_and(|(s, a, u)| decide_app(&s, a, u).allowed)
+    }
+
+    /// This tenant with `fix` (for `flow`) applied, as a world of its own (the whole scenario is copied).
+    pub(crate) fn after(&self, fix: &CheckedFix, flow: Option<&str>) -> Option<World<'a>> {
+        let mut next = World {
+            base: self.base,
+            index: self.index,
+            scenario: Cow::Owned(self.scenario.as_ref().clone()),
+            ledger: self.ledger.clone(),
+            set_to_process: self.set_to_process.clone(),
         };
-        match (
-            snap.app_idx(self.base.app_id(app)),
-            snap.user_idx(self.base.user_id(user)),
-        ) {
-            (Some(a), Some(u)) => decide_app(&snap, a, u).allowed,
-            _ => false,
-        }
+        next.apply(fix, flow).ok()?;
+        Some(next)
     }
 
     /// Users, environments, apps and flows named by `changes`, as seeds of a neighbourhood.

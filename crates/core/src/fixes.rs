@@ -11,9 +11,11 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::apps::decide_app;
 use crate::catalog::{Capability, SkuIdx};
 use crate::decision::{AppDecision, FlowDecision, What};
 use crate::dryrun::{Index, Ledger, World, changes_of};
+use crate::flows::decide_flow;
 use crate::money::Money;
 use crate::rule::Rule;
 use crate::scenario::{FlowLicense, Trigger};
@@ -174,6 +176,10 @@ pub fn app_fixes(snap: &Snapshot, d: &AppDecision) -> Vec<CheckedFix> {
     World::new(snap, &index).app_fixes(snap, d)
 }
 
+/// How many more changes a combined fix may chain after its first (so at most three in all): each link copies
+/// the tenant, and a decision that needs more is better fixed with a process licence or by hand.
+const CHAIN: u8 = 2;
+
 /// A licence fix not yet checked: a capability for some users.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct LicenceNeed {
@@ -302,6 +308,11 @@ impl World<'_> {
     /// The fixes of decision `d`, made on snapshot `at` (the tenant's, or a neighbourhood of the tenant as the
     /// fixes applied so far leave it), cheapest first.
     pub(crate) fn flow_fixes(&self, at: &Snapshot, d: &FlowDecision) -> Vec<CheckedFix> {
+        self.flow_fixes_within(at, d, CHAIN)
+    }
+
+    /// [`World::flow_fixes`], with combined fixes of at most `depth` + 1 changes.
+    fn flow_fixes_within(&self, at: &Snapshot, d: &FlowDecision, depth: u8) -> Vec<CheckedFix> {
         let mut fixes = Vec::new();
         let Some(f) = at.flow(d.flow) else { return fixes };
         let Some(flow) = self.base.flow_idx(&f.id) else {
@@ -426,14 +437,68 @@ impl World<'_> {
                 }));
             }
         }
-        fixes.retain(|x| self.turns(flow, as_user, x));
+        let (mut fixes, partial): (Vec<_>, Vec<_>) =
+            fixes.into_iter().partition(|x| self.turns(flow, as_user, x));
         if let Some((env, switch, rule)) = capacity {
             fixes.extend(self.capacity(at, flow, as_user, env, switch, rule));
         }
         if fixes.is_empty() && needs.len() > 1 {
             fixes.extend(self.combined(&needs).filter(|x| self.turns(flow, as_user, x)));
         }
+        if fixes.is_empty() && depth > 0 {
+            let id = self.base.flow_id(flow);
+            let then = |next: &World<'_>| {
+                let (s, f, u) = next.flow_snapshot(flow, as_user, &[])?;
+                let d = decide_flow(&s, f, u);
+                (!d.allowed).then(|| next.flow_fixes_within(&s, &d, depth - 1))
+            };
+            let chained = partial.iter().filter_map(|first| {
+                let fix = self.chain(first, Some(id), &then)?;
+                self.turns(flow, as_user, &fix).then_some(fix)
+            });
+            fixes.extend(sort(chained.collect()).into_iter().take(1));
+        }
         sort(fixes)
+    }
+
+    /// `first`, then the cheapest fix of what is left once it is applied (`then` lists those fixes on the tenant
+    /// with `first` applied): a combined fix, for a decision that reports one problem at a time, or a licence
+    /// that uncovers the need for another.
+    fn chain(
+        &self,
+        first: &CheckedFix,
+        flow: Option<&str>,
+        then: &dyn Fn(&World<'_>) -> Option<Vec<CheckedFix>>,
+    ) -> Option<CheckedFix> {
+        let next = self.after(first, flow)?;
+        let second = then(&next)?.into_iter().next()?;
+        let mut steps = Vec::new();
+        let mut total: Option<Money> = None;
+        for part in [first, &second] {
+            if part.fix.action == Action::Combined {
+                steps.extend(part.steps.iter().cloned());
+            } else {
+                steps.push(part.clone());
+            }
+            if let Some(c) = &part.fix.monthly_cost {
+                match &mut total {
+                    Some(t) if t.currency == c.currency => t.amount += c.amount,
+                    Some(_) => return None,
+                    None => total = Some(c.clone()),
+                }
+            }
+        }
+        let mut fix = CheckedFix::new(Fix {
+            action: Action::Combined,
+            sku_idx: None,
+            sku: None,
+            quantity: None,
+            target: None,
+            monthly_cost: total,
+            rule: Rule::Enf6,
+        });
+        fix.steps = steps;
+        Some(fix)
     }
 
     /// The licences of `needs` as one fix, each step priced after the ones before it.
@@ -466,8 +531,18 @@ impl World<'_> {
         Some(fix)
     }
 
-    /// The fixes of app decision `d` (made on the tenant's snapshot), cheapest first.
+    /// The fixes of app decision `d` (made on snapshot `at`), cheapest first.
     pub(crate) fn app_fixes(&self, at: &Snapshot, d: &AppDecision) -> Vec<CheckedFix> {
+        self.app_fixes_within(at, d, CHAIN)
+    }
+
+    fn app_fixes_within(&self, at: &Snapshot, d: &AppDecision, depth: u8) -> Vec<CheckedFix> {
+        let (Some(app), Some(user)) = (
+            self.base.app_idx(at.app_id(d.app)),
+            self.base.user_idx(at.user_id(d.user)),
+        ) else {
+            return Vec::new();
+        };
         let id = |u: UserIdx| at.user_id(u).to_owned();
         let one = |cap, user, rule, per_user| LicenceNeed {
             cap,
@@ -501,14 +576,13 @@ impl World<'_> {
         }
         let turns = |fix: &CheckedFix| {
             self.changes(fix, None)
-                .is_ok_and(|c| self.app_allowed(d.app, d.user, &c))
+                .is_ok_and(|c| self.app_allowed(app, user, &c))
         };
-        let mut fixes: Vec<CheckedFix> = alternatives
+        let (mut fixes, partial): (Vec<CheckedFix>, Vec<CheckedFix>) = alternatives
             .iter()
             .chain(&needs)
             .filter_map(|n| self.licence_fix(&self.ledger, n))
-            .filter(|x| turns(x))
-            .collect();
+            .partition(|x| turns(x));
         if fixes.is_empty() {
             // One of the alternatives with every other licence the problems call for.
             for alt in &alternatives {
@@ -518,6 +592,17 @@ impl World<'_> {
                     fixes.extend(self.combined(&all).filter(|x| turns(x)));
                 }
             }
+        }
+        if fixes.is_empty() && depth > 0 {
+            let then = |next: &World<'_>| {
+                let (s, a, u) = next.app_snapshot(app, user, &[])?;
+                let d = decide_app(&s, a, u);
+                (!d.allowed).then(|| next.app_fixes_within(&s, &d, depth - 1))
+            };
+            let chained = partial
+                .iter()
+                .filter_map(|first| self.chain(first, None, &then).filter(|x| turns(x)));
+            fixes.extend(sort(chained.collect()).into_iter().take(1));
         }
         sort(fixes)
     }

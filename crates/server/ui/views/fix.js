@@ -142,9 +142,9 @@ async function planPanel(ctx, fix, flow, env, done) {
   const rows = steps.map((step) => h('li', { class: 'step' }, step.label, ' ', h('span', { class: 'step-status' })));
   // The engine lists a fix only if a dry run of all its steps, together, turns the decision (ENF-6); the dry runs
   // below are of one step at a time, on the tenant as it is now.
-  const checked = flow
-    ? h('p', { class: 'meta fix-turns' }, `All the steps together turn ${flow} allowed (checked by the engine in a dry run).`)
-    : null;
+  const checked = fix.rule === 'BUY-6'
+    ? null
+    : h('p', { class: 'meta fix-turns' }, `All the steps together turn ${flow || 'the decision'} allowed (checked by the engine in a dry run).`);
   for (const [i, step] of steps.entries()) {
     const status = rows[i].querySelector('.step-status');
     try {
