@@ -433,7 +433,8 @@ pub(crate) struct World<'a> {
     pub(crate) index: &'a Index,
     scenario: Cow<'a, Scenario>,
     pub(crate) ledger: Ledger,
-    set_to_process: Vec<u32>,
+    /// Per environment.
+    set_to_process: HashMap<u32, Vec<u32>>,
 }
 
 impl<'a> World<'a> {
@@ -443,7 +444,7 @@ impl<'a> World<'a> {
             index,
             scenario: Cow::Borrowed(base.scenario()),
             ledger: Ledger::default(),
-            set_to_process: Vec::new(),
+            set_to_process: HashMap::new(),
         }
     }
 
@@ -459,7 +460,13 @@ impl<'a> World<'a> {
         apply_changes(self.scenario.to_mut(), &changes, self.base.at(), Some(self.base))?;
         for c in &changes {
             if let Change::SetProcess { flow } = c {
-                self.set_to_process.extend(self.base.flow_idx(flow).map(|f| f.0));
+                if let Some((i, f)) = self
+                    .base
+                    .flow_idx(flow)
+                    .and_then(|i| Some((i, self.base.flow(i)?)))
+                {
+                    self.set_to_process.entry(f.env.0).or_default().push(i.0);
+                }
             }
         }
         Ok(())
@@ -552,8 +559,9 @@ impl<'a> World<'a> {
         }
     }
 
-    /// The part of the tenant a decision of `flow` reads (see the module's doc), plus what `changes` name.
-    fn flow_neighbourhood(&self, flow: FlowIdx, as_user: Option<UserIdx>, changes: &[Change]) -> Scenario {
+    /// The part of the tenant a decision of `flow` reads (see the module's doc), plus what `changes` name: the
+    /// flows, users, environments and apps, and apart the flows that only compete for capacity.
+    fn hood(&self, flow: FlowIdx, as_user: Option<UserIdx>, changes: &[Change]) -> (Hood, BTreeSet<u32>) {
         let base = self.base;
         let mut n = Hood::default();
         n.flows.insert(flow.0);
@@ -601,12 +609,17 @@ impl<'a> World<'a> {
         let mut others = BTreeSet::new();
         for &e in &n.envs {
             let listed = self.index.capacity.get(e as usize).into_iter().flatten();
-            let set = self
-                .set_to_process
-                .iter()
-                .filter(|f| base.flow(FlowIdx(**f)).is_some_and(|r| r.env.0 == e));
+            let set = self.set_to_process.get(&e).into_iter().flatten();
             others.extend(listed.chain(set).copied().filter(|f| !n.flows.contains(f)));
         }
+        (n, others)
+    }
+
+    /// The scenario of [`World::hood`].
+    fn flow_neighbourhood(&self, flow: FlowIdx, as_user: Option<UserIdx>, changes: &[Change]) -> Scenario {
+        let base = self.base;
+        let sc = &*self.scenario;
+        let (mut n, others) = self.hood(flow, as_user, changes);
         for &i in &others {
             if let Some(f) = sc.flows.get(i as usize) {
                 n.user_id(base, &f.owner);

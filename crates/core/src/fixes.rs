@@ -3,10 +3,12 @@
 //!
 //! A fix is listed only if it turns its decision: applied in a dry run (a copy of the tenant, decided again on a
 //! fresh snapshot, [`crate::dryrun`]), the flow (for the same invoking user) or the app (for the same user) is
-//! allowed. Removing one problem among several is not enough. Where no single change does it, the licences the
-//! problems call for are listed together as one `combined` fix. Its cost is what it buys: spare units (bought,
-//! neither assigned nor allocated) cost nothing, each only once, and a process licence costs nothing only if a
-//! spare unit (in the environment, or unallocated in the tenant) really covers it.
+//! allowed. Removing one problem among several is not enough. Where no single change does it, one `combined` fix
+//! is listed: the licences the problems call for together, or a first licence followed by the cheapest fix of
+//! what is left once it is applied (a decision names one problem at a time). Its cost is what it buys: spare
+//! units (bought, neither assigned nor allocated) cost nothing, and a process licence costs nothing only if a
+//! spare unit (free in the environment, or unallocated in the tenant) really covers it. Each fix is priced
+//! alone; the audit's headline counts a spare unit once ([`crate::audit::Summary::cheapest_fixes_monthly`]).
 
 use rust_decimal::Decimal;
 use serde::Serialize;
