@@ -276,7 +276,7 @@ fn headline(counted: &mut World<'_>, flow: FlowIdx, fixes: &[CheckedFix]) -> (Op
         if d.allowed {
             return (None, true);
         }
-        counted.flow_fixes(&s, &d).into_iter().next()
+        counted.cheapest_flow_fix(&s, &d)
     } else {
         fixes.first().cloned()
     };

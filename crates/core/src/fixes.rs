@@ -263,6 +263,21 @@ impl World<'_> {
             .is_ok_and(|c| self.flow_allowed(flow, as_user, &c))
     }
 
+    /// The cheapest a capacity fix for `flow` can be: with no unit allocated if its environment has a free one,
+    /// else one (more units never cost less).
+    fn capacity_floor(
+        &self,
+        at: &Snapshot,
+        flow: FlowIdx,
+        env: EnvIdx,
+        switch: bool,
+        rule: Rule,
+    ) -> Option<CheckedFix> {
+        let e = at.env(env)?;
+        let free = switch && e.process_units > e.process_demand.saturating_add(e.bot_demand);
+        self.capacity_fix(self.base.flow_id(flow), &e.id, switch, u64::from(!free), rule)
+    }
+
     /// The capacity fix with the fewest units that turns the decision (FLOW-14 hands units out last in, first
     /// out, so a flow may need the units of the flows before it in the queue too): more units never take a flow's
     /// unit away, so a binary search finds the fewest.
@@ -310,11 +325,23 @@ impl World<'_> {
     /// The fixes of decision `d`, made on snapshot `at` (the tenant's, or a neighbourhood of the tenant as the
     /// fixes applied so far leave it), cheapest first.
     pub(crate) fn flow_fixes(&self, at: &Snapshot, d: &FlowDecision) -> Vec<CheckedFix> {
-        self.flow_fixes_within(at, d, CHAIN)
+        self.flow_fixes_within(at, d, CHAIN, false)
     }
 
-    /// [`World::flow_fixes`], with combined fixes of at most `depth` + 1 changes.
-    fn flow_fixes_within(&self, at: &Snapshot, d: &FlowDecision, depth: u8) -> Vec<CheckedFix> {
+    /// The first of [`World::flow_fixes`], with as few dry runs as it takes: candidates are tried cheapest first,
+    /// and a capacity fix is searched only if it could be cheaper than the first that turns.
+    pub(crate) fn cheapest_flow_fix(&self, at: &Snapshot, d: &FlowDecision) -> Option<CheckedFix> {
+        self.flow_fixes_within(at, d, CHAIN, true).into_iter().next()
+    }
+
+    /// [`World::flow_fixes`], with combined fixes of at most `depth` + 1 changes; only the first if `cheapest`.
+    fn flow_fixes_within(
+        &self,
+        at: &Snapshot,
+        d: &FlowDecision,
+        depth: u8,
+        cheapest: bool,
+    ) -> Vec<CheckedFix> {
         let mut fixes = Vec::new();
         let Some(f) = at.flow(d.flow) else { return fixes };
         let Some(flow) = self.base.flow_idx(&f.id) else {
@@ -439,10 +466,32 @@ impl World<'_> {
                 }));
             }
         }
-        let (mut fixes, partial): (Vec<_>, Vec<_>) =
-            fixes.into_iter().partition(|x| self.turns(flow, as_user, x));
+        let candidates = sort(fixes);
+        let (mut fixes, partial): (Vec<_>, Vec<_>) = if cheapest {
+            let mut tried = Vec::new();
+            let mut found = Vec::new();
+            for x in candidates {
+                if self.turns(flow, as_user, &x) {
+                    found.push(x);
+                    break;
+                }
+                tried.push(x);
+            }
+            (found, tried)
+        } else {
+            candidates.into_iter().partition(|x| self.turns(flow, as_user, x))
+        };
         if let Some((env, switch, rule)) = capacity {
-            fixes.extend(self.capacity(at, flow, as_user, env, switch, rule));
+            let beaten = cheapest
+                && fixes.first().is_some_and(|best| {
+                    self.capacity_floor(at, flow, env, switch, rule)
+                        .is_none_or(|floor| {
+                            (best.cost_key(), best.fix.action) < (floor.cost_key(), floor.fix.action)
+                        })
+                });
+            if !beaten {
+                fixes.extend(self.capacity(at, flow, as_user, env, switch, rule));
+            }
         }
         if fixes.is_empty() && needs.len() > 1 {
             fixes.extend(self.combined(&needs).filter(|x| self.turns(flow, as_user, x)));
@@ -452,7 +501,7 @@ impl World<'_> {
             let then = |next: &World<'_>| {
                 let (s, f, u) = next.flow_snapshot(flow, as_user, &[])?;
                 let d = decide_flow(&s, f, u);
-                (!d.allowed).then(|| next.flow_fixes_within(&s, &d, depth - 1))
+                (!d.allowed).then(|| next.flow_fixes_within(&s, &d, depth - 1, cheapest))
             };
             let chained = partial.iter().filter_map(|first| {
                 let fix = self.chain(first, Some(id), &then)?;
