@@ -42,7 +42,7 @@ uiTest('the apps list: every app with its kind, environment, users and portal lo
   await signIn(page);
   await tenantTab(page, tenant, 'apps');
   assert.equal(await textOf(page.locator('h2').first()), `Apps (${apps.length})`);
-  assert.equal(apps.length, 6);
+  assert.equal(apps.length, 7);
   const ids = await page.locator('tbody tr[data-app]').evaluateAll((rows) => rows.map((r) => r.dataset.app));
   assert.deepEqual(ids, apps.map((a) => a.id));
 

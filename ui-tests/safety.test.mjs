@@ -232,3 +232,34 @@ uiTest('the Changes filter with a key revoked meanwhile says so instead of faili
   assert.match(await textOf(shown.first()), /401/);
   problems.assertNone({ allow: [/HTTP 401: GET .*\/audit-log\?/, /status of 401/] });
 });
+
+uiTest('an unknown flow keeps the tenant\'s tabs and offers the way back', async ({ page, problems }) => {
+  await signIn(page);
+  await go(page, `#/t/${SHARED}/flows/no-such-flow`);
+  const error = page.locator('#app .notice.error');
+  await error.waitFor();
+  assert.match(await textOf(error), /404/);
+  assert.equal(await page.locator('section.tenant nav.tabs a').count() > 3, true, 'the tabs are kept');
+  const back = page.locator('#app a.back');
+  assert.equal(await back.getAttribute('href'), `#/t/${SHARED}/flows`);
+  await back.click();
+  await page.locator('tbody tr[data-flow]').first().waitFor();
+  problems.assertNone({ allow: [/HTTP 404: GET .*no-such-flow/, /status of 404/] });
+});
+
+uiTest('an unknown tenant offers the way back to the tenants', async ({ page, problems }) => {
+  await signIn(page);
+  await go(page, '#/t/no-such-tenant/audit');
+  await page.locator('#app .notice.error').waitFor();
+  assert.equal(await page.locator('#app a.back[href="#/tenants"]').count(), 1);
+  problems.assertNone({ allow: [/HTTP 404: GET .*\/v1\/tenants\/no-such-tenant$/, /status of 404/] });
+});
+
+uiTest('an empty key on sign-in says what is missing', async ({ page, problems }) => {
+  await open(page);
+  await page.locator('#sign-in').click();
+  const error = page.locator('#error');
+  await error.waitFor();
+  assert.match(await textOf(error), /Enter an API key/);
+  problems.assertNone();
+});

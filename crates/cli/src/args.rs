@@ -17,7 +17,8 @@ Examples:
   entitle cost --scenario examples/rpa-back-office.toml --catalog current
   entitle buy --sku power-automate-per-user --quantity 3 --as bob --scenario examples/small-business-m365.toml
   entitle impact --entity incident --add-logic sync-plugin --scenario examples/customer-service-d365.toml
-  entitle catalog --connectors";
+  entitle catalog --connectors
+  entitle explain FLOW-4";
 
 /// Power Apps and Power Automate licensing decisions, with reasons, over a scenario file.
 #[derive(Debug, Parser)]
@@ -87,10 +88,16 @@ pub enum Command {
     Buy(Buy),
     /// Which apps, flows and users a change to an entity would affect, before it is made (ENT-5).
     Impact(Impact),
+    /// Apply licence changes (the JSON body of the server's `users:assignLicense`) to the scenario: what they
+    /// change and which decisions they turn, all or nothing; `--out` writes the changed scenario.
+    Apply(Apply),
     /// The catalog: SKUs with prices, dates and grants; connectors with their tiers.
     Catalog(CatalogArgs),
     /// The JSON Schema of the scenario file.
     Schema,
+    /// A rule of the rulebook by its ID (`FLOW-4`, any case): its reading, the seed sentences it rests on (with
+    /// an English gloss) and the tests that check it.
+    Explain(Explain),
     /// Write a synthetic tenant of any size, for load and scale tests.
     Generate(Generate),
     /// Run the HTTP API (and keep every change in SQLite, or PostgreSQL with --database-url).
@@ -256,6 +263,40 @@ pub struct Buy {
     /// The user who buys (self-service unless they are a global or billing admin); default: an admin.
     #[arg(long = "as", value_name = "USER")]
     pub as_user: Option<String>,
+    /// How it is bought: `admin` (directly), `csp` (through a partner), `self-service` or `trial`; default:
+    /// directly for an admin, self-service for anyone else. A SKU not sold through it is refused (CAT-13, BUY-1).
+    #[arg(long, value_enum)]
+    pub channel: Option<ChannelArg>,
+}
+
+/// `--channel` of `buy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChannelArg {
+    Admin,
+    Csp,
+    SelfService,
+    Trial,
+}
+
+impl From<ChannelArg> for entitle_core::scenario::PurchaseChannel {
+    fn from(c: ChannelArg) -> Self {
+        match c {
+            ChannelArg::Admin => Self::Admin,
+            ChannelArg::Csp => Self::Csp,
+            ChannelArg::SelfService => Self::SelfService,
+            ChannelArg::Trial => Self::Trial,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Apply {
+    /// The changes: `{"assignments": [{"user": …, "addLicenses": [{"skuId": …}], "removeLicenses": […]}]}`.
+    #[arg(value_name = "CHANGES.json")]
+    pub changes: std::path::PathBuf,
+    /// Write the changed scenario here (TOML, or JSON by extension); without it nothing is written.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -291,6 +332,13 @@ pub struct CatalogArgs {
     /// List connectors instead of SKUs.
     #[arg(long)]
     pub connectors: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Explain {
+    /// The rule's ID, as answers name it (`FLOW-4`; `flow_4` and `flow4` work too).
+    #[arg(value_name = "RULE")]
+    pub rule: String,
 }
 
 #[derive(Debug, Args)]

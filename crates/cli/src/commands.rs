@@ -4,12 +4,13 @@ use entitle_core::apps::per_app_passes_needed;
 use entitle_core::audit::audit;
 use entitle_core::buying::{cost, preview_purchase};
 use entitle_core::capacity::capacity;
+use entitle_core::changes::{BulkAssign, apply};
 use entitle_core::entities::{EntityChange, impact};
 use entitle_core::report::{app_answer, flow_answer};
 use entitle_core::requests::{flow_limit, user_limit};
-use entitle_core::scenario::Logic;
 use entitle_core::scenario::json_schema;
-use entitle_core::{Snapshot, generate};
+use entitle_core::scenario::{Format as ScenarioFormat, Logic};
+use entitle_core::{Snapshot, generate, rulebook};
 
 use std::io::Write;
 
@@ -62,6 +63,25 @@ fn json<T: serde::Serialize + 'static>(value: T) -> Result<Out, CliError> {
     })))
 }
 
+/// `entitle explain RULE`. An unknown ID is bad input (exit 2) that names it and the closest IDs.
+fn explain(id: &str, format: Format, color: bool) -> Result<Out, CliError> {
+    let Some(section) = rulebook::parse_id(id).and_then(rulebook::get) else {
+        let near: Vec<&str> = rulebook::suggest(id).iter().map(|r| r.id()).collect();
+        let hint = if near.is_empty() {
+            " (rule IDs look like `FLOW-4`, `CAT-13`, `M365-1`)".to_owned()
+        } else {
+            format!(" (did you mean {}?)", near.join(", "))
+        };
+        return Err(CliError::Input(format!("explain: unknown rule `{id}`{hint}")));
+    };
+    render(
+        format,
+        section,
+        |s| output::rule_text(s, color),
+        |s| output::rule_csv(s),
+    )
+}
+
 /// Runs the command and returns what to print on stdout. Everything that can be wrong with the input is found
 /// before anything is printed.
 pub fn run(cli: Cli) -> Result<Out, CliError> {
@@ -76,6 +96,7 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
     let color = output::color_enabled();
     match cli.command {
         Command::Schema => json(json_schema()),
+        Command::Explain(args) => explain(&args.rule, g.format, color),
         Command::Catalog(args) => output::catalog(&catalog, args.connectors, g.format.into(), g.at)
             .map(Out::Text)
             .map_err(CliError::from),
@@ -180,8 +201,26 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                         .as_deref()
                         .map(|id| user(&snap, "--as", id))
                         .transpose()?;
-                    let p = preview_purchase(&snap, sku, args.quantity, u);
+                    let p = preview_purchase(&snap, sku, args.quantity, u, args.channel.map(Into::into));
                     render(g.format, p, |x| output::buy_table(x, color), output::buy_csv)
+                }
+                Command::Apply(args) => {
+                    let name = args.changes.display().to_string();
+                    let text = std::fs::read_to_string(&args.changes)
+                        .map_err(|e| CliError::Input(format!("{name}: cannot read: {e}")))?;
+                    let ask: BulkAssign = serde_json::from_str(&text)
+                        .map_err(|e| CliError::Input(format!("{name}:{}:{}: {e}", e.line(), e.column())))?;
+                    let applied = apply(&snap, &ask).map_err(|r| CliError::Input(format!("{name}: {r}")))?;
+                    if let (Some(out), Some(after)) = (&args.out, &applied.after) {
+                        let path = out.display().to_string();
+                        let text = after
+                            .scenario()
+                            .to_string_as(ScenarioFormat::from_path(&path))
+                            .map_err(|e| CliError::Internal(e.to_string()))?;
+                        std::fs::write(out, text)
+                            .map_err(|e| CliError::Input(format!("{path}: cannot write: {e}")))?;
+                    }
+                    render(g.format, applied, output::apply_table, output::apply_csv)
                 }
                 Command::Impact(args) => {
                     let change = match args.change.add_logic {
@@ -205,6 +244,7 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                     render(g.format, impact, output::impact_table, output::impact_csv)
                 }
                 Command::Schema
+                | Command::Explain(_)
                 | Command::Catalog(_)
                 | Command::Generate(_)
                 | Command::Serve(_)

@@ -574,3 +574,124 @@ fn examples_readme_commands_run() {
         assert!(!stdout(&out).is_empty(), "`{line}` printed nothing");
     }
 }
+
+// ---------------------------------------------------------------------------------------------------- explain
+
+/// `entitle explain FLOW-4` prints the rule's title, reading, seed sentence with its gloss, and its tests.
+#[test]
+fn explain_prints_the_rule_its_seed_and_its_tests() {
+    let out = entitle(&["explain", "FLOW-4"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let section = entitle_core::rulebook::get(entitle_core::Rule::Flow4).unwrap();
+    assert!(text.starts_with(&format!("FLOW-4 — {}", section.title)), "{text}");
+    assert!(text.contains(section.reading), "{text}");
+    assert!(text.contains("Seed 002 (ro): "), "{text}");
+    assert!(text.contains(section.seed_quotes[0].gloss), "{text}");
+    assert!(text.contains("flow_4_"), "{text}");
+    // JSON, the ID as people type it.
+    let v = json(&["explain", "flow_4", "--format", "json"]);
+    assert_eq!(v["id"], "FLOW-4", "{v}");
+    assert_eq!(v["title"], section.title);
+    assert_eq!(v["seed_quotes"][0]["seed"], "002");
+    assert!(v["tests"].as_array().is_some_and(|t| !t.is_empty()), "{v}");
+    // CSV: a header and one row per seed quote.
+    let out = entitle(&["explain", "FLOW-4", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let csv = stdout(&out);
+    assert!(
+        csv.starts_with("id,title,reading,seed,language,original,gloss,tests\n"),
+        "{csv}"
+    );
+    assert!(csv.lines().skip(1).all(|l| l.starts_with("FLOW-4,")), "{csv}");
+}
+
+/// An unknown ID is bad input: exit 2, nothing on stdout, the ID and the closest ones on stderr.
+#[test]
+fn explain_an_unknown_rule_is_bad_input_with_suggestions() {
+    let out = entitle(&["explain", "FLOW-26"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("`FLOW-26`"), "{err}");
+    assert!(err.contains("FLOW-25"), "{err}");
+    let out = entitle(&["explain", "nothing-like-it", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("`nothing-like-it`"), "{}", stderr(&out));
+}
+
+/// `entitle apply`: licence changes in the bulk API's shape, offline: what changes, which decisions turn, and
+/// with `--out` the changed scenario, which reads back with the change in it.
+#[test]
+fn apply_assigns_licences_offline_and_names_the_decisions_it_turns() {
+    let dir = TempDir::new("apply");
+    let changes = dir.write(
+        "changes.json",
+        r#"{"assignments": [{"user": "bob", "addLicenses": [{"skuId": "power-automate-premium"}]}]}"#,
+    );
+    let out = dir.0.join("after.toml").display().to_string();
+    let scenario = example("small-business-m365.toml");
+    let v = json(&[
+        "apply",
+        &changes,
+        "--scenario",
+        &scenario,
+        "--format",
+        "json",
+        "--out",
+        &out,
+    ]);
+    assert_eq!(v["changed"][0]["user"], "bob");
+    assert_eq!(v["flips"][0]["id"], "invoice-sync", "{v}");
+    assert_eq!(v["flips"][0]["allowed_after"], true);
+    let again = json(&[
+        "check",
+        "flow",
+        "invoice-sync",
+        "--scenario",
+        &out,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(again["allowed"], true, "{again}");
+    assert_eq!(again["licensed_by"]["user"], "bob");
+}
+
+/// A bad change is bad input: exit 2, nothing on stdout, the file and the JSON pointer (or line and column) named,
+/// and nothing written.
+#[test]
+fn apply_refuses_a_bad_change_naming_where() {
+    let dir = TempDir::new("apply-bad");
+    let scenario = example("small-business-m365.toml");
+    let out = dir.0.join("after.toml");
+    for (name, text, want) in [
+        (
+            "sku.json",
+            r#"{"assignments": [{"user": "bob", "addLicenses": [{"skuId": "nope"}]}]}"#,
+            "/assignments/0/addLicenses/0/skuId: unknown SKU `nope`",
+        ),
+        (
+            "user.json",
+            r#"{"assignments": [{"user": "zed", "addLicenses": []}]}"#,
+            "/assignments/0/user: unknown user `zed`",
+        ),
+        ("type.json", r#"{"assignments": [{"user": 3}]}"#, ":1:"),
+        ("key.json", r#"{"assignment": []}"#, "unknown field `assignment`"),
+    ] {
+        let path = dir.write(name, text);
+        let o = entitle(&[
+            "apply",
+            &path,
+            "--scenario",
+            &scenario,
+            "--out",
+            &out.display().to_string(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{name}: stdout {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(err.contains(&path) && err.contains(want), "{name}: {err}");
+        assert!(!out.exists(), "{name}: nothing written");
+    }
+}

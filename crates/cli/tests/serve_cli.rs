@@ -9,17 +9,17 @@
     reason = "test helpers (outside #[test] functions) fail the test when the server misbehaves"
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::Value;
+
+mod common;
 
 const ADMIN_KEY: &str = "serve-cli-operator-key-0123456789";
 const TENANT: &str = "fabrikam-bakery";
@@ -95,47 +95,9 @@ impl Server {
         if let Some(k) = admin_key {
             cmd.env("ENTITLE_ADMIN_KEY", k);
         }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the entitle binary starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut stderr = child.stderr.take().expect("stderr");
-        let err_text = Arc::new(Mutex::new(String::new()));
-        {
-            let err_text = Arc::clone(&err_text);
-            std::thread::spawn(move || {
-                let mut s = String::new();
-                let _ = stderr.read_to_string(&mut s);
-                err_text.lock().unwrap().push_str(&s);
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut banner = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => match line.strip_prefix("entitle: listening on ") {
-                    Some(addr) => break addr.trim().to_owned(),
-                    None => banner.push(line),
-                },
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    std::thread::sleep(Duration::from_millis(100));
-                    panic!("the server did not start; stderr: {}", err_text.lock().unwrap());
-                }
-            }
-        };
+        let common::Launched {
+            child, base, banner, ..
+        } = common::launch(cmd);
         Server { child, base, banner }
     }
 

@@ -13,17 +13,17 @@
 )]
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::Value;
+
+mod common;
 
 const ADMIN_KEY: &str = "crash-test-operator-key-0123456789";
 const TENANT: &str = "fabrikam-bakery";
@@ -69,59 +69,16 @@ impl Drop for Server {
 
 impl Server {
     fn start(backend: &Backend) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_entitle"))
-            .arg("serve")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_entitle"));
+        cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(backend.args())
             .env("ENTITLE_ADMIN_KEY", ADMIN_KEY)
             .env("ENTITLE_LOG", "warn")
-            .env_remove("ENTITLE_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the entitle binary starts");
-        let stdout = child.stdout.take().expect("stdout piped");
-        let mut stderr_pipe = child.stderr.take().expect("stderr piped");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        {
-            let stderr = Arc::clone(&stderr);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = stderr_pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    stderr
-                        .lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = line.strip_prefix("entitle: listening on ") {
-                        break addr.trim().to_owned();
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("the server did not start; stderr:\n{}", stderr.lock().unwrap());
-                }
-            }
-        };
+            .env_remove("ENTITLE_CONFIG");
+        let common::Launched {
+            child, base, stderr, ..
+        } = common::launch(cmd);
         Server {
             child: Arc::new(Mutex::new(child)),
             base,

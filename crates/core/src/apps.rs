@@ -83,7 +83,18 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
     if a.grandfathered {
         d.trace.push(Rule::M365_2);
     }
-    let entities_ok = crate::entities::check_user(
+    if crate::rights::developer(snap, a.env, user) {
+        d.trace.push(Rule::Cat11);
+        if !u.consumer_ignored {
+            d.allowed = true;
+            d.licensed_by = LicensedBy::User {
+                user,
+                sku: u.sku_for(Capability::DeveloperEnvironment),
+            };
+        }
+        return d;
+    }
+    let entities_ok = crate::rights::entities(
         a.complex_entity,
         a.restricted_entity,
         user,
@@ -137,13 +148,7 @@ pub fn decide_app(snap: &Snapshot, app: AppIdx, user: UserIdx) -> AppDecision {
         }
         by
     } else {
-        premium_coverage(
-            snap,
-            &mut d,
-            a.dynamics_app
-                .as_deref()
-                .is_some_and(|x| u.licensed_for_dynamics(x)),
-        )
+        premium_coverage(snap, &mut d, dynamics_context(snap, a, u))
     };
     if let Some(by) = covered {
         if entities_ok && !u.consumer_ignored {
@@ -179,23 +184,22 @@ fn per_app(snap: &Snapshot, d: &mut AppDecision) -> Option<LicensedBy> {
     None
 }
 
-/// D365-1: the app (or portal) extends a Dynamics 365 app the user is licensed for, or, for a portal with no
-/// declared app, sits in an environment where such an app is installed.
+/// D365-1: the app (or portal) sits in an environment where a Dynamics 365 app the user is licensed for is
+/// installed. Seed 000: "Een Dynamics 365 ondernemingstoepassingslicentie krijgt gebruiksrechten voor aangepaste
+/// Power Apps-toepassingen binnen dezelfde omgeving als de Dynamics 365-toepassing" (an enterprise licence grants
+/// use rights for custom apps in the same environment as the Dynamics 365 app). The environment decides; an app's
+/// `extends_dynamics` is extra information, never a condition.
 fn dynamics_context(snap: &Snapshot, a: &crate::snapshot::AppRec, u: &crate::snapshot::UserRec) -> bool {
-    match a.dynamics_app.as_deref() {
-        Some(app) => u.licensed_for_dynamics(app),
-        None => snap
-            .scenario()
-            .environments
-            .get(a.env.0 as usize)
-            .is_some_and(|e| e.dynamics_apps.iter().any(|x| u.licensed_for_dynamics(x))),
-    }
+    snap.scenario()
+        .environments
+        .get(a.env.0 as usize)
+        .is_some_and(|e| e.dynamics_apps.iter().any(|x| u.licensed_for_dynamics(x)))
 }
 
 /// CAT-2, D365-1, CAT-1 / APP-1, D365-3, CAT-11: the routes by which a premium app is covered, tried in turn
 /// so that holding one more licence never takes a right away. Problems of routes that failed are dropped when
 /// another route covers the app.
-fn premium_coverage(snap: &Snapshot, d: &mut AppDecision, extends_dynamics: bool) -> Option<LicensedBy> {
+fn premium_coverage(snap: &Snapshot, d: &mut AppDecision, dynamics_context: bool) -> Option<LicensedBy> {
     let u = snap.user(d.user)?;
     let (user, app) = (d.user, d.app);
     let before = d.problems;
@@ -205,7 +209,7 @@ fn premium_coverage(snap: &Snapshot, d: &mut AppDecision, extends_dynamics: bool
             user,
             sku: u.sku_for(Capability::AppsPremium),
         })
-    } else if u.has(Capability::AppsD365Context) && extends_dynamics {
+    } else if u.has(Capability::AppsD365Context) && dynamics_context {
         d.trace.push(Rule::D365_1);
         Some(LicensedBy::User {
             user,

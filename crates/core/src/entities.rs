@@ -6,44 +6,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::apps::decide_app;
-use crate::catalog::Capability;
-use crate::decision::{Problem, Problems, Trace, What};
 use crate::flows::decide_flow;
 use crate::rule::Rule;
 use crate::scenario::Logic;
-use crate::snapshot::{BuildError, Snapshot, UserIdx, UserRec};
-
-/// ENT-1, ENT-2, ENT-3: what the entities an app or flow uses (`complex`: one with synchronous logic,
-/// `restricted`: a restricted one) require of its user — never of its maker. Returns whether the user meets them.
-pub(crate) fn check_user(
-    complex: Option<u32>,
-    restricted: Option<u32>,
-    idx: UserIdx,
-    user: &UserRec,
-    trace: &mut Trace,
-    problems: &mut Problems,
-) -> bool {
-    let mut ok = true;
-    let checks = [
-        (complex, Rule::Ent1, Capability::ComplexEntities),
-        (restricted, Rule::Ent2, Capability::RestrictedEntities),
-    ];
-    for (entity, rule, cap) in checks {
-        let Some(entity) = entity else { continue };
-        trace.push(Rule::Ent3);
-        trace.push(rule);
-        if !user.has(cap) {
-            let what = if rule == Rule::Ent1 {
-                What::ComplexEntity { user: idx, entity }
-            } else {
-                What::RestrictedEntity { user: idx, entity }
-            };
-            problems.push(Problem { rule, what });
-            ok = false;
-        }
-    }
-    ok
-}
+use crate::snapshot::{BuildError, Snapshot};
 
 /// A change to an entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -259,7 +259,20 @@ fn decide_in_context(
     deny(snap, f, d, Some(ctx))
 }
 
-/// Checks one user (owner, invoker or the parent's context user) against what `f` needs.
+/// What a user-licensed check of one user concluded: covered (and by what), or not.
+type Verdict = (bool, LicensedBy);
+
+/// The licence `user` lends the run, named for the part they play in it.
+fn licensed_as(role: Role, user: UserIdx, sku: Option<crate::catalog::SkuIdx>) -> LicensedBy {
+    match role {
+        Role::Owner => LicensedBy::Owner { user, sku },
+        Role::Invoker => LicensedBy::Invoker { user, sku },
+        Role::Parent(flow) => LicensedBy::Parent { flow, user, sku },
+    }
+}
+
+/// Checks one user (owner, invoker or the parent's context user) against what `f` needs: who they are, then
+/// the rights of the family that applies (standard, desktop, premium), then why nothing covered the run.
 fn check_user(
     snap: &Snapshot,
     f: &FlowRec,
@@ -267,19 +280,54 @@ fn check_user(
     user: &UserRec,
     role: Role,
     d: &mut FlowDecision,
-) -> (bool, LicensedBy) {
-    let by = |sku| match role {
-        Role::Owner => LicensedBy::Owner { user: idx, sku },
-        Role::Invoker => LicensedBy::Invoker { user: idx, sku },
-        Role::Parent(flow) => LicensedBy::Parent { flow, user: idx, sku },
-    };
+) -> Verdict {
+    if let Some(refused) = who_runs(idx, user, d) {
+        return refused;
+    }
+    if !f.approvers.is_empty() {
+        d.trace.push(Rule::Flow18);
+    }
+    let entities_ok = crate::rights::entities(
+        f.complex_entity,
+        f.restricted_entity,
+        idx,
+        user,
+        &mut d.trace,
+        &mut d.problems,
+    );
+    if crate::rights::developer(snap, f.env, idx) {
+        // CAT-11: everything in the owner's own developer environment, Dataverse included.
+        d.trace.push(Rule::Cat11);
+        return (
+            true,
+            licensed_as(role, idx, user.sku_for(Capability::DeveloperEnvironment)),
+        );
+    }
+    if !d.premium {
+        return standard_rights(f, idx, user, entities_ok, d);
+    }
+    d.trace.push(Rule::Flow4);
+    multiplexing(snap, f, idx, user, d);
+    if let Some(verdict) = desktop_rights(snap, f, idx, user, role, entities_ok, d) {
+        return verdict;
+    }
+    if let Some(by) = premium_rights(snap, f, idx, user, role, d) {
+        return (entities_ok, by);
+    }
+    not_covered(f, idx, user, role, d)
+}
+
+/// FLOW-22, FLOW-19, CAT-14, FLOW-24: who the user is. A non-interactive user never runs a flow in its own
+/// name, a consumer account's licences are set aside, and a premium flow of a user who left stops; the rest go
+/// on to their rights (`None`).
+fn who_runs(idx: UserIdx, user: &UserRec, d: &mut FlowDecision) -> Option<Verdict> {
     if user.kind == UserKind::NonInteractive {
         d.trace.push(Rule::Flow22);
         d.problems.push(Problem {
             rule: Rule::Flow22,
             what: What::NonInteractive { user: idx },
         });
-        return (false, LicensedBy::Nothing);
+        return Some((false, LicensedBy::Nothing));
     }
     if user.kind == UserKind::Guest {
         d.trace.push(Rule::Flow19);
@@ -304,57 +352,60 @@ fn check_user(
                 rule: Rule::Flow24,
                 what: What::OwnerLeft { user: idx, on },
             });
-            return (false, LicensedBy::Nothing);
+            return Some((false, LicensedBy::Nothing));
         }
         d.warnings.push(Problem {
             rule: Rule::Flow24,
             what: What::UserLeft { user: idx, on },
         });
     }
-    if !f.approvers.is_empty() {
-        d.trace.push(Rule::Flow18);
-    }
-    let entities_ok = crate::entities::check_user(
-        f.complex_entity,
-        f.restricted_entity,
-        idx,
-        user,
-        &mut d.trace,
-        &mut d.problems,
-    );
+    None
+}
 
-    if !d.premium {
-        d.trace.push(Rule::Flow5);
-        if user.left.is_some() {
-            return (
-                entities_ok,
-                LicensedBy::Standard {
-                    user: Some(idx),
-                    sku: None,
-                },
-            );
-        }
-        if user.has(Capability::FlowsStandard) {
-            if f.premium.grandfathered {
-                // FLOW-25: premium only through reclassified connectors, and grandfathered.
-                return (entities_ok, LicensedBy::Grandfathered);
-            }
-            d.trace.push(Rule::M365_3);
-            let sku = user.sku_for(Capability::FlowsStandard);
-            return (entities_ok, LicensedBy::Standard { user: Some(idx), sku });
-        }
-        if user.has(Capability::WindowsDesktopFlows) {
-            d.trace.push(Rule::Flow23); // Windows licences run no cloud flows
-        }
-        d.problems.push(Problem {
-            rule: Rule::Flow5,
-            what: What::StandardNeeded { user: idx },
-        });
-        return (false, LicensedBy::Nothing);
+/// FLOW-5, M365-3, FLOW-25, FLOW-23: a standard flow runs on any licence with standard flow rights (Microsoft
+/// 365 included); a grandfathered one (premium only through reclassified connectors) too. A user who left keeps
+/// standard flows running (FLOW-24 warned). A Windows licence runs no cloud flow.
+fn standard_rights(
+    f: &FlowRec,
+    idx: UserIdx,
+    user: &UserRec,
+    entities_ok: bool,
+    d: &mut FlowDecision,
+) -> Verdict {
+    d.trace.push(Rule::Flow5);
+    if user.left.is_some() {
+        return (
+            entities_ok,
+            LicensedBy::Standard {
+                user: Some(idx),
+                sku: None,
+            },
+        );
     }
+    if user.has(Capability::FlowsStandard) {
+        if f.premium.grandfathered {
+            return (entities_ok, LicensedBy::Grandfathered);
+        }
+        d.trace.push(Rule::M365_3);
+        let sku = user.sku_for(Capability::FlowsStandard);
+        return (entities_ok, LicensedBy::Standard { user: Some(idx), sku });
+    }
+    if user.has(Capability::WindowsDesktopFlows) {
+        d.trace.push(Rule::Flow23);
+    }
+    d.problems.push(Problem {
+        rule: Rule::Flow5,
+        what: What::StandardNeeded { user: idx },
+    });
+    (false, LicensedBy::Nothing)
+}
 
-    d.trace.push(Rule::Flow4);
-    // FLOW-21: a premium licence on a shared service account does not cover the people behind it.
+/// FLOW-21: one premium licence covers one person. A licence on a shared service account does not cover the
+/// people behind it, and (seed 002, example 3: the flow that e-mails whoever uploaded the item needs a premium
+/// licence for the owner *and* that user) a listed beneficiary without a premium licence is multiplexing,
+/// whoever owns the flow. Guidance: a warning, never a block. A process licence covers everyone, and such a
+/// flow is decided before it gets here.
+fn multiplexing(snap: &Snapshot, f: &FlowRec, idx: UserIdx, user: &UserRec, d: &mut FlowDecision) {
     if user.kind == UserKind::ServiceAccount && (!f.run_by.is_empty() || !f.beneficiaries.is_empty()) {
         d.trace.push(Rule::Flow21);
         d.warnings.push(Problem {
@@ -362,10 +413,6 @@ fn check_user(
             what: What::Multiplexing { user: idx },
         });
     }
-    // FLOW-21, whoever owns the flow (seed 002, example 3: the flow that e-mails whoever uploaded the item needs
-    // a premium licence for the owner *and* that user): a listed beneficiary without a premium licence is
-    // multiplexing. Guidance: a warning, never a block. A process licence covers everyone, and such a flow is
-    // decided before it gets here.
     for &b in &f.beneficiaries {
         let unlicensed = snap
             .user(b)
@@ -378,8 +425,20 @@ fn check_user(
             });
         }
     }
-    // FLOW-23: a Windows licence runs attended desktop flows for personal productivity: in the default
-    // environment, not shared, and never cloud flows.
+}
+
+/// FLOW-23, FLOW-4: attended desktop flows. A Windows licence runs them for personal productivity (in the
+/// default environment, not shared, never cloud flows); anything else needs attended RPA. `None`: the flow has
+/// no attended desktop part, or the user holds attended RPA.
+fn desktop_rights(
+    snap: &Snapshot,
+    f: &FlowRec,
+    idx: UserIdx,
+    user: &UserRec,
+    role: Role,
+    entities_ok: bool,
+    d: &mut FlowDecision,
+) -> Option<Verdict> {
     if f.premium.desktop_only
         && user.has(Capability::WindowsDesktopFlows)
         && !user.has(Capability::AttendedRpa)
@@ -388,13 +447,14 @@ fn check_user(
         let in_default = snap.env(f.env).is_some_and(|e| e.default);
         let shared = !f.co_owners.is_empty() || f.run_by.iter().any(|u| *u != f.owner);
         if in_default && !shared && idx == f.owner {
-            return (entities_ok, by(user.sku_for(Capability::WindowsDesktopFlows)));
+            let sku = user.sku_for(Capability::WindowsDesktopFlows);
+            return Some((entities_ok, licensed_as(role, idx, sku)));
         }
         d.problems.push(Problem {
             rule: Rule::Flow23,
             what: What::AttendedRpaNeeded { user: idx },
         });
-        return (false, LicensedBy::Nothing);
+        return Some((false, LicensedBy::Nothing));
     }
     if f.premium.desktop
         && f.desktop_mode != Some(DesktopMode::Unattended)
@@ -407,13 +467,25 @@ fn check_user(
             rule: Rule::Flow4,
             what: What::AttendedRpaNeeded { user: idx },
         });
-        return (false, LicensedBy::Nothing);
+        return Some((false, LicensedBy::Nothing));
     }
+    None
+}
+
+/// FLOW-4, FLOW-9, FLOW-11, FLOW-12, FLOW-10, D365-2: the rights that cover a premium flow, tried in turn — a
+/// premium flow licence; a Power Apps licence in an app's context (triggered from the app, or associated with an
+/// app of the same environment); a Dynamics 365 licence in the licensed app's context.
+fn premium_rights(
+    snap: &Snapshot,
+    f: &FlowRec,
+    idx: UserIdx,
+    user: &UserRec,
+    role: Role,
+    d: &mut FlowDecision,
+) -> Option<LicensedBy> {
     if user.has(Capability::FlowsPremium) {
-        return (entities_ok, by(user.sku_for(Capability::FlowsPremium)));
+        return Some(licensed_as(role, idx, user.sku_for(Capability::FlowsPremium)));
     }
-    // FLOW-9, FLOW-11, FLOW-12: Power Apps licences cover premium flows in an app's context: triggered from the
-    // app, or associated with an app of the same environment (automated in-context flows must be associated).
     if user.has(Capability::FlowsAppContext) {
         let associated = f.app.and_then(|a| snap.app(a)).is_some_and(|a| a.env == f.env);
         if associated || f.triggered_from_app {
@@ -426,44 +498,40 @@ fn check_user(
             }
             let app = if associated { f.app } else { None };
             let sku = user.sku_for(Capability::FlowsAppContext);
-            return (entities_ok, LicensedBy::AppContext { user: idx, app, sku });
+            return Some(LicensedBy::AppContext { user: idx, app, sku });
         }
     }
-    // FLOW-9: a flow associated with an app that extends an installed Dynamics 365 app is in that app's
-    // context, covered by a Dynamics 365 licence.
-    if user.has(Capability::FlowsD365Context)
-        && f.app.and_then(|a| snap.app(a)).is_some_and(|a| {
-            a.env == f.env
-                && a.dynamics_app
-                    .as_deref()
-                    .is_some_and(|x| user.licensed_for_dynamics(x))
-        })
-    {
+    if !user.has(Capability::FlowsD365Context) {
+        return None;
+    }
+    let d365 = LicensedBy::D365Context {
+        user: idx,
+        sku: user.sku_for(Capability::FlowsD365Context),
+    };
+    // FLOW-9: associated with an app that extends an installed Dynamics 365 app the user is licensed for.
+    let extends = f.app.and_then(|a| snap.app(a)).is_some_and(|a| {
+        a.env == f.env
+            && a.dynamics_app
+                .as_deref()
+                .is_some_and(|x| user.licensed_for_dynamics(x))
+    });
+    if extends {
         d.trace.push(Rule::Flow9);
         d.trace.push(Rule::D365_2);
-        return (
-            entities_ok,
-            LicensedBy::D365Context {
-                user: idx,
-                sku: user.sku_for(Capability::FlowsD365Context),
-            },
-        );
+        return Some(d365);
     }
-    // FLOW-10, D365-2: Dynamics 365 licences cover flows in the D365 app's context.
-    if user.has(Capability::FlowsD365Context) && in_d365_context(snap, f) {
+    // FLOW-10, D365-2: touching the Dynamics 365 app's data where it is installed.
+    if in_d365_context(snap, f) {
         d.trace.push(Rule::Flow10);
         d.trace.push(Rule::D365_2);
-        return (
-            entities_ok,
-            LicensedBy::D365Context {
-                user: idx,
-                sku: user.sku_for(Capability::FlowsD365Context),
-            },
-        );
+        return Some(d365);
     }
+    None
+}
 
-    // Not covered: say why, most specific reason first. The flow's default user licence was used (FLOW-14: a
-    // process licence would be the alternative), and a parent flow needs its own licence (FLOW-8).
+/// Not covered: say why, most specific reason first. The flow's default user licence was used (FLOW-14: a
+/// process licence would be the alternative), and a parent flow needs its own licence (FLOW-8).
+fn not_covered(f: &FlowRec, idx: UserIdx, user: &UserRec, role: Role, d: &mut FlowDecision) -> Verdict {
     if f.license == FlowLicense::User {
         d.trace.push(Rule::Flow14);
     }
@@ -507,7 +575,9 @@ fn classify(f: &FlowRec, d: &mut FlowDecision) {
     }
     if f.premium.grandfathered {
         d.trace.push(Rule::M365_2);
-        d.trace.push(Rule::Flow25);
+        if f.premium.made_before_reclassification {
+            d.trace.push(Rule::Flow25);
+        }
     } else if f.premium.reclassified && f.premium.made_before_reclassification {
         // Considered and refused: the extended transition excludes gateways and other premium features, and
         // ended on its date (M365-2).

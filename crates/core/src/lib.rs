@@ -6,6 +6,7 @@ pub mod audit;
 pub mod buying;
 pub mod capacity;
 pub mod catalog;
+pub mod changes;
 pub mod decision;
 pub mod dryrun;
 pub mod enforcement;
@@ -18,7 +19,9 @@ pub mod money;
 pub mod portals;
 pub mod report;
 pub mod requests;
+mod rights;
 pub mod rule;
+pub mod rulebook;
 pub mod scenario;
 pub mod snapshot;
 

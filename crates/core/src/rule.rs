@@ -1,4 +1,4 @@
-//! Rule identifiers of `shared/domain/RULES.md`.
+//! Rule identifiers of the rulebook (`docs/rules.md`, embedded as [`crate::rulebook`]).
 //!
 //! Every decision carries the rules it applied, in order, as [`Rule`] values: a `u8`-sized enum so that a trace
 //! is a fixed array and recording a step never allocates.

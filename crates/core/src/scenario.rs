@@ -1,4 +1,4 @@
-//! The scenario file: one tenant as of a date (shared/domain/SCENARIO.md, a public contract).
+//! The scenario file: one tenant as of a date (`docs/scenario.md`, a public contract).
 //!
 //! [`Scenario::parse`] reads TOML or JSON into the same types, rejects unknown keys (with a "did you mean"),
 //! checks every reference, and reports the first problem with file, line and key.

@@ -117,6 +117,8 @@ pub struct EnvRec {
     pub dataverse: bool,
     /// A Dynamics 365 app is installed (FLOW-10).
     pub has_dynamics: bool,
+    /// A developer environment's owner (CAT-11): the one user its developer plan covers in it.
+    pub developer_owner: Option<UserIdx>,
     /// The first app of the environment, in file order: the one a fix proposes to associate a flow with.
     pub first_app: Option<AppIdx>,
     /// Process-type units allocated (process licences, FLOW-14) and machine-only bots (unattended and hosted

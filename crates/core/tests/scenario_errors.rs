@@ -7,6 +7,7 @@
     reason = "test helpers (outside #[test] functions) fail the test on a bad fixture"
 )]
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -218,7 +219,7 @@ fn unknown_key_without_a_close_one_lists_the_keys() {
     assert_eq!(
         toml_error(text),
         "t.toml:3:1: tenant.paint: unknown key `paint` (valid keys: `id`, `cloud`, `segment`, `country`, `at`, \
-         `transition_period`, `self_service`)"
+         `transition_period`, `self_service`, `m365_term_end`)"
     );
 }
 
@@ -620,33 +621,108 @@ fn scenario_md_example_reads_the_same_from_json() {
     assert_eq!(from_toml, from_json);
 }
 
-/// Every key of the example in SCENARIO.md itself is accepted: the only problems are its references (it names
-/// users, flows and SKUs it does not declare), never an unknown key or a wrong type.
-#[test]
-fn scenario_md_keys_are_all_accepted() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/domain/SCENARIO.md");
-    let Ok(doc) = std::fs::read_to_string(&path) else {
-        eprintln!("skipped: {} is not beside the repository", path.display());
-        return;
-    };
-    let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
-    let example = &doc[start..start + doc[start..].find("```").unwrap()];
-    match Scenario::parse_all(example, Format::Toml, "SCENARIO.md", catalog()) {
-        Ok(_) => {}
-        Err(errors) => {
-            for e in &errors {
-                let m = e.message();
-                assert!(
-                    m.starts_with("unknown ")
-                        && !m.starts_with("unknown key")
-                        && !m.starts_with("unknown value")
-                        || m.contains("buyer")
-                        || m.contains("default"),
-                    "{e}"
-                );
+/// Every key path of the JSON Schema (`flows.owner`, `environments.storage.log_mb`, …), following `$ref`s,
+/// `anyOf`s and array items.
+fn schema_keys(schema: &serde_json::Value) -> BTreeSet<String> {
+    fn walk(
+        node: &serde_json::Value,
+        defs: &serde_json::Value,
+        path: &str,
+        depth: usize,
+        out: &mut BTreeSet<String>,
+    ) {
+        let mut node = node;
+        while let Some(r) = node.get("$ref").and_then(|r| r.as_str()) {
+            node = &defs[r.rsplit('/').next().unwrap()];
+        }
+        if depth > 8 {
+            return;
+        }
+        for k in ["anyOf", "oneOf", "allOf"] {
+            for x in node.get(k).and_then(|x| x.as_array()).into_iter().flatten() {
+                walk(x, defs, path, depth + 1, out);
             }
         }
+        if let Some(items) = node.get("items") {
+            walk(items, defs, path, depth + 1, out);
+        }
+        for (name, sub) in node
+            .get("properties")
+            .and_then(|p| p.as_object())
+            .into_iter()
+            .flatten()
+        {
+            let here = format!("{path}{name}");
+            out.insert(here.clone());
+            walk(sub, defs, &format!("{here}."), depth + 1, out);
+        }
     }
+    let mut out = BTreeSet::new();
+    walk(schema, &schema["$defs"], "", 0, &mut out);
+    out
+}
+
+/// Every key path a TOML document uses (array-of-tables elements share their path).
+fn toml_keys(value: &toml::Value, path: &str, out: &mut BTreeSet<String>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let here = format!("{path}{k}");
+                out.insert(here.clone());
+                toml_keys(v, &format!("{here}."), out);
+            }
+        }
+        toml::Value::Array(a) => a.iter().for_each(|v| toml_keys(v, path, out)),
+        _ => {}
+    }
+}
+
+/// docs/scenario.md's example uses every key of the format (every property of the JSON Schema, at every
+/// depth) and reads without a single problem, and every key has a row in the document's key tables: the
+/// document can neither fall behind the schema nor show a key the parser refuses.
+#[test]
+fn scenario_md_keys_are_all_accepted() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/scenario.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let start = doc
+        .find("```toml\n")
+        .expect("docs/scenario.md has a TOML example")
+        + "```toml\n".len();
+    let example = &doc[start..start + doc[start..].find("```").unwrap()];
+    if let Err(errors) = Scenario::parse_all(example, Format::Toml, "docs/scenario.md", catalog()) {
+        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        panic!(
+            "the example of docs/scenario.md does not read:\n{}",
+            all.join("\n")
+        );
+    }
+    let want = schema_keys(&json_schema());
+    assert!(
+        want.len() > 90,
+        "the schema walk found only {} keys: {want:?}",
+        want.len()
+    );
+    assert!(want.contains("flows.in_context_of") && want.contains("environments.storage.log_mb"));
+    let mut used = BTreeSet::new();
+    toml_keys(&toml::from_str(example).unwrap(), "", &mut used);
+    let missing: Vec<&String> = want.difference(&used).collect();
+    assert!(
+        missing.is_empty(),
+        "keys the example of docs/scenario.md does not show: {missing:?}"
+    );
+    let undocumented: Vec<&String> = want
+        .iter()
+        .filter(|k| {
+            let leaf = k.rsplit('.').next().unwrap();
+            !doc.contains(&format!("| `{leaf}` |"))
+                && !doc.contains(&format!("`[{k}]`"))
+                && !doc.contains(&format!("`[[{k}]]`"))
+        })
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "keys without a row in the tables of docs/scenario.md: {undocumented:?}"
+    );
 }
 
 #[test]
@@ -860,9 +936,9 @@ mod round_trip {
 
     use chrono::NaiveDate;
     use entitle_core::scenario::{
-        App, AppKind, Entity, Environment, Event, EventKind, Feature, Flow, FlowLicense, LicenseRequest,
-        PurchaseChannel, RequestState, Scenario, Storage, Subscription, Tenant, Trigger, Usage, User,
-        UserKind,
+        App, AppKind, Entity, Environment, EnvironmentKind, Event, EventKind, Feature, Flow, FlowLicense,
+        LicenseRequest, PurchaseChannel, RequestState, Scenario, Storage, Subscription, Tenant, Trigger,
+        Usage, User, UserKind,
     };
     use proptest::prelude::*;
 
@@ -962,20 +1038,30 @@ mod round_trip {
             .envs
             .iter()
             .enumerate()
-            .map(|(i, id)| Environment {
-                id: id.clone(),
-                default: i == 0,
-                dataverse: p.flag(),
-                dynamics_apps: vec![p.text()],
-                allocations: (0..p.below(3))
-                    .map(|_| (p.allocatable(), p.big()))
-                    .collect::<BTreeMap<_, _>>(),
-                storage: p.flag().then(|| Storage {
-                    database_mb: p.big(),
-                    file_mb: p.big(),
-                    log_mb: 0,
-                }),
-                ..Environment::default()
+            .map(|(i, id)| {
+                // CAT-11: a developer environment with its owner, now and then.
+                let kind = if i > 0 && p.flag() {
+                    EnvironmentKind::Developer
+                } else {
+                    EnvironmentKind::Production
+                };
+                let owner = (kind == EnvironmentKind::Developer && p.flag()).then(|| p.of(&m.users).clone());
+                Environment {
+                    id: id.clone(),
+                    default: i == 0,
+                    kind,
+                    owner,
+                    dataverse: p.flag(),
+                    dynamics_apps: vec![p.text()],
+                    allocations: (0..p.below(3))
+                        .map(|_| (p.allocatable(), p.big()))
+                        .collect::<BTreeMap<_, _>>(),
+                    storage: p.flag().then(|| Storage {
+                        database_mb: p.big(),
+                        file_mb: p.big(),
+                        log_mb: 0,
+                    }),
+                }
             })
             .collect();
         let env = p.of(&m.envs).clone();
@@ -1020,6 +1106,7 @@ mod round_trip {
                 country: Some("NL".to_owned()),
                 at: Some(p.date()),
                 transition_period: p.flag(),
+                m365_term_end: p.flag().then(|| p.date()),
                 ..Tenant::default()
             },
             subscriptions: vec![Subscription {

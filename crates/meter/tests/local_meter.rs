@@ -129,3 +129,38 @@ fn sweep_drops_idle_keys_and_they_start_afresh() {
     assert_eq!(meter.len(), 1);
     assert!(meter.check("idle", 10, limits, later).is_allowed());
 }
+
+/// REQ-7: over the limit a request is refused with the time at which it would fit, and the refusal counts
+/// nothing: what was left is still there, and at `now + retry_after` the same request fits.
+#[test]
+fn req_7_refused_with_a_time_to_retry_and_nothing_counted() {
+    let meter = LocalMeter::new(Windows::standard());
+    let limits = Limits::per_day(6_000);
+    assert!(meter.check("user:ann", 5_000, limits, T0).is_allowed());
+    let refused = meter.check("user:ann", 2_000, limits, T0 + 60_000);
+    assert!(!refused.is_allowed(), "{refused:?}");
+    let Some(retry) = refused.retry_after_ms() else {
+        panic!("a request that fits later says when: {refused:?}");
+    };
+    assert!(retry > 0 && retry <= DAY_MS + 300_000, "{retry}");
+    // Nothing of the refused 2,000 was counted: 1,000 still fit now.
+    assert!(meter.check("user:ann", 1_000, limits, T0 + 60_000).is_allowed());
+    // A request larger than the limit never fits: no time is promised.
+    assert_eq!(meter.check("user:bo", 6_001, limits, T0).retry_after_ms(), None);
+    // Nothing rolls over: a day later the whole limit is there again.
+    assert!(
+        meter
+            .check("user:ann", 6_000, limits, T0 + DAY_MS + 3_600_000)
+            .is_allowed()
+    );
+}
+
+/// REQ-8: the check that reaches 80 % of the 24-hour limit warns, and only that one in the window.
+#[test]
+fn req_8_warns_once_at_80_percent() {
+    let meter = LocalMeter::new(Windows::standard());
+    let limits = Limits::per_day(10_000);
+    assert!(!meter.check("user:ann", 7_999, limits, T0).warn());
+    assert!(meter.check("user:ann", 1, limits, T0 + 1_000).warn());
+    assert!(!meter.check("user:ann", 1_000, limits, T0 + 2_000).warn());
+}

@@ -11,6 +11,8 @@
     reason = "test helpers (outside #[test] functions) fail the test on a broken invariant"
 )]
 
+mod common;
+
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -28,16 +30,6 @@ static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 static CASE: AtomicU64 = AtomicU64::new(0);
 
 const T0: u64 = 1_700_000_000_000;
-
-fn url() -> Option<String> {
-    let url = std::env::var("ENTITLE_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        eprintln!("ENTITLE_TEST_REDIS_URL is not set: skipping the Redis meter honesty test");
-    }
-    url
-}
 
 fn unique_prefix() -> String {
     let nanos = std::time::SystemTime::now()
@@ -95,7 +87,9 @@ fn is_unavailable(d: &Decision) -> bool {
 /// not be both refused and counted.
 #[test]
 fn item_10_fail_closed_timeout_counts_nothing_refused() {
-    let Some(url) = url() else { return };
+    let Some(url) = common::redis_url("the Redis meter honesty test") else {
+        return;
+    };
     // Which timeout lands while the script runs depends on the machine: try several.
     for timeout_ms in [5, 15, 30, 60, 100] {
         fail_closed_timeout(&url, timeout_ms);
@@ -146,56 +140,6 @@ fn fail_closed_timeout(url: &str, timeout_ms: u64) {
     });
 }
 
-/// A `redis-server` of this test's own on a free loopback port (so it may be paused), killed on drop.
-struct OwnRedis {
-    child: std::process::Child,
-    url: String,
-}
-
-impl OwnRedis {
-    fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--enable-debug-command",
-                "local",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .ok()?;
-        let me = Self {
-            child,
-            url: format!("redis://127.0.0.1:{port}"),
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(me);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `INFO commandstats`: calls of `EVALSHA` (and `EVAL`).
 async fn script_calls(raw: &mut redis::aio::MultiplexedConnection) -> u64 {
     let info: String = redis::cmd("INFO")
@@ -239,7 +183,7 @@ async fn longest_script_us(raw: &mut redis::aio::MultiplexedConnection) -> i64 {
 /// A 10,000-event batch runs as several short scripts, so other nodes are never blocked for long.
 #[test]
 fn item_10_batch_runs_as_short_scripts() {
-    let Some(redis) = OwnRedis::start() else {
+    let Some(redis) = common::free_port().and_then(common::OwnRedis::start) else {
         eprintln!("redis-server is not installed: skipping the batch chunking test");
         return;
     };
@@ -301,7 +245,7 @@ fn item_10_batch_runs_as_short_scripts() {
 /// be a refusal, since the requests were counted.
 #[test]
 fn item_10_unknown_outcome_is_never_reported_refused() {
-    let Some(redis) = OwnRedis::start() else {
+    let Some(redis) = common::free_port().and_then(common::OwnRedis::start) else {
         eprintln!("redis-server is not installed: skipping the stalled-Redis test");
         return;
     };
@@ -342,7 +286,9 @@ fn item_10_unknown_outcome_is_never_reported_refused() {
 /// The token protocol itself: a cancelled call counts nothing, a call that ran leaves its answer to fetch.
 #[test]
 fn settle_cancels_a_call_that_has_not_run_and_fetches_one_that_has() {
-    let Some(url) = url() else { return };
+    let Some(url) = common::redis_url("the Redis meter honesty test") else {
+        return;
+    };
     RT.block_on(async {
         let prefix = unique_prefix();
         let mut raw = raw(&url).await;

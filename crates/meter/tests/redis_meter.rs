@@ -32,16 +32,6 @@ static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 });
 static CASE: AtomicU64 = AtomicU64::new(0);
 
-fn url() -> Option<String> {
-    let url = std::env::var("ENTITLE_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        eprintln!("ENTITLE_TEST_REDIS_URL is not set: skipping the Redis meter test");
-    }
-    url
-}
-
 fn unique_prefix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -99,7 +89,7 @@ proptest! {
 
     #[test]
     fn req1_req7_req8_redis_matches_in_process_and_the_reference((start, limits, steps) in stream(200)) {
-        let Some(url) = url() else { return Ok(()) };
+        let Some(url) = common::redis_url("the Redis meter test") else { return Ok(()) };
         RT.block_on(async {
             let prefix = unique_prefix();
             let (meter, mut raw) = connect(&url, &prefix).await;
@@ -130,7 +120,7 @@ proptest! {
 
     #[test]
     fn redis_batch_is_one_call_with_the_same_answers((start, limits, steps) in stream(60)) {
-        let Some(url) = url() else { return Ok(()) };
+        let Some(url) = common::redis_url("the Redis meter test") else { return Ok(()) };
         RT.block_on(async {
             let prefix = unique_prefix();
             let (meter, mut raw) = connect(&url, &prefix).await;
@@ -145,7 +135,9 @@ proptest! {
 
 #[test]
 fn redis_keys_expire_after_a_day_and_a_bucket() {
-    let Some(url) = url() else { return };
+    let Some(url) = common::redis_url("the Redis meter test") else {
+        return;
+    };
     RT.block_on(async {
         let prefix = unique_prefix();
         let (meter, mut raw) = connect(&url, &prefix).await;
@@ -198,45 +190,6 @@ fn failover_open_counts_locally_and_closed_refuses_while_redis_is_down() {
     });
 }
 
-/// A `redis-server` of this test's own on a free loopback port, killed on drop.
-struct OwnRedis {
-    child: std::process::Child,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> Option<Self> {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .ok()?;
-        let me = Self { child };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(me);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn failover_recovers_when_redis_comes_back() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -244,7 +197,7 @@ fn failover_recovers_when_redis_comes_back() {
         .local_addr()
         .unwrap()
         .port();
-    let Some(server) = OwnRedis::start(port) else {
+    let Some(server) = common::OwnRedis::start(port) else {
         eprintln!("redis-server is not installed: skipping the failover recovery test");
         return;
     };
@@ -274,7 +227,7 @@ fn failover_recovers_when_redis_comes_back() {
         assert!(before.elapsed() < Duration::from_millis(100));
         assert_eq!(m.stats().redis_failures, failures);
 
-        let _server = OwnRedis::start(port).unwrap(); // Redis is back.
+        let _server = common::OwnRedis::start(port).unwrap(); // Redis is back.
         let mut now = t0 + 1_000;
         for _ in 0..40 {
             now += 1_000;

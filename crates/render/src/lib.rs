@@ -773,6 +773,53 @@ pub fn catalog(
     }
 }
 
+fn verdict(allowed: bool) -> &'static str {
+    if allowed { "allowed" } else { "denied" }
+}
+
+/// `entitle apply`: the users changed, then the decisions turned.
+pub fn apply_table(a: &entitle_core::changes::Applied) -> String {
+    let mut out = format!("{} user(s) changed", a.changed.len());
+    if a.flips.is_empty() {
+        out.push_str("; no decision turns.\n");
+        return out;
+    }
+    let mut t = table();
+    t.set_header(vec!["kind", "id", "user", "before", "after"]);
+    for f in &a.flips {
+        t.add_row(vec![
+            f.kind.to_owned(),
+            f.id.clone(),
+            f.user.clone().unwrap_or_default(),
+            verdict(f.allowed_before).to_owned(),
+            verdict(f.allowed_after).to_owned(),
+        ]);
+    }
+    out.push_str(&format!("; {} decision(s) turn:\n{t}\n", a.flips.len()));
+    out
+}
+
+/// `entitle apply --format csv`: the decisions turned.
+pub fn apply_csv(a: &entitle_core::changes::Applied) -> Result<String, RenderError> {
+    flips_csv(&a.flips)
+}
+
+fn flips_csv(flips: &[entitle_core::entities::Flip]) -> Result<String, RenderError> {
+    let rows = flips
+        .iter()
+        .map(|f| {
+            vec![
+                f.kind.to_owned(),
+                f.id.clone(),
+                f.user.clone().unwrap_or_default(),
+                f.allowed_before.to_string(),
+                f.allowed_after.to_string(),
+            ]
+        })
+        .collect();
+    csv_out(&["kind", "id", "user", "allowed_before", "allowed_after"], rows)
+}
+
 pub fn impact_table(i: &entitle_core::entities::Impact) -> String {
     if i.flips.is_empty() {
         return format!(
@@ -788,8 +835,8 @@ pub fn impact_table(i: &entitle_core::entities::Impact) -> String {
             f.kind.to_owned(),
             f.id.clone(),
             f.user.clone().unwrap_or_default(),
-            if f.allowed_before { "allowed" } else { "denied" }.to_owned(),
-            if f.allowed_after { "allowed" } else { "denied" }.to_owned(),
+            verdict(f.allowed_before).to_owned(),
+            verdict(f.allowed_after).to_owned(),
         ]);
     }
     format!(
@@ -801,18 +848,59 @@ pub fn impact_table(i: &entitle_core::entities::Impact) -> String {
 }
 
 pub fn impact_csv(i: &entitle_core::entities::Impact) -> Result<String, RenderError> {
-    let rows = i
-        .flips
+    flips_csv(&i.flips)
+}
+
+/// `entitle explain RULE`: the rule's title, the project's reading, each seed sentence with its gloss, and the
+/// tests that check it, as plain text (the reading is markdown, which reads as text).
+pub fn rule_text(s: &entitle_core::rulebook::Section<'_>, color: bool) -> String {
+    let mut out = format!(
+        "{} — {}\n\n{}\n",
+        paint(s.id.id(), "1", color),
+        s.title,
+        s.reading
+    );
+    for q in &s.seed_quotes {
+        out.push_str(&format!(
+            "\nSeed {} ({}): {}\n  = {}\n",
+            q.seed, q.language, q.original, q.gloss
+        ));
+    }
+    out.push_str("\nTests:\n");
+    for t in &s.tests {
+        out.push_str(&format!("  {t}\n"));
+    }
+    out
+}
+
+/// One row per seed quote (a rule without quotes has one row with empty quote columns); the reading on one
+/// line, as spreadsheets show a cell.
+pub fn rule_csv(s: &entitle_core::rulebook::Section<'_>) -> Result<String, RenderError> {
+    let reading = s.reading.split_whitespace().collect::<Vec<_>>().join(" ");
+    let base = |seed: &str, language: &str, original: &str, gloss: &str| {
+        vec![
+            s.id.id().to_owned(),
+            s.title.to_owned(),
+            reading.clone(),
+            seed.to_owned(),
+            language.to_owned(),
+            original.to_owned(),
+            gloss.to_owned(),
+            s.tests.join(" "),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = s
+        .seed_quotes
         .iter()
-        .map(|f| {
-            vec![
-                f.kind.to_owned(),
-                f.id.clone(),
-                f.user.clone().unwrap_or_default(),
-                f.allowed_before.to_string(),
-                f.allowed_after.to_string(),
-            ]
-        })
+        .map(|q| base(q.seed, q.language, q.original, q.gloss))
         .collect();
-    csv_out(&["kind", "id", "user", "allowed_before", "allowed_after"], rows)
+    if rows.is_empty() {
+        rows.push(base("", "", "", ""));
+    }
+    csv_out(
+        &[
+            "id", "title", "reading", "seed", "language", "original", "gloss", "tests",
+        ],
+        rows,
+    )
 }

@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 
 use crate::keys::KeySpec;
 use crate::routes::answers::PurchaseAsk;
-use crate::routes::licenses::{Allocations, AssignLicense, SetFlowLicense};
+use crate::routes::licenses::{Allocations, SetFlowLicense};
+use entitle_core::changes::{AssignLicense, BulkAssign};
 
 fn r(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
@@ -131,7 +132,7 @@ pub fn document() -> Value {
     }
     schema!(Scenario => "Scenario", User => "User", Environment => "Environment", App => "App", Flow => "Flow",
         Entity => "Entity", Subscription => "Subscription",
-        LicenseRequest => "LicenseRequest", crate::routes::usage::UsageAsk => "UsageAsk", crate::routes::usage::UsageBatch => "UsageBatch", AssignLicense => "AssignLicense",
+        LicenseRequest => "LicenseRequest", crate::routes::usage::UsageAsk => "UsageAsk", crate::routes::usage::UsageBatch => "UsageBatch", AssignLicense => "AssignLicense", BulkAssign => "BulkAssign", crate::routes::items::Batch => "Batch",
         Allocations => "Allocations", SetFlowLicense => "SetFlowLicense", PurchaseAsk => "PurchaseAsk",
         KeySpec => "KeySpec");
     // The generator's shared definitions live under `$defs` of a holder schema, referenced from the rest.
@@ -168,6 +169,33 @@ pub fn document() -> Value {
                 }}},
                 "flips": {"type": "array", "description": "The decisions the change would turn"},
                 "tenant": {"type": "object", "description": "POST /tenants: the tenant it would create"},
+            },
+        }),
+    );
+    let rule_ids: Vec<&str> = entitle_core::Rule::ALL.iter().map(|r| r.id()).collect();
+    schemas.insert(
+        "RuleSection".to_owned(),
+        json!({
+            "type": "object",
+            "description": "One rule of the rulebook (docs/rules.md): the project's reading, the seed sentences it rests on, the tests that check it",
+            "required": ["id", "family", "title", "reading", "text", "seed_quotes", "tests"],
+            "properties": {
+                "id": {"type": "string", "enum": rule_ids},
+                "family": {"type": "string", "description": "The ID's prefix: CAT, CAP, REQ, FLOW, M365, D365, APP, ENT, PORTAL, AI, ENF or BUY"},
+                "title": {"type": "string"},
+                "reading": {"type": "string", "description": "Markdown"},
+                "text": {"type": "string", "description": "The whole section, markdown"},
+                "seed_quotes": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["seed", "language", "original", "gloss"],
+                    "properties": {
+                        "seed": {"type": "string", "description": "000 … 004"},
+                        "language": {"type": "string"},
+                        "original": {"type": "string"},
+                        "gloss": {"type": "string", "description": "English"},
+                    },
+                }},
+                "tests": {"type": "array", "items": {"type": "string"}, "description": "Test names, and corpus cases as corpus/FILE.toml#case"},
             },
         }),
     );
@@ -288,6 +316,18 @@ pub fn document() -> Value {
             }),
         );
     }
+    add(
+        "/tenants/{t}/changes:batch",
+        json!({
+            "post": op("Many changes to the collections in one write, in order, all or nothing (at most 1,000): create, replace, patch (RFC 7396) or delete, each decided by what it changes", "changes", vec![t(), dry_run()], json_body(r("Batch")), ("200", ok_json(json!({"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": {"type": "object", "required": ["status"], "properties": {"status": {"type": "integer"}, "body": {}}}}}})))),
+        }),
+    );
+    add(
+        "/tenants/{t}/users:assignLicense",
+        json!({
+            "post": op("Assign and remove licences for many users in one request, all or nothing (at most 20,000)", "licenses", vec![t(), dry_run()], json_body(r("BulkAssign")), ("200", ok_json(json!({"type": "object", "required": ["users"], "properties": {"users": {"type": "array", "items": r("User")}}})))),
+        }),
+    );
     add(
         "/tenants/{t}/users/{u}/assignLicense",
         json!({
@@ -465,6 +505,27 @@ pub fn document() -> Value {
             })))),
         }),
     );
+    add(
+        "/rules",
+        json!({
+            "get": op("Every rule of the rulebook, in order (any valid key)", "rules", vec![], None, ("200", ok_json(json!({
+                "type": "object",
+                "required": ["rules"],
+                "properties": {"rules": {"type": "array", "items": r("RuleSection")}},
+            })))),
+        }),
+    );
+    let mut rule_op = op(
+        "One rule: its title, reading, seed quotes and tests (any valid key); the ID in any case, `_` for `-`",
+        "rules",
+        vec![
+            json!({"name": "rule", "in": "path", "required": true, "description": "A rule ID such as FLOW-4", "schema": {"type": "string", "maxLength": 200}}),
+        ],
+        None,
+        ("200", ok_json(r("RuleSection"))),
+    );
+    with_problem(&mut rule_op, "404", "No such rule; the detail suggests close IDs");
+    add("/rules/{rule}", json!({ "get": rule_op }));
     add(
         "/keys/{id}",
         json!({

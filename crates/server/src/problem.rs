@@ -73,6 +73,23 @@ impl Problem {
         self
     }
 
+    /// The same problem about a part of a bigger request: body pointers (and a problem without one) are put
+    /// under `prefix`; `query:`/`header:`/`path:` pointers stay.
+    pub fn under(mut self, prefix: &str) -> Problem {
+        let put = |p: &str| format!("{prefix}{p}");
+        self.pointer = Some(match self.pointer.take() {
+            Some(p) if p.is_empty() || p.starts_with('/') => put(&p),
+            Some(other) => other,
+            None => prefix.to_owned(),
+        });
+        for e in &mut self.errors {
+            if e.pointer.is_empty() || e.pointer.starts_with('/') {
+                e.pointer = put(&e.pointer);
+            }
+        }
+        self
+    }
+
     pub fn bad_request(slug: &str, detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::BAD_REQUEST, slug, detail)
     }
@@ -92,6 +109,19 @@ impl Problem {
 
     pub fn conflict(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+
+    /// A change the engine refused: 409 when it conflicts with the tenant as it is, else 422; with its pointer.
+    pub fn refused(r: entitle_core::changes::Refusal) -> Problem {
+        let p = if r.conflict {
+            Problem::conflict(r.message)
+        } else {
+            Problem::unprocessable(r.message)
+        };
+        match r.pointer {
+            Some(pointer) => p.at(pointer),
+            None => p,
+        }
     }
 
     pub fn internal(detail: impl std::fmt::Display) -> Problem {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use entitle_core::buying::usage;
 use entitle_core::entities::flips;
 use entitle_core::{Catalog, Scenario, Snapshot};
 use serde_json::{Value, json};
@@ -90,31 +89,16 @@ impl IntoResponse for Reply {
 /// What a change makes of a tenant.
 #[derive(Debug)]
 pub struct Mutation {
-    /// The tenant after the change.
-    pub next: Next,
+    /// The tenant after the change, to be checked and indexed by the write path.
+    pub next: Scenario,
     pub changes: Vec<Change>,
     pub reply: Reply,
     /// The engine names problems by their place in the scenario (`flows[3].owner`); a request whose body is
     /// that one item gets pointers into its body instead.
     pub within: Option<String>,
-}
-
-/// A changed tenant: its scenario, to be checked and indexed by the write path, or already built into a snapshot
-/// by a mutation that needed it (the units check of `assignLicense`), which is then not built a second time.
-#[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one value per write, moved once into the write path; boxing would only add an allocation"
-)]
-pub enum Next {
-    Unchecked(Scenario),
-    Checked(Snapshot),
-}
-
-impl From<Scenario> for Next {
-    fn from(s: Scenario) -> Next {
-        Next::Unchecked(s)
-    }
+    /// The SKUs the request itself assigns or allocates, each with the pointer to blame when the change would
+    /// use more units of it than were bought (see [`within_bought`]).
+    pub blame: Vec<(String, String)>,
 }
 
 /// How a write was asked.
@@ -259,27 +243,9 @@ async fn store_failed(state: &AppState, tenant: &str, e: StoreError) -> Problem 
     p
 }
 
-/// No change may leave a SKU the tenant subscribes to assigned or allocated beyond its units where it was not
-/// before, whichever route makes it (a user's `licenses` in a PATCH as much as `assignLicense`, an environment's
-/// `allocations`, a subscription cut below what is in use): Graph refuses the assignment, the admin center the
-/// reduction. SKUs without a subscription follow the scenario file's convention (bought to match, BUY-6).
-pub fn within_bought(before: &Snapshot, after: &Snapshot) -> Result<(), Problem> {
-    let (was, now) = (usage(before).0, usage(after).0);
-    let catalog = after.catalog();
-    for x in &now {
-        let subscribed = catalog
-            .sku_idx(&x.sku)
-            .is_some_and(|i| after.tenant().subscribed.contains(&i));
-        let prior = was.iter().find(|y| y.sku == x.sku).map_or(0, |y| y.available);
-        if subscribed && x.available < 0 && x.available < prior {
-            return Err(Problem::conflict(format!(
-                "`{}`: {} unit(s) would be assigned or allocated beyond the {} bought; buy more or free some \
-                 first (BUY-6)",
-                x.sku, -x.available, x.purchased
-            )));
-        }
-    }
-    Ok(())
+/// The units check every change passes, whichever route makes it ([`entitle_core::changes::within_bought`]).
+pub fn within_bought(before: &Snapshot, after: &Snapshot, blame: &[(String, String)]) -> Result<(), Problem> {
+    entitle_core::changes::within_bought(before, after, blame).map_err(Problem::refused)
 }
 
 /// A change worked out and checked, ready to commit (or only to show, for a dry run).
@@ -324,11 +290,8 @@ pub async fn write(
             .heavy(|| -> Result<Prepared, Problem> {
                 let m = mutate(&cur)?;
                 let catalog = Arc::clone(cur.snapshot.catalog_arc());
-                let next = match m.next {
-                    Next::Checked(next) => next,
-                    Next::Unchecked(scenario) => check(state, catalog, scenario, m.within.as_deref())?,
-                };
-                within_bought(&cur.snapshot, &next)?;
+                let next = check(state, catalog, m.next, m.within.as_deref())?;
+                within_bought(&cur.snapshot, &next, &m.blame)?;
                 if req.dry_run {
                     return Ok(Prepared::DryRun(json!({
                         "dry_run": true,

@@ -62,6 +62,9 @@ async fn ask(app: &TestApp, tenant: &str, case: &Case) -> Result<Value, String> 
             if let Some(u) = &a.as_user {
                 body["as"] = json!(u);
             }
+            if let Some(c) = a.channel {
+                body["channel"] = json!(c.as_str());
+            }
             if let Some(at) = case.at {
                 body["at"] = json!(at.to_string());
             }

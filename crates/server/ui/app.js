@@ -88,7 +88,7 @@ async function route() {
       }
       return;
     }
-    node = h('section', {}, notice('error', e instanceof ApiError ? e.message : `Something went wrong: ${e.message}`));
+    node = errorPage(e, '#/tenants', 'the tenants');
   }
   if (mine === generation) {
     mount(root, node);
@@ -109,15 +109,28 @@ async function render(parts) {
     setCrumbs([[tenant, `#/t/${seg(tenant)}`], ...(tab ? [[entry[1], `#/t/${seg(tenant)}/${chosen}`]] : []), ...(item ? [[item, null]] : [])]);
     const { data: summary } = await api('GET', `/tenants/${seg(tenant)}`);
     const ctx = { me, tenant, summary, refresh: route };
+    if (item && !['flows', 'users', 'apps'].includes(chosen)) return notFound();
     let body;
-    if (item && chosen === 'flows') body = await flowView(ctx, item);
-    else if (item && chosen === 'users') body = await userView(ctx, item);
-    else if (item && chosen === 'apps') body = await appView(ctx, item);
-    else if (item) return notFound();
-    else body = await entry[2](ctx);
+    try {
+      if (item && chosen === 'flows') body = await flowView(ctx, item);
+      else if (item && chosen === 'users') body = await userView(ctx, item);
+      else if (item && chosen === 'apps') body = await appView(ctx, item);
+      else body = await entry[2](ctx);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) throw e;
+      // The tenant is there: keep its tabs, and offer the way back to the list the page came from.
+      body = errorPage(e, `#/t/${seg(tenant)}/${chosen}`, item ? `all ${entry[1].toLowerCase()}` : entry[1]);
+    }
     return tenantFrame(ctx, chosen, body);
   }
   return notFound();
+}
+
+/** An error in place of a page: what went wrong, and a link back to where one can go on. */
+function errorPage(e, back, label) {
+  return h('section', { class: 'error-page' },
+    notice('error', e instanceof ApiError ? e.message : `Something went wrong: ${e.message}`),
+    h('p', {}, h('a', { href: back, class: 'back' }, `Back to ${label}`)));
 }
 
 function notFound() {
@@ -151,7 +164,7 @@ function tenantFrame(ctx, current, body) {
 function signInView(message) {
   const error = h('p', { id: 'error', class: 'notice error', role: 'alert', hidden: !message }, message || '');
   const input = h('input', { id: 'key', name: 'key', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false' });
-  const form = h('form', { class: 'sign-in', onsubmit: submit },
+  const form = h('form', { class: 'sign-in', onsubmit: submit, novalidate: true },
     h('h1', {}, 'Sign in'),
     h('p', {}, 'Paste an API key: an operator key (`entitle key create --role operator`, or ENTITLE_ADMIN_KEY at first start) or a tenant admin\'s key. It stays in this tab only.'),
     h('label', { for: 'key' }, 'API key'),
@@ -162,7 +175,13 @@ function signInView(message) {
   async function submit(event) {
     event.preventDefault();
     const key = input.value.trim();
-    if (!key) return;
+    if (!key) {
+      // Said on the page: the browser's own bubble for a required field is easy to miss (and absent headless).
+      error.hidden = false;
+      error.textContent = 'Enter an API key: the field is empty.';
+      input.focus();
+      return;
+    }
     try {
       const { data } = await api('GET', '/me', { key });
       if (!admits(data)) {

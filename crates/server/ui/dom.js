@@ -76,9 +76,87 @@ export function filtered(rows, fields, render, id = 'filter') {
   return [box, place];
 }
 
-/** Rule IDs as chips: each one names a rule of the rulebook (RULES.md). */
+/** Rule IDs as chips: each one names a rule of the rulebook (docs/rules.md) and opens its text. */
 export function rules(ids) {
-  return h('span', { class: 'rules' }, (ids || []).map((id) => h('code', { class: 'rule', title: `rule ${id}` }, id)));
+  return h('span', { class: 'rules' }, (ids || []).map((id) => ruleChip(id, `rule ${id}`)));
+}
+
+/**
+ * One rule ID as a chip that opens the rule (title, reading, seed sentences) in a dialog, fetched from
+ * GET /v1/rules/{id}: by click, or Enter / Space from the keyboard. Its text is the ID alone, as before; the
+ * chips of a rules list carry the tooltip `rule ID` (pages tell them from the chips of findings by it).
+ */
+export function ruleChip(id, title) {
+  const chip = h('code', {
+    class: 'rule', tabindex: '0', role: 'button', 'aria-haspopup': 'dialog', title,
+    dataset: { rule: id },
+    onclick: () => showRule(id, chip),
+    onkeydown: (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        showRule(id, chip);
+      }
+    },
+  }, id);
+  return chip;
+}
+
+/** Rule sections already read: the rulebook is part of the server's build and never changes under a page. */
+const ruleCache = new Map();
+
+/** Markdown's inline `code` as <code>, the rest as text (the reading is plain prose with code spans). */
+function inline(text) {
+  return text.split('`').map((part, i) => (i % 2 ? h('code', {}, part) : part));
+}
+
+/** The reading's paragraphs (blank lines apart; a list item per line that starts with "- "). */
+function prose(markdown) {
+  return markdown.split(/\n\s*\n/).map((para) => {
+    const lines = para.split('\n');
+    if (lines.every((l) => /^\s*- /.test(l) || /^\s{2,}\S/.test(l))) {
+      const items = para.split(/\n(?=\s*- )/).map((item) => item.replace(/^\s*- /, '').replace(/\s*\n\s*/g, ' '));
+      return h('ul', {}, items.map((item) => h('li', {}, inline(item))));
+    }
+    return h('p', {}, inline(para.replace(/\s*\n\s*/g, ' ')));
+  });
+}
+
+/** The one dialog rule texts open in (created on first use; Escape or Close closes it, focus goes back). */
+function ruleDialog() {
+  let dialog = document.getElementById('rule-dialog');
+  if (!dialog) {
+    dialog = h('dialog', { id: 'rule-dialog', class: 'rule-dialog', 'aria-labelledby': 'rule-dialog-title' });
+    document.body.appendChild(dialog);
+  }
+  return dialog;
+}
+
+async function showRule(id, opener) {
+  const dialog = ruleDialog();
+  const close = h('button', { type: 'button', class: 'small close', onclick: () => dialog.close() }, 'Close');
+  const title = h('h2', { id: 'rule-dialog-title' }, id);
+  const body = h('div', { class: 'rule-body' }, h('p', { class: 'loading' }, 'Loading…'));
+  mount(dialog, h('div', { class: 'rule-head' }, title, close), body);
+  dialog.addEventListener('close', () => opener?.focus(), { once: true });
+  if (!dialog.open) dialog.showModal();
+  close.focus();
+  try {
+    if (!ruleCache.has(id)) ruleCache.set(id, (await api('GET', `/rules/${encodeURIComponent(id)}`)).data);
+    const rule = ruleCache.get(id);
+    dialog.dataset.rule = rule.id;
+    mount(title, `${rule.id} — ${rule.title}`);
+    mount(body,
+      h('div', { class: 'reading' }, prose(rule.reading)),
+      rule.seed_quotes.length ? h('h3', {}, 'What the sources say') : null,
+      rule.seed_quotes.map((q) => h('figure', { class: 'seed-quote' },
+        h('blockquote', { lang: q.language }, q.original),
+        h('figcaption', {}, h('span', { class: 'gloss' }, q.gloss), ' ', h('span', { class: 'meta' }, `(seed ${q.seed})`)))),
+      rule.tests.length ? h('details', { class: 'rule-tests' },
+        h('summary', {}, `Checked by ${rule.tests.length} test${rule.tests.length === 1 ? '' : 's'}`),
+        h('ul', { class: 'plain' }, rule.tests.map((t) => h('li', {}, h('code', {}, t))))) : null);
+  } catch (e) {
+    mount(body, notice('error', e.message));
+  }
 }
 
 export function chips(items, cls = 'chip') {
@@ -172,7 +250,7 @@ export function licensedBy(lb) {
 
 /** Findings of the engine (problems, warnings): each with the rule that found it. */
 export function findings(list, cls = 'plain') {
-  return h('ul', { class: cls }, (list || []).map((f) => h('li', {}, h('code', { class: 'rule' }, f.rule), ' ', f.flow ? `${f.flow}: ` : '', f.message)));
+  return h('ul', { class: cls }, (list || []).map((f) => h('li', {}, ruleChip(f.rule), ' ', f.flow ? `${f.flow}: ` : '', f.message)));
 }
 
 /** One term of a <dl class="facts">. */

@@ -15,7 +15,7 @@
 //! [[case]]
 //! name = "flow_4_owner_without_premium"           # snake_case, unique in the file; named after the rule it checks
 //! command = "check-flow"                          # check-flow | check-app | audit | capacity | limits | cost | buy
-//! args = { flow = "invoice-sync" }                # flow, as, app, user, sku, quantity (as the command needs)
+//! args = { flow = "invoice-sync" }                # flow, as, app, user, sku, quantity, channel (as needed)
 //! at = "2024-10-01"                               # optional, per case (wins over the file's)
 //! catalog = "current"                             # optional, per case
 //! why = "FLOW-2, FLOW-4: an automated flow needs its owner to hold premium"   # optional: shown on failure
@@ -40,7 +40,7 @@ use entitle_core::buying::{cost, preview_purchase};
 use entitle_core::capacity::capacity;
 use entitle_core::report::{app_answer, flow_answer};
 use entitle_core::requests::{flow_limit, user_limit};
-use entitle_core::scenario::Format;
+use entitle_core::scenario::{Format, PurchaseChannel};
 use entitle_core::{Catalog, Scenario, Snapshot};
 use serde::Deserialize;
 use serde_json::Value;
@@ -112,6 +112,8 @@ pub struct Args {
     pub user: Option<String>,
     pub sku: Option<String>,
     pub quantity: Option<u32>,
+    /// The purchase channel (`buy`): `admin`, `csp`, `self-service` or `trial`.
+    pub channel: Option<PurchaseChannel>,
 }
 
 /// One question and the part of its answer the rules determine.
@@ -162,6 +164,7 @@ impl Case {
                 flag("--sku", a.sku.clone());
                 flag("--quantity", a.quantity.map(|q| q.to_string()));
                 flag("--as", a.as_user.clone());
+                flag("--channel", a.channel.map(|c| c.as_str().to_owned()));
             }
             Command::Audit | Command::Capacity | Command::Cost => {}
         }
@@ -282,13 +285,14 @@ fn check_args(file: &str, name: &str, command: Command, a: &Args) -> Result<(), 
         ("user", a.user.is_some()),
         ("sku", a.sku.is_some()),
         ("quantity", a.quantity.is_some()),
+        ("channel", a.channel.is_some()),
     ];
     let (required, allowed): (&[&str], &[&str]) = match command {
         Command::CheckFlow => (&["flow"], &["flow", "as"]),
         Command::CheckApp => (&["app", "user"], &["app", "user"]),
         Command::Audit | Command::Capacity | Command::Cost => (&[], &[]),
         Command::Limits => (&[], &["user", "flow", "as"]),
-        Command::Buy => (&["sku", "quantity"], &["sku", "quantity", "as"]),
+        Command::Buy => (&["sku", "quantity"], &["sku", "quantity", "as", "channel"]),
     };
     let what = command.as_str();
     for (arg, present) in given {
@@ -518,7 +522,7 @@ pub fn library_answer(case: &Case) -> Result<Value, String> {
                 .quantity
                 .ok_or_else(|| format!("case `{}`: no `quantity`", case.name))?;
             let u = a.as_user.as_deref().map(user).transpose()?;
-            json(&preview_purchase(&snap, sku, quantity, u))
+            json(&preview_purchase(&snap, sku, quantity, u, a.channel))
         }
     }
 }

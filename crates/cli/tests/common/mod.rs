@@ -25,6 +25,74 @@ pub fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/small-business-m365.toml")
 }
 
+/// A started `entitle serve`: its process, the base URL its first `listening on` line announced, what it printed
+/// before that line, and what it writes to stderr (collected as it comes).
+pub struct Launched {
+    pub child: Child,
+    pub base: String,
+    pub banner: Vec<String>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+/// Spawns `cmd` (an `entitle serve …`) with its output piped, and waits up to 60 s for its address. A server that
+/// does not announce one is killed and the test fails with its stderr.
+pub fn launch(mut cmd: Command) -> Launched {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the entitle binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    {
+        let stderr = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                stderr
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let base = loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => match line.strip_prefix("entitle: listening on ") {
+                Some(addr) => break addr.trim().to_owned(),
+                None => banner.push(line),
+            },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("the server did not start; stderr: {}", stderr.lock().unwrap());
+            }
+        }
+    };
+    Launched {
+        child,
+        base,
+        banner,
+        stderr,
+    }
+}
+
 /// A running `entitle serve`; killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -66,54 +134,9 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the entitle binary starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut err = child.stderr.take().expect("stderr");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        {
-            let stderr = Arc::clone(&stderr);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = err.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    stderr
-                        .lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    if let Some(a) = line.strip_prefix("entitle: listening on http://") {
-                        break a.trim().parse().expect("an address");
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    std::thread::sleep(Duration::from_millis(100));
-                    panic!("the server did not start; stderr: {}", stderr.lock().unwrap());
-                }
-            }
-        };
+        let up = launch(cmd);
+        let addr = up.base.trim_start_matches("http://").parse().expect("an address");
+        let (child, stderr) = (up.child, up.stderr);
         Server {
             child,
             addr,

@@ -322,6 +322,10 @@ pub struct Sku {
     /// Self-service purchase may offer it (BUY-1).
     #[serde(default)]
     pub self_service: bool,
+    /// An add-on (CAT-13): seed 000 sells it as a capacity extension "voor betaalde, zelfstandige licenties voor
+    /// Power Apps, Power Automate en Dynamics 365", so only a tenant holding such a licence may buy it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub add_on: bool,
     /// First day it can be bought.
     #[serde(default)]
     pub available_from: Option<NaiveDate>,
@@ -425,6 +429,9 @@ pub struct Terms {
     pub grandfather_created_before: NaiveDate,
     /// …until this day.
     pub grandfather_until: NaiveDate,
+    /// M365-2: a tenant that used a reclassified connector before the reclassification keeps building new apps
+    /// and flows with them until this day (exclusive), or the end of its Microsoft 365 term if that is later.
+    pub tenant_transition_until: NaiveDate,
     pub capacity: CapacityTerms,
     pub requests: RequestTerms,
     pub enforcement: EnforcementTerms,
@@ -498,8 +505,19 @@ pub struct EnforcementKindTerms {
 pub struct SelfServiceTerms {
     /// ISO 3166-1 alpha-2 codes where self-service purchase is offered (seed 003).
     pub countries: Vec<String>,
-    /// Tenant segments that cannot buy self-service.
+    /// Tenant segments that cannot buy self-service…
     pub excluded_segments: Vec<String>,
+    /// …in these countries (seed 001: "niet beschikbaar voor tenants voor overheden, non-profitorganisaties of
+    /// onderwijsinstellingen in de Verenigde Staten"). Empty: everywhere. A tenant of unknown country is excluded.
+    #[serde(default)]
+    pub excluded_segments_in: Vec<String>,
+    /// The first day self-service purchase was offered (seed 003: "Vanaf 14 januari 2020"), to commercial-cloud
+    /// tenants only.
+    pub available_from: NaiveDate,
+    /// Admin roles that buy for the organisation besides global and billing admins, per product line (seed 001:
+    /// "Power Platform-beheerders kunnen licenties kopen voor Power Automate").
+    #[serde(default)]
+    pub platform_admin_lines: Vec<ProductLine>,
     /// Trial units a tenant shows once one user signs up (BUY-7).
     pub trial_units_shown: u32,
     /// Days an admin-assigned trial unit lasts (BUY-7).

@@ -60,6 +60,11 @@ pub struct Tenant {
     /// Self-service purchase policy per SKU id (entitle extension, BUY-2); a SKU not named is `enabled`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub self_service: BTreeMap<String, SelfServicePolicy>,
+    /// The first day after the tenant's current Microsoft 365 subscription term (entitle extension, M365-2): the
+    /// transition for tenants that already used reclassified connectors lasts until this day when it is later
+    /// than the catalog's `tenant_transition_until` (2020-10-01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m365_term_end: Option<NaiveDate>,
 }
 
 /// The cloud a tenant lives in; anything but `public` is national or sovereign (FLOW-19).
@@ -72,6 +77,19 @@ pub enum Cloud {
     GccHigh,
     Dod,
     China,
+}
+
+impl Cloud {
+    /// The name the scenario file uses.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Public => "public",
+            Cloud::Gcc => "gcc",
+            Cloud::GccHigh => "gcc-high",
+            Cloud::Dod => "dod",
+            Cloud::China => "china",
+        }
+    }
 }
 
 /// `tenant.segment` (BUY-1).
@@ -137,6 +155,18 @@ pub enum PurchaseChannel {
     SelfService,
     Csp,
     Trial,
+}
+
+impl PurchaseChannel {
+    /// The name the scenario file, the CLI and the API use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PurchaseChannel::Admin => "admin",
+            PurchaseChannel::SelfService => "self-service",
+            PurchaseChannel::Csp => "csp",
+            PurchaseChannel::Trial => "trial",
+        }
+    }
 }
 
 /// `[[users]]`.
@@ -231,6 +261,10 @@ pub struct Environment {
     /// Dataverse storage this environment uses, in MB (entitle extension; CAP-6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<Storage>,
+    /// The user a `developer` environment belongs to (entitle extension; CAT-11): with the developer plan, its
+    /// owner uses everything in it, Dataverse included, for individual use. Only on developer environments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// Environment types.

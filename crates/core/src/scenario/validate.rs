@@ -25,6 +25,7 @@
 //! - `quantity = 0` is allowed (pointless, not wrong); a subscription may end on the day it starts (an empty
 //!   window), not before;
 //! - `buyer` is required on a self-service subscription and refused on any other;
+//! - an environment's `owner` (CAT-11) is a user, and only a `developer` environment has one;
 //! - `home_licenses` need `kind = "guest"` (a member's would be ignored); `home_cloud` alone is harmless, as
 //!   SCENARIO.md's own example shows;
 //! - an app is not embedded in itself, a flow not in its own context, and no flow is its own ancestor;
@@ -38,7 +39,7 @@ use crate::catalog::{Catalog, Scope};
 use super::ids;
 use super::limits::MAX_QUANTITY;
 use super::locate::Target;
-use super::model::{EventKind, PurchaseChannel, SCENARIO_VERSION, Scenario, UserKind};
+use super::model::{EnvironmentKind, EventKind, PurchaseChannel, SCENARIO_VERSION, Scenario, UserKind};
 use super::path::KeyPath;
 use super::suggest;
 
@@ -367,6 +368,20 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
                         "`environments[{first}]` is already the default; exactly one environment is"
                     ))),
                 ),
+            }
+        }
+        // CAT-11: only a developer environment belongs to one user.
+        if let Some(owner) = &env.owner {
+            users.check_ref(owner, here.key("owner"), &mut out);
+            if env.kind != EnvironmentKind::Developer {
+                out.push(
+                    Problem::new(here.key("owner"), "only a developer environment has an owner")
+                        .help(Some(
+                            "set `kind = \"developer\"` (an individual environment of the developer plan, CAT-11), \
+                             or remove `owner`"
+                                .to_owned(),
+                        )),
+                );
             }
         }
         if let Some(st) = &env.storage {

@@ -11,8 +11,8 @@ use super::{
 };
 use crate::catalog::{Capability, CapabilitySet, Catalog, Kind, ProductLine, SkuIdx, Tier};
 use crate::scenario::{
-    Account, Cloud, DesktopMode, EventKind, Feature, FlowLicense, Logic, PurchaseChannel, Scenario,
-    Subscription, UserKind,
+    Account, Cloud, DesktopMode, EnvironmentKind, EventKind, Feature, FlowLicense, Logic, PurchaseChannel,
+    Scenario, Subscription, UserKind,
 };
 
 /// A scenario that cannot be turned into a snapshot: a reference that does not resolve or a duplicate id.
@@ -296,6 +296,12 @@ pub(super) fn build(
             default: e.default,
             dataverse: e.dataverse || e.default,
             has_dynamics: !e.dynamics_apps.is_empty(),
+            developer_owner: match &e.owner {
+                Some(o) if e.kind == EnvironmentKind::Developer => {
+                    Some(user(&|| format!("environments[{i}].owner"), o)?)
+                }
+                _ => None,
+            },
             first_app: None,
             process_units: 0,
             bot_only_units: 0,
@@ -361,6 +367,34 @@ pub(super) fn build(
     };
 
     let terms = &catalog.terms;
+    // M365-2, seed 000: "Tijdens de overgangsperiode kunnen klanten extra apps en stromen blijven maken met behulp
+    // van deze connectors" (during the transition customers may keep building apps and flows with these
+    // connectors). The transition is the tenant's: it applies when some app or flow made before the
+    // reclassification used a reclassified connector, and lasts until 2020-10-01 or the end of the tenant's
+    // Microsoft 365 term, whichever is later. It covers every reclassified connector, not only the ones used.
+    let tenant_transition = {
+        let used_before = |connectors: &[String], created: Option<NaiveDate>| {
+            created.is_some_and(|c| c < terms.reclassification_date)
+                && connectors
+                    .iter()
+                    .any(|c| catalog.connector(c).is_some_and(|k| k.reclassified))
+        };
+        let until = scenario
+            .tenant
+            .m365_term_end
+            .map_or(terms.tenant_transition_until, |end| {
+                end.max(terms.tenant_transition_until)
+            });
+        at < until
+            && (scenario
+                .apps
+                .iter()
+                .any(|a| used_before(&a.connectors, a.created))
+                || scenario
+                    .flows
+                    .iter()
+                    .any(|f| used_before(&f.connectors, f.created)))
+    };
     let premium_of = |connectors: &[String], features: &[Feature], created: Option<NaiveDate>| -> Premium {
         let mut p = Premium::default();
         let mut other = false;
@@ -391,11 +425,10 @@ pub(super) fn build(
         p.desktop_only =
             p.desktop && connectors.is_empty() && features.iter().all(|f| *f == Feature::DesktopFlow);
         p.made_before_reclassification = created.is_some_and(|c| c < terms.grandfather_created_before);
-        p.grandfathered = p.reclassified
-            && !other
-            && !p.unknown_connector
-            && created.is_some_and(|c| c < terms.grandfather_created_before)
-            && at < terms.grandfather_until;
+        let only_reclassified = p.reclassified && !other && !p.unknown_connector;
+        let extended =
+            created.is_some_and(|c| c < terms.grandfather_created_before) && at < terms.grandfather_until;
+        p.grandfathered = only_reclassified && (extended || tenant_transition);
         p.premium = (p.reclassified || other || p.unknown_connector) && !p.grandfathered;
         p
     };

@@ -884,6 +884,99 @@ users = ["dev"]
     c.names("trace", d.trace.as_slice(), "CAT-11");
 }
 
+/// Seed 000: the developer plan gives "een gratis omgeving voor individueel gebruik met functionaliteit, inclusief
+/// de Common Data Service" (a free environment for individual use, Common Data Service included). In their own
+/// developer environment its holder runs premium apps and flows; another user there, or the holder without the
+/// plan, is decided as anywhere else.
+#[test]
+fn cat_11_developer_plan_covers_its_owner_in_their_developer_environment() {
+    let s = snap(
+        r#"
+[[environments]]
+id = "dev-env"
+kind = "developer"
+owner = "dev"
+dataverse = true
+
+[[environments]]
+id = "pat-env"
+kind = "developer"
+owner = "pat"
+dataverse = true
+
+[[users]]
+id = "dev"
+licenses = ["power-apps-developer"]
+
+[[users]]
+id = "colleague"
+licenses = ["office-365-e3"]
+
+[[users]]
+id = "pat"
+licenses = ["office-365-e3"]
+
+[[apps]]
+id = "crm"
+environment = "dev-env"
+kind = "model-driven"
+connectors = ["shared_commondataserviceforapps"]
+users = ["dev", "colleague"]
+
+[[apps]]
+id = "pats-app"
+environment = "pat-env"
+connectors = ["shared_salesforce"]
+users = ["pat"]
+
+[[flows]]
+id = "sync"
+environment = "dev-env"
+owner = "dev"
+connectors = ["shared_salesforce"]
+"#,
+        "2024-06-01",
+    );
+    let mut c = checks();
+    let d = app(&s, "crm", "dev");
+    c.eq(
+        "model-driven app in the owner's developer environment",
+        d.allowed,
+        true,
+    );
+    c.names("crm/dev: trace", d.trace.as_slice(), "CAT-11");
+    let d = flow(&s, "sync");
+    c.eq(
+        "premium flow in the owner's developer environment",
+        d.allowed,
+        true,
+    );
+    c.names("sync: trace", d.trace.as_slice(), "CAT-11");
+    c.eq("another user there", app(&s, "crm", "colleague").allowed, false);
+    c.eq(
+        "an environment's owner without the developer plan",
+        app(&s, "pats-app", "pat").allowed,
+        false,
+    );
+}
+
+/// Only a developer environment has an owner: on any other it is bad input, named where it is.
+#[test]
+fn cat_11_only_developer_environments_have_an_owner() {
+    let text =
+        format!("{HEAD}\n[[users]]\nid = \"dev\"\n\n[[environments]]\nid = \"prod\"\nowner = \"dev\"\n");
+    let msg =
+        entitle_core::Scenario::parse(&text, entitle_core::scenario::Format::Toml, "t.toml", &catalog())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+    let mut c = checks();
+    c.ok(
+        &format!("refused, naming environments[1].owner: {msg}"),
+        msg.contains("environments[1].owner") && msg.contains("developer"),
+    );
+}
+
 // ------------------------------------------------------------------------------------------------ CAT-12
 
 #[test]
@@ -1098,6 +1191,207 @@ quantity = 1
     c.eq("EUR total", bill.total.0.get("EUR").copied(), Some(dec("5400")));
     c.eq("USD total", bill.total.0.get("USD").copied(), Some(dec("1260")));
     c.names("bill rules", &bill.rules, "CAT-13");
+}
+
+/// Seed 000's portal table sells the 5,000-login pack "Alleen CSP" (only through a CSP partner): bought directly
+/// by an admin it is refused, with the channel that sells it; through a partner it is accepted. Only an admin
+/// buys for the organisation through a partner (BUY-8).
+#[test]
+fn cat_13_the_csp_only_pack_is_bought_through_a_partner_only() {
+    use entitle_core::scenario::PurchaseChannel;
+    let s = snap(
+        "\n[[users]]\nid = \"ann\"\nroles = [\"global-admin\"]\nlicenses = [\"power-apps-per-user\"]\n\n[[users]]\nid = \"bob\"\n",
+        "2024-06-01",
+    );
+    let mut c = checks();
+    let direct = buy(&s, "portal-logins-tier-3", 1, None);
+    c.eq("directly (the admin's default): accepted", direct.accepted, false);
+    c.eq("directly: channel", direct.channel, "admin");
+    c.finding("directly", &direct.problems, "CAT-13");
+    c.ok(
+        &format!("the reason names the CSP channel: {:?}", direct.problems),
+        direct.problems.iter().any(|p| p.message.contains("CSP partner")),
+    );
+    let csp = buy_via(&s, "portal-logins-tier-3", 1, Some("ann"), PurchaseChannel::Csp);
+    c.ok(
+        &format!("through a partner: accepted ({:?})", csp.problems),
+        csp.accepted,
+    );
+    c.eq("through a partner: channel", csp.channel, "csp");
+    c.eq("billed to", csp.billed_to.as_str(), "tenant");
+    let bob = buy_via(&s, "portal-logins-tier-3", 1, Some("bob"), PurchaseChannel::Csp);
+    c.eq("a non-admin through a partner: accepted", bob.accepted, false);
+    c.finding("a non-admin through a partner", &bob.problems, "BUY-8");
+    let tier2 = buy_via(&s, "portal-logins-tier-2", 1, None, PurchaseChannel::Admin);
+    c.ok(
+        &format!("tier 2 directly: accepted ({:?})", tier2.problems),
+        tier2.accepted,
+    );
+}
+
+/// Seed 000: AI Builder "is een capaciteitsuitbreiding voor betaalde, zelfstandige licenties voor Power Apps, Power
+/// Automate en Dynamics 365"; the other add-ons "zijn van toepassing op alle zelfstandige Power Apps- en Power
+/// Automate-abonnementen". A tenant with Microsoft 365 alone (or only a trial) buys no add-on; one with a paid
+/// standalone licence, a process licence or a Dynamics 365 licence does.
+#[test]
+fn cat_13_add_ons_need_a_paid_standalone_base_licence() {
+    let bare = snap(
+        "\n[[users]]\nid = \"ann\"\nlicenses = [\"office-365-e3\", \"power-automate-trial\"]\n",
+        "2024-06-01",
+    );
+    let mut c = checks();
+    for sku in [
+        "ai-builder-capacity",
+        "portal-logins-tier-1",
+        "power-platform-requests",
+        "dataverse-database-capacity",
+    ] {
+        let p = buy(&bare, sku, 1, None);
+        c.eq(
+            &format!("{sku} with Office 365 and a trial: accepted"),
+            p.accepted,
+            false,
+        );
+        c.finding(sku, &p.problems, "CAT-13");
+    }
+    for base in [
+        "\n[[users]]\nid = \"ann\"\nlicenses = [\"power-automate-premium\"]\n",
+        "\n[[users]]\nid = \"ann\"\nlicenses = [\"dynamics-365-sales-enterprise\"]\n",
+        "\n[[subscriptions]]\nsku = \"power-automate-process\"\nquantity = 1\n",
+    ] {
+        let p = buy(&snap(base, "2024-06-01"), "ai-builder-capacity", 1, None);
+        c.ok(
+            &format!("AI Builder with {base:?}: accepted ({:?})", p.problems),
+            p.accepted,
+        );
+    }
+}
+
+/// Seed 001: "Power Platform-beheerders kunnen licenties kopen voor Power Automate": a Power Platform admin buys
+/// Power Automate for the organisation, not Power Apps (which only a global or billing admin buys, BUY-8).
+#[test]
+fn buy_8_power_platform_admins_buy_power_automate() {
+    use entitle_core::scenario::PurchaseChannel;
+    let s = snap(
+        "\n[[users]]\nid = \"pat\"\nroles = [\"power-platform-admin\"]\n",
+        "2024-06-01",
+    );
+    let mut c = checks();
+    let p = buy_via(
+        &s,
+        "power-automate-premium",
+        1,
+        Some("pat"),
+        PurchaseChannel::Admin,
+    );
+    c.ok(
+        &format!("Power Automate: accepted ({:?})", p.problems),
+        p.accepted,
+    );
+    c.eq("billed to", p.billed_to.as_str(), "tenant");
+    let p = buy_via(&s, "power-apps-per-user", 1, Some("pat"), PurchaseChannel::Admin);
+    c.eq("Power Apps: accepted", p.accepted, false);
+    c.finding("Power Apps", &p.problems, "BUY-8");
+}
+
+/// Trials (BUY-7): a person signs up for one unit, for themselves, with a work account (CAT-14: a consumer account
+/// "kan alleen het gratis abonnement gebruiken"), unless an admin disabled self-service for the product (BUY-2);
+/// an admin assigns at most the 10,000 units the tenant is shown.
+#[test]
+fn buy_7_trial_sign_ups_are_one_unit_for_a_work_account() {
+    let s = snap(
+        r#"
+[tenant.self_service]
+power-apps-per-user = "disabled"
+
+[[users]]
+id = "bob"
+
+[[users]]
+id = "gina"
+account = "consumer"
+
+[[users]]
+id = "ann"
+roles = ["global-admin"]
+"#,
+        "2024-06-01",
+    );
+    let mut c = checks();
+    let p = buy(&s, "power-automate-trial", 1, Some("bob"));
+    c.ok(&format!("bob, 1 unit: accepted ({:?})", p.problems), p.accepted);
+    let p = buy(&s, "power-automate-trial", 20, Some("bob"));
+    c.eq("bob, 20 units: accepted", p.accepted, false);
+    c.finding("bob, 20 units", &p.problems, "BUY-7");
+    let p = buy(&s, "power-automate-trial", 1, Some("gina"));
+    c.eq("consumer account: accepted", p.accepted, false);
+    c.finding("consumer account", &p.problems, "CAT-14");
+    let p = buy(&s, "power-apps-trial", 1, Some("bob"));
+    c.eq(
+        "self-service disabled for Power Apps: accepted",
+        p.accepted,
+        false,
+    );
+    c.finding("self-service disabled", &p.problems, "BUY-2");
+    let p = buy(&s, "power-automate-trial", 10_000, Some("ann"));
+    c.ok(&format!("admin, 10,000: accepted ({:?})", p.problems), p.accepted);
+    let p = buy(&s, "power-automate-trial", 10_001, Some("ann"));
+    c.eq("admin, 10,001: accepted", p.accepted, false);
+    c.finding("admin, 10,001", &p.problems, "BUY-7");
+}
+
+/// Every channel is checked against the SKU: a process licence is not sold self-service (BUY-1), a trial is signed
+/// up for and never bought through a channel (CAT-10), a paid SKU is not a trial (CAT-10).
+#[test]
+fn buy_1_a_sku_is_bought_only_through_the_channels_that_sell_it() {
+    use entitle_core::scenario::PurchaseChannel;
+    let s = snap(
+        "\n[[users]]\nid = \"ann\"\nroles = [\"global-admin\"]\n\n[[users]]\nid = \"bob\"\n",
+        "2024-06-01",
+    );
+    let mut c = checks();
+    let p = buy_via(
+        &s,
+        "power-automate-process",
+        1,
+        Some("bob"),
+        PurchaseChannel::SelfService,
+    );
+    c.eq("process, self-service: accepted", p.accepted, false);
+    c.finding("process, self-service", &p.problems, "BUY-1");
+    let p = buy_via(
+        &s,
+        "power-automate-premium",
+        1,
+        Some("bob"),
+        PurchaseChannel::SelfService,
+    );
+    c.ok(
+        &format!("premium, self-service: accepted ({:?})", p.problems),
+        p.accepted,
+    );
+    c.eq("billed to the buyer", p.billed_to.as_str(), "bob");
+    let p = buy_via(&s, "power-automate-trial", 1, Some("bob"), PurchaseChannel::Admin);
+    c.eq("a trial bought directly: accepted", p.accepted, false);
+    c.finding("a trial bought directly", &p.problems, "BUY-7");
+    let p = buy_via(
+        &s,
+        "power-automate-premium",
+        1,
+        Some("ann"),
+        PurchaseChannel::Trial,
+    );
+    c.eq("a paid SKU as a trial: accepted", p.accepted, false);
+    c.finding("a paid SKU as a trial", &p.problems, "CAT-10");
+    let p = buy_via(
+        &s,
+        "power-automate-premium",
+        1,
+        None,
+        PurchaseChannel::SelfService,
+    );
+    c.eq("self-service with nobody buying: accepted", p.accepted, false);
+    c.finding("self-service with nobody buying", &p.problems, "BUY-1");
 }
 
 // ------------------------------------------------------------------------------------------------ CAT-14

@@ -82,7 +82,22 @@ pub(crate) fn buy(s: &Snapshot, sku: &str, quantity: u32, buyer: Option<&str>) -
         .catalog()
         .sku_idx(sku)
         .unwrap_or_else(|| panic!("no SKU `{sku}` in the seed catalog"));
-    preview_purchase(s, idx, quantity, buyer.map(|b| user(s, b)))
+    preview_purchase(s, idx, quantity, buyer.map(|b| user(s, b)), None)
+}
+
+/// `buy --sku SKU --quantity N [--as USER] --channel CHANNEL`.
+pub(crate) fn buy_via(
+    s: &Snapshot,
+    sku: &str,
+    quantity: u32,
+    buyer: Option<&str>,
+    channel: entitle_core::scenario::PurchaseChannel,
+) -> Purchase {
+    let idx = s
+        .catalog()
+        .sku_idx(sku)
+        .unwrap_or_else(|| panic!("no SKU `{sku}` in the seed catalog"));
+    preview_purchase(s, idx, quantity, buyer.map(|b| user(s, b)), Some(channel))
 }
 
 /// The audit's row of one flow, if the flow is at risk.

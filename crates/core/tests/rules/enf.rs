@@ -567,3 +567,147 @@ fn enf_4_new_unlicensed_premium_flows_are_created_off() {
         Some("maker-notified"),
     );
 }
+
+// ------------------------------------------------------------------------------------------------ ENF-3, ENF-5, ENF-6
+
+/// The order of a timeline: admins first, makers 30 days later, then the grace period, then off. A licence that
+/// lapsed on 2024-05-01 is seen by admins that day, by makers on 2024-05-31, and turned off after 14 days.
+#[test]
+fn enf_3_admins_first_makers_30_days_later_then_off() {
+    let mut c = checks();
+    for (at, state) in [
+        ("2024-05-10", "admin-notified"),
+        ("2024-06-05", "maker-notified"),
+        ("2024-06-20", "turned-off"),
+    ] {
+        match audit_row(&audit_of(&snap(&lapsed("2024-05-01"), at)), "sync") {
+            None => {
+                c.ok(&format!("{at}: in the audit"), false);
+            }
+            Some(r) => {
+                c.eq(&format!("{at}: state"), r.state, Some(state));
+                c.eq(
+                    &format!("{at}: makers 30 days after admins"),
+                    r.admin_notice
+                        .zip(r.maker_notice)
+                        .map(|(a, m)| (m - a).num_days()),
+                    Some(30),
+                );
+                c.names(&format!("{at}: rules"), &r.rules, "ENF-3");
+            }
+        }
+    }
+}
+
+/// A flow turned off stays off (its row names ENF-5); once its owner holds Premium again it is licensed, and it
+/// leaves the audit.
+#[test]
+fn enf_5_a_flow_turned_off_comes_back_only_once_licensed() {
+    let mut c = checks();
+    let off = snap(&lapsed("2022-05-01"), "2022-10-20");
+    match audit_row(&audit_of(&off), "sync") {
+        None => {
+            c.ok("turned off: in the audit", false);
+        }
+        Some(r) => {
+            c.eq("state", r.state, Some("turned-off"));
+            c.names("rules", &r.rules, "ENF-5");
+        }
+    }
+    let renewed = format!(
+        "{}\n[[subscriptions]]\nsku = \"power-automate-premium\"\nquantity = 1\nstart = \"2022-10-18\"\n",
+        lapsed("2022-05-01")
+    );
+    let on = snap(&renewed, "2022-10-20");
+    c.ok(
+        "licensed again: out of the audit",
+        audit_row(&audit_of(&on), "sync").is_none(),
+    );
+    c.eq("licensed again: allowed", flow(&on, "sync").allowed, true);
+}
+
+/// The fixes of a flow at risk come cheapest first, each filed under ENF-6: Premium for the owner (15 USD)
+/// before a process licence for the flow (150 USD).
+#[test]
+fn enf_6_fixes_come_cheapest_first_premium_for_the_owner() {
+    let s = snap(&lapsed("2024-05-01"), "2024-05-10");
+    let mut c = checks();
+    let Some(r) = audit_row(&audit_of(&s), "sync") else {
+        c.ok("in the audit", false);
+        return;
+    };
+    let first = r.fixes.first();
+    c.eq(
+        "first fix",
+        first.map(|f| (f.action, f.sku.as_deref(), f.rule.id())),
+        Some((
+            entitle_core::fixes::Action::AssignLicense,
+            Some("power-automate-premium"),
+            "ENF-6",
+        )),
+    );
+    c.cost(
+        "first fix",
+        first.and_then(|f| f.monthly_cost.as_ref()),
+        "15",
+        "USD",
+    );
+    c.ok(
+        &format!("a process licence is offered too: {:?}", r.fixes),
+        r.fixes
+            .iter()
+            .any(|f| f.action == entitle_core::fixes::Action::AssignProcessLicense),
+    );
+    let amounts: Vec<_> = r
+        .fixes
+        .iter()
+        .filter_map(|f| f.monthly_cost.as_ref().map(|m| m.amount))
+        .collect();
+    c.ok(
+        &format!("cheapest first: {amounts:?}"),
+        amounts.windows(2).all(|w| w.first() <= w.last()),
+    );
+}
+
+/// A flow can name only an app that exists: once its app is deleted, the scenario is bad input naming the flow's
+/// `app`, so the association has to go (and the flow be licensed otherwise) before the tenant is judged again.
+#[test]
+fn enf_7_a_flow_cannot_stay_associated_with_a_deleted_app() {
+    let text = format!(
+        r#"{HEAD}
+[[users]]
+id = "maker"
+licenses = ["power-apps-per-user"]
+
+[[flows]]
+id = "notify"
+environment = "default"
+owner = "maker"
+connectors = ["shared_salesforce"]
+app = "expenses"
+"#
+    );
+    let c = catalog();
+    let err =
+        entitle_core::scenario::Scenario::parse(&text, entitle_core::scenario::Format::Toml, "test.toml", &c);
+    let mut k = checks();
+    match err {
+        Ok(_) => {
+            k.ok("an association with a missing app is refused", false);
+        }
+        Err(e) => {
+            let m = e.to_string();
+            k.ok(&format!("names the app: {m}"), m.contains("expenses"));
+            k.ok(&format!("names the key: {m}"), m.contains("app"));
+        }
+    }
+    let with_app = format!(
+        "{text}\n[[apps]]\nid = \"expenses\"\nenvironment = \"default\"\nconnectors = [\"shared_salesforce\"]\n"
+    );
+    let s = snap_of(&with_app, "2024-06-01");
+    k.names(
+        "associated: the app's context",
+        flow(&s, "notify").trace.as_slice(),
+        "FLOW-9",
+    );
+}

@@ -417,3 +417,155 @@ fn d365_3_team_members_get_no_custom_apps_or_portals() {
         c.names(&format!("{a}: trace"), d.trace.as_slice(), "D365-3");
     }
 }
+
+// ------------------------------------------------------------------------------------------------ D365-1, again
+
+/// Seed 000: "Een Dynamics 365 ondernemingstoepassingslicentie krijgt gebruiksrechten voor aangepaste Power
+/// Apps-toepassingen binnen dezelfde omgeving als de Dynamics 365-toepassing" (an enterprise licence grants use of
+/// custom apps in the same environment as the Dynamics 365 app). The environment decides: a custom app there needs
+/// no `extends_dynamics`, and an app in an environment where only another Dynamics 365 app is installed is not
+/// covered by a licence for the first.
+#[test]
+fn d365_1_any_custom_app_in_the_licensed_apps_environment_is_covered() {
+    let s = snap(
+        &format!(
+            r#"{D365_APPS}
+[[environments]]
+id = "service-env"
+dataverse = true
+dynamics_apps = ["customer-service"]
+
+[[apps]]
+id = "undeclared"
+environment = "sales-env"
+kind = "canvas"
+connectors = ["shared_salesforce"]
+users = ["seller", "member"]
+
+[[apps]]
+id = "undeclared-portal"
+environment = "sales-env"
+kind = "portal"
+users = ["seller"]
+
+[[apps]]
+id = "service-app"
+environment = "service-env"
+kind = "canvas"
+connectors = ["shared_salesforce"]
+users = ["seller"]
+"#
+        ),
+        "2024-06-01",
+    );
+    let mut c = checks();
+    for a in ["undeclared", "undeclared-portal"] {
+        let d = app(&s, a, "seller");
+        c.eq(&format!("{a}: allowed without extends_dynamics"), d.allowed, true);
+        c.names(&format!("{a}: trace"), d.trace.as_slice(), "D365-1");
+    }
+    let d = app(&s, "service-app", "seller");
+    c.eq(
+        "a Sales licence in Customer Service's environment",
+        d.allowed,
+        false,
+    );
+    c.app_problem("service-app", &d, "D365-1");
+    let d = app(&s, "undeclared", "member");
+    c.eq("Team Members still get no custom app (D365-3)", d.allowed, false);
+    c.names("member: trace", d.trace.as_slice(), "D365-3");
+}
+
+// ------------------------------------------------------------------------------------------------ M365-2, tenant
+
+const TRANSITION: &str = r#"
+[[users]]
+id = "ann"
+licenses = ["office-365-e3"]
+
+[[flows]]
+id = "old-sql"
+environment = "default"
+owner = "ann"
+connectors = ["shared_sql"]
+created = "2019-05-01"
+
+[[flows]]
+id = "new-sql"
+environment = "default"
+owner = "ann"
+connectors = ["shared_sql"]
+created = "2020-03-01"
+
+[[flows]]
+id = "new-sql-gateway"
+environment = "default"
+owner = "ann"
+connectors = ["shared_sql"]
+features = ["gateway"]
+created = "2020-03-01"
+"#;
+
+/// Seed 000: "Tijdens de overgangsperiode kunnen klanten extra apps en stromen blijven maken met behulp van deze
+/// connectors" (during the transition customers may keep building apps and flows with these connectors). A tenant
+/// that used a reclassified connector before 2019-10-01 builds new flows with them until 2020-10-01; gateways
+/// stay premium.
+#[test]
+fn m365_2_a_tenant_that_used_the_connectors_keeps_building_until_2020_10_01() {
+    let mut c = checks();
+    let s = snap(TRANSITION, "2020-09-30");
+    let d = flow(&s, "new-sql");
+    c.eq("new SQL flow on 2020-09-30: allowed", d.allowed, true);
+    c.eq("new SQL flow: premium", d.premium, false);
+    c.names("new SQL flow: trace", d.trace.as_slice(), "M365-2");
+    c.ok(
+        &format!(
+            "no FLOW-25 for a flow made after 2019-10-01: {:?}",
+            ids(d.trace.as_slice())
+        ),
+        !d.trace.as_slice().contains(&rule("FLOW-25")),
+    );
+    c.eq(
+        "a gateway is premium all the same",
+        flow(&s, "new-sql-gateway").allowed,
+        false,
+    );
+    let after = snap(TRANSITION, "2020-10-01");
+    let d = flow(&after, "new-sql");
+    c.eq("new SQL flow on 2020-10-01: allowed", d.allowed, false);
+    c.eq("new SQL flow on 2020-10-01: premium", d.premium, true);
+    c.eq(
+        "the old flow keeps its own exemption (FLOW-25)",
+        flow(&after, "old-sql").allowed,
+        true,
+    );
+}
+
+/// The transition lasts until the end of the tenant's Microsoft 365 term when that is later (`m365_term_end`,
+/// the first day after the term); a tenant that never used the connectors gets none.
+#[test]
+fn m365_2_the_transition_lasts_to_the_end_of_the_m365_term_if_later() {
+    let mut c = checks();
+    let term = format!(
+        "{}{}",
+        HEAD.replace(
+            "country = \"NL\"",
+            "country = \"NL\"\nm365_term_end = \"2021-03-01\""
+        ),
+        TRANSITION
+    );
+    c.eq(
+        "2021-02-28, term ends 2021-03-01: allowed",
+        flow(&snap_of(&term, "2021-02-28"), "new-sql").allowed,
+        true,
+    );
+    c.eq(
+        "2021-03-01: allowed",
+        flow(&snap_of(&term, "2021-03-01"), "new-sql").allowed,
+        false,
+    );
+    let never_used = TRANSITION.replace("created = \"2019-05-01\"", "created = \"2019-11-01\"");
+    let d = flow(&snap(&never_used, "2020-06-01"), "new-sql");
+    c.eq("a tenant that never used them: allowed", d.allowed, false);
+    c.eq("a tenant that never used them: premium", d.premium, true);
+}

@@ -112,3 +112,71 @@ pub fn record(log: &mut Log, t: u64, n: u64, d: &Decision) {
         log.warns.push(t);
     }
 }
+
+/// `ENTITLE_TEST_REDIS_URL`, or `None` with a line saying the test `what` is skipped.
+pub fn redis_url(what: &str) -> Option<String> {
+    let url = std::env::var("ENTITLE_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("ENTITLE_TEST_REDIS_URL is not set: skipping {what}");
+    }
+    url
+}
+
+/// A free loopback port, for a server of the test's own.
+pub fn free_port() -> Option<u16> {
+    Some(
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port(),
+    )
+}
+
+/// A `redis-server` of the test's own on a loopback port (so the test may stop, restart or pause it with
+/// `DEBUG SLEEP`), persisting nothing, killed on drop. `None` when `redis-server` is missing or does not answer.
+pub struct OwnRedis {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl OwnRedis {
+    pub fn start(port: u16) -> Option<Self> {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--enable-debug-command",
+                "local",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let me = Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(me);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -266,6 +266,9 @@ pub struct PurchaseAsk {
     pub as_user: Option<String>,
     #[serde(default)]
     pub at: Option<NaiveDate>,
+    /// `admin`, `csp`, `self-service` or `trial`; absent: directly for an admin, self-service for anyone else.
+    #[serde(default)]
+    pub channel: Option<entitle_core::scenario::PurchaseChannel>,
 }
 
 fn one() -> u32 {
@@ -301,5 +304,5 @@ pub async fn purchase_preview(
         ),
         None => None,
     };
-    Ok(json(&preview_purchase(&snap, sku, ask.quantity, u)))
+    Ok(json(&preview_purchase(&snap, sku, ask.quantity, u, ask.channel)))
 }

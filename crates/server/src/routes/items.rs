@@ -10,8 +10,8 @@ use entitle_core::Scenario;
 use entitle_core::scenario::{
     App, Entity, Environment, Flow, LicenseRequest, RequestState, Subscription, User,
 };
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -276,39 +276,158 @@ pub struct Ask<'a> {
     pub w: &'a Writing,
 }
 
+/// One change to a collection, applied to a scenario in memory: what it records, what it answers, and where the
+/// item it wrote sits in the scenario (for pointers into the request).
+struct Step {
+    change: Change,
+    reply: Reply,
+    within: String,
+}
+
+/// Creates `item` in `s`, if `p` may and its id is free.
+fn create_step<T: Item>(
+    s: &mut Scenario,
+    p: &crate::auth::Principal,
+    mut item: T,
+    t: &str,
+) -> Result<Step, Problem> {
+    authorize::<T>(p, None, Some(&item))?;
+    let taken = |id: &str| find::<T>(s, id).is_some();
+    item.name_new(&taken);
+    let id = item.id(T::list(s).len());
+    if find::<T>(s, &id).is_some() {
+        return Err(Problem::conflict(format!("{} `{id}` exists already", T::KIND)).at("/id"));
+    }
+    let index = T::list(s).len();
+    T::list_mut(s).push(item.clone());
+    let after = to_value(&item)?;
+    Ok(Step {
+        change: Change {
+            action: "create",
+            kind: T::KIND,
+            item: Some(id.clone()),
+            before: None,
+            after: Some(after.clone()),
+        },
+        reply: Reply {
+            status: StatusCode::CREATED,
+            body: Some(after),
+            etag: Some(etag_of(&item)),
+            location: Some(format!("/v1/tenants/{t}/{}/{id}", T::URL)),
+        },
+        within: format!("{}[{index}]", T::SECTION),
+    })
+}
+
+/// Replaces (or, with `patch`, merges RFC 7396 `body` into) item `id` of `s`. `given` is the `If-Match`, which
+/// must match when `need_match`.
+fn update_step<T: Item>(
+    s: &mut Scenario,
+    p: &crate::auth::Principal,
+    id: &str,
+    body: &Value,
+    patch: bool,
+    (given, need_match): (Option<&str>, bool),
+) -> Result<Step, Problem> {
+    if patch && !body.is_object() {
+        return Err(Problem::unprocessable("a merge patch is a JSON object").at(""));
+    }
+    let i = find::<T>(s, id).ok_or_else(|| Problem::not_found(T::KIND, id))?;
+    let old = T::list(s)
+        .get(i)
+        .cloned()
+        .ok_or_else(|| Problem::not_found(T::KIND, id))?;
+    // Some right on the item first, so a key with none learns nothing from the precondition.
+    require_some_write::<T>(p, &old)?;
+    precondition(given, &etag_of(&old), need_match)?;
+    let before = to_value(&old)?;
+    let merged = if patch {
+        let mut v = before.clone();
+        merge_patch(&mut v, body);
+        v
+    } else {
+        body.clone()
+    };
+    let new: T = parse_json(merged.to_string().as_bytes())?;
+    if new.id(i) != id {
+        return Err(Problem::unprocessable(format!(
+            "the id is `{id}` in the URL; an item cannot be renamed"
+        ))
+        .at("/id"));
+    }
+    authorize(p, Some(&old), Some(&new))?;
+    let after = to_value(&new)?;
+    let etag = etag_of(&new);
+    if let Some(slot) = T::list_mut(s).get_mut(i) {
+        *slot = new;
+    }
+    Ok(Step {
+        change: Change {
+            action: "update",
+            kind: T::KIND,
+            item: Some(id.to_owned()),
+            before: Some(before),
+            after: Some(after.clone()),
+        },
+        reply: Reply {
+            status: StatusCode::OK,
+            body: Some(after),
+            etag: Some(etag),
+            location: None,
+        },
+        within: format!("{}[{i}]", T::SECTION),
+    })
+}
+
+/// Deletes item `id` of `s`; `given` is the optional `If-Match`.
+fn delete_step<T: Item>(
+    s: &mut Scenario,
+    p: &crate::auth::Principal,
+    id: &str,
+    given: Option<&str>,
+) -> Result<Step, Problem> {
+    let i = find::<T>(s, id).ok_or_else(|| Problem::not_found(T::KIND, id))?;
+    let old = T::list(s)
+        .get(i)
+        .cloned()
+        .ok_or_else(|| Problem::not_found(T::KIND, id))?;
+    authorize(p, Some(&old), None)?;
+    precondition(given, &etag_of(&old), false)?;
+    T::list_mut(s).remove(i);
+    Ok(Step {
+        change: Change {
+            action: "delete",
+            kind: T::KIND,
+            item: Some(id.to_owned()),
+            before: Some(to_value(&old)?),
+            after: None,
+        },
+        reply: Reply::no_content(),
+        // A deletion has no body: whatever it breaks (a user still owning flows) is elsewhere, a 409.
+        within: String::new(),
+    })
+}
+
+/// One step as the whole of a write.
+fn single(s: Scenario, step: Step) -> Mutation {
+    Mutation {
+        next: s,
+        blame: Vec::new(),
+        changes: vec![step.change],
+        reply: step.reply,
+        within: Some(step.within),
+    }
+}
+
 async fn create<T: Item>(a: Ask<'_>) -> Result<Response, Problem> {
     let slot = a.state.slot(&a.w.caller.0, a.t)?;
-    let mut item: T = json_body(&a.w.headers, &a.w.body)?;
+    let item: T = json_body(&a.w.headers, &a.w.body)?;
+    // Refused before the write path when the key may not create it at all.
     authorize::<T>(&a.w.caller.0, None, Some(&item))?;
-    let req = &a.w.req;
-    write(a.state, &slot, req, |cur| {
+    write(a.state, &slot, &a.w.req, |cur| {
         let mut s = cur.scenario().clone();
-        let taken = |id: &str| find::<T>(&s, id).is_some();
-        item.name_new(&taken);
-        let id = item.id(T::list(&s).len());
-        if find::<T>(&s, &id).is_some() {
-            return Err(Problem::conflict(format!("{} `{id}` exists already", T::KIND)).at("/id"));
-        }
-        let index = T::list(&s).len();
-        T::list_mut(&mut s).push(item.clone());
-        let after = to_value(&item)?;
-        Ok(Mutation {
-            next: s.into(),
-            changes: vec![Change {
-                action: "create",
-                kind: T::KIND,
-                item: Some(id.clone()),
-                before: None,
-                after: Some(after.clone()),
-            }],
-            reply: Reply {
-                status: StatusCode::CREATED,
-                body: Some(after),
-                etag: Some(etag_of(&item)),
-                location: Some(format!("/v1/tenants/{}/{}/{id}", a.t, T::URL)),
-            },
-            within: Some(format!("{}[{index}]", T::SECTION)),
-        })
+        let step = create_step(&mut s, &a.w.caller.0, item.clone(), a.t)?;
+        Ok(single(s, step))
     })
     .await
 }
@@ -321,55 +440,10 @@ async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, 
     if patch && !body.is_object() {
         return Err(Problem::unprocessable("a merge patch is a JSON object").at(""));
     }
-    let req = &a.w.req;
-    write(a.state, &slot, req, |cur| {
+    write(a.state, &slot, &a.w.req, |cur| {
         let mut s = cur.scenario().clone();
-        let i = find::<T>(&s, id).ok_or_else(|| Problem::not_found(T::KIND, id))?;
-        let old = T::list(&s)
-            .get(i)
-            .cloned()
-            .ok_or_else(|| Problem::not_found(T::KIND, id))?;
-        // Some right on the item first, so a key with none learns nothing from the precondition.
-        require_some_write::<T>(&a.w.caller.0, &old)?;
-        precondition(given.as_deref(), &etag_of(&old), true)?;
-        let before = to_value(&old)?;
-        let merged = if patch {
-            let mut v = before.clone();
-            merge_patch(&mut v, &body);
-            v
-        } else {
-            body.clone()
-        };
-        let new: T = parse_json(merged.to_string().as_bytes())?;
-        if new.id(i) != id {
-            return Err(Problem::unprocessable(format!(
-                "the id is `{id}` in the URL; an item cannot be renamed"
-            ))
-            .at("/id"));
-        }
-        authorize(&a.w.caller.0, Some(&old), Some(&new))?;
-        let after = to_value(&new)?;
-        let etag = etag_of(&new);
-        if let Some(slot) = T::list_mut(&mut s).get_mut(i) {
-            *slot = new;
-        }
-        Ok(Mutation {
-            next: s.into(),
-            changes: vec![Change {
-                action: "update",
-                kind: T::KIND,
-                item: Some(id.to_owned()),
-                before: Some(before),
-                after: Some(after.clone()),
-            }],
-            reply: Reply {
-                status: StatusCode::OK,
-                body: Some(after),
-                etag: Some(etag),
-                location: None,
-            },
-            within: Some(format!("{}[{i}]", T::SECTION)),
-        })
+        let step = update_step::<T>(&mut s, &a.w.caller.0, id, &body, patch, (given.as_deref(), true))?;
+        Ok(single(s, step))
     })
     .await
 }
@@ -377,32 +451,213 @@ async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, 
 async fn delete<T: Item>(a: Ask<'_>, id: &str) -> Result<Response, Problem> {
     let slot = a.state.slot(&a.w.caller.0, a.t)?;
     let given = if_match(&a.w.headers)?;
-    let req = &a.w.req;
-    write(a.state, &slot, req, |cur| {
+    write(a.state, &slot, &a.w.req, |cur| {
         let mut s = cur.scenario().clone();
-        let i = find::<T>(&s, id).ok_or_else(|| Problem::not_found(T::KIND, id))?;
-        let old = T::list(&s)
-            .get(i)
-            .cloned()
-            .ok_or_else(|| Problem::not_found(T::KIND, id))?;
-        authorize(&a.w.caller.0, Some(&old), None)?;
-        precondition(given.as_deref(), &etag_of(&old), false)?;
-        T::list_mut(&mut s).remove(i);
+        let step = delete_step::<T>(&mut s, &a.w.caller.0, id, given.as_deref())?;
+        Ok(single(s, step))
+    })
+    .await
+}
+
+/// The most changes one batch may carry.
+pub const MAX_BATCH_CHANGES: usize = 1_000;
+
+/// `POST …/changes:batch`: many changes to the collections in one write, all or nothing.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub changes: Vec<BatchChange>,
+}
+
+/// One change of a [`Batch`]: what the single routes do, named in the body.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchChange {
+    pub op: BatchOp,
+    /// `users`, `environments`, `apps`, `flows`, `entities`, `subscriptions` or `license-requests`.
+    pub collection: String,
+    /// The item to replace, patch or delete.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The new item (`create`, `replace`) or the merge patch (`patch`, RFC 7396).
+    #[serde(default)]
+    pub item: Option<Value>,
+    /// The item's ETag, as `If-Match` would carry it; optional, since the batch is one write.
+    #[serde(default)]
+    pub if_match: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BatchOp {
+    Create,
+    Replace,
+    Patch,
+    Delete,
+}
+
+/// One change of a batch, on collection `T`.
+fn batch_step<T: Item>(
+    s: &mut Scenario,
+    p: &crate::auth::Principal,
+    c: &BatchChange,
+    t: &str,
+) -> Result<Step, Problem> {
+    // The item a change names must be there (by then: a change may name what an earlier one created).
+    let id = || {
+        let id = c.id.as_deref().ok_or_else(|| {
+            Problem::unprocessable(format!("a `{:?}` names the item's `id`", c.op)).at("/id")
+        })?;
+        match find::<T>(s, id) {
+            Some(_) => Ok(id),
+            None => Err(Problem::not_found(T::KIND, id).at("/id")),
+        }
+    };
+    let item = || {
+        c.item
+            .as_ref()
+            .ok_or_else(|| Problem::unprocessable(format!("a `{:?}` carries an `item`", c.op)).at("/item"))
+    };
+    // A stale `if_match` is this change's field, not a header; the rest of a problem is about the item.
+    let if_match = |e: &Problem| e.pointer.as_deref() == Some("header:If-Match");
+    let in_item = |e: Problem| {
+        if if_match(&e) {
+            e.at("/if_match")
+        } else {
+            e.under("/item")
+        }
+    };
+    match c.op {
+        BatchOp::Create => {
+            let v: T = parse_json(item()?.to_string().as_bytes()).map_err(in_item)?;
+            create_step(s, p, v, t).map_err(in_item)
+        }
+        BatchOp::Replace | BatchOp::Patch => {
+            let id = id()?;
+            let patch = c.op == BatchOp::Patch;
+            update_step::<T>(s, p, id, item()?, patch, (c.if_match.as_deref(), false)).map_err(in_item)
+        }
+        BatchOp::Delete => delete_step::<T>(s, p, id()?, c.if_match.as_deref())
+            .map_err(|e| if if_match(&e) { e.at("/if_match") } else { e }),
+    }
+}
+
+/// Runs `batch_step` with `T` bound to the item type a batch change's `collection` names.
+fn batch_dispatch(
+    s: &mut Scenario,
+    p: &crate::auth::Principal,
+    c: &BatchChange,
+    t: &str,
+) -> Result<Step, Problem> {
+    match c.collection.as_str() {
+        "users" => batch_step::<User>(s, p, c, t),
+        "environments" => batch_step::<Environment>(s, p, c, t),
+        "apps" => batch_step::<App>(s, p, c, t),
+        "flows" => batch_step::<Flow>(s, p, c, t),
+        "entities" => batch_step::<Entity>(s, p, c, t),
+        "subscriptions" => batch_step::<Subscription>(s, p, c, t),
+        "license-requests" => batch_step::<LicenseRequest>(s, p, c, t),
+        other => Err(Problem::unprocessable(format!(
+            "unknown collection `{other}` (one of {})",
+            SECTIONS.join(", ")
+        ))
+        .at("/collection")),
+    }
+}
+
+/// Many changes in one write, in order, all or nothing, under the same rights as one by one: each change is
+/// decided by what it changes. The answer lists each change's result (`status`, `body`); `?dry_run=true` lists
+/// the changes and every decision they would turn. Problems point into the batch (`/changes/3/item/owner`).
+pub async fn batch(
+    State(state): State<Arc<AppState>>,
+    Path(t): Path<String>,
+    w: Writing,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&w.caller.0, &t)?;
+    let ask: Batch = json_body(&w.headers, &w.body)?;
+    if ask.changes.len() > MAX_BATCH_CHANGES {
+        return Err(Problem::unprocessable(format!(
+            "{} changes in one batch; at most {MAX_BATCH_CHANGES}: split it",
+            ask.changes.len()
+        ))
+        .at("/changes"));
+    }
+    write(&state, &slot, &w.req, |cur| {
+        let mut s = cur.scenario().clone();
+        let mut steps = Vec::with_capacity(ask.changes.len());
+        for (i, c) in ask.changes.iter().enumerate() {
+            let step =
+                batch_dispatch(&mut s, &w.caller.0, c, &t).map_err(|e| e.under(&format!("/changes/{i}")))?;
+            steps.push(step);
+        }
+        // The engine's checks, with each problem inside an item this batch wrote pointed at that change.
+        if let Err(errors) = s.validate(cur.snapshot.catalog(), "request") {
+            return Err(batch_problem(&errors, &steps));
+        }
+        let results: Vec<Value> = steps
+            .iter()
+            .map(|st| serde_json::json!({"status": st.reply.status.as_u16(), "body": st.reply.body}))
+            .collect();
         Ok(Mutation {
-            next: s.into(),
-            changes: vec![Change {
-                action: "delete",
-                kind: T::KIND,
-                item: Some(id.to_owned()),
-                before: Some(to_value(&old)?),
-                after: None,
-            }],
-            reply: Reply::no_content(),
-            // A deletion has no body: whatever it breaks (a user still owning flows) is elsewhere, a 409.
-            within: Some(String::new()),
+            next: s,
+            blame: Vec::new(),
+            changes: steps.into_iter().map(|st| st.change).collect(),
+            reply: Reply::json(StatusCode::OK, serde_json::json!({ "results": results })),
+            within: None,
         })
     })
     .await
+}
+
+/// The engine's problems with a batch's result: each inside an item a change wrote points into that change's
+/// `item` (422); any elsewhere makes the whole a conflict (409), as for one change.
+fn batch_problem(errors: &[entitle_core::InputError], steps: &[Step]) -> Problem {
+    let mut inside = true;
+    let located: Vec<crate::problem::FieldError> = errors
+        .iter()
+        .map(|e| {
+            let hit = steps.iter().enumerate().find(|(_, st)| {
+                !st.within.is_empty()
+                    && (e.key() == st.within
+                        || e.key().starts_with(&format!("{}.", st.within))
+                        || e.key().starts_with(&format!("{}[", st.within)))
+            });
+            let pointer = match hit {
+                Some((i, st)) => format!(
+                    "/changes/{i}/item{}",
+                    crate::problem::pointer_of(e.key(), Some(&st.within))
+                ),
+                None => {
+                    inside = false;
+                    crate::problem::pointer_of(e.key(), None)
+                }
+            };
+            crate::problem::FieldError {
+                pointer,
+                detail: match e.help() {
+                    Some(h) => format!("{} ({h})", e.message()),
+                    None => e.message().to_owned(),
+                },
+            }
+        })
+        .collect();
+    let first = located.first().cloned();
+    let detail = first.as_ref().map_or_else(
+        || "invalid change".to_owned(),
+        |f| format!("{}: {}", f.pointer, f.detail),
+    );
+    let mut p = if inside {
+        Problem::unprocessable(detail)
+    } else {
+        Problem::conflict(format!(
+            "the changes would leave the tenant inconsistent: {detail}"
+        ))
+    };
+    p.pointer = first.map(|f| f.pointer);
+    if located.len() > 1 {
+        p.errors = located;
+    }
+    p
 }
 
 /// Does `p` hold any right to write this item (its collection's, or a guarded field's)?

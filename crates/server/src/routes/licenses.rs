@@ -6,9 +6,9 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use entitle_core::Snapshot;
 use entitle_core::buying::usage;
 use entitle_core::catalog::Scope as CatalogScope;
+use entitle_core::changes::{AssignLicense, BulkAssign, assign_many, assign_to};
 use entitle_core::scenario::FlowLicense;
 use entitle_core::scenario::limits::MAX_QUANTITY;
 use serde::Deserialize;
@@ -19,25 +19,7 @@ use crate::policy::{Access, Family, Scope, require};
 use crate::problem::Problem;
 use crate::routes::items::etag_of;
 use crate::state::AppState;
-use crate::write::{Change, Mutation, Next, Reply, write};
-
-/// Graph `assignLicense`: `{"addLicenses": [{"skuId": …, "disabledPlans": []}], "removeLicenses": [skuId]}`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AssignLicense {
-    pub add_licenses: Vec<AddLicense>,
-    pub remove_licenses: Vec<String>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AddLicense {
-    /// A catalog SKU id (or alias).
-    pub sku_id: String,
-    /// Accepted for Graph compatibility; entitle's SKUs have no service plans to disable, so it must be empty.
-    #[serde(default)]
-    pub disabled_plans: Vec<String>,
-}
+use crate::write::{Change, Mutation, Reply, write};
 
 pub async fn assign_license(
     State(state): State<Arc<AppState>>,
@@ -69,46 +51,14 @@ pub async fn assign_license(
             .get_mut(i)
             .ok_or_else(|| Problem::not_found("user", &user))?;
         let before = serde_json::to_value(&*u).map_err(Problem::internal)?;
-        for (k, sku) in ask.remove_licenses.iter().enumerate() {
-            let pos = u
-                .licenses
-                .iter()
-                .position(|l| l == sku || catalog.sku_idx(l) == catalog.sku_idx(sku))
-                .ok_or_else(|| {
-                    Problem::unprocessable(format!("user `{user}` holds no `{sku}` licence to remove"))
-                        .at(format!("/removeLicenses/{k}"))
-                })?;
-            u.licenses.remove(pos);
-        }
-        let mut added = Vec::new();
-        for (k, add) in ask.add_licenses.iter().enumerate() {
-            let idx = catalog.sku_idx(&add.sku_id).ok_or_else(|| {
-                Problem::unprocessable(format!("unknown SKU `{}`", add.sku_id))
-                    .at(format!("/addLicenses/{k}/skuId"))
-            })?;
-            if !add.disabled_plans.is_empty() {
-                return Err(Problem::unprocessable(
-                    "entitle's SKUs have no service plans to disable; send an empty list",
-                )
-                .at(format!("/addLicenses/{k}/disabledPlans")));
-            }
-            let id = catalog
-                .sku(idx)
-                .map(|d| d.id.clone())
-                .unwrap_or_else(|| add.sku_id.clone());
-            u.licenses.push(id.clone());
-            added.push((k, id));
-        }
+        // Like Graph: no assignment beyond the units bought (the write path checks, blaming the added SKU).
+        let blame =
+            assign_to(u, catalog, &ask.add_licenses, &ask.remove_licenses, "").map_err(Problem::refused)?;
         let after = serde_json::to_value(&*u).map_err(Problem::internal)?;
         let etag = etag_of(&*u);
-        let next = crate::write::check(&state, Arc::clone(cur.snapshot.catalog_arc()), s, None)?;
-        let added: Vec<(String, String)> = added
-            .into_iter()
-            .map(|(k, sku)| (format!("/addLicenses/{k}/skuId"), sku))
-            .collect();
-        within_units(&cur.snapshot, &next, &added)?;
         Ok(Mutation {
-            next: Next::Checked(next),
+            next: s,
+            blame,
             changes: vec![Change {
                 action: "assign-license",
                 kind: "user",
@@ -128,26 +78,50 @@ pub async fn assign_license(
     .await
 }
 
-/// Like Graph: no assignment (or allocation) beyond the units bought. `added` pairs each added SKU with the
-/// pointer to blame.
-/// A SKU the tenant has no subscription for counts as bought to match (the scenario file's convention).
-pub fn within_units(before: &Snapshot, after: &Snapshot, added: &[(String, String)]) -> Result<(), Problem> {
-    let (before_usage, after_usage) = (usage(before).0, usage(after).0);
-    for (pointer, sku) in added {
-        let was = before_usage
-            .iter()
-            .find(|x| &x.sku == sku)
-            .map_or(0, |x| x.available);
-        let now = after_usage.iter().find(|x| &x.sku == sku).map(|x| x.available);
-        if let Some(now) = now.filter(|&n| n < 0 && n < was) {
-            return Err(Problem::conflict(format!(
-                "no available `{sku}` licences: {} would be assigned or allocated beyond the units bought; buy more or free one",
-                -now
-            ))
-            .at(pointer.clone()));
-        }
+/// Assigns and removes licences for many users in one write: every change or none. A user named twice gets both
+/// in order. With `?dry_run=true` the answer lists the changes and every decision they would turn.
+pub async fn bulk_assign_license(
+    State(state): State<Arc<AppState>>,
+    Path(t): Path<String>,
+    w: Writing,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&w.caller.0, &t)?;
+    let ask: BulkAssign = json_body(&w.headers, &w.body)?;
+    ask.within_bound().map_err(Problem::refused)?;
+    for a in &ask.assignments {
+        require(
+            &w.caller.0,
+            Family::Licenses,
+            Access::Write,
+            Scope {
+                environment: None,
+                user: Some(&a.user),
+            },
+        )?;
     }
-    Ok(())
+    write(&state, &slot, &w.req, |cur| {
+        let mut s = cur.scenario().clone();
+        let (done, blame) = assign_many(&mut s, cur.snapshot.catalog(), &ask).map_err(Problem::refused)?;
+        let users: Vec<serde_json::Value> = done.iter().map(|d| d.after.clone()).collect();
+        let changes = done
+            .into_iter()
+            .map(|d| Change {
+                action: "assign-license",
+                kind: "user",
+                item: Some(d.user),
+                before: Some(d.before),
+                after: Some(d.after),
+            })
+            .collect();
+        Ok(Mutation {
+            next: s,
+            blame,
+            changes,
+            reply: Reply::json(StatusCode::OK, json!({ "users": users })),
+            within: None,
+        })
+    })
+    .await
 }
 
 /// Power Platform licensing API: `{"currencyAllocations": [{"currencyType": SKU, "allocated": n}]}`.
@@ -265,11 +239,10 @@ pub async fn patch_allocations(
         }
         let after = allocations_json(&env, &e.allocations);
         // Like `assignLicense`: no allocation beyond the units bought (409), unless it was so before and the
-        // change does not make it worse.
-        let next = crate::write::check(&state, Arc::clone(cur.snapshot.catalog_arc()), s, None)?;
-        within_units(&cur.snapshot, &next, &changed)?;
+        // change does not make it worse (the write path checks, blaming the allocation).
         Ok(Mutation {
-            next: Next::Checked(next),
+            next: s,
+            blame: changed,
             changes: vec![Change {
                 action: "allocate",
                 kind: "environment",
@@ -323,7 +296,8 @@ pub async fn put_flow_license(
         let etag = etag_of(&*f);
         let body = serde_json::to_value(&*f).map_err(Problem::internal)?;
         Ok(Mutation {
-            next: s.into(),
+            next: s,
+            blame: Vec::new(),
             changes: vec![Change {
                 action: "set-license",
                 kind: "flow",

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod licenses;
 pub mod ops;
 pub mod requests;
+pub mod rules;
 pub mod tenants;
 pub mod usage;
 
@@ -50,6 +51,8 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route(&at("/flows/{f}/license"), put(licenses::put_flow_license))
         .route(&at("/apps/{a}/decision"), get(answers::app_decision))
         .route(&at("/users/{u}/assignLicense"), post(licenses::assign_license))
+        .route(&at("/users:assignLicense"), post(licenses::bulk_assign_license))
+        .route(&at("/changes:batch"), post(items::batch))
         .route(
             &at("/environments/{e}/allocations"),
             get(licenses::get_allocations).patch(licenses::patch_allocations),
@@ -66,6 +69,8 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/v1/keys", get(keys::list_operator).post(keys::create_operator))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke_operator))
         .route("/v1/me", get(keys::me))
+        .route("/v1/rules", get(rules::list))
+        .route("/v1/rules/{rule}", get(rules::get))
         .route("/v1/openapi.json", get(ops::openapi));
     Router::new()
         .route("/healthz", get(ops::healthz))

@@ -1,7 +1,7 @@
 // Dataverse capacity (CAP): database, file and log, each with what it comes from.
 
 import { api, seg } from '../api.js';
-import { h, table, rules, number, verdict } from '../dom.js';
+import { h, table, rules, ruleChip, number, verdict } from '../dom.js';
 
 export async function capacityView({ tenant }) {
   const { data: c } = await api('GET', `/tenants/${seg(tenant)}/capacity`);
@@ -22,6 +22,6 @@ export async function capacityView({ tenant }) {
       ['Database MB', (s) => number(s.database_mb)],
       ['File MB', (s) => number(s.file_mb)],
       ['Log MB', (s) => number(s.log_mb)],
-      ['Rule', (s) => h('code', { class: 'rule' }, s.rule)],
+      ['Rule', (s) => ruleChip(s.rule)],
     ], c.sources || []));
 }

@@ -4,7 +4,7 @@
 // which.
 
 import { api, seg } from '../api.js';
-import { h, mount, notice, fixText, flash } from '../dom.js';
+import { h, mount, notice, fixText, flash, ruleChip } from '../dom.js';
 
 /** Units of `sku` bought and not yet assigned or allocated (the cost report's usage lines). */
 async function unitsFree(tenant, sku) {
@@ -131,7 +131,7 @@ export function fixButton(ctx, fix, flow, env, done) {
       }
     },
   }, 'Fix…');
-  return h('div', { class: 'fix' }, h('span', {}, fixText(fix), ' ', h('code', { class: 'rule' }, fix.rule)), ' ', button, panel);
+  return h('div', { class: 'fix' }, h('span', {}, fixText(fix), ' ', ruleChip(fix.rule)), ' ', button, panel);
 }
 
 async function planPanel(ctx, fix, flow, env, done) {

@@ -2,7 +2,7 @@
 // it turns first), request limits per 24 hours with their sources (REQ) and the last 24 hours of use.
 
 import { api, seg } from '../api.js';
-import { h, table, rules, chips, notice, mount, number, downloadButton, filtered, flash } from '../dom.js';
+import { h, table, rules, ruleChip, chips, notice, mount, number, downloadButton, filtered, flash } from '../dom.js';
 import { flipsText } from './fix.js';
 
 export async function usersView({ tenant }) {
@@ -77,7 +77,7 @@ export async function userView(ctx, userId) {
     table([
       ['Source', (s) => s.source],
       ['Requests', (s) => number(s.requests)],
-      ['Rule', (s) => h('code', { class: 'rule' }, s.rule)],
+      ['Rule', (s) => ruleChip(s.rule)],
     ], usage.sources || [], { empty: 'No source.' }),
     hours(usage),
     downloadButton('usage-csv', 'Download usage as CSV', `${base}/usage`, `${tenant}-${userId}-usage.csv`, { user: userId }));
