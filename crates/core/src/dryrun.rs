@@ -671,7 +671,13 @@ impl<'a> World<'a> {
     fn scenario_of(&self, n: &Hood, flows: Vec<crate::scenario::Flow>, app_user: Option<&str>) -> Scenario {
         let sc = &*self.scenario;
         let pick = |set: &BTreeSet<u32>| -> Vec<usize> { set.iter().map(|i| *i as usize).collect() };
-        let users: Vec<_> = pick(&n.users)
+        // The owner of a developer environment is its user (CAT-11): a decision there reads them.
+        let mut with_owners = n.users.clone();
+        for &e in &n.envs {
+            let owner = sc.environments.get(e as usize).and_then(|e| e.owner.as_deref());
+            with_owners.extend(owner.and_then(|o| self.base.user_idx(o)).map(|u| u.0));
+        }
+        let users: Vec<_> = pick(&with_owners)
             .into_iter()
             .filter_map(|i| sc.users.get(i).cloned())
             .collect();

@@ -1094,3 +1094,49 @@ dynamics = true
     );
     assert_eq!(bill_growth(&s, &all), audit.summary.cheapest_fixes_monthly.0);
 }
+
+/// (d): a flow in someone's developer environment (CAT-11): the environment names its owner, so the dry run of a
+/// fix must know that user too, or it would find no fix at all.
+#[test]
+fn fixes_of_a_flow_in_another_users_developer_environment() {
+    let s = from_toml(
+        r#"
+[tenant]
+id = "dev"
+
+[[users]]
+id = "dina"
+licenses = ["power-apps-developer"]
+
+[[users]]
+id = "omar"
+
+[[environments]]
+id = "default"
+default = true
+
+[[environments]]
+id = "dina-dev"
+kind = "developer"
+owner = "dina"
+dataverse = true
+
+[[flows]]
+id = "sync"
+environment = "dina-dev"
+owner = "omar"
+connectors = ["shared_sql"]
+"#,
+    );
+    let i = s.flow_idx("sync").unwrap();
+    let d = decide_flow(&s, i, None);
+    assert!(!d.allowed);
+    let fixes = entitle_core::fixes::flow_fixes(&s, &d);
+    assert!(!fixes.is_empty(), "no fix for `sync`");
+    for fix in &fixes {
+        assert!(
+            allowed(&apply(&s, fix, Some("sync")), "sync"),
+            "{fix:?} does not turn `sync`"
+        );
+    }
+}
