@@ -2,7 +2,7 @@
 // user and day, checked against the API's own decision) and the Environments tab (kind, Dataverse, default,
 // storage, and the add-on units allocated to each). On a tenant of examples/customer-service-d365.toml.
 import assert from 'node:assert/strict';
-import { apiCall, apiOk, freshTenant, signIn, tenantTab, textOf, uiTest } from './helpers.mjs';
+import { apiCall, apiOk, freshTenant, signIn, tenantTab, textOf, uiTest, until } from './helpers.mjs';
 
 const EXAMPLE = 'examples/customer-service-d365.toml';
 
@@ -198,5 +198,84 @@ uiTest('the environments list: kind, Dataverse, default, storage and the allocat
   );
   assert.deepEqual(await page.locator('tr[data-environment="cs-test"] td').nth(5).locator('.chip').allTextContents(), ['portal-logins-tier-1 × 1']);
   assert.equal(await page.locator('tr[data-environment="ops"] td').nth(5).locator('.chip').count(), 0);
+  problems.assertNone();
+});
+
+// A fix no single licence makes (ENF-6): ida uses two apps in two environments, one of them on an entity with
+// synchronous logic (ENT-1). The decision names only ENT-1; a per-app pass gives her the Plan 2 rights, but then
+// she needs a second pass for the second environment (APP-1). The engine lists the two as one combined fix,
+// checked in a dry run, 2 × 10 USD; the page plans and applies both.
+const COMBINED = `
+[tenant]
+id = "TENANT"
+at = "2024-06-03"
+
+[[users]]
+id = "ida"
+
+[[environments]]
+id = "default"
+default = true
+dataverse = true
+
+[[environments]]
+id = "sales"
+dataverse = true
+
+[[apps]]
+id = "case-desk"
+environment = "default"
+connectors = ["shared_sql"]
+entities = ["custom"]
+users = ["ida"]
+
+[[apps]]
+id = "quotes"
+environment = "sales"
+connectors = ["shared_sql"]
+users = ["ida"]
+
+[[entities]]
+id = "custom"
+complex_logic = ["sync-plugin"]
+`;
+
+uiTest('a combined fix: shown with its steps and total, planned step by step, applied, and the app opens', async ({ page, problems }) => {
+  const tenant = `ui-apps-combined-${process.pid}-${Date.now().toString(36)}`;
+  const created = await apiCall('POST', '/tenants', COMBINED.replace('TENANT', tenant), { type: 'application/toml' });
+  assert.equal(created.status, 201, `creating ${tenant}: ${JSON.stringify(created.data)}`);
+  await signIn(page);
+  await tenantTab(page, tenant, 'apps', 'case-desk');
+  await page.locator('#decision .verdict').waitFor();
+  assert.equal(await textOf(page.locator('#decision .verdict .badge')), 'denied');
+
+  const fix = page.locator('#decision .fix').filter({ has: page.locator('button[data-fix="combined"]') });
+  assert.equal(
+    await textOf(fix.locator('> span')),
+    'all of: assign power-apps-per-app × 1 → ida; then assign power-apps-per-app × 1 → ida — USD 20.00/month ENF-6',
+  );
+  await fix.locator('button[data-fix="combined"]').click();
+  const panel = fix.locator('.fix-panel');
+  await panel.locator('button[data-apply="combined"]').waitFor();
+  const steps = (await panel.locator('ol.steps li').allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
+  assert.equal(steps.length, 4, `the plan: ${JSON.stringify(steps)}`);
+  assert.match(steps[0], /^Buy 1 × power-apps-per-app .*\(USD 10\.00\/month\)$/);
+  assert.match(steps[1], /^Assign power-apps-per-app to ida/);
+  assert.match(steps[2], /^Buy 1 × power-apps-per-app .*\(USD 10\.00\/month\)$/);
+  assert.match(steps[3], /^Assign power-apps-per-app to ida/);
+  assert.match(await textOf(panel.locator('.fix-turns')), /turn the decision allowed/);
+
+  await panel.locator('button[data-apply="combined"]').click();
+  // Once applied, the page asks again: the decision shown turns allowed, with no fix left.
+  await until(
+    async () => (await page.locator('#decision .verdict .badge').textContent()) === 'allowed',
+    'case-desk did not turn allowed for ida after the combined fix',
+  );
+  assert.equal(await page.locator('#decision .fix').count(), 0);
+  const decision = await apiOk('GET', `/tenants/${tenant}/apps/case-desk/decision?user=ida`);
+  assert.equal(decision.allowed, true, `case-desk for ida: ${JSON.stringify(decision)}`);
+  assert.deepEqual((await apiOk('GET', `/tenants/${tenant}/users/ida`)).licenses, ['power-apps-per-app', 'power-apps-per-app']);
+  const subs = await apiOk('GET', `/tenants/${tenant}/subscriptions`);
+  assert.deepEqual(subs.map((s) => `${s.sku} ${s.quantity}`), ['power-apps-per-app 1', 'power-apps-per-app 1']);
   problems.assertNone();
 });

@@ -67,7 +67,7 @@ uiTest('each flow at risk shows its owner, rule chips, reasons and fixes cheapes
   const fixes = await invoice.locator('.fix > span').allTextContents();
   assert.equal(fixes.length, 2, `invoice-sync fixes: ${JSON.stringify(fixes)}`);
   assert.match(fixes[0], /^assign power-automate-premium × 1 → bob — USD 15\.00\/month ENF-6$/);
-  assert.match(fixes[1], /^assign a process licence × 1 → invoice-sync — USD 150\.00\/month ENF-6$/);
+  assert.match(fixes[1], /^assign a process licence × 1 → invoice-sync \(allocates 1 to default\) — USD 150\.00\/month ENF-6$/);
   assert.equal(await invoice.locator('button[data-fix="assign-license"]').count(), 1);
   assert.equal(await invoice.locator('button[data-fix="assign-process-license"]').count(), 1);
 
@@ -79,7 +79,7 @@ uiTest('each flow at risk shows its owner, rule chips, reasons and fixes cheapes
   assert.match(stockText, /`erik` holds no premium/);
   const stockFixes = await stock.locator('.fix > span').allTextContents();
   assert.match(stockFixes[0], /^assign power-automate-premium × 2 → dana, erik — USD 30\.00\/month/);
-  assert.match(stockFixes[1], /^assign a process licence × 1 → stock-lookup — USD 150\.00\/month/);
+  assert.match(stockFixes[1], /^assign a process licence × 1 → stock-lookup \(allocates 1 to default\) — USD 150\.00\/month/);
   problems.assertNone();
 });
 
@@ -176,5 +176,51 @@ uiTest('a fix panel opened twice closes; the plan changes nothing until Apply', 
   assert.equal((await apiOk('GET', `/tenants/${tenant}/audit`)).summary.at_risk, 2);
   const log = await apiOk('GET', `/tenants/${tenant}/audit-log`);
   assert.deepEqual(log.entries.map((e) => `${e.action} ${e.kind}`), ['create tenant'], 'planning wrote to the audit log');
+  problems.assertNone();
+});
+
+// examples/rpa-back-office.toml: the tenant pays for 6 process units and has allocated 5, so one is spare. Every
+// flow's process-licence fix alone costs nothing — it allocates that unit — but the headline counts it once: the
+// service principal's erp-sync (a process licence is its only fix) gets it, and the owners noah, olivia and pat
+// take a Premium licence each for their flows: USD 45.00.
+uiTest('a process licence from a spare unit: allocated to the environment, then set; the headline counts it once', async ({ page, problems }) => {
+  const tenant = await freshTenant('ui-audit-spare', 'examples/rpa-back-office.toml');
+  await signIn(page);
+  await tenantTab(page, tenant, 'audit');
+  assert.equal(await textOf(page.locator('#at-risk .card-value')), '6');
+  assert.equal(await textOf(page.locator('#fix-cost .card-value')), 'USD 45.00');
+
+  const fixes = await row(page, 'erp-sync').locator('.fix > span').allTextContents();
+  assert.deepEqual(fixes, ['assign a process licence × 1 → erp-sync (allocates 1 to finance-prod) — USD 0.00/month FLOW-20']);
+  const { panel, apply, steps } = await openFix(page, 'erp-sync', 'assign-process-license');
+  assert.equal(steps.length, 2, `the plan: ${JSON.stringify(steps)}`);
+  assert.match(steps[0], /^Allocate 1 more power-automate-process to environment finance-prod$/);
+  assert.match(steps[1], /^Set flow erp-sync to its process licence/);
+  assert.match(await textOf(panel.locator('.fix-turns')), /turn erp-sync allowed/);
+
+  await apply.click();
+  await until(
+    async () => (await page.locator('#at-risk .card-value').textContent()) === '5',
+    'the at-risk card did not become 5 after the process licence',
+  );
+  await row(page, 'erp-sync').waitFor({ state: 'detached' });
+  const decision = await apiOk('GET', `/tenants/${tenant}/flows/erp-sync/decision`);
+  assert.equal(decision.allowed, true, `erp-sync decision: ${JSON.stringify(decision)}`);
+  assert.equal(decision.licensed_by.kind, 'process');
+  const allocations = await apiOk('GET', `/tenants/${tenant}/environments/finance-prod/allocations`);
+  assert.deepEqual(
+    allocations.currencyAllocations.filter((a) => a.currencyType === 'power-automate-process').map((a) => a.allocated),
+    [4],
+    `allocations on finance-prod: ${JSON.stringify(allocations)}`,
+  );
+  const subs = await apiOk('GET', `/tenants/${tenant}/subscriptions`);
+  assert.equal(subs.length, 3, `nothing was bought: ${JSON.stringify(subs)}`);
+  // The spare unit is gone: the other flows' process licences now cost a unit each, and the headline still adds
+  // up to the three Premium licences.
+  const audit = await apiOk('GET', `/tenants/${tenant}/audit`);
+  const archive = audit.flows.find((f) => f.flow === 'close-child-archive');
+  const process = archive.fixes.find((f) => f.action === 'assign-process-license');
+  assert.equal(process.monthly_cost, '150.00', `close-child-archive: ${JSON.stringify(archive.fixes)}`);
+  assert.equal(audit.summary.cheapest_fixes_monthly.USD, '45.00');
   problems.assertNone();
 });

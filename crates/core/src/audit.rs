@@ -2,18 +2,19 @@
 //! enforcement kind, timeline and fixes, and the tenant-wide problems (over-assigned SKUs, process shortfalls,
 //! portal and AI Builder allocations, non-interactive users).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::decision::Finding;
+use crate::dryrun::{Index, World};
 use crate::enforcement::State;
-use crate::fixes::{Fix, flow_fixes};
+use crate::fixes::{CheckedFix, Fix};
 use crate::flows::decide_flow;
 use crate::report::{flow_timeline, message};
 use crate::rule::Rule;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{FlowIdx, Snapshot};
 
 /// One flow at risk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,7 +38,15 @@ pub struct AuditFlow {
     pub turn_off: Option<NaiveDate>,
     pub rules: Vec<Rule>,
     pub problems: Vec<Finding>,
-    pub fixes: Vec<Fix>,
+    pub fixes: Vec<CheckedFix>,
+    /// The fix the headline counts for this flow: its cheapest fix on the tenant as the fixes counted before it
+    /// leave it (so it may differ from `fixes[0]`); absent when those already turn it (`headline_covered`) or
+    /// when no fix turns it. See [`Summary::cheapest_fixes_monthly`] for the order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headline_fix: Option<CheckedFix>,
+    /// The fixes counted before this flow's turn already turn it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub headline_covered: bool,
 }
 
 /// A warning about a flow that may run (FLOW-21 multiplexing, unknown connectors, guests).
@@ -56,7 +65,13 @@ pub struct Summary {
     pub at_risk: usize,
     pub by_enforcement: BTreeMap<&'static str, usize>,
     pub turned_off: usize,
-    /// The cheapest fix of every flow at risk, added up per currency.
+    /// What the flows' `headline_fix`es cost together, per currency. Fixes are chosen greedily, flow by flow,
+    /// each the cheapest that turns its flow once the ones chosen before are applied (a running ledger of the
+    /// units bought and used): a spare unit is counted once, and a licence that fixes several flows is bought
+    /// once. Flows with fewer fixes choose first (they have less choice: a service principal's flow has only a
+    /// process licence, so it gets the spare unit before a flow whose owner could take a licence instead), then
+    /// in the order of `flows`. Applying them all, in that order, turns every flow at risk that has a fix, at
+    /// exactly this cost. Not always the least such cost (that is a set-cover problem), never an unreachable one.
     pub cheapest_fixes_monthly: crate::money::Totals,
 }
 
@@ -81,6 +96,11 @@ pub fn audit(snap: &Snapshot) -> Audit {
     };
     let mut flows = Vec::new();
     let mut warnings = Vec::new();
+    let index = Index::new(snap);
+    let listing = World::new(snap, &index);
+    let mut counted = World::new(snap, &index);
+    // (number of fixes, position in `flows`, flow): the order in which the headline chooses.
+    let mut order: Vec<(usize, usize, FlowIdx)> = Vec::new();
     for (idx, f) in snap.flows() {
         let d = decide_flow(snap, idx, None);
         for w in d.warnings.iter() {
@@ -97,14 +117,12 @@ pub fn audit(snap: &Snapshot) -> Audit {
         let kind = e.map_or("other", |e| e.kind.as_str());
         let rule = e.map_or(Rule::Enf1, |e| e.rule);
         let t = flow_timeline(snap, &d);
-        let fixes = flow_fixes(snap, &d);
+        let fixes = listing.flow_fixes(snap, &d);
         *summary.by_enforcement.entry(kind).or_insert(0) += 1;
         if t.is_some_and(|t| matches!(t.state, State::TurnedOff | State::CreatedOff)) {
             summary.turned_off += 1;
         }
-        if let Some(m) = fixes.first().and_then(|x| x.monthly_cost.as_ref()) {
-            summary.cheapest_fixes_monthly.add(m);
-        }
+        order.push((fixes.len(), flows.len(), idx));
         let mut rules = d.trace.as_slice().to_vec();
         rules.push(Rule::Enf1);
         let mut problems: Vec<Finding> = d
@@ -160,9 +178,43 @@ pub fn audit(snap: &Snapshot) -> Audit {
                 })
                 .collect(),
             fixes,
+            headline_fix: None,
+            headline_covered: false,
         });
     }
     summary.at_risk = flows.len();
+    order.sort();
+    let row_of: HashMap<u32, usize> = order.iter().map(|(_, at, idx)| (idx.0, *at)).collect();
+    let mut queue: VecDeque<(usize, FlowIdx)> = order.into_iter().map(|(_, at, idx)| (at, idx)).collect();
+    // A flow counted as covered goes back in the queue if a later fix takes its cover away (a process licence
+    // on a parent in another environment: FLOW-14, FLOW-15); at most twice, so the pass ends.
+    let mut requeued: HashMap<u32, u8> = HashMap::new();
+    while let Some((at, idx)) = queue.pop_front() {
+        let Some(row) = flows.get_mut(at) else { continue };
+        let (fix, covered) = headline(&mut counted, idx, &row.fixes);
+        if let Some(m) = fix.as_ref().and_then(|x| x.fix.monthly_cost.as_ref()) {
+            summary.cheapest_fixes_monthly.add(m);
+        }
+        let moved = fix.as_ref().is_some_and(|f| f.changes_a_licence());
+        row.headline_fix = fix;
+        row.headline_covered = covered;
+        if !moved {
+            continue;
+        }
+        for d in index.descendants(idx) {
+            let Some(&at) = row_of.get(&d.0) else { continue };
+            let Some(row) = flows.get_mut(at) else { continue };
+            if !row.headline_covered || counted.flow_allowed(d, None, &[]) {
+                continue;
+            }
+            let n = requeued.entry(d.0).or_insert(0);
+            if *n < 2 {
+                *n += 1;
+                row.headline_covered = false;
+                queue.push_back((at, d));
+            }
+        }
+    }
 
     let mut tenant_problems = Vec::new();
     let limits = &snap.catalog().terms.limits;
@@ -210,5 +262,27 @@ pub fn audit(snap: &Snapshot) -> Audit {
         tenant_problems,
         warnings,
         fixes,
+    }
+}
+
+/// The fix the headline counts for `flow` (whose own fixes are `fixes`), applied to `counted` for the flows that
+/// follow; or whether the fixes counted before already turn it.
+fn headline(counted: &mut World<'_>, flow: FlowIdx, fixes: &[CheckedFix]) -> (Option<CheckedFix>, bool) {
+    let chosen = if counted.changed() {
+        let Some((s, f, _)) = counted.flow_snapshot(flow, None, &[]) else {
+            return (None, false);
+        };
+        let d = decide_flow(&s, f, None);
+        if d.allowed {
+            return (None, true);
+        }
+        counted.cheapest_flow_fix(&s, &d)
+    } else {
+        fixes.first().cloned()
+    };
+    let id = counted.base.flow_id(flow).to_owned();
+    match chosen {
+        Some(fix) if counted.apply(&fix, Some(&id)).is_ok() => (Some(fix), false),
+        _ => (None, false),
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::apps::decide_app;
 use crate::decision::{AppDecision, Finding, FlowDecision, LicensedBy, Problem, What};
 use crate::enforcement::timeline;
-use crate::fixes::{Fix, app_fixes, flow_fixes};
+use crate::fixes::{CheckedFix, app_fixes, flow_fixes};
 use crate::flows::decide_flow;
 use crate::rule::Rule;
 use crate::snapshot::{AppIdx, FlowIdx, Snapshot, UserIdx};
@@ -40,7 +40,7 @@ pub struct FlowAnswer {
     pub rules: Vec<Rule>,
     pub problems: Vec<Finding>,
     pub warnings: Vec<Finding>,
-    pub fixes: Vec<Fix>,
+    pub fixes: Vec<CheckedFix>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<&'static str>,
 }
@@ -56,7 +56,7 @@ pub struct AppAnswer {
     pub rules: Vec<Rule>,
     pub problems: Vec<Finding>,
     pub warnings: Vec<Finding>,
-    pub fixes: Vec<Fix>,
+    pub fixes: Vec<CheckedFix>,
 }
 
 pub fn licensed_by(snap: &Snapshot, by: &LicensedBy) -> LicensedByJson {

@@ -2,7 +2,9 @@
 //!
 //! (a) a decision never depends on the order of users, flows or subscriptions in the file;
 //! (b) adding a licence to a user never turns an allowed flow or app decision into a denied one;
-//! (c) Dataverse capacity accrues additively, and no pool shrinks when a subscription is added.
+//! (c) Dataverse capacity accrues additively, and no pool shrinks when a subscription is added;
+//! (d) every fix listed for a denied decision turns it when applied, at the cost it states, and the audit's
+//!     headline is what its fixes cost together (ENF-6).
 //!
 //! Tenants are generated as `Scenario` values (small, but with every feature that touches a decision:
 //! guests, consumer accounts, service principals, departed users, process / per-flow / machine capacity, parent
@@ -909,4 +911,232 @@ fn monotonicity_a_per_app_unit_does_not_take_away_d365_rights() {
         flipped.is_empty(),
         "denied once the user also holds a per-app unit: {flipped:?}"
     );
+}
+
+// ------------------------------------------------------------------------------------------------ (d) fixes
+
+/// What buying costs per month, per currency (the bill's total, BUY-6).
+fn bill(s: &Snapshot) -> BTreeMap<String, rust_decimal::Decimal> {
+    entitle_core::buying::cost(s).total.0
+}
+
+/// `after`'s bill minus `before`'s, per currency, zeros left out.
+fn bill_growth(before: &Snapshot, after: &Snapshot) -> BTreeMap<String, rust_decimal::Decimal> {
+    let mut out = bill(after);
+    for (c, v) in bill(before) {
+        *out.entry(c).or_default() -= v;
+    }
+    out.retain(|_, v| !v.is_zero());
+    out
+}
+
+/// A fix's stated cost, as [`bill_growth`] would show it.
+fn stated(m: Option<&entitle_core::money::Money>) -> BTreeMap<String, rust_decimal::Decimal> {
+    m.filter(|m| !m.amount.is_zero())
+        .map(|m| BTreeMap::from([(m.currency.clone(), m.amount)]))
+        .unwrap_or_default()
+}
+
+/// Applies `fix` (listed for `flow`) to `s` with the public meaning of a fix, on a fresh snapshot.
+fn apply(s: &Snapshot, fix: &entitle_core::fixes::CheckedFix, flow: Option<&str>) -> Snapshot {
+    let applied = entitle_core::dryrun::apply_fix(s, fix, flow)
+        .unwrap_or_else(|e| panic!("{fix:?} does not apply: {e}"));
+    build(applied.scenario)
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// (d) Every fix listed for a denied flow or app decision turns it when applied (on a copy of the tenant,
+    /// decided on a fresh snapshot), and costs what it says: the bill grows by its `monthly_cost`, no more, no
+    /// less. The audit's headline is reachable: applying every counted fix together turns every flow they were
+    /// counted for (and every flow said to be covered by them), and the bill grows by exactly the headline.
+    #[test]
+    fn fixes_turn_their_decisions_and_the_headline_is_reachable(spec in tenant_spec()) {
+        let snap = build(scenario(&spec));
+        for (i, f) in snap.flows() {
+            let mut asked = vec![None];
+            if f.trigger == Trigger::Instant {
+                asked.extend(snap.users().next().map(|(u, _)| Some(u)));
+            }
+            for as_user in asked {
+                let d = decide_flow(&snap, i, as_user);
+                for fix in entitle_core::fixes::flow_fixes(&snap, &d) {
+                    let after = apply(&snap, &fix, Some(&f.id));
+                    let j = after.flow_idx(&f.id).unwrap();
+                    let u = as_user.and_then(|u| after.user_idx(snap.user_id(u)));
+                    prop_assert!(
+                        decide_flow(&after, j, u).allowed,
+                        "flow {} (as {:?}): the fix {} does not turn it",
+                        f.id, as_user.map(|u| snap.user_id(u)), serde_json::to_string(&fix).unwrap()
+                    );
+                    prop_assert_eq!(
+                        bill_growth(&snap, &after), stated(fix.fix.monthly_cost.as_ref()),
+                        "flow {}: the fix {} does not cost what it says", f.id, serde_json::to_string(&fix).unwrap()
+                    );
+                }
+            }
+        }
+        for (a, app) in snap.apps() {
+            for (u, user) in snap.users() {
+                let d = decide_app(&snap, a, u);
+                for fix in entitle_core::fixes::app_fixes(&snap, &d) {
+                    let after = apply(&snap, &fix, None);
+                    let (a2, u2) = (after.app_idx(&app.id).unwrap(), after.user_idx(&user.id).unwrap());
+                    prop_assert!(
+                        decide_app(&after, a2, u2).allowed,
+                        "app {} for {}: the fix {} does not turn it", app.id, user.id, serde_json::to_string(&fix).unwrap()
+                    );
+                    prop_assert_eq!(
+                        bill_growth(&snap, &after), stated(fix.fix.monthly_cost.as_ref()),
+                        "app {} for {}: the fix {} does not cost what it says", app.id, user.id, serde_json::to_string(&fix).unwrap()
+                    );
+                }
+            }
+        }
+
+        let audit = entitle_core::audit::audit(&snap);
+        let mut all = build(snap.scenario().clone());
+        for f in &audit.flows {
+            if let Some(fix) = &f.headline_fix {
+                all = apply(&all, fix, Some(&f.flow));
+            }
+        }
+        for f in &audit.flows {
+            let claimed = f.headline_fix.is_some() || f.headline_covered;
+            prop_assert!(
+                claimed || f.fixes.is_empty(),
+                "flow {} has fixes but the headline counts none for it", f.flow
+            );
+            if claimed {
+                prop_assert!(
+                    allowed(&all, &f.flow),
+                    "flow {}: the headline's fixes together do not turn it (its own: {:?})",
+                    f.flow, f.headline_fix.as_ref().map(|x| serde_json::to_string(x).unwrap())
+                );
+            }
+        }
+        let mut headline = audit.summary.cheapest_fixes_monthly.0.clone();
+        headline.retain(|_, v| !v.is_zero());
+        prop_assert_eq!(bill_growth(&snap, &all), headline, "the headline is not what its fixes cost together");
+    }
+}
+
+/// (d), found by `fixes_turn_their_decisions_and_the_headline_is_reachable`: the headline counted `f2` as covered
+/// by its grandparent's process licence (same environment, FLOW-15), then gave its parent `f1`, in another
+/// environment, a process licence of its own: the nearest licence is now `f1`'s, which does not cover a child
+/// elsewhere (FLOW-14). `f2` must get a fix of its own, and the total must pay for it.
+#[test]
+fn headline_a_parent_licence_in_another_environment_takes_a_counted_cover_away() {
+    let s = from_toml(
+        r#"
+[tenant]
+id = "cover"
+
+[[users]]
+id = "u0"
+
+[[environments]]
+id = "e0"
+default = true
+dataverse = true
+
+[[environments]]
+id = "e1"
+dataverse = true
+allocations = { power-automate-process = 1 }
+
+[[flows]]
+id = "f0"
+environment = "e0"
+owner = "u0"
+entities = ["incident"]
+
+[[flows]]
+id = "f1"
+environment = "e1"
+owner = "u0"
+parent = "f0"
+
+[[flows]]
+id = "f2"
+environment = "e0"
+owner = "u0"
+parent = "f1"
+entities = ["incident"]
+
+[[entities]]
+id = "incident"
+restricted = true
+dynamics = true
+"#,
+    );
+    let audit = entitle_core::audit::audit(&s);
+    let mut all = build(s.scenario().clone());
+    for f in &audit.flows {
+        if let Some(fix) = &f.headline_fix {
+            all = apply(&all, fix, Some(&f.flow));
+        }
+    }
+    for f in ["f0", "f1", "f2"] {
+        assert!(
+            allowed(&all, f),
+            "{f} is not turned by the headline's fixes: {:#?}",
+            audit.flows
+        );
+    }
+    let total = audit.summary.cheapest_fixes_monthly.0.get("USD").copied();
+    assert_eq!(
+        total,
+        Some(rust_decimal::Decimal::new(300, 0)),
+        "{:#?}",
+        audit.summary
+    );
+    assert_eq!(bill_growth(&s, &all), audit.summary.cheapest_fixes_monthly.0);
+}
+
+/// (d): a flow in someone's developer environment (CAT-11): the environment names its owner, so the dry run of a
+/// fix must know that user too, or it would find no fix at all.
+#[test]
+fn fixes_of_a_flow_in_another_users_developer_environment() {
+    let s = from_toml(
+        r#"
+[tenant]
+id = "dev"
+
+[[users]]
+id = "dina"
+licenses = ["power-apps-developer"]
+
+[[users]]
+id = "omar"
+
+[[environments]]
+id = "default"
+default = true
+
+[[environments]]
+id = "dina-dev"
+kind = "developer"
+owner = "dina"
+dataverse = true
+
+[[flows]]
+id = "sync"
+environment = "dina-dev"
+owner = "omar"
+connectors = ["shared_sql"]
+"#,
+    );
+    let i = s.flow_idx("sync").unwrap();
+    let d = decide_flow(&s, i, None);
+    assert!(!d.allowed);
+    let fixes = entitle_core::fixes::flow_fixes(&s, &d);
+    assert!(!fixes.is_empty(), "no fix for `sync`");
+    for fix in &fixes {
+        assert!(
+            allowed(&apply(&s, fix, Some("sync")), "sync"),
+            "{fix:?} does not turn `sync`"
+        );
+    }
 }

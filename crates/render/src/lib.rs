@@ -10,7 +10,7 @@ use entitle_core::audit::Audit;
 use entitle_core::buying::{Cost, Purchase};
 use entitle_core::capacity::Capacity;
 use entitle_core::decision::Finding;
-use entitle_core::fixes::Fix;
+use entitle_core::fixes::{Action, CheckedFix, Fix};
 use entitle_core::report::{AppAnswer, FlowAnswer, LicensedByJson};
 use entitle_core::requests::Limit;
 use entitle_core::rule::Rule;
@@ -103,6 +103,26 @@ fn fix_line(f: &Fix) -> String {
     s
 }
 
+/// A checked fix in words: a combined one as its steps, a capacity one with the units it allocates.
+fn checked_line(f: &CheckedFix) -> String {
+    if f.fix.action == Action::Combined {
+        let steps: Vec<String> = f.steps.iter().map(checked_line).collect();
+        let total = f
+            .fix
+            .monthly_cost
+            .as_ref()
+            .map_or_else(|| "no cost".to_owned(), |m| format!("{m}/month"));
+        return format!("combined: {} — {total} in all", steps.join("; then "));
+    }
+    let mut s = fix_line(&f.fix);
+    if let (Some(k @ 1..), Some(env), Action::AssignProcessLicense) =
+        (f.allocate, &f.environment, f.fix.action)
+    {
+        s.push_str(&format!(" (allocates {k} to {env})"));
+    }
+    s
+}
+
 fn kebab(camel: &str) -> String {
     let mut out = String::new();
     for (i, c) in camel.chars().enumerate() {
@@ -133,10 +153,10 @@ fn findings_text(list: &[Finding]) -> String {
         .join("\n")
 }
 
-fn fixes_text(list: &[Fix]) -> String {
+fn fixes_text(list: &[CheckedFix]) -> String {
     list.iter()
         .enumerate()
-        .map(|(i, f)| format!("{}. {}", i + 1, fix_line(f)))
+        .map(|(i, f)| format!("{}. {}", i + 1, checked_line(f)))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -167,7 +187,7 @@ struct Verdict<'a> {
     rules: &'a [Rule],
     problems: &'a [Finding],
     warnings: &'a [Finding],
-    fixes: &'a [Fix],
+    fixes: &'a [CheckedFix],
 }
 
 impl Verdict<'_> {
@@ -199,7 +219,7 @@ impl Verdict<'_> {
             by(self.licensed_by),
             rules(self.rules),
             joined(self.problems),
-            self.fixes.first().map(fix_line).unwrap_or_default(),
+            self.fixes.first().map(checked_line).unwrap_or_default(),
         ]
     }
 }
@@ -319,7 +339,7 @@ pub fn audit_table(a: &Audit, color: bool) -> String {
             .map(|(c, v)| format!("{v:.2} {c}"))
             .collect();
         out.push_str(&format!(
-            "Each flow's cheapest fix, added up: {} a month (fixes that draw on the same spare units are not combined)\n",
+            "The cheapest fixes that hold together (chosen flow by flow, each spare unit counted once): {} a month\n",
             totals.join(" + ")
         ));
     }
@@ -347,7 +367,7 @@ pub fn audit_table(a: &Audit, color: bool) -> String {
                     .first()
                     .map(|p| format!("{}: {}", p.rule, p.message))
                     .unwrap_or_default(),
-                f.fixes.first().map(fix_line).unwrap_or_default(),
+                f.fixes.first().map(checked_line).unwrap_or_default(),
             ]);
         }
         out.push_str(&format!("{t}\n"));
@@ -393,11 +413,11 @@ pub fn audit_csv(a: &Audit) -> Result<String, RenderError> {
                 date(f.maker_notice),
                 date(f.turn_off),
                 joined(&f.problems),
-                fix.map(fix_line).unwrap_or_default(),
-                fix.and_then(|x| x.monthly_cost.as_ref())
+                fix.map(checked_line).unwrap_or_default(),
+                fix.and_then(|x| x.fix.monthly_cost.as_ref())
                     .map(|m| format!("{:.2}", m.amount))
                     .unwrap_or_default(),
-                fix.and_then(|x| x.monthly_cost.as_ref())
+                fix.and_then(|x| x.fix.monthly_cost.as_ref())
                     .map(|m| m.currency.clone())
                     .unwrap_or_default(),
             ]

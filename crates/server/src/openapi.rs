@@ -200,6 +200,27 @@ pub fn document() -> Value {
         }),
     );
     schemas.insert(
+        "Fix".to_owned(),
+        json!({
+            "type": "object",
+            "description": "A fix (ENF-6). A flow's or app's fix is listed only if a dry run of all its steps turns the decision; `buy`, `allocate`, `environment` and `steps` say exactly what it does (issue 12)",
+            "required": ["action", "rule"],
+            "properties": {
+                "action": {"enum": ["assign-license", "assign-process-license", "allocate-capacity", "associate-app", "change-owner", "buy-license", "combined"]},
+                "sku": {"type": "string"},
+                "quantity": {"type": "integer", "description": "Units: licences assigned, units allocated (allocate-capacity), bought (buy-license); 1 for a flow's process licence"},
+                "target": {"type": "string", "description": "The users (comma-separated), the flow, the environment, the app or the new owner"},
+                "monthly_cost": {"type": "string", "description": "Decimal string: what the units it buys cost per month (0.00 when spare units cover it)"},
+                "currency": {"type": "string"},
+                "rule": {"type": "string"},
+                "buy": {"type": "integer", "description": "Units of `sku` bought first (the shortfall after spare units, topped up to CAT-4's minimum holding)"},
+                "allocate": {"type": "integer", "description": "assign-process-license, allocate-capacity: units allocated to `environment` (0 when it has a free one)"},
+                "environment": {"type": "string"},
+                "steps": {"type": "array", "items": {"$ref": "#/components/schemas/Fix"}, "description": "combined: the fixes applied in order; `monthly_cost` is their total"},
+            },
+        }),
+    );
+    schemas.insert(
         "Problem".to_owned(),
         json!({
             "type": "object",
@@ -419,7 +440,15 @@ pub fn document() -> Value {
         "/tenants/{t}/audit",
         json!({
             "get": op("Flows at risk, the enforcement timeline and the cheapest fixes (JSON, or CSV with Accept: text/csv)", "answers", vec![t(), at()], None,
-                ("200", json!({"description": "OK", "content": {"application/json": {"schema": object()}, "text/csv": {"schema": {"type": "string"}}}}))),
+                ("200", json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "summary": {"type": "object", "properties": {"cheapest_fixes_monthly": {"type": "object", "description": "Per currency: what the flows' `headline_fix`es cost together (chosen flow by flow, fewest fixes first, each spare unit counted once)"}}},
+                    "flows": {"type": "array", "items": {"type": "object", "properties": {
+                        "fixes": {"type": "array", "items": r("Fix")},
+                        "headline_fix": r("Fix"),
+                        "headline_covered": {"type": "boolean", "description": "The headline fixes chosen before this flow's turn already turn it"},
+                    }}},
+                    "fixes": {"type": "array", "items": r("Fix")},
+                }}}, "text/csv": {"schema": {"type": "string"}}}}))),
         }),
     );
     add(

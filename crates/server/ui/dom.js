@@ -188,8 +188,16 @@ export function notice(kind, ...text) {
   return h('div', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, ...text);
 }
 
-/** One fix (ENF-6) in words: "assign power-automate-premium × 1 to bob — USD 15.00/month". */
+/**
+ * One fix (ENF-6) in words: "assign power-automate-premium × 1 → bob — USD 15.00/month"; a process licence says
+ * what it allocates ("(allocates 1 to finance-prod)"), a combined fix lists its steps and the total.
+ */
 export function fixText(f) {
+  const cost = f.monthly_cost ? ` — ${f.currency || ''} ${f.monthly_cost}/month` : '';
+  if (f.action === 'combined') {
+    const steps = (f.steps || []).map((s) => fixText({ ...s, monthly_cost: undefined }));
+    return `all of: ${steps.join('; then ')}${cost}`;
+  }
   const what = {
     'assign-license': 'assign',
     'assign-process-license': 'assign a process licence',
@@ -201,8 +209,8 @@ export function fixText(f) {
   const sku = f.sku ? ` ${f.sku}` : '';
   const qty = f.quantity ? ` × ${f.quantity}` : '';
   const target = f.target ? ` → ${f.target}` : '';
-  const cost = f.monthly_cost ? ` — ${f.currency || ''} ${f.monthly_cost}/month` : '';
-  return `${what}${f.action === 'assign-process-license' ? '' : sku}${qty}${target}${cost}`;
+  const allocates = f.action === 'assign-process-license' && f.allocate > 0 ? ` (allocates ${f.allocate} to ${f.environment})` : '';
+  return `${what}${f.action === 'assign-process-license' ? '' : sku}${qty}${target}${allocates}${cost}`;
 }
 
 /**

@@ -2113,11 +2113,11 @@ created = "2023-01-01"
         &format!("fixes offer the premium co-owner as new owner: {fixes:?}"),
         fixes
             .iter()
-            .any(|f| f.action == Action::ChangeOwner && f.target.as_deref() == Some("prem")),
+            .any(|f| f.fix.action == Action::ChangeOwner && f.fix.target.as_deref() == Some("prem")),
     );
     c.ok(
         &format!("fixes offer a process licence: {fixes:?}"),
-        fixes.iter().any(|f| f.action == Action::AssignProcessLicense),
+        fixes.iter().any(|f| f.fix.action == Action::AssignProcessLicense),
     );
 }
 

@@ -25,28 +25,41 @@ function buyStep(tenant, at, sku, quantity) {
   };
 }
 
-function allocateStep(tenant, env, sku) {
+function allocateStep(tenant, env, sku, units) {
   return {
-    label: `Allocate 1 more ${sku} to environment ${env}`,
+    label: `Allocate ${units} more ${sku} to environment ${env}`,
     run: async () => {
       const path = `/tenants/${seg(tenant)}/environments/${seg(env)}/allocations`;
       const { data } = await api('GET', path);
       const held = (data.currencyAllocations || []).find((a) => a.currencyType === sku);
-      return api('PATCH', path, { body: { currencyAllocations: [{ currencyType: sku, allocated: (held ? held.allocated : 0) + 1 }] } });
+      return api('PATCH', path, { body: { currencyAllocations: [{ currencyType: sku, allocated: (held ? held.allocated : 0) + units }] } });
     },
   };
 }
 
 /**
  * The steps of a fix, or null when it is not one this page applies (associating a flow with an app needs a
- * choice only its maker can make). `flow` is the flow the fix is for, `env` its environment.
+ * choice only its maker can make). `flow` is the flow the fix is for, `env` its environment. A fix states what
+ * it buys (`buy`) and allocates (`allocate` to `environment`): the engine checked, in a dry run of exactly these
+ * steps, that they turn the decision; the page follows them (a fix without them, from an older server, is planned
+ * from the units free now).
  */
-export async function planFix({ tenant, summary }, fix, flow, env) {
+export async function planFix(ctx, fix, flow, env) {
+  const { tenant, summary } = ctx;
   const at = summary.at;
   switch (fix.action) {
+    case 'combined': {
+      const steps = [];
+      for (const step of fix.steps || []) {
+        const planned = await planFix(ctx, step, flow, env);
+        if (!planned) return null;
+        steps.push(...planned);
+      }
+      return steps;
+    }
     case 'assign-license': {
       const users = (fix.target || '').split(',').map((s) => s.trim()).filter(Boolean);
-      const short = Math.max(0, users.length - (await unitsFree(tenant, fix.sku)));
+      const short = fix.buy ?? Math.max(0, users.length - (await unitsFree(tenant, fix.sku)));
       return [
         ...(short ? [buyStep(tenant, at, fix.sku, short)] : []),
         ...users.map((u) => ({
@@ -62,13 +75,17 @@ export async function planFix({ tenant, summary }, fix, flow, env) {
     }
     case 'assign-process-license':
     case 'allocate-capacity': {
-      const target = fix.action === 'allocate-capacity' ? fix.target : env;
+      const target = fix.environment || (fix.action === 'allocate-capacity' ? fix.target : env);
       const steps = [];
-      // A fix that costs nothing uses units the environment already holds (fixes.rs: env_free).
-      if (Number(fix.monthly_cost || 0) > 0) {
-        if ((await unitsFree(tenant, fix.sku)) < 1) steps.push(buyStep(tenant, at, fix.sku, 1));
-        steps.push(allocateStep(tenant, target, fix.sku));
+      let allocate = fix.allocate;
+      let buy = fix.buy;
+      if (allocate === undefined) {
+        // An older server: a fix that costs nothing used units the environment already held.
+        allocate = Number(fix.monthly_cost || 0) > 0 ? 1 : 0;
+        buy = allocate && (await unitsFree(tenant, fix.sku)) < 1 ? 1 : 0;
       }
+      if (buy > 0) steps.push(buyStep(tenant, at, fix.sku, buy));
+      if (allocate > 0) steps.push(allocateStep(tenant, target, fix.sku, allocate));
       if (fix.action === 'assign-process-license') {
         steps.push({
           label: `Set flow ${fix.target} to its process licence`,
@@ -123,6 +140,11 @@ async function planPanel(ctx, fix, flow, env, done) {
     return notice('info', 'This fix needs a choice this page cannot make for you (which app to associate): make it in the maker portal or with PATCH /flows/{id}.');
   }
   const rows = steps.map((step) => h('li', { class: 'step' }, step.label, ' ', h('span', { class: 'step-status' })));
+  // The engine lists a fix only if a dry run of all its steps, together, turns the decision (ENF-6); the dry runs
+  // below are of one step at a time, on the tenant as it is now.
+  const checked = fix.rule === 'BUY-6'
+    ? null
+    : h('p', { class: 'meta fix-turns' }, `All the steps together turn ${flow || 'the decision'} allowed (checked by the engine in a dry run).`);
   for (const [i, step] of steps.entries()) {
     const status = rows[i].querySelector('.step-status');
     try {
@@ -159,7 +181,7 @@ async function planPanel(ctx, fix, flow, env, done) {
       done?.();
     },
   }, 'Apply');
-  return h('div', {}, h('ol', { class: 'steps' }, rows), apply, result);
+  return h('div', {}, h('ol', { class: 'steps' }, rows), checked, apply, result);
 }
 
 /** "turns invoice-sync (flow) allowed" from a dry run's flips. */
