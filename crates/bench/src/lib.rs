@@ -102,6 +102,7 @@ entity Flow in [Flow, Capacity] = {
   in_context_mismatch: Bool,
   app?: App,
   triggered_from_app: Bool,
+  app_sources_differ: Bool,
   d365_data: Bool,
   complex_entity: Bool,
   restricted_entity: Bool,
@@ -164,7 +165,8 @@ when { __RUNNER__ && __PREMIUM_USER__ && principal.premium };
 permit (principal, action == Action::"run", resource is Flow)
 when {
   __RUNNER__ && __PREMIUM_USER__ && principal.app_context &&
-  (resource.triggered_from_app || (resource has app && resource.app.env == resource.env))
+  (resource.triggered_from_app ||
+   (resource has app && resource.app.env == resource.env && !resource.app_sources_differ))
 };
 
 // FLOW-9, D365-1: a Dynamics 365 licence covers a premium flow associated with an app of the same environment
@@ -379,6 +381,7 @@ impl CedarModel {
                 bool_attr("runs_in_parent_context", f.parent.is_some() && !snap.transition()),
                 bool_attr("in_context_mismatch", f.in_context_mismatch),
                 bool_attr("triggered_from_app", f.triggered_from_app),
+                bool_attr("app_sources_differ", f.app_sources_differ),
                 bool_attr("d365_data", f.d365_data),
                 bool_attr("complex_entity", f.complex_entity.is_some()),
                 bool_attr("restricted_entity", f.restricted_entity.is_some()),

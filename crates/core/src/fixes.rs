@@ -197,8 +197,12 @@ impl World<'_> {
     /// units do not cover it.
     fn licence_fix(&self, ledger: &Ledger, need: &LicenceNeed) -> Option<CheckedFix> {
         let snap = self.base;
-        let (sku, def) = snap.catalog().cheapest_granting(need.cap, snap.at())?;
         let quantity = (need.users.len() as u64).saturating_mul(need.per_user);
+        // Seed 003: admins "kunnen ook bestaande licenties toewijzen" (can assign licences the tenant already
+        // holds): spare units of any SKU that grants the right come first, retired ones included (they keep
+        // working, CAT-4), before buying the cheapest on sale.
+        let (sku, def) = held_granting(snap, ledger, need.cap, quantity)
+            .or_else(|| snap.catalog().cheapest_granting(need.cap, snap.at()))?;
         let buy = ledger.to_buy(snap, sku, quantity);
         let mut users = Vec::with_capacity(quantity as usize);
         for u in &need.users {
@@ -435,8 +439,24 @@ impl World<'_> {
             .iter()
             .any(|u| at.user(*u).is_some_and(|r| r.has(Capability::FlowsAppContext)));
         if owner_in_app && f.trigger != Trigger::Instant && f.app.is_none() {
-            let env = self.base.env_idx(at.env_id(f.env)).and_then(|e| self.base.env(e));
-            if let Some(app) = env.and_then(|e| e.first_app).and_then(|a| self.base.app(a)) {
+            // An app of its environment whose data sources it uses (FLOW-9, seed 002): an Oracle flow is not in
+            // the context of a SharePoint app.
+            let s = self.base.scenario();
+            let connectors = s
+                .flows
+                .get(flow.0 as usize)
+                .map_or(&[][..], |x| &x.connectors[..]);
+            let env_id = at.env_id(f.env);
+            let fits = s.apps.iter().find(|a| {
+                a.environment == env_id
+                    && crate::snapshot::premium_within(
+                        self.base.catalog(),
+                        self.base.at(),
+                        connectors,
+                        &a.connectors,
+                    )
+            });
+            if let Some(app) = fits {
                 fixes.push(CheckedFix::new(Fix {
                     action: Action::AssociateApp,
                     sku_idx: None,
@@ -657,6 +677,28 @@ impl World<'_> {
         }
         sort(fixes)
     }
+}
+
+/// A SKU granting `cap` of which the tenant holds at least `quantity` spare units (the cheapest by list price, so
+/// the most valuable units stay free), if any.
+fn held_granting<'c>(
+    snap: &'c Snapshot,
+    ledger: &Ledger,
+    cap: Capability,
+    quantity: u64,
+) -> Option<(SkuIdx, &'c crate::catalog::Sku)> {
+    let catalog = snap.catalog();
+    snap.tenant()
+        .subscribed
+        .iter()
+        .filter_map(|&i| Some((i, catalog.sku(i)?)))
+        // Paid units only: a trial's units are temporary (BUY-7), not a fix.
+        .filter(|(i, s)| {
+            s.kind == crate::catalog::Kind::Paid
+                && s.grants.capabilities.has(cap)
+                && ledger.spare(snap, *i) >= quantity
+        })
+        .min_by_key(|(_, s)| s.price_at(snap.at()).map(|p| p.amount))
 }
 
 fn sort(mut fixes: Vec<CheckedFix>) -> Vec<CheckedFix> {

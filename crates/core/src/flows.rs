@@ -487,7 +487,9 @@ fn premium_rights(
         return Some(licensed_as(role, idx, user.sku_for(Capability::FlowsPremium)));
     }
     if user.has(Capability::FlowsAppContext) {
-        let associated = f.app.and_then(|a| snap.app(a)).is_some_and(|a| a.env == f.env);
+        // FLOW-9: associated with an app of the same environment whose data sources it uses.
+        let associated =
+            !f.app_sources_differ && f.app.and_then(|a| snap.app(a)).is_some_and(|a| a.env == f.env);
         if associated || f.triggered_from_app {
             d.trace.push(Rule::Flow9);
             if f.triggered_from_app {

@@ -15,6 +15,7 @@ use crate::catalog::{Capability, CapabilitySet, Catalog, SkuIdx};
 use crate::scenario::{AppKind, DesktopMode, FlowLicense, Scenario, Trigger, UserKind};
 
 pub use build::BuildError;
+pub(crate) use build::premium_within;
 
 /// Index of a user in a [`Snapshot`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -220,6 +221,9 @@ pub struct FlowRec {
     /// Of those: same solution and environment, but other data sources (connectors) (FLOW-15).
     pub in_context_sources_differ: bool,
     pub app: Option<AppIdx>,
+    /// The flow uses a premium data source (connector) its associated app does not (FLOW-9, seed 002: a flow in
+    /// an app's context "trebuie să folosească aceleași surse de date [...] ca și aplicația").
+    pub app_sources_differ: bool,
     pub triggered_from_app: bool,
     /// Touches Dynamics 365 entities through Dataverse, or uses a first-party D365 connector (FLOW-10).
     pub d365_data: bool,

@@ -503,6 +503,11 @@ pub(super) fn build(
             ),
             None => None,
         };
+        // FLOW-9: in an app's context a flow uses the app's data sources; a premium connector of the flow's own
+        // (an unknown one counts as premium) takes it out of that context.
+        let app_sources_differ = app
+            .and_then(|a| scenario.apps.get(a.0 as usize))
+            .is_some_and(|a| !premium_within(&catalog, at, &f.connectors, &a.connectors));
         flows.push(FlowRec {
             id: f.id.as_str().into(),
             env: env(&|| format!("flows[{i}].environment"), &f.environment)?,
@@ -524,6 +529,7 @@ pub(super) fn build(
             in_context_mismatch: false,
             in_context_sources_differ: false,
             app,
+            app_sources_differ,
             triggered_from_app: f.triggered_from_app,
             d365_data: d365_connector || (dataverse && entity_lookup(&f.entities, |x| x.2).is_some()),
             complex_entity: entity_lookup(&f.entities, |x| x.0),
@@ -842,4 +848,18 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
     for (f, c) in flows.iter_mut().zip(cover) {
         f.machine_cover = c.and_then(|c| u32::try_from(c).ok()).map(FlowIdx);
     }
+}
+
+/// Whether every premium connector of `flow` (an unknown one counts as premium) is one of `app`'s: the data
+/// sources a flow in an app's context shares with it (FLOW-9).
+pub(crate) fn premium_within(catalog: &Catalog, at: NaiveDate, flow: &[String], app: &[String]) -> bool {
+    let norm = |c: &str| c.trim().to_ascii_lowercase();
+    let app: std::collections::HashSet<String> = app.iter().map(|c| norm(c)).collect();
+    flow.iter()
+        .filter(|c| {
+            catalog
+                .connector(c)
+                .is_none_or(|k| k.tier_on(at) == Tier::Premium)
+        })
+        .all(|c| app.contains(&norm(c)))
 }

@@ -711,3 +711,115 @@ app = "expenses"
         "FLOW-9",
     );
 }
+
+// ------------------------------------------------------------------------------------------------ the seeds again
+
+/// Seed 002: a flow in an app's context "trebuie să folosească aceleași surse de date pentru declanșatoare sau
+/// acțiuni ca și aplicația" (must use the same data sources as the app). An Oracle flow associated with a SharePoint
+/// app is not in its context; associated with an app that uses Oracle, it is. The fix offers the app that fits.
+#[test]
+fn flow_9_an_associated_flow_shares_the_apps_data_sources() {
+    let body = r#"
+[[users]]
+id = "maya"
+licenses = ["office-365-e3", "power-apps-per-user"]
+
+[[apps]]
+id = "leave-requests"
+environment = "default"
+connectors = ["shared_sharepointonline"]
+
+[[apps]]
+id = "orders"
+environment = "default"
+connectors = ["shared_oracle", "shared_sharepointonline"]
+
+[[flows]]
+id = "oracle-via-leave"
+environment = "default"
+trigger = "scheduled"
+owner = "maya"
+connectors = ["shared_oracle"]
+app = "leave-requests"
+
+[[flows]]
+id = "oracle-via-orders"
+environment = "default"
+trigger = "scheduled"
+owner = "maya"
+connectors = ["shared_oracle", "shared_office365"]
+app = "orders"
+
+[[flows]]
+id = "oracle-alone"
+environment = "default"
+trigger = "scheduled"
+owner = "maya"
+connectors = ["shared_oracle"]
+"#;
+    let s = snap(body, "2024-06-03");
+    let mut c = checks();
+    let d = flow(&s, "oracle-via-leave");
+    c.eq("associated with an app of other data sources", d.allowed, false);
+    c.flow_problem("oracle-via-leave", &d, "FLOW-9");
+    let d = flow(&s, "oracle-via-orders");
+    c.eq("associated with an app that uses Oracle", d.allowed, true);
+    c.names("oracle-via-orders: trace", d.trace.as_slice(), "FLOW-9");
+    let d = flow(&s, "oracle-alone");
+    let fixes = entitle_core::fixes::flow_fixes(&s, &d);
+    let associate: Vec<&str> = fixes
+        .iter()
+        .filter(|f| f.action == entitle_core::fixes::Action::AssociateApp)
+        .filter_map(|f| f.target.as_deref())
+        .collect();
+    c.eq("the app offered to associate with", associate, vec!["orders"]);
+}
+
+/// Seed 003: admins "kunnen ook bestaande licenties toewijzen" (can assign licences the tenant already holds): a
+/// spare unit of any SKU that grants the right is the fix, at no cost, before buying the cheapest on sale.
+#[test]
+fn enf_6_a_spare_unit_the_tenant_holds_comes_first() {
+    let s = snap(
+        r#"
+[[subscriptions]]
+sku = "power-automate-per-user"
+quantity = 2
+start = "2024-01-01"
+
+[[users]]
+id = "alice"
+licenses = ["microsoft-365-e3", "power-automate-per-user"]
+
+[[users]]
+id = "bob"
+licenses = ["microsoft-365-e3"]
+
+[[flows]]
+id = "sql-sync"
+environment = "default"
+trigger = "automated"
+owner = "bob"
+connectors = ["shared_sql"]
+"#,
+        "2024-06-03",
+    );
+    let d = flow(&s, "sql-sync");
+    let fixes = entitle_core::fixes::flow_fixes(&s, &d);
+    let mut c = checks();
+    let first = fixes.first();
+    c.eq(
+        "first fix: SKU",
+        first.and_then(|f| f.sku.as_deref()),
+        Some("power-automate-per-user"),
+    );
+    c.eq(
+        "first fix: target",
+        first.and_then(|f| f.target.as_deref()),
+        Some("bob"),
+    );
+    c.ok(
+        &format!("first fix costs nothing: {first:?}"),
+        first
+            .is_some_and(|f| f.monthly_cost.as_ref().is_some_and(|m| m.amount.is_zero()) && f.buy == Some(0)),
+    );
+}
