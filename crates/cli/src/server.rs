@@ -70,11 +70,11 @@ pub fn serve(args: Serve, catalog: Option<String>) -> Result<String, CliError> {
         let running = entitle_server::serve::start(&config, true)
             .await
             .map_err(|e| CliError::Input(e.to_string()))?;
-        if let Some(key) = &running.new_operator_key {
-            if config.admin_key.is_none() {
-                // Shown once: the store keeps only its hash.
-                println!("entitle: first start; the operator key (shown once, keep it): {key}");
-            }
+        if let Some(key) = &running.new_operator_key
+            && config.admin_key.is_none()
+        {
+            // Shown once: the store keeps only its hash.
+            println!("entitle: first start; the operator key (shown once, keep it): {key}");
         }
         println!("entitle: listening on http://{}", running.addr);
         running

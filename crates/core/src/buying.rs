@@ -71,13 +71,13 @@ pub fn cost(snap: &Snapshot) -> Cost {
             .unwrap_or(catalog.terms.self_service.admin_trial_days);
         let started = sub.start.is_none_or(|s| s <= at);
         let mut end = sub.end;
-        if sub.channel == PurchaseChannel::Trial {
-            if let Some(s) = sub.start {
-                end = end
-                    .into_iter()
-                    .chain(s.checked_add_days(Days::new(u64::from(trial_days))))
-                    .min();
-            }
+        if sub.channel == PurchaseChannel::Trial
+            && let Some(s) = sub.start
+        {
+            end = end
+                .into_iter()
+                .chain(s.checked_add_days(Days::new(u64::from(trial_days))))
+                .min();
         }
         if !started || end.is_some_and(|e| e <= at) {
             continue;

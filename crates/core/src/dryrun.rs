@@ -91,13 +91,13 @@ pub fn apply_fix(snap: &Snapshot, fix: &CheckedFix, flow: Option<&str>) -> Resul
 pub(crate) fn cost_of(snap: &Snapshot, changes: &[Change]) -> Totals {
     let mut total = Totals::default();
     for c in changes {
-        if let Change::Buy { sku, quantity } = c {
-            if let Some(p) = snap.catalog().sku_by_id(sku).and_then(|d| d.price_at(snap.at())) {
-                total.add(&crate::money::Money::new(
-                    p.amount * Decimal::from(*quantity),
-                    &p.currency,
-                ));
-            }
+        if let Change::Buy { sku, quantity } = c
+            && let Some(p) = snap.catalog().sku_by_id(sku).and_then(|d| d.price_at(snap.at()))
+        {
+            total.add(&crate::money::Money::new(
+                p.amount * Decimal::from(*quantity),
+                &p.currency,
+            ));
         }
     }
     total
@@ -459,14 +459,13 @@ impl<'a> World<'a> {
         changes_of(self.base, &mut self.ledger, fix, flow, &mut changes)?;
         apply_changes(self.scenario.to_mut(), &changes, self.base.at(), Some(self.base))?;
         for c in &changes {
-            if let Change::SetProcess { flow } = c {
-                if let Some((i, f)) = self
+            if let Change::SetProcess { flow } = c
+                && let Some((i, f)) = self
                     .base
                     .flow_idx(flow)
                     .and_then(|i| Some((i, self.base.flow(i)?)))
-                {
-                    self.set_to_process.entry(f.env.0).or_default().push(i.0);
-                }
+            {
+                self.set_to_process.entry(f.env.0).or_default().push(i.0);
             }
         }
         Ok(())

@@ -306,10 +306,11 @@ impl World<'_> {
             self.capacity_fix(flow_id, env_id, switch, k, rule)
                 .filter(|f| self.turns(flow, as_user, f))
         };
-        if switch && e.process_units > e.process_demand.saturating_add(e.bot_demand) {
-            if let Some(f) = try_with(0) {
-                return Some(f);
-            }
+        if switch
+            && e.process_units > e.process_demand.saturating_add(e.bot_demand)
+            && let Some(f) = try_with(0)
+        {
+            return Some(f);
         }
         let mut best = try_with(most)?;
         let (mut lo, mut hi) = (1, most);
@@ -469,22 +470,21 @@ impl World<'_> {
             }
         }
         // FLOW-24: a co-owner with a premium licence can take the flow over.
-        if !gone.is_empty() || !present.is_empty() {
-            if let Some(co) = f
+        if (!gone.is_empty() || !present.is_empty())
+            && let Some(co) = f
                 .co_owners
                 .iter()
                 .find(|c| at.user(**c).is_some_and(|u| u.has(Capability::FlowsPremium)))
-            {
-                fixes.push(CheckedFix::new(Fix {
-                    action: Action::ChangeOwner,
-                    sku_idx: None,
-                    sku: None,
-                    quantity: None,
-                    target: Some(id(*co)),
-                    monthly_cost: None,
-                    rule: Rule::Flow24,
-                }));
-            }
+        {
+            fixes.push(CheckedFix::new(Fix {
+                action: Action::ChangeOwner,
+                sku_idx: None,
+                sku: None,
+                quantity: None,
+                target: Some(id(*co)),
+                monthly_cost: None,
+                rule: Rule::Flow24,
+            }));
         }
         let candidates = sort(fixes);
         let (mut fixes, partial): (Vec<_>, Vec<_>) = if cheapest {

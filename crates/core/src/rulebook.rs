@@ -63,10 +63,10 @@ pub fn parse(text: &str) -> Parsed<'_> {
         let next = offset + line.len();
         let bare = line.trim_end();
         if bare.starts_with("## ") || bare.starts_with("### ") {
-            if let Some(last) = spans.last_mut() {
-                if last.3 == usize::MAX {
-                    last.3 = offset;
-                }
+            if let Some(last) = spans.last_mut()
+                && last.3 == usize::MAX
+            {
+                last.3 = offset;
             }
             if let Some(heading) = bare.strip_prefix("### ") {
                 spans.push((n + 1, heading, next, usize::MAX));
@@ -74,10 +74,10 @@ pub fn parse(text: &str) -> Parsed<'_> {
         }
         offset = next;
     }
-    if let Some(last) = spans.last_mut() {
-        if last.3 == usize::MAX {
-            last.3 = text.len();
-        }
+    if let Some(last) = spans.last_mut()
+        && last.3 == usize::MAX
+    {
+        last.3 = text.len();
     }
     for (line, heading, start, end) in spans {
         let body = text.get(start..end).unwrap_or("");

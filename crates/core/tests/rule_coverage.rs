@@ -73,14 +73,14 @@ fn test_names(src: &str) -> Vec<String> {
             .strip_prefix("async fn ")
             .or_else(|| l.strip_prefix("fn "))
             .or_else(|| l.strip_prefix("pub fn "));
-        if let Some(rest) = after_fn {
-            if armed || in_proptest {
-                let name: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                out.push(name);
-            }
+        if let Some(rest) = after_fn
+            && (armed || in_proptest)
+        {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            out.push(name);
         }
         armed = false;
     }

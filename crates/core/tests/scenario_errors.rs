@@ -32,10 +32,10 @@ const NEEDED: [&str; 6] = [
 fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
     CATALOG.get_or_init(|| {
-        if let Ok(seed) = Catalog::seed() {
-            if NEEDED.iter().all(|id| seed.sku_idx(id).is_some()) {
-                return seed;
-            }
+        if let Ok(seed) = Catalog::seed()
+            && NEEDED.iter().all(|id| seed.sku_idx(id).is_some())
+        {
+            return seed;
         }
         let small =
             Catalog::from_toml(&fixture("catalog.toml"), "catalog.toml").unwrap_or_else(|e| panic!("{e}"));
@@ -877,30 +877,30 @@ fn schema_check(
             return;
         }
     }
-    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-        if !options.contains(value) {
-            out.push(format!("{at}: not one of the enum values"));
-        }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !options.contains(value)
+    {
+        out.push(format!("{at}: not one of the enum values"));
     }
-    if let Some(c) = schema.get("const") {
-        if c != value {
-            out.push(format!("{at}: not the const value"));
-        }
+    if let Some(c) = schema.get("const")
+        && c != value
+    {
+        out.push(format!("{at}: not the const value"));
     }
-    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_f64), value.as_f64()) {
-        if n < min {
-            out.push(format!("{at}: below minimum"));
-        }
+    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_f64), value.as_f64())
+        && n < min
+    {
+        out.push(format!("{at}: below minimum"));
     }
-    if let (Some(max), Some(n)) = (schema.get("maximum").and_then(Value::as_f64), value.as_f64()) {
-        if n > max {
-            out.push(format!("{at}: above maximum"));
-        }
+    if let (Some(max), Some(n)) = (schema.get("maximum").and_then(Value::as_f64), value.as_f64())
+        && n > max
+    {
+        out.push(format!("{at}: above maximum"));
     }
-    if let (Some("^[A-Z]{2}$"), Some(s)) = (schema.get("pattern").and_then(Value::as_str), value.as_str()) {
-        if !(s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())) {
-            out.push(format!("{at}: does not match the pattern"));
-        }
+    if let (Some("^[A-Z]{2}$"), Some(s)) = (schema.get("pattern").and_then(Value::as_str), value.as_str())
+        && !(s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        out.push(format!("{at}: does not match the pattern"));
     }
     if let Some(obj) = value.as_object() {
         let props = schema.get("properties").and_then(Value::as_object);
@@ -989,7 +989,7 @@ mod round_trip {
             (self.number() % n as u64) as usize
         }
         fn flag(&mut self) -> bool {
-            self.number() % 2 == 0
+            self.number().is_multiple_of(2)
         }
         fn text(&mut self) -> String {
             let i = self.below(self.m.text.len());

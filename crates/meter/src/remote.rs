@@ -323,10 +323,10 @@ impl RedisMeter {
 
     /// Keeps an answered call's token for deletion by a later call (it would expire anyway).
     fn answered(&self, token: String) {
-        if let Ok(mut done) = self.done.lock() {
-            if done.len() < DONE_BACKLOG {
-                done.push(token);
-            }
+        if let Ok(mut done) = self.done.lock()
+            && done.len() < DONE_BACKLOG
+        {
+            done.push(token);
         }
     }
 

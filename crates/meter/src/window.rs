@@ -60,7 +60,7 @@ impl Windows {
         if !(bucket_ms <= short_ms && short_ms <= day_ms) {
             return bad("need bucket_ms <= short_ms <= day_ms");
         }
-        if day_ms % bucket_ms != 0 || short_ms % bucket_ms != 0 {
+        if !day_ms.is_multiple_of(bucket_ms) || !short_ms.is_multiple_of(bucket_ms) {
             return bad("bucket_ms must divide day_ms and short_ms");
         }
         let Ok(day_buckets) = u32::try_from(day_ms / bucket_ms) else {
@@ -160,10 +160,10 @@ pub(crate) fn retry_bucket(
         if let Some(j) = c.checked_sub(big_k + 1) {
             day = day.saturating_sub(cnt(j));
         }
-        if let Some(j) = c.checked_sub(small_k + 1) {
-            if j <= h {
-                short = short.saturating_sub(cnt(j));
-            }
+        if let Some(j) = c.checked_sub(small_k + 1)
+            && j <= h
+        {
+            short = short.saturating_sub(cnt(j));
         }
         if c > h.saturating_add(big_k + 1) {
             break;

@@ -81,10 +81,11 @@ impl TenantSlot {
         if day == cur.day {
             return Ok(Arc::clone(&cur.snapshot));
         }
-        if let Some(hit) = self.other_day.load_full() {
-            if hit.0 == cur.version && hit.1 == day {
-                return Ok(Arc::clone(&hit.2));
-            }
+        if let Some(hit) = self.other_day.load_full()
+            && hit.0 == cur.version
+            && hit.1 == day
+        {
+            return Ok(Arc::clone(&hit.2));
         }
         let snap = Arc::new(
             state

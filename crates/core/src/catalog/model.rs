@@ -626,14 +626,14 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
                 ));
             }
         }
-        if let Some(next) = &sku.successor {
-            if !catalog.sku_index.contains_key(next) {
-                return Err(CatalogError::invalid(
-                    origin,
-                    &format!("skus[{i}].successor"),
-                    &format!("unknown SKU `{next}`"),
-                ));
-            }
+        if let Some(next) = &sku.successor
+            && !catalog.sku_index.contains_key(next)
+        {
+            return Err(CatalogError::invalid(
+                origin,
+                &format!("skus[{i}].successor"),
+                &format!("unknown SKU `{next}`"),
+            ));
         }
     }
     for (i, c) in catalog.connectors.iter().enumerate() {

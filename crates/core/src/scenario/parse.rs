@@ -277,11 +277,11 @@ fn toml_syntax_path(text: &str, offset: usize) -> KeyPath {
         return header_path(&keys, &counts);
     }
     let mut path = table;
-    if let Some((key, _)) = line.split_once('=') {
-        if let Some(keys) = dotted(key) {
-            for k in keys {
-                path = path.key(&k);
-            }
+    if let Some((key, _)) = line.split_once('=')
+        && let Some(keys) = dotted(key)
+    {
+        for k in keys {
+            path = path.key(&k);
         }
     }
     path
@@ -543,54 +543,55 @@ fn translate(message: &str, path: KeyPath, raw: Option<&str>, format: Format) ->
     }
 
     // `[[tenant]]` instead of `[tenant]`: serde reads the list as the struct's fields, one by one.
-    if let [Seg::Key(first), Seg::Index(_), ..] = path.segs() {
-        if first == "tenant" {
-            let help = match format {
-                Format::Toml => "write `[tenant]`, not `[[tenant]]`",
-                Format::Json => "write `\"tenant\": { … }`, not a list",
-            };
-            return Translated::new(
-                KeyPath::root().key("tenant"),
-                format!("`tenant` must be {table}, not a list"),
-            )
-            .help(Some(help.to_owned()));
-        }
+    if let [Seg::Key(first), Seg::Index(_), ..] = path.segs()
+        && first == "tenant"
+    {
+        let help = match format {
+            Format::Toml => "write `[tenant]`, not `[[tenant]]`",
+            Format::Json => "write `\"tenant\": { … }`, not a list",
+        };
+        return Translated::new(
+            KeyPath::root().key("tenant"),
+            format!("`tenant` must be {table}, not a list"),
+        )
+        .help(Some(help.to_owned()));
     }
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            let looks_like_date = format == Format::Toml && raw.is_some_and(is_toml_datetime);
-            let found = if found == "map" && looks_like_date {
-                "a date".to_owned()
-            } else {
-                noun(found, format)
-            };
-            let expected = noun(expected, format);
-            let mut help = None;
-            if let [Seg::Key(section)] = path.segs() {
-                if SECTIONS.contains(&section.as_str()) && found == table {
-                    help = Some(match format {
-                        Format::Toml => format!("write `[[{section}]]` before each entry, not `[{section}]`"),
-                        Format::Json => format!("write a list: `\"{section}\": [{{ … }}]`"),
-                    });
-                }
-            }
-            return Translated::new(path, format!("expected {expected}, found {found}")).help(help);
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        let looks_like_date = format == Format::Toml && raw.is_some_and(is_toml_datetime);
+        let found = if found == "map" && looks_like_date {
+            "a date".to_owned()
+        } else {
+            noun(found, format)
+        };
+        let expected = noun(expected, format);
+        let mut help = None;
+        if let [Seg::Key(section)] = path.segs()
+            && SECTIONS.contains(&section.as_str())
+            && found == table
+        {
+            help = Some(match format {
+                Format::Toml => format!("write `[[{section}]]` before each entry, not `[{section}]`"),
+                Format::Json => format!("write a list: `\"{section}\": [{{ … }}]`"),
+            });
         }
+        return Translated::new(path, format!("expected {expected}, found {found}")).help(help);
     }
     if message.starts_with("invalid length ") && message.contains(", expected struct ") {
         // A list where a table belongs: serde tried to read the struct's fields from it, in order.
         return Translated::new(path, format!("expected {table}, found a list"));
     }
-    if let Some(rest) = message.strip_prefix("invalid value: integer ") {
-        if let Some((number, expected)) = rest.split_once(", expected ") {
-            let number = number.trim_matches('`');
-            let text = if number.starts_with('-') {
-                format!("`{number}` is negative; expected {}", noun(expected, format))
-            } else {
-                format!("`{number}` is too large; expected {}", noun(expected, format))
-            };
-            return Translated::new(path, text);
-        }
+    if let Some(rest) = message.strip_prefix("invalid value: integer ")
+        && let Some((number, expected)) = rest.split_once(", expected ")
+    {
+        let number = number.trim_matches('`');
+        let text = if number.starts_with('-') {
+            format!("`{number}` is negative; expected {}", noun(expected, format))
+        } else {
+            format!("`{number}` is too large; expected {}", noun(expected, format))
+        };
+        return Translated::new(path, text);
     }
     Translated::new(path, message)
 }

@@ -304,13 +304,13 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
         }
         skus.check(&sub.sku, here.key("sku"), Target::Value, &mut out);
         quantity(u64::from(sub.quantity), here.key("quantity"), &mut out);
-        if let (Some(start), Some(end)) = (sub.start, sub.end) {
-            if end < start {
-                out.push(Problem::new(
-                    here.key("end"),
-                    format!("ends on {end}, before it starts on {start}"),
-                ));
-            }
+        if let (Some(start), Some(end)) = (sub.start, sub.end)
+            && end < start
+        {
+            out.push(Problem::new(
+                here.key("end"),
+                format!("ends on {end}, before it starts on {start}"),
+            ));
         }
         match (&sub.buyer, sub.channel) {
             (Some(buyer), PurchaseChannel::SelfService) => {

@@ -45,14 +45,14 @@ fn subscription_state(sub: &Subscription, trial_days: u32, at: NaiveDate) -> Res
         return Err(None);
     }
     let mut end = sub.end;
-    if sub.channel == PurchaseChannel::Trial {
-        if let Some(start) = sub.start {
-            let trial_end = start.checked_add_days(Days::new(u64::from(trial_days)));
-            end = match (end, trial_end) {
-                (Some(e), Some(t)) => Some(e.min(t)),
-                (e, t) => e.or(t),
-            };
-        }
+    if sub.channel == PurchaseChannel::Trial
+        && let Some(start) = sub.start
+    {
+        let trial_end = start.checked_add_days(Days::new(u64::from(trial_days)));
+        end = match (end, trial_end) {
+            (Some(e), Some(t)) => Some(e.min(t)),
+            (e, t) => e.or(t),
+        };
     }
     match end {
         Some(e) if e <= at => Err(Some(e)),
@@ -203,21 +203,20 @@ pub(super) fn build(
             let mut active = true;
             let mut ended = None;
             if !home {
-                if let Some(a) = activity.get(&s) {
-                    if a.active_units == 0 {
-                        active = false;
-                        ended = a.lapsed_on;
-                    }
+                if let Some(a) = activity.get(&s)
+                    && a.active_units == 0
+                {
+                    active = false;
+                    ended = a.lapsed_on;
                 }
-                if def.kind == Kind::Trial {
-                    if let (Some(start), Some(days)) =
+                if def.kind == Kind::Trial
+                    && let (Some(start), Some(days)) =
                         (trial_started.get(&(u.id.as_str(), s)), def.trial_days)
-                    {
-                        let end = start.checked_add_days(Days::new(u64::from(days)));
-                        if end.is_some_and(|e| e <= at) {
-                            active = false;
-                            ended = end;
-                        }
+                {
+                    let end = start.checked_add_days(Days::new(u64::from(days)));
+                    if end.is_some_and(|e| e <= at) {
+                        active = false;
+                        ended = end;
                     }
                 }
             }

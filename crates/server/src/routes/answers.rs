@@ -98,15 +98,16 @@ pub async fn flow_decision(
     let u = q.as_user.as_deref().map(|id| user(&snap, "as", id)).transpose()?;
     // The default decision (the tenant's own day, no invoking user) is served from bytes built once per
     // snapshot: the hot path of a platform asking before every run.
-    if u.is_none() && Arc::ptr_eq(&snap, &cur.snapshot) {
-        if let Some(cell) = cur.decisions.get(fi.0 as usize) {
-            let bytes = cell.get_or_init(|| {
-                serde_json::to_vec(&flow_answer(&snap, fi, None))
-                    .unwrap_or_default()
-                    .into()
-            });
-            return Ok(([(header::CONTENT_TYPE, "application/json")], bytes.clone()).into_response());
-        }
+    if u.is_none()
+        && Arc::ptr_eq(&snap, &cur.snapshot)
+        && let Some(cell) = cur.decisions.get(fi.0 as usize)
+    {
+        let bytes = cell.get_or_init(|| {
+            serde_json::to_vec(&flow_answer(&snap, fi, None))
+                .unwrap_or_default()
+                .into()
+        });
+        return Ok(([(header::CONTENT_TYPE, "application/json")], bytes.clone()).into_response());
     }
     Ok(json(&flow_answer(&snap, fi, u)))
 }
@@ -244,12 +245,12 @@ pub async fn limits_h(
     };
     // Today's usage is what the meter counted, the very counter that enforces (Redis in shared mode); the
     // scenario's `[[usage]]` records only answer for another day (`at`).
-    if q.at.is_none() {
-        if let Some(key) = crate::meter::budget_key(&t, &limit.budget) {
-            let now = u64::try_from(crate::store::now_ms()).unwrap_or(0);
-            limit.used = state.meter.used(&key, now).await?;
-            limit.remaining = limit.requests_per_24h.saturating_sub(limit.used);
-        }
+    if q.at.is_none()
+        && let Some(key) = crate::meter::budget_key(&t, &limit.budget)
+    {
+        let now = u64::try_from(crate::store::now_ms()).unwrap_or(0);
+        limit.used = state.meter.used(&key, now).await?;
+        limit.remaining = limit.requests_per_24h.saturating_sub(limit.used);
     }
     Ok(json(&limit))
 }
