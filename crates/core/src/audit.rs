@@ -197,13 +197,16 @@ pub fn audit(snap: &Snapshot) -> Audit {
         if let Some(m) = fix.as_ref().and_then(|x| x.fix.monthly_cost.as_ref()) {
             summary.cheapest_fixes_monthly.add(m);
         }
-        let moved = fix.as_ref().is_some_and(|f| f.changes_a_licence());
+        let moved = fix
+            .as_ref()
+            .map(|f| f.moves_cover(&counted, idx))
+            .unwrap_or_default();
         row.headline_fixes.extend(fix);
         row.headline_covered = covered;
-        if !moved {
-            continue;
-        }
-        for d in index.descendants(idx) {
+        let mut below: Vec<FlowIdx> = moved.into_iter().flat_map(|m| index.descendants(m)).collect();
+        below.sort();
+        below.dedup();
+        for d in below {
             let Some(&at) = row_of.get(&d.0) else { continue };
             let Some(row) = flows.get_mut(at) else { continue };
             let counted_for = row.headline_covered || !row.headline_fixes.is_empty();

@@ -1487,3 +1487,200 @@ fn headline_a_child_turned_by_its_own_fix_loses_it_to_a_parent_licence_elsewhere
 };
     fixes_hold(&spec).unwrap();
 }
+
+/// (d), found by `fixes_turn_their_decisions_and_the_headline_is_reachable` after 44,914 cases: a child counted as
+/// covered by its grandparent's process licence (same environment) lost that cover when units allocated later
+/// covered its parent, in another environment (FLOW-14, FLOW-15): allocating capacity moves covers too.
+#[test]
+#[rustfmt::skip]
+fn headline_units_allocated_to_a_parent_elsewhere_take_a_counted_cover_away() {
+    let spec = TenantSpec {
+    transition: false,
+    users: vec![
+        UserSpec {
+            kind: 2,
+            consumer: false,
+            licences: vec![
+                1,
+                3,
+            ],
+            left: false,
+            home: None,
+        },
+        UserSpec {
+            kind: 1,
+            consumer: false,
+            licences: vec![
+                16,
+            ],
+            left: false,
+            home: None,
+        },
+    ],
+    envs: vec![
+        EnvSpec {
+            dynamics: false,
+            process: 0,
+            per_flow: 1,
+            unattended: 0,
+        },
+        EnvSpec {
+            dynamics: false,
+            process: 0,
+            per_flow: 1,
+            unattended: 0,
+        },
+    ],
+    apps: vec![
+        AppSpec {
+            env: 0,
+            kind: 1,
+            connectors: 6865,
+            users: 58291,
+            extends: false,
+            entities: 43698,
+            created: 102,
+        },
+        AppSpec {
+            env: 1,
+            kind: 2,
+            connectors: 6321,
+            users: 30094,
+            extends: true,
+            entities: 59293,
+            created: 107,
+        },
+    ],
+    flows: vec![
+        FlowSpec {
+            env: 1,
+            trigger: 1,
+            owner: 1,
+            run_by: 11408,
+            co_owners: 1,
+            connectors: 56367,
+            features: 8,
+            unattended: false,
+            machine: 1,
+            parent: None,
+            license: 0,
+            app: Some(
+                1,
+            ),
+            triggered_from_app: false,
+            solution: 1,
+            created: 137,
+            in_context_of: None,
+            entities: 21540,
+            approvers: 1426,
+        },
+        FlowSpec {
+            env: 0,
+            trigger: 2,
+            owner: 1,
+            run_by: 45699,
+            co_owners: 0,
+            connectors: 16608,
+            features: 0,
+            unattended: true,
+            machine: 1,
+            parent: Some(
+                0,
+            ),
+            license: 1,
+            app: None,
+            triggered_from_app: false,
+            solution: 0,
+            created: 88,
+            in_context_of: None,
+            entities: 225,
+            approvers: 5712,
+        },
+        FlowSpec {
+            env: 1,
+            trigger: 1,
+            owner: 0,
+            run_by: 30084,
+            co_owners: 1,
+            connectors: 52220,
+            features: 11,
+            unattended: false,
+            machine: 0,
+            parent: Some(
+                1,
+            ),
+            license: 0,
+            app: Some(
+                0,
+            ),
+            triggered_from_app: true,
+            solution: 1,
+            created: 40,
+            in_context_of: None,
+            entities: 22692,
+            approvers: 0,
+        },
+        FlowSpec {
+            env: 0,
+            trigger: 0,
+            owner: 0,
+            run_by: 33034,
+            co_owners: 0,
+            connectors: 30281,
+            features: 118,
+            unattended: false,
+            machine: 1,
+            parent: None,
+            license: 1,
+            app: None,
+            triggered_from_app: false,
+            solution: 1,
+            created: 74,
+            in_context_of: None,
+            entities: 5591,
+            approvers: 0,
+        },
+        FlowSpec {
+            env: 1,
+            trigger: 0,
+            owner: 0,
+            run_by: 29956,
+            co_owners: 1,
+            connectors: 18609,
+            features: 8,
+            unattended: true,
+            machine: 0,
+            parent: None,
+            license: 0,
+            app: None,
+            triggered_from_app: false,
+            solution: 2,
+            created: 136,
+            in_context_of: None,
+            entities: 45002,
+            approvers: 0,
+        },
+    ],
+    subs: vec![
+        SubSpec {
+            sku: 5,
+            quantity: 16,
+            ended: false,
+            trial: false,
+        },
+        SubSpec {
+            sku: 1,
+            quantity: 8,
+            ended: false,
+            trial: false,
+        },
+        SubSpec {
+            sku: 3,
+            quantity: 17,
+            ended: false,
+            trial: false,
+        },
+    ],
+};
+    fixes_hold(&spec).unwrap();
+}
