@@ -39,11 +39,13 @@ pub struct AuditFlow {
     pub rules: Vec<Rule>,
     pub problems: Vec<Finding>,
     pub fixes: Vec<CheckedFix>,
-    /// The fix the headline counts for this flow: its cheapest fix on the tenant as the fixes counted before it
-    /// leave it (so it may differ from `fixes[0]`); absent when those already turn it (`headline_covered`) or
-    /// when no fix turns it. See [`Summary::cheapest_fixes_monthly`] for the order.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub headline_fix: Option<CheckedFix>,
+    /// The fixes the headline counts for this flow: its cheapest fix on the tenant as the fixes counted before it
+    /// leave it (so it may differ from `fixes[0]`); a second one only if a fix counted later for another flow (a
+    /// process licence on a parent in another environment: FLOW-14, FLOW-15) took the first one's effect away.
+    /// Empty when the fixes counted before already turn it (`headline_covered`) or when no fix turns it. See
+    /// [`Summary::cheapest_fixes_monthly`] for the order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headline_fixes: Vec<CheckedFix>,
     /// The fixes counted before this flow's turn already turn it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub headline_covered: bool,
@@ -65,7 +67,7 @@ pub struct Summary {
     pub at_risk: usize,
     pub by_enforcement: BTreeMap<&'static str, usize>,
     pub turned_off: usize,
-    /// What the flows' `headline_fix`es cost together, per currency. Fixes are chosen greedily, flow by flow,
+    /// What the flows' `headline_fixes` cost together, per currency. Fixes are chosen greedily, flow by flow,
     /// each the cheapest that turns its flow once the ones chosen before are applied (a running ledger of the
     /// units bought and used): a spare unit is counted once, and a licence that fixes several flows is bought
     /// once. Flows with fewer fixes choose first (they have less choice: a service principal's flow has only a
@@ -178,7 +180,7 @@ pub fn audit(snap: &Snapshot) -> Audit {
                 })
                 .collect(),
             fixes,
-            headline_fix: None,
+            headline_fixes: Vec::new(),
             headline_covered: false,
         });
     }
@@ -186,8 +188,8 @@ pub fn audit(snap: &Snapshot) -> Audit {
     order.sort();
     let row_of: HashMap<u32, usize> = order.iter().map(|(_, at, idx)| (idx.0, *at)).collect();
     let mut queue: VecDeque<(usize, FlowIdx)> = order.into_iter().map(|(_, at, idx)| (at, idx)).collect();
-    // A flow counted as covered goes back in the queue if a later fix takes its cover away (a process licence
-    // on a parent in another environment: FLOW-14, FLOW-15); at most twice, so the pass ends.
+    // A flow counted as turned goes back in the queue if a fix counted later takes that away (a process licence on
+    // a parent in another environment: FLOW-14, FLOW-15); at most twice, so the pass ends.
     let mut requeued: HashMap<u32, u8> = HashMap::new();
     while let Some((at, idx)) = queue.pop_front() {
         let Some(row) = flows.get_mut(at) else { continue };
@@ -195,16 +197,20 @@ pub fn audit(snap: &Snapshot) -> Audit {
         if let Some(m) = fix.as_ref().and_then(|x| x.fix.monthly_cost.as_ref()) {
             summary.cheapest_fixes_monthly.add(m);
         }
-        let moved = fix.as_ref().is_some_and(|f| f.changes_a_licence());
-        row.headline_fix = fix;
+        let moved = fix
+            .as_ref()
+            .map(|f| f.moves_cover(&counted, idx))
+            .unwrap_or_default();
+        row.headline_fixes.extend(fix);
         row.headline_covered = covered;
-        if !moved {
-            continue;
-        }
-        for d in index.descendants(idx) {
+        let mut below: Vec<FlowIdx> = moved.into_iter().flat_map(|m| index.descendants(m)).collect();
+        below.sort();
+        below.dedup();
+        for d in below {
             let Some(&at) = row_of.get(&d.0) else { continue };
             let Some(row) = flows.get_mut(at) else { continue };
-            if !row.headline_covered || counted.flow_allowed(d, None, &[]) {
+            let counted_for = row.headline_covered || !row.headline_fixes.is_empty();
+            if !counted_for || counted.flow_allowed(d, None, &[]) {
                 continue;
             }
             let n = requeued.entry(d.0).or_insert(0);

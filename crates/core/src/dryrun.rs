@@ -23,7 +23,7 @@ use crate::fixes::{Action, CheckedFix};
 use crate::flows::decide_flow;
 use crate::money::Totals;
 use crate::scenario::{DesktopMode, FlowLicense, PurchaseChannel, Scenario, Subscription};
-use crate::snapshot::{AppIdx, FlowIdx, Snapshot, UserIdx};
+use crate::snapshot::{AppIdx, EnvIdx, FlowIdx, Snapshot, UserIdx};
 
 /// One write a fix makes, as the API makes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -446,6 +446,14 @@ impl<'a> World<'a> {
             ledger: Ledger::default(),
             set_to_process: HashMap::new(),
         }
+    }
+
+    /// The flows that draw on the capacity of `env` (process, per-flow and unattended desktop flows), with those
+    /// the fixes applied so far set to a process licence there.
+    pub(crate) fn capacity_flows(&self, env: EnvIdx) -> Vec<FlowIdx> {
+        let listed = self.index.capacity.get(env.0 as usize).into_iter().flatten();
+        let set = self.set_to_process.get(&env.0).into_iter().flatten();
+        listed.chain(set).map(|f| FlowIdx(*f)).collect()
     }
 
     /// Whether a fix was applied (the tenant differs from the snapshot's).

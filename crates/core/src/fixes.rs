@@ -111,12 +111,26 @@ impl CheckedFix {
         }
     }
 
-    /// Whether it sets a flow's licence or owner: what can take a child's cover away (FLOW-7, FLOW-15).
-    pub(crate) fn changes_a_licence(&self) -> bool {
-        matches!(
+    /// The flows whose licence holders it may change, so that a child's cover moves (FLOW-7, FLOW-14,
+    /// FLOW-15): the flow it sets to a process licence or gives another owner, and every flow that draws on the
+    /// capacity of an environment it allocates units to (more units may cover a flow that was in overage).
+    pub(crate) fn moves_cover(&self, world: &World<'_>, flow: FlowIdx) -> Vec<FlowIdx> {
+        let mut out = Vec::new();
+        if matches!(
             self.fix.action,
             Action::AssignProcessLicense | Action::ChangeOwner
-        ) || self.steps.iter().any(CheckedFix::changes_a_licence)
+        ) {
+            out.push(flow);
+        }
+        if self.allocate.is_some_and(|k| k > 0) {
+            if let Some(e) = self.environment.as_deref().and_then(|e| world.base.env_idx(e)) {
+                out.extend(world.capacity_flows(e));
+            }
+        }
+        for s in &self.steps {
+            out.extend(s.moves_cover(world, flow));
+        }
+        out
     }
 
     fn cost_key(&self) -> Decimal {

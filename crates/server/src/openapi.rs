@@ -441,10 +441,10 @@ pub fn document() -> Value {
         json!({
             "get": op("Flows at risk, the enforcement timeline and the cheapest fixes (JSON, or CSV with Accept: text/csv)", "answers", vec![t(), at()], None,
                 ("200", json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object", "properties": {
-                    "summary": {"type": "object", "properties": {"cheapest_fixes_monthly": {"type": "object", "description": "Per currency: what the flows' `headline_fix`es cost together (chosen flow by flow, fewest fixes first, each spare unit counted once)"}}},
+                    "summary": {"type": "object", "properties": {"cheapest_fixes_monthly": {"type": "object", "description": "Per currency: what the flows' `headline_fixes` cost together (chosen flow by flow, fewest fixes first, each spare unit counted once)"}}},
                     "flows": {"type": "array", "items": {"type": "object", "properties": {
                         "fixes": {"type": "array", "items": r("Fix")},
-                        "headline_fix": r("Fix"),
+                        "headline_fixes": {"type": "array", "items": r("Fix"), "description": "The fixes the headline counts for this flow (a second one only if a fix counted later took the first one's effect away)"},
                         "headline_covered": {"type": "boolean", "description": "The headline fixes chosen before this flow's turn already turn it"},
                     }}},
                     "fixes": {"type": "array", "items": r("Fix")},
