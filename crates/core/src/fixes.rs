@@ -122,10 +122,10 @@ impl CheckedFix {
         ) {
             out.push(flow);
         }
-        if self.allocate.is_some_and(|k| k > 0) {
-            if let Some(e) = self.environment.as_deref().and_then(|e| world.base.env_idx(e)) {
-                out.extend(world.capacity_flows(e));
-            }
+        if self.allocate.is_some_and(|k| k > 0)
+            && let Some(e) = self.environment.as_deref().and_then(|e| world.base.env_idx(e))
+        {
+            out.extend(world.capacity_flows(e));
         }
         for s in &self.steps {
             out.extend(s.moves_cover(world, flow));
