@@ -65,6 +65,7 @@ uiTest('the apps list: every app with its kind, environment, users and portal lo
       'customer-portal': 'portal',
       'partner-portal': 'portal',
       'supplier-portal': 'portal',
+      'agent-dashboard': 'canvas',
       'escalation-tracker': 'canvas',
       'survey-app': 'canvas',
     },
