@@ -558,62 +558,26 @@ impl World<'_> {
         let next = self.after(first, flow)?;
         let second = then(&next)?.into_iter().next()?;
         let mut steps = Vec::new();
-        let mut total: Option<Money> = None;
         for part in [first, &second] {
             if part.fix.action == Action::Combined {
                 steps.extend(part.steps.iter().cloned());
             } else {
                 steps.push(part.clone());
             }
-            if let Some(c) = &part.fix.monthly_cost {
-                match &mut total {
-                    Some(t) if t.currency == c.currency => t.amount += c.amount,
-                    Some(_) => return None,
-                    None => total = Some(c.clone()),
-                }
-            }
         }
-        let mut fix = CheckedFix::new(Fix {
-            action: Action::Combined,
-            sku_idx: None,
-            sku: None,
-            quantity: None,
-            target: None,
-            monthly_cost: total,
-            rule: Rule::Enf6,
-        });
-        fix.steps = steps;
-        Some(fix)
+        combined_of(steps)
     }
 
     /// The licences of `needs` as one fix, each step priced after the ones before it.
     fn combined(&self, needs: &[LicenceNeed]) -> Option<CheckedFix> {
         let mut ledger = self.ledger.clone();
         let mut steps = Vec::new();
-        let mut total: Option<Money> = None;
         for n in needs {
             let step = self.licence_fix(&ledger, n)?;
             changes_of(self.base, &mut ledger, &step, None, &mut Vec::new()).ok()?;
-            if let Some(c) = &step.fix.monthly_cost {
-                match &mut total {
-                    Some(t) if t.currency == c.currency => t.amount += c.amount,
-                    Some(_) => return None,
-                    None => total = Some(c.clone()),
-                }
-            }
             steps.push(step);
         }
-        let mut fix = CheckedFix::new(Fix {
-            action: Action::Combined,
-            sku_idx: None,
-            sku: None,
-            quantity: None,
-            target: None,
-            monthly_cost: total,
-            rule: Rule::Enf6,
-        });
-        fix.steps = steps;
-        Some(fix)
+        combined_of(steps)
     }
 
     /// The fixes of app decision `d` (made on snapshot `at`), cheapest first.
@@ -713,6 +677,30 @@ fn held_granting<'c>(
                 && ledger.spare(snap, *i) >= quantity
         })
         .min_by_key(|(_, s)| s.price_at(snap.at()).map(|p| p.amount))
+}
+
+/// One `combined` fix of `steps`, costing what they cost together; `None` when they cost in two currencies (a
+/// total would need a rate nobody stated).
+fn combined_of(steps: Vec<CheckedFix>) -> Option<CheckedFix> {
+    let mut total: Option<Money> = None;
+    for c in steps.iter().filter_map(|s| s.fix.monthly_cost.as_ref()) {
+        match &mut total {
+            Some(t) if t.currency == c.currency => t.amount += c.amount,
+            Some(_) => return None,
+            None => total = Some(c.clone()),
+        }
+    }
+    let mut fix = CheckedFix::new(Fix {
+        action: Action::Combined,
+        sku_idx: None,
+        sku: None,
+        quantity: None,
+        target: None,
+        monthly_cost: total,
+        rule: Rule::Enf6,
+    });
+    fix.steps = steps;
+    Some(fix)
 }
 
 fn sort(mut fixes: Vec<CheckedFix>) -> Vec<CheckedFix> {

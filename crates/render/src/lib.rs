@@ -784,9 +784,21 @@ pub fn apply_table(a: &entitle_core::changes::Applied) -> String {
         out.push_str("; no decision turns.\n");
         return out;
     }
+    let t = flips_table(&a.flips);
+    out.push_str(&format!("; {} decision(s) turn:\n{t}\n", a.flips.len()));
+    out
+}
+
+/// `entitle apply --format csv`: the decisions turned.
+pub fn apply_csv(a: &entitle_core::changes::Applied) -> Result<String, RenderError> {
+    flips_csv(&a.flips)
+}
+
+/// The decisions a change turns, one row each.
+fn flips_table(flips: &[entitle_core::entities::Flip]) -> comfy_table::Table {
     let mut t = table();
     t.set_header(vec!["kind", "id", "user", "before", "after"]);
-    for f in &a.flips {
+    for f in flips {
         t.add_row(vec![
             f.kind.to_owned(),
             f.id.clone(),
@@ -795,13 +807,7 @@ pub fn apply_table(a: &entitle_core::changes::Applied) -> String {
             verdict(f.allowed_after).to_owned(),
         ]);
     }
-    out.push_str(&format!("; {} decision(s) turn:\n{t}\n", a.flips.len()));
-    out
-}
-
-/// `entitle apply --format csv`: the decisions turned.
-pub fn apply_csv(a: &entitle_core::changes::Applied) -> Result<String, RenderError> {
-    flips_csv(&a.flips)
+    t
 }
 
 fn flips_csv(flips: &[entitle_core::entities::Flip]) -> Result<String, RenderError> {
@@ -828,17 +834,7 @@ pub fn impact_table(i: &entitle_core::entities::Impact) -> String {
             rules(&i.rules)
         );
     }
-    let mut t = table();
-    t.set_header(vec!["kind", "id", "user", "before", "after"]);
-    for f in &i.flips {
-        t.add_row(vec![
-            f.kind.to_owned(),
-            f.id.clone(),
-            f.user.clone().unwrap_or_default(),
-            verdict(f.allowed_before).to_owned(),
-            verdict(f.allowed_after).to_owned(),
-        ]);
-    }
+    let t = flips_table(&i.flips);
     format!(
         "Changing entity `{}` flips {} decision(s) ({}):\n{t}\n",
         i.entity,
