@@ -138,13 +138,13 @@ impl Problem {
         Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
 
-    /// Scenario problems (from the engine's checks), every one with its pointer. `base` is prefixed to each
-    /// pointer (the body of `POST …/flows` is one flow, while the engine names it `flows[3]`).
-    pub fn from_input(errors: &[InputError], strip: Option<&str>) -> Problem {
+    /// Scenario problems (from the engine's checks), every one with its pointer: `at` turns the engine's key
+    /// (`flows[3].owner`) into one (the body of `POST …/flows` is one flow, `/owner`).
+    pub fn from_input(errors: &[InputError], at: &dyn Fn(&str) -> String) -> Problem {
         let errors: Vec<FieldError> = errors
             .iter()
             .map(|e| FieldError {
-                pointer: pointer_of(e.key(), strip),
+                pointer: at(e.key()),
                 detail: match e.help() {
                     Some(h) => format!("{} ({h})", e.message()),
                     None => e.message().to_owned(),

@@ -93,12 +93,46 @@ pub struct Mutation {
     pub next: Scenario,
     pub changes: Vec<Change>,
     pub reply: Reply,
-    /// The engine names problems by their place in the scenario (`flows[3].owner`); a request whose body is
-    /// that one item gets pointers into its body instead.
-    pub within: Option<String>,
+    /// The engine names problems by their place in the scenario (`flows[3].owner`); a request whose body holds
+    /// the items it wrote gets pointers into its body instead.
+    pub within: Within,
     /// The SKUs the request itself assigns or allocates, each with the pointer to blame when the change would
     /// use more units of it than were bought (see [`within_bought`]).
     pub blame: Vec<(String, String)>,
+}
+
+/// Where the items a write's request sent sit, in the scenario and in the request's body.
+#[derive(Debug, Clone, Default)]
+pub enum Within {
+    /// The body is the whole scenario, or names no item: problems point at the scenario's own places.
+    #[default]
+    Scenario,
+    /// Each item the request wrote: its key in the scenario (`flows[3]`) and where it stands in the body (`""`
+    /// when the body is that item, `/changes/2/item` in a batch). A problem anywhere else is a conflict.
+    Items(Vec<(String, String)>),
+}
+
+impl Within {
+    /// The body is this one item of the scenario (`""` for none: a deletion sends no body).
+    pub fn item(key: String) -> Within {
+        Within::Items(vec![(key, String::new())])
+    }
+
+    /// The body pointer of a problem at scenario key `key`, if it lies inside what the request sent.
+    fn locate(&self, key: &str) -> Option<String> {
+        match self {
+            Within::Scenario => Some(crate::problem::pointer_of(key, None)),
+            Within::Items(items) => items
+                .iter()
+                .find(|(k, _)| {
+                    !k.is_empty()
+                        && (key == k
+                            || key.starts_with(&format!("{k}."))
+                            || key.starts_with(&format!("{k}[")))
+                })
+                .map(|(k, at)| format!("{at}{}", crate::problem::pointer_of(key, Some(k)))),
+        }
+    }
 }
 
 /// How a write was asked.
@@ -187,24 +221,20 @@ fn changes_json(changes: &[Change]) -> Value {
     )
 }
 
-/// Checks a changed scenario and builds its snapshot. Problems inside the item the request sent are 422 with
+/// Checks a changed scenario and builds its snapshot. Problems inside the items the request sent are 422 with
 /// pointers into the body; problems the change causes elsewhere (a deleted user still owning flows) are 409.
 pub fn check(
     state: &AppState,
     catalog: Arc<Catalog>,
     scenario: Scenario,
-    within: Option<&str>,
+    within: &Within,
 ) -> Result<Snapshot, Problem> {
     if let Err(errors) = scenario.validate(&catalog, "request") {
-        let inside = |e: &entitle_core::InputError| {
-            within.is_none_or(|w| {
-                e.key() == w || e.key().starts_with(&format!("{w}.")) || e.key().starts_with(&format!("{w}["))
-            })
-        };
-        if errors.iter().all(inside) {
-            return Err(Problem::from_input(&errors, within));
+        if errors.iter().all(|e| within.locate(e.key()).is_some()) {
+            let at = |k: &str| within.locate(k).unwrap_or_default();
+            return Err(Problem::from_input(&errors, &at));
         }
-        let mut p = Problem::from_input(&errors, None);
+        let mut p = Problem::from_input(&errors, &|k| crate::problem::pointer_of(k, None));
         p.status = 409;
         p.title = "Conflict";
         p.kind = "https://entitle.dev/problems/conflict".to_owned();
@@ -212,8 +242,12 @@ pub fn check(
         return Err(p);
     }
     let day = scenario.tenant.at.unwrap_or_else(|| state.today());
-    Snapshot::new(catalog, scenario, day)
-        .map_err(|e| Problem::unprocessable(e.to_string()).at(crate::problem::pointer_of(&e.key, within)))
+    Snapshot::new(catalog, scenario, day).map_err(|e| {
+        let at = within
+            .locate(&e.key)
+            .unwrap_or_else(|| crate::problem::pointer_of(&e.key, None));
+        Problem::unprocessable(e.to_string()).at(at)
+    })
 }
 
 /// The ids `before` has and `after` no longer has: the users or environments a change deletes.
@@ -290,7 +324,7 @@ pub async fn write(
             .heavy(|| -> Result<Prepared, Problem> {
                 let m = mutate(&cur)?;
                 let catalog = Arc::clone(cur.snapshot.catalog_arc());
-                let next = check(state, catalog, m.next, m.within.as_deref())?;
+                let next = check(state, catalog, m.next, &m.within)?;
                 within_bought(&cur.snapshot, &next, &m.blame)?;
                 if req.dry_run {
                     return Ok(Prepared::DryRun(json!({
@@ -392,7 +426,7 @@ pub async fn create_tenant(
     let id = scenario.tenant.id.clone();
     let catalog = state.catalog(catalog_name)?;
     let next = state
-        .heavy(|| check(state, Arc::clone(&catalog), scenario, None))
+        .heavy(|| check(state, Arc::clone(&catalog), scenario, &Within::Scenario))
         .await??;
     let summary = crate::routes::tenants::summary(&id, 1, catalog_name, &next);
     if state.tenants.load().contains_key(&id) {

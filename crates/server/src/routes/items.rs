@@ -19,7 +19,7 @@ use crate::http::{Caller, Writing, if_match, json_body, parse_json, precondition
 use crate::policy::{Access, Family, Scope, require};
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::write::{Change, Mutation, Reply, write};
+use crate::write::{Change, Mutation, Reply, Within, write};
 
 /// A collection of the scenario.
 pub trait Item: Serialize + DeserializeOwned + Clone + Default + PartialEq + Send + Sync + 'static {
@@ -429,7 +429,7 @@ fn single(s: Scenario, step: Step) -> Mutation {
         blame: Vec::new(),
         changes: vec![step.change],
         reply: step.reply,
-        within: Some(step.within),
+        within: Within::item(step.within),
     }
 }
 
@@ -604,10 +604,14 @@ pub async fn batch(
                 batch_dispatch(&mut s, &w.caller.0, c, &t).map_err(|e| e.under(&format!("/changes/{i}")))?;
             steps.push(step);
         }
-        // The engine's checks, with each problem inside an item this batch wrote pointed at that change.
-        if let Err(errors) = s.validate(cur.snapshot.catalog(), "request") {
-            return Err(batch_problem(&errors, &steps));
-        }
+        // The write path's checks point each problem inside an item this batch wrote at that change.
+        let within = Within::Items(
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, st)| (st.within.clone(), format!("/changes/{i}/item")))
+                .collect(),
+        );
         let results: Vec<Value> = steps
             .iter()
             .map(|st| serde_json::json!({"status": st.reply.status.as_u16(), "body": st.reply.body}))
@@ -617,61 +621,10 @@ pub async fn batch(
             blame: Vec::new(),
             changes: steps.into_iter().map(|st| st.change).collect(),
             reply: Reply::json(StatusCode::OK, serde_json::json!({ "results": results })),
-            within: None,
+            within,
         })
     })
     .await
-}
-
-/// The engine's problems with a batch's result: each inside an item a change wrote points into that change's
-/// `item` (422); any elsewhere makes the whole a conflict (409), as for one change.
-fn batch_problem(errors: &[entitle_core::InputError], steps: &[Step]) -> Problem {
-    let mut inside = true;
-    let located: Vec<crate::problem::FieldError> = errors
-        .iter()
-        .map(|e| {
-            let hit = steps.iter().enumerate().find(|(_, st)| {
-                !st.within.is_empty()
-                    && (e.key() == st.within
-                        || e.key().starts_with(&format!("{}.", st.within))
-                        || e.key().starts_with(&format!("{}[", st.within)))
-            });
-            let pointer = match hit {
-                Some((i, st)) => format!(
-                    "/changes/{i}/item{}",
-                    crate::problem::pointer_of(e.key(), Some(&st.within))
-                ),
-                None => {
-                    inside = false;
-                    crate::problem::pointer_of(e.key(), None)
-                }
-            };
-            crate::problem::FieldError {
-                pointer,
-                detail: match e.help() {
-                    Some(h) => format!("{} ({h})", e.message()),
-                    None => e.message().to_owned(),
-                },
-            }
-        })
-        .collect();
-    let first = located.first().cloned();
-    let detail = first.as_ref().map_or_else(
-        || "invalid change".to_owned(),
-        |f| format!("{}: {}", f.pointer, f.detail),
-    );
-    let mut p = if inside {
-        Problem::unprocessable(detail)
-    } else {
-        Problem::conflict(format!(
-            "the changes would leave the tenant inconsistent: {detail}"
-        ))
-    };
-    p.pointer = first.map(|f| f.pointer);
-    if located.len() > 1 {
-        p.errors = located;
-    }
-    p
 }
 
 /// Does `p` hold any right to write this item (its collection's, or a guarded field's)?

@@ -19,7 +19,7 @@ use crate::policy::{Access, Family, Scope, require};
 use crate::problem::Problem;
 use crate::routes::items::etag_of;
 use crate::state::AppState;
-use crate::write::{Change, Mutation, Reply, write};
+use crate::write::{Change, Mutation, Reply, Within, write};
 
 pub async fn assign_license(
     State(state): State<Arc<AppState>>,
@@ -72,7 +72,7 @@ pub async fn assign_license(
                 etag: Some(etag),
                 location: None,
             },
-            within: None,
+            within: Within::Scenario,
         })
     })
     .await
@@ -118,7 +118,7 @@ pub async fn bulk_assign_license(
             blame,
             changes,
             reply: Reply::json(StatusCode::OK, json!({ "users": users })),
-            within: None,
+            within: Within::Scenario,
         })
     })
     .await
@@ -251,7 +251,7 @@ pub async fn patch_allocations(
                 after: Some(after.clone()),
             }],
             reply: Reply::json(StatusCode::OK, after),
-            within: None,
+            within: Within::Scenario,
         })
     })
     .await
@@ -311,7 +311,7 @@ pub async fn put_flow_license(
                 etag: Some(etag),
                 location: None,
             },
-            within: None,
+            within: Within::Scenario,
         })
     })
     .await

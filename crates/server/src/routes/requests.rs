@@ -12,7 +12,7 @@ use crate::http::Writing;
 use crate::policy::{Access, Family, Scope, require};
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::write::{Change, Mutation, Reply, write};
+use crate::write::{Change, Mutation, Reply, Within, write};
 
 fn to_value<T: serde::Serialize>(x: &T) -> Result<serde_json::Value, Problem> {
     serde_json::to_value(x).map_err(Problem::internal)
@@ -87,7 +87,7 @@ pub async fn decide(
             blame,
             changes,
             reply: Reply::json(StatusCode::OK, after),
-            within: None,
+            within: Within::Scenario,
         })
     })
     .await

@@ -96,7 +96,7 @@ pub async fn create(
 
 /// Scenario problems with their pointers, plus the line and column the engine found.
 fn scenario_problem(errors: &[entitle_core::InputError]) -> Problem {
-    let mut p = Problem::from_input(errors, None);
+    let mut p = Problem::from_input(errors, &|k| crate::problem::pointer_of(k, None));
     let with_lines: Vec<FieldError> = errors
         .iter()
         .map(|e| FieldError {
