@@ -12,6 +12,7 @@ use entitle_core::{Catalog, Scenario, Snapshot};
 
 use crate::auth::{KeyRing, Principal};
 use crate::problem::Problem;
+use crate::store::items::Ords;
 use crate::store::{Store, StoreError, TenantRow};
 
 /// One tenant as answers see it.
@@ -29,10 +30,18 @@ pub struct TenantState {
     pub decisions: Box<[std::sync::OnceLock<axum::body::Bytes>]>,
     /// Each user's own request budget (REQ-1..6), resolved on first use by the meter.
     pub budgets: Box<[std::sync::OnceLock<crate::meter::BudgetOf>]>,
+    /// Where the scenario's items are stored: what a write compares against to store only what it changes.
+    pub ords: Ords,
 }
 
 impl TenantState {
-    pub fn new(version: i64, incarnation: Arc<str>, catalog: &str, snapshot: Snapshot) -> TenantState {
+    pub fn new(
+        version: i64,
+        incarnation: Arc<str>,
+        catalog: &str,
+        snapshot: Snapshot,
+        ords: Ords,
+    ) -> TenantState {
         let flows = snapshot.flows().len();
         let users = snapshot.users().len();
         TenantState {
@@ -43,6 +52,7 @@ impl TenantState {
             snapshot: Arc::new(snapshot),
             decisions: (0..flows).map(|_| std::sync::OnceLock::new()).collect(),
             budgets: (0..users).map(|_| std::sync::OnceLock::new()).collect(),
+            ords,
         }
     }
 
@@ -206,12 +216,17 @@ impl AppState {
         let catalog = self.catalog(&row.catalog).map_err(|p| p.detail.clone())?;
         let scenario =
             Scenario::parse(&row.scenario, Format::Json, &row.id, &catalog).map_err(|e| e.to_string())?;
+        let ords = match &row.ords {
+            Some(ords) => ords.clone(),
+            None => Ords::unstored(&scenario),
+        };
         self.state_from(
             row.version,
             row.incarnation.as_str().into(),
             &row.catalog,
             catalog,
             scenario,
+            ords,
         )
     }
 
@@ -222,10 +237,17 @@ impl AppState {
         catalog_name: &str,
         catalog: Arc<Catalog>,
         scenario: Scenario,
+        ords: Ords,
     ) -> Result<TenantState, String> {
         let day = scenario.tenant.at.unwrap_or_else(|| self.today());
         let snapshot = Snapshot::new(catalog, scenario, day).map_err(|e| e.to_string())?;
-        Ok(TenantState::new(version, incarnation, catalog_name, snapshot))
+        Ok(TenantState::new(
+            version,
+            incarnation,
+            catalog_name,
+            snapshot,
+            ords,
+        ))
     }
 
     /// The tenant, if this principal may know it exists (404 otherwise, for others' tenants too).
@@ -251,6 +273,7 @@ impl AppState {
                 &s.catalog,
                 catalog,
                 s.scenario().clone(),
+                s.ords.clone(),
             ) {
                 let next = Arc::new(next);
                 // Only if no write landed meanwhile.

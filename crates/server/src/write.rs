@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::auth::Principal;
 use crate::problem::Problem;
 use crate::state::{AppState, TenantSlot, TenantState};
-use crate::store::{Commit, Expect, NewAudit, StoreError, Stored, TenantRow};
+use crate::store::items::{self, Ords, Rows};
+use crate::store::{Commit, Expect, NewAudit, StoreError, Stored, TenantWrite};
 
 /// One recorded change.
 #[derive(Debug, Clone)]
@@ -293,7 +294,8 @@ enum Prepared {
         changes: Vec<Change>,
         reply: Reply,
         next: Snapshot,
-        text: String,
+        rows: Rows,
+        ords: Ords,
     },
 }
 
@@ -333,35 +335,38 @@ pub async fn write(
                         "flips": flips(&cur.snapshot, &next),
                     })));
                 }
-                let text = serde_json::to_string(next.scenario()).map_err(Problem::internal)?;
+                // Only what changed is stored (issue 11).
+                let (rows, ords) =
+                    items::diff(cur.scenario(), &cur.ords, next.scenario()).map_err(Problem::internal)?;
                 Ok(Prepared::Commit {
                     changes: m.changes,
                     reply: m.reply,
                     next,
-                    text,
+                    rows,
+                    ords,
                 })
             })
             .await??;
-        let (changes, reply, next, text) = match prepared {
+        let (changes, reply, next, rows, ords) = match prepared {
             Prepared::DryRun(body) => return Ok(Reply::json(StatusCode::OK, body).into_response()),
             Prepared::Commit {
                 changes,
                 reply,
                 next,
-                text,
-            } => (changes, reply, next, text),
+                rows,
+                ords,
+            } => (changes, reply, next, rows, ords),
         };
         let version = cur.version + 1;
         let commit = Commit {
             tenant: slot.id.clone(),
             incarnation: cur.incarnation.to_string(),
             expect: Expect::Version(cur.version),
-            next: Some(TenantRow {
+            next: Some(TenantWrite {
                 id: slot.id.clone(),
                 version,
                 catalog: cur.catalog.clone(),
-                scenario: text,
-                incarnation: cur.incarnation.to_string(),
+                rows,
             }),
             audit: audit_rows(&slot.id, &req.principal.key_id, &changes),
             idempotency: req
@@ -381,6 +386,7 @@ pub async fn write(
                     Arc::clone(&cur.incarnation),
                     &cur.catalog,
                     next,
+                    ords,
                 )));
                 state.metrics.write_committed();
                 if revokes {
@@ -435,7 +441,7 @@ pub async fn create_tenant(
     if req.dry_run {
         return Ok(Reply::json(StatusCode::OK, json!({"dry_run": true, "tenant": summary})).into_response());
     }
-    let text = serde_json::to_string(next.scenario()).map_err(Problem::internal)?;
+    let (rows, ords) = items::whole(next.scenario()).map_err(Problem::internal)?;
     let reply = Reply {
         status: StatusCode::CREATED,
         body: Some(summary),
@@ -448,12 +454,11 @@ pub async fn create_tenant(
         tenant: id.clone(),
         incarnation: incarnation.to_string(),
         expect: Expect::Absent,
-        next: Some(TenantRow {
+        next: Some(TenantWrite {
             id: id.clone(),
             version: 1,
             catalog: catalog_name.to_owned(),
-            scenario: text,
-            incarnation: incarnation.to_string(),
+            rows,
         }),
         audit: audit_rows(
             &id,
@@ -476,7 +481,7 @@ pub async fn create_tenant(
     match state.store.commit(commit).await {
         Ok(()) => {
             state
-                .insert_tenant(&id, TenantState::new(1, incarnation, catalog_name, next))
+                .insert_tenant(&id, TenantState::new(1, incarnation, catalog_name, next, ords))
                 .await;
             state.metrics.write_committed();
             Ok(reply.into_response())

@@ -1,10 +1,12 @@
 //! Storage: one trait, two implementations (SQLite by default, PostgreSQL to scale out), chosen by the URL's
 //! scheme. Every write is one transaction; a write is acknowledged only after its commit.
 //!
-//! A tenant is stored as its scenario document with a version: the server keeps every tenant in memory and
-//! writes the whole document back, conditionally on the version it read (optimistic concurrency between
-//! nodes). The audit log, the API keys and the idempotency records are rows of their own.
+//! A tenant is stored as its head (the scenario's format version and `[tenant]`) with a version, and one row per
+//! item of its lists ([`items`]): a write stores the rows it changes, conditionally on the version it read
+//! (optimistic concurrency between nodes). The server keeps every tenant in memory. The audit log, the API keys
+//! and the idempotency records are rows of their own.
 
+pub mod items;
 mod sql;
 
 use async_trait::async_trait;
@@ -12,18 +14,30 @@ use serde::Serialize;
 
 pub use sql::{PgStore, SqliteStore};
 
-/// A stored tenant.
+/// A stored tenant, as read.
 #[derive(Debug, Clone)]
 pub struct TenantRow {
     pub id: String,
     pub version: i64,
     /// The catalog edition (`seed`, `current`) its answers use.
     pub catalog: String,
-    /// The scenario, as JSON.
+    /// The scenario, as JSON: its head and its rows put together.
     pub scenario: String,
+    /// Where each item of the scenario's lists is stored; `None` for a tenant still stored as one document (the
+    /// layout before issue 11), which its next write stores as rows.
+    pub ords: Option<items::Ords>,
     /// This life of the tenant id: a tenant deleted and created again under the same id is another incarnation,
     /// with an audit log of its own.
     pub incarnation: String,
+}
+
+/// A tenant's new state, as written: what changed of it.
+#[derive(Debug, Clone)]
+pub struct TenantWrite {
+    pub id: String,
+    pub version: i64,
+    pub catalog: String,
+    pub rows: items::Rows,
 }
 
 /// One change, as the audit log keeps it.
@@ -144,7 +158,7 @@ pub struct Commit {
     pub incarnation: String,
     pub expect: Expect,
     /// `None` deletes the tenant.
-    pub next: Option<TenantRow>,
+    pub next: Option<TenantWrite>,
     pub audit: Vec<NewAudit>,
     pub idempotency: Option<(String, String, Stored)>,
     /// Users this change deletes: keys bound to them are revoked in the same transaction, so a key never

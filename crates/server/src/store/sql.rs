@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Row, migrate::Migrator};
 
+use super::items::{self, Rows};
 use super::{
     AuditEntry, AuditFilter, Commit, Expect, KeyIf, KeyRow, NewAudit, Notice, Revoked, Store, StoreError,
     Stored, TenantRow, WriteHealth, now_ms,
@@ -47,10 +48,12 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             pool,
             health: std::sync::Arc::default(),
-        })
+        };
+        store.upgrade().await?;
+        Ok(store)
     }
 }
 
@@ -103,11 +106,13 @@ impl PgStore {
             "entitle_{}",
             schema.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
         );
-        Ok(PgStore {
+        let store = PgStore {
             pool,
             channel,
             health: std::sync::Arc::default(),
-        })
+        };
+        store.upgrade().await?;
+        Ok(store)
     }
 }
 
@@ -146,8 +151,158 @@ const SELECT_AUDIT: &str = "SELECT seq, tenant, at, actor, action, kind, item, b
      ORDER BY seq LIMIT $9";
 
 macro_rules! sql_store {
-    ($store:ty, $name:literal, lock_keys: $lock:expr, notify: $notify:expr) => {
+    ($store:ty, $name:literal, lock_keys: $lock:expr, notify: $notify:expr, snapshot_read: $read:expr) => {
         impl $store {
+            /// Writes a tenant's changed rows in the transaction.
+            async fn rows_in(
+                tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
+                tenant: &str,
+                rows: &Rows,
+            ) -> Result<(), StoreError> {
+                for l in &rows.lists {
+                    if l.clear {
+                        sqlx::query("DELETE FROM tenant_items WHERE tenant = $1 AND kind = $2")
+                            .bind(tenant)
+                            .bind(l.kind)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    for chunk in l.delete.chunks(ROWS_PER_STATEMENT) {
+                        let mut q = sqlx::QueryBuilder::<<$store as HasDb>::Db>::new("DELETE FROM tenant_items WHERE tenant = ");
+                        q.push_bind(tenant).push(" AND kind = ").push_bind(l.kind).push(" AND ord IN (");
+                        let mut list = q.separated(", ");
+                        for o in chunk {
+                            list.push_bind(*o);
+                        }
+                        list.push_unseparated(")");
+                        q.build().execute(&mut **tx).await?;
+                    }
+                    for chunk in l.put.chunks(ROWS_PER_STATEMENT) {
+                        let mut q = sqlx::QueryBuilder::<<$store as HasDb>::Db>::new("INSERT INTO tenant_items (tenant, kind, ord, body) ");
+                        q.push_values(chunk, |mut b, (ord, body)| {
+                            b.push_bind(tenant).push_bind(l.kind).push_bind(*ord).push_bind(body.as_str());
+                        });
+                        q.push(" ON CONFLICT (tenant, kind, ord) DO UPDATE SET body = excluded.body");
+                        q.build().execute(&mut **tx).await?;
+                    }
+                }
+                Ok(())
+            }
+
+            /// Splits every tenant still stored as one document into its head and rows, one tenant per
+            /// transaction (the upgrade to the per-item layout). A tenant whose document does not split is left
+            /// as it is (read whole, as before) and logged.
+            async fn upgrade(&self) -> Result<(), StoreError> {
+                let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM tenants WHERE layout = 'document' ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                for id in ids {
+                    let mut lease = self.lease().await?;
+                    let mut tx = lease.conn()?.begin().await?;
+                    let doc: Option<String> = sqlx::query_scalar("SELECT scenario FROM tenants WHERE id = $1 AND layout = 'document'")
+                        .bind(&id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let split = doc.as_deref().map(items::split);
+                    let Some(Ok((head, lists))) = split else {
+                        if let Some(Err(e)) = split {
+                            tracing::error!(tenant = %id, error = %e, "a stored tenant's document does not split into rows; left as it is");
+                        }
+                        tx.rollback().await?;
+                        lease.keep();
+                        continue;
+                    };
+                    // The row's lock first: another node upgrading at the same moment waits here, then finds it
+                    // done and leaves it.
+                    let mine = sqlx::query("UPDATE tenants SET scenario = $1, layout = 'items' WHERE id = $2 AND layout = 'document'")
+                        .bind(&head)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 1;
+                    if !mine {
+                        tx.rollback().await?;
+                        lease.keep();
+                        continue;
+                    }
+                    sqlx::query("DELETE FROM tenant_items WHERE tenant = $1").bind(&id).execute(&mut *tx).await?;
+                    Self::rows_in(&mut tx, &id, &Rows { head: None, lists }).await?;
+                    tx.commit().await?;
+                    lease.keep();
+                    tracing::info!(tenant = %id, "stored tenant upgraded to the per-item layout");
+                }
+                Ok(())
+            }
+
+            /// Stored tenants (one, or all), each read whole from one snapshot of the database.
+            async fn read_tenants(&self, only: Option<&str>) -> Result<Vec<TenantRow>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let read: Option<&str> = $read;
+                if let Some(read) = read {
+                    sqlx::query(read).execute(&mut *tx).await?;
+                }
+                let heads = sqlx::query(
+                    "SELECT id, version, catalog, scenario, incarnation, layout FROM tenants \
+                     WHERE (CAST($1 AS TEXT) IS NULL OR id = $1) ORDER BY id",
+                )
+                .bind(only)
+                .fetch_all(&mut *tx)
+                .await?;
+                let rows = if heads.is_empty() {
+                    Vec::new()
+                } else {
+                    sqlx::query(
+                        "SELECT tenant, kind, ord, body FROM tenant_items \
+                         WHERE (CAST($1 AS TEXT) IS NULL OR tenant = $1) ORDER BY tenant, kind, ord",
+                    )
+                    .bind(only)
+                    .fetch_all(&mut *tx)
+                    .await?
+                };
+                tx.commit().await?;
+                let mut items: Vec<(String, String, i64, String)> = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    items.push((r.try_get("tenant")?, r.try_get("kind")?, r.try_get("ord")?, r.try_get("body")?));
+                }
+                let mut at = 0;
+                let mut out = Vec::with_capacity(heads.len());
+                for h in &heads {
+                    let id: String = h.try_get("id")?;
+                    let layout: String = h.try_get("layout")?;
+                    let head: String = h.try_get("scenario")?;
+                    // Rows of tenants without a head (none are written) are passed over.
+                    while items.get(at).is_some_and(|i| i.0 < id) {
+                        at += 1;
+                    }
+                    let rest = items.get(at..).unwrap_or_default();
+                    let mine = rest.get(..rest.iter().take_while(|i| i.0 == id).count()).unwrap_or_default();
+                    let end = at + mine.len();
+                    at = end;
+                    let (scenario, ords) = if layout == "items" {
+                        match items::assemble(&head, mine.iter().map(|i| (i.1.as_str(), i.2, i.3.as_str()))) {
+                            Ok((doc, ords)) => (doc, Some(ords)),
+                            // As with a document that no longer parses: this tenant is left out, the others load.
+                            Err(e) => {
+                                tracing::error!(tenant = %id, error = %e, "stored tenant's rows do not fit together; left out");
+                                continue;
+                            }
+                        }
+                    } else {
+                        (head, None)
+                    };
+                    out.push(TenantRow {
+                        version: h.try_get("version")?,
+                        catalog: h.try_get("catalog")?,
+                        incarnation: h.try_get("incarnation")?,
+                        scenario,
+                        ords,
+                        id,
+                    });
+                }
+                Ok(out)
+            }
+
             /// A connection for one write transaction (see [`Lease`]).
             async fn lease(&self) -> Result<Lease<<$store as HasDb>::Db>, StoreError> {
                 Ok(Lease(Some(self.pool.acquire().await?)))
@@ -225,13 +380,13 @@ macro_rules! sql_store {
                 let inc = c.incarnation.as_str();
                 let done = match (&c.expect, &c.next) {
                     (Expect::Absent, Some(next)) => sqlx::query(
-                        "INSERT INTO tenants (id, version, catalog, scenario, created_at, updated_at, incarnation) \
-                         VALUES ($1, $2, $3, $4, $5, $5, $6)",
+                        "INSERT INTO tenants (id, version, catalog, scenario, created_at, updated_at, incarnation, layout) \
+                         VALUES ($1, $2, $3, $4, $5, $5, $6, 'items')",
                     )
                     .bind(&next.id)
                     .bind(next.version)
                     .bind(&next.catalog)
-                    .bind(&next.scenario)
+                    .bind(next.rows.head.as_deref().unwrap_or("{}"))
                     .bind(now)
                     .bind(inc)
                     .execute(&mut *tx)
@@ -239,12 +394,13 @@ macro_rules! sql_store {
                     .map(|r| r.rows_affected() == 1)
                     .or_else(|e| if is_unique_violation(&e) { Ok(false) } else { Err(e) })?,
                     (Expect::Version(v), Some(next)) => sqlx::query(
-                        "UPDATE tenants SET version = $1, catalog = $2, scenario = $3, updated_at = $4 \
+                        "UPDATE tenants SET version = $1, catalog = $2, scenario = COALESCE($3, scenario), \
+                         updated_at = $4, layout = 'items' \
                          WHERE id = $5 AND version = $6 AND incarnation = $7",
                     )
                     .bind(next.version)
                     .bind(&next.catalog)
-                    .bind(&next.scenario)
+                    .bind(next.rows.head.as_deref())
                     .bind(now)
                     .bind(&c.tenant)
                     .bind(*v)
@@ -269,6 +425,13 @@ macro_rules! sql_store {
                     tx.rollback().await?;
                     lease.keep();
                     return Err(StoreError::Conflict);
+                }
+                if matches!(c.expect, Expect::Absent) || c.next.is_none() {
+                    // A new life of the id starts with no rows, and a deleted tenant leaves none.
+                    sqlx::query("DELETE FROM tenant_items WHERE tenant = $1").bind(&c.tenant).execute(&mut *tx).await?;
+                }
+                if let Some(next) = &c.next {
+                    Self::rows_in(&mut tx, &c.tenant, &next.rows).await?;
                 }
                 // Keys that lose what they stand for go in the same transaction: a deleted tenant's keys, a
                 // deleted user's maker keys, a deleted environment's environment-admin keys. None of them may
@@ -480,23 +643,16 @@ macro_rules! sql_store {
             }
 
             async fn tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
-                let rows = sqlx::query("SELECT id, version, catalog, scenario, incarnation FROM tenants ORDER BY id")
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(tenant_row).collect()
+                self.read_tenants(None).await
             }
 
             async fn tenant(&self, id: &str) -> Result<Option<TenantRow>, StoreError> {
-                let row = sqlx::query("SELECT id, version, catalog, scenario, incarnation FROM tenants WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.as_ref().map(tenant_row).transpose()
+                Ok(self.read_tenants(Some(id)).await?.pop())
             }
 
             async fn commit(&self, c: Commit) -> Result<(), StoreError> {
                 let done = self.commit_inner(&c).await;
-                let bytes = c.next.as_ref().map_or(0, |n| n.scenario.len())
+                let bytes = c.next.as_ref().map_or(0, |n| n.rows.approx_bytes())
                     + c.audit.iter().map(NewAudit::approx_bytes).sum::<usize>();
                 self.health.note(&done, bytes);
                 done
@@ -629,6 +785,9 @@ macro_rules! sql_store {
     };
 }
 
+/// Rows written by one statement (four parameters each: well under both databases' limits).
+const ROWS_PER_STATEMENT: usize = 500;
+
 /// The readiness probe's row (in the meter's table, which has room for a key and a text).
 const PROBE: &str = "readiness-probe";
 /// A probe needs a few new pages at least, and never more than this much memory.
@@ -675,21 +834,6 @@ impl HasDb for PgStore {
     type Db = sqlx::Postgres;
 }
 
-fn tenant_row<R: Row>(r: &R) -> Result<TenantRow, StoreError>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    Ok(TenantRow {
-        id: r.try_get("id")?,
-        version: r.try_get("version")?,
-        catalog: r.try_get("catalog")?,
-        scenario: r.try_get("scenario")?,
-        incarnation: r.try_get("incarnation")?,
-    })
-}
-
 fn no_notify(_: &SqliteStore, _: String) -> Option<(&'static str, String)> {
     None
 }
@@ -698,8 +842,15 @@ fn pg_notify(s: &PgStore, payload: String) -> Option<(&str, String)> {
     Some((s.channel.as_str(), payload))
 }
 
-sql_store!(SqliteStore, "sqlite", lock_keys: None, notify: no_notify);
-sql_store!(PgStore, "postgres", lock_keys: Some("LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE"), notify: pg_notify);
+sql_store!(SqliteStore, "sqlite", lock_keys: None, notify: no_notify, snapshot_read: None);
+sql_store!(
+    PgStore,
+    "postgres",
+    lock_keys: Some("LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE"),
+    notify: pg_notify,
+    // A tenant's head and rows from one snapshot: READ COMMITTED would let a commit land between the two reads.
+    snapshot_read: Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+);
 
 impl SqliteStore {
     /// One node owns a SQLite file: nobody else writes to announce.
