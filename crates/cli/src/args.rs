@@ -171,6 +171,11 @@ pub struct Serve {
     /// 10000).
     #[arg(long, env = "ENTITLE_SHUTDOWN_GRACE_MS", value_name = "MS")]
     pub shutdown_grace_ms: Option<u64>,
+    /// About how much memory loaded tenants may take (`512MiB`, `2GB`, or bytes, at least 1MiB): tenants load on
+    /// first use, and beyond the budget the ones used least recently are unloaded until used again (default: no
+    /// budget; every tenant used stays loaded).
+    #[arg(long, env = "ENTITLE_MEMORY_BUDGET", value_name = "BYTES")]
+    pub memory_budget: Option<String>,
     /// Pin today's date (demos and tests).
     #[arg(long, env = "ENTITLE_TODAY", value_name = "DATE", hide = true)]
     pub today: Option<NaiveDate>,

@@ -62,6 +62,7 @@ pub fn serve(args: Serve, catalog: Option<String>) -> Result<String, CliError> {
     given.body_timeout_ms = args.body_timeout_ms;
     given.idle_timeout_ms = args.idle_timeout_ms;
     given.shutdown_grace_ms = args.shutdown_grace_ms;
+    given.memory_budget = args.memory_budget;
     given.catalog = catalog;
     given.today = args.today;
     let config: Config = config::resolve(given, file).map_err(|e| CliError::Input(e.to_string()))?;

@@ -33,7 +33,7 @@ pub struct FlowIdx(pub u32);
 /// Ids interned once, looked up by name.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
-    ids: HashMap<Box<str>, u32>,
+    ids: foldhash::HashMap<Box<str>, u32>,
 }
 
 impl Interner {

@@ -46,6 +46,9 @@ pub struct Settings {
     pub idle_timeout_ms: Option<u64>,
     /// After SIGTERM, how long requests in flight may take before the process exits anyway, in ms.
     pub shutdown_grace_ms: Option<u64>,
+    /// About how much memory loaded tenants may take (`512MiB`, `2GB`, or bytes); beyond it, the tenants used
+    /// least recently are unloaded (and loaded again on their next request). Default: no budget.
+    pub memory_budget: Option<String>,
 }
 
 /// Where the SQLite file is, or which database to use.
@@ -87,6 +90,8 @@ pub struct Config {
     pub body_timeout_ms: u64,
     pub idle_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
+    /// Bytes; `None`: every tenant used stays loaded.
+    pub memory_budget: Option<u64>,
 }
 
 /// File descriptors kept out of the default connection cap: the database pool (SQLite's files or PostgreSQL's
@@ -143,6 +148,26 @@ fn err(source_: &str, key: &str, message: impl Into<String>) -> ConfigError {
         key: key.to_owned(),
         message: message.into(),
     }
+}
+
+/// `512MiB`, `2 GB`, `1073741824`: bytes, with an optional unit (KB/MB/GB are powers of 1000, KiB/MiB/GiB of
+/// 1024); at least 1 MiB.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let unit = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(unit).filter(|&b| b >= 1 << 20)
 }
 
 /// Reads a config file.
@@ -355,7 +380,18 @@ pub fn resolve(given: Settings, file: Option<(Settings, String)>) -> Result<Conf
             ));
         }
     };
+    let memory_budget = match pick(given.memory_budget, file.memory_budget) {
+        None => None,
+        Some((text, flag)) => Some(parse_bytes(&text).ok_or_else(|| {
+            err(
+                &from(flag, "memory-budget"),
+                "memory-budget",
+                format!("`{text}`: give bytes with an optional unit, from 1MiB: 512MiB, 2GB, 1073741824"),
+            )
+        })?),
+    };
     Ok(Config {
+        memory_budget,
         listen,
         database,
         redis_url,
@@ -413,6 +449,28 @@ mod tests {
             (10_000, 30_000, 60_000, 10_000)
         );
         assert_eq!(c.max_connections, default_max_connections(fd_soft_limit()));
+    }
+
+    #[test]
+    fn memory_budgets_take_units_and_refuse_nonsense() {
+        assert_eq!(parse_bytes("512MiB"), Some(512 << 20));
+        assert_eq!(parse_bytes("2 GB"), Some(2_000_000_000));
+        assert_eq!(parse_bytes("1048576"), Some(1 << 20));
+        assert_eq!(parse_bytes("1kb"), None, "below 1 MiB");
+        assert_eq!(parse_bytes("12 parsecs"), None);
+        assert_eq!(parse_bytes("-5MB"), None);
+        assert_eq!(parse_bytes("99999999999999999999GiB"), None);
+        let e = resolve(
+            Settings {
+                memory_budget: Some("lots".to_owned()),
+                data_dir: Some(dir()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "memory-budget");
+        assert!(e.source_.contains("--memory-budget"), "{e}");
     }
 
     #[test]

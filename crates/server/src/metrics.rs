@@ -54,7 +54,17 @@ pub struct Metrics {
     pub requests: Family<HttpLabels, Counter>,
     pub latency: Family<RouteLabel, Histogram>,
     pub writes: Counter,
+    /// Tenants loaded in memory now.
     pub tenants: Gauge,
+    /// Tenants in the store (loaded or not).
+    pub tenants_known: Gauge,
+    /// The loaded tenants' estimated size in memory (snapshots, with the other-day ones), in bytes.
+    pub snapshot_bytes: Gauge,
+    /// Time to build a tenant's snapshot: on first use after a start or an eviction, and on each write.
+    pub snapshot_build: Histogram,
+    /// Tenants loaded on first use, and unloaded to stay within `--memory-budget`.
+    pub tenant_loads: Counter,
+    pub tenant_evictions: Counter,
     /// Changes announced by other nodes and applied here.
     pub notices: Counter,
     /// The meter's backend mode (1 for the one in force): `local`, `redis`, `fail-open`, `fail-closed`.
@@ -94,6 +104,11 @@ impl Metrics {
         });
         let writes = Counter::default();
         let tenants = Gauge::default();
+        let tenants_known = Gauge::default();
+        let snapshot_bytes = Gauge::default();
+        let snapshot_build = Histogram::new([0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]);
+        let tenant_loads = Counter::default();
+        let tenant_evictions = Counter::default();
         let notices = Counter::default();
         let meter_mode = Family::default();
         let connections_open = Gauge::default();
@@ -116,7 +131,32 @@ impl Metrics {
             "Writes committed to the store",
             writes.clone(),
         );
-        registry.register("tenants", "Tenants held in memory", tenants.clone());
+        registry.register("tenants", "Tenants loaded in memory", tenants.clone());
+        registry.register(
+            "tenants_known",
+            "Tenants in the store, loaded or not",
+            tenants_known.clone(),
+        );
+        registry.register(
+            "snapshot_bytes",
+            "Estimated memory of the loaded tenants (their snapshots, other days' included)",
+            snapshot_bytes.clone(),
+        );
+        registry.register(
+            "snapshot_build_seconds",
+            "Time to build a tenant's snapshot (first use, reload, write)",
+            snapshot_build.clone(),
+        );
+        registry.register(
+            "tenant_loads",
+            "Tenants loaded on first use",
+            tenant_loads.clone(),
+        );
+        registry.register(
+            "tenant_evictions",
+            "Tenants unloaded to stay within the memory budget",
+            tenant_evictions.clone(),
+        );
         registry.register("notices", "Changes from other nodes applied", notices.clone());
         registry.register(
             "meter_mode",
@@ -144,6 +184,11 @@ impl Metrics {
             latency,
             writes,
             tenants,
+            tenants_known,
+            snapshot_bytes,
+            snapshot_build,
+            tenant_loads,
+            tenant_evictions,
             notices,
             meter_mode,
             connections_open,

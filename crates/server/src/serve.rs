@@ -109,6 +109,7 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
             config.catalog.clone(),
             config.today,
             meter,
+            config.memory_budget,
         )
         .await
         .map_err(store_err)?,
@@ -175,7 +176,7 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
                     },
                     // A deleted tenant took its keys with it.
                     Notice::Tenant(id) => match state.reload(id).await {
-                        Ok(()) if !state.tenants.load().contains_key(id) => state.reload_keys().await,
+                        Ok(()) if !state.exists(id) => state.reload_keys().await,
                         done => done,
                     },
                     Notice::Keys => state.reload_keys().await,
@@ -244,7 +245,7 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
     tracing::info!(
         %addr,
         store = store.backend(),
-        tenants = state.tenants.load().len(),
+        tenants = state.index.load().len(),
         max_connections = limits.max,
         "entitle serving"
     );

@@ -1,5 +1,10 @@
-//! What a node holds in memory: every tenant's snapshot (swapped atomically after each committed write, so an
-//! answer never waits on the database or a lock), the keys in force, and the catalogs.
+//! What a node holds in memory: the snapshots of the tenants in use (swapped atomically after each committed
+//! write, so an answer never waits on the database or a lock), the ids of every stored tenant, the keys in force,
+//! and the catalogs.
+//!
+//! Tenants load on first use (issue 11, item 5): a node holding many tenants starts by reading their ids only.
+//! Under `--memory-budget`, the tenants used least recently are unloaded when the loaded ones' estimated size
+//! passes the budget, and load again on their next request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +39,12 @@ pub struct TenantState {
     pub ords: Ords,
 }
 
+/// What a snapshot costs in memory, by item (measured: BENCHMARKS.md §9, about 3,000 bytes a flow and 1,300 a
+/// user, with the scenario and the decision cache; environments and apps are counted like flows).
+const BYTES_PER_FLOW: u64 = 3_000;
+const BYTES_PER_USER: u64 = 1_300;
+const BYTES_PER_TENANT: u64 = 64 * 1024;
+
 impl TenantState {
     pub fn new(
         version: i64,
@@ -60,6 +71,15 @@ impl TenantState {
         self.snapshot.scenario()
     }
 
+    /// The estimated memory this state holds (see [`BYTES_PER_FLOW`]).
+    pub fn approx_bytes(&self) -> u64 {
+        let s = self.scenario();
+        let items = s.flows.len() + s.apps.len() + s.environments.len() + s.entities.len();
+        BYTES_PER_TENANT
+            + BYTES_PER_FLOW.saturating_mul(items as u64)
+            + BYTES_PER_USER.saturating_mul(s.users.len() as u64)
+    }
+
     /// The tenant's entity tag: its version.
     pub fn etag(&self) -> String {
         format!("\"v{}\"", self.version)
@@ -76,9 +96,25 @@ pub struct TenantSlot {
     /// The last snapshot built for another day (`?at=`), with the version it was built from: a client asking
     /// about one day over and over builds it once.
     pub other_day: arc_swap::ArcSwapOption<(i64, NaiveDate, Arc<Snapshot>)>,
+    /// When a request last used it (Unix ms): the least recent go first under the memory budget.
+    last_used: AtomicI64,
 }
 
 impl TenantSlot {
+    fn touch(&self) {
+        self.last_used.store(crate::store::now_ms(), Ordering::Relaxed);
+    }
+
+    /// The estimated memory of its snapshots (its own day's, and the other day's if one is kept).
+    pub fn approx_bytes(&self) -> u64 {
+        let own = self.state.load().approx_bytes();
+        if self.other_day.load().is_some() {
+            own.saturating_mul(2)
+        } else {
+            own
+        }
+    }
+
     /// The tenant on `day`: its own snapshot, or one built for that day (cached while the tenant is unchanged).
     /// Building a snapshot for another day is heavy work ([`AppState::heavy`]); one is kept per tenant, so a
     /// client asking about one day again and again builds it once, and memory stays bounded.
@@ -112,7 +148,14 @@ impl TenantSlot {
 /// The shared state of a server node.
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The tenants loaded in memory.
     pub tenants: ArcSwap<HashMap<String, Arc<TenantSlot>>>,
+    /// Every stored tenant, loaded or not: its id and its life (incarnation).
+    pub index: ArcSwap<HashMap<String, Arc<str>>>,
+    /// About how many bytes loaded tenants may take (`--memory-budget`); `None`: no bound.
+    pub memory_budget: Option<u64>,
+    /// One loading at a time per tenant: requests that find a tenant being loaded wait for that load.
+    loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Serialises changes to the tenant map (creations, deletions, reloads).
     pub map_lock: tokio::sync::Mutex<()>,
     pub keys: ArcSwap<KeyRing>,
@@ -151,11 +194,15 @@ impl AppState {
         default_catalog: String,
         today: Option<NaiveDate>,
         meter: crate::meter::UsageMeter,
+        memory_budget: Option<u64>,
     ) -> Result<AppState, StoreError> {
         let keys = KeyRing::new(store.keys().await?);
         let state = AppState {
             store,
             tenants: ArcSwap::from_pointee(HashMap::new()),
+            index: ArcSwap::from_pointee(HashMap::new()),
+            memory_budget,
+            loading: std::sync::Mutex::new(HashMap::new()),
             map_lock: tokio::sync::Mutex::new(()),
             keys: ArcSwap::from_pointee(keys),
             keys_loaded_ms: AtomicI64::new(crate::store::now_ms()),
@@ -250,16 +297,151 @@ impl AppState {
         ))
     }
 
-    /// The tenant, if this principal may know it exists (404 otherwise, for others' tenants too).
-    pub fn slot(&self, principal: &Principal, id: &str) -> Result<Arc<TenantSlot>, Problem> {
+    /// The tenant, if this principal may know it exists (404 otherwise, for others' tenants too), loaded on first
+    /// use.
+    pub async fn slot(&self, principal: &Principal, id: &str) -> Result<Arc<TenantSlot>, Problem> {
         if !principal.sees_tenant(id) {
             return Err(Problem::not_found("tenant", id));
         }
-        self.tenants
-            .load()
-            .get(id)
-            .cloned()
+        self.loaded(id)
+            .await?
             .ok_or_else(|| Problem::not_found("tenant", id))
+    }
+
+    /// Is there such a tenant (loaded or not)?
+    pub fn exists(&self, id: &str) -> bool {
+        self.index.load().contains_key(id)
+    }
+
+    /// The tenant's slot, loaded from the store if it is not in memory; `None` if there is no such tenant (or its
+    /// stored state no longer loads, which is logged).
+    pub async fn loaded(&self, id: &str) -> Result<Option<Arc<TenantSlot>>, Problem> {
+        if let Some(slot) = self.tenants.load().get(id) {
+            slot.touch();
+            return Ok(Some(Arc::clone(slot)));
+        }
+        if !self.exists(id) {
+            return Ok(None);
+        }
+        let gate = {
+            let mut loading = self
+                .loading
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(loading.entry(id.to_owned()).or_default())
+        };
+        let turn = gate.lock().await;
+        let out = self.load(id).await;
+        drop(turn);
+        self.loading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+        if matches!(out, Ok(Some(_))) {
+            self.evict().await;
+        }
+        out
+    }
+
+    /// Loads a tenant (the caller holds its loading turn).
+    async fn load(&self, id: &str) -> Result<Option<Arc<TenantSlot>>, Problem> {
+        // Loaded by the request that held the turn before.
+        if let Some(slot) = self.tenants.load().get(id) {
+            slot.touch();
+            return Ok(Some(Arc::clone(slot)));
+        }
+        let Some(row) = self.store.tenant(id).await.map_err(Problem::internal)? else {
+            self.forget(id).await;
+            return Ok(None);
+        };
+        let built = self.heavy(|| self.timed_state_of(&row)).await?;
+        let state = match built {
+            Ok(state) => state,
+            Err(e) => {
+                tracing::error!(tenant = id, error = %e, "stored tenant no longer loads; left out");
+                return Ok(None);
+            }
+        };
+        let _guard = self.map_lock.lock().await;
+        let map = self.tenants.load_full();
+        if let Some(slot) = map.get(id) {
+            return Ok(Some(Arc::clone(slot)));
+        }
+        let slot = Arc::new(new_slot(id, state));
+        let mut next = (*map).clone();
+        next.insert(id.to_owned(), Arc::clone(&slot));
+        self.tenants.store(Arc::new(next));
+        self.metrics.tenant_loads.inc();
+        Ok(Some(slot))
+    }
+
+    /// [`AppState::state_of`], timed for `/metrics`.
+    fn timed_state_of(&self, row: &TenantRow) -> Result<TenantState, String> {
+        let started = std::time::Instant::now();
+        let out = self.state_of(row);
+        self.metrics
+            .snapshot_build
+            .observe(started.elapsed().as_secs_f64());
+        out
+    }
+
+    /// Unloads the tenants used least recently until the loaded ones fit the memory budget. A tenant in use (a
+    /// request holds it, or a write is in progress) stays.
+    pub async fn evict(&self) {
+        let Some(budget) = self.memory_budget else {
+            return;
+        };
+        let _guard = self.map_lock.lock().await;
+        let map = self.tenants.load_full();
+        let mut total: u64 = map.values().map(|s| s.approx_bytes()).sum();
+        if total <= budget {
+            return;
+        }
+        let mut by_age: Vec<(&String, &Arc<TenantSlot>)> = map.iter().collect();
+        by_age.sort_by_key(|(_, s)| s.last_used.load(Ordering::Relaxed));
+        let mut gone = Vec::new();
+        for (id, slot) in by_age {
+            if total <= budget {
+                break;
+            }
+            // Only this map holds it, and no write holds its lock.
+            if Arc::strong_count(slot) == 1 && slot.write.try_lock().is_ok() {
+                total = total.saturating_sub(slot.approx_bytes());
+                gone.push(id.clone());
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        let mut next = (*map).clone();
+        for id in &gone {
+            next.remove(id);
+        }
+        self.tenants.store(Arc::new(next));
+        self.metrics.tenant_evictions.inc_by(gone.len() as u64);
+        tracing::debug!(
+            evicted = gone.len(),
+            bytes = total,
+            budget,
+            "tenants unloaded to stay within the memory budget"
+        );
+    }
+
+    /// The tenant is gone from the store: from memory and the index too.
+    async fn forget(&self, id: &str) {
+        let _guard = self.map_lock.lock().await;
+        let map = self.tenants.load_full();
+        if map.contains_key(id) {
+            let mut next = (*map).clone();
+            next.remove(id);
+            self.tenants.store(Arc::new(next));
+        }
+        let index = self.index.load_full();
+        if index.contains_key(id) {
+            let mut next = (*index).clone();
+            next.remove(id);
+            self.index.store(Arc::new(next));
+        }
     }
 
     /// The tenant's state for answers, rebuilt first if the day it was built for has passed.
@@ -287,66 +469,110 @@ impl AppState {
         s
     }
 
-    /// Puts a tenant's stored state in memory (or removes it if it is gone).
+    /// Brings a tenant up to date with the store (after another node's change): a loaded tenant is read again;
+    /// one not loaded only has its index entry refreshed.
     pub async fn reload(&self, id: &str) -> Result<(), StoreError> {
+        self.reload_into(id, None).await
+    }
+
+    /// [`AppState::reload`], and also `held`: the slot a write holds, brought up to date even if it is no longer
+    /// the loaded one (unloaded meanwhile), so that the write's next attempt starts from the store's state.
+    pub async fn reload_into(&self, id: &str, held: Option<&TenantSlot>) -> Result<(), StoreError> {
+        if held.is_none() && !self.tenants.load().contains_key(id) {
+            let head = self.store.tenant_index(Some(id)).await?.pop();
+            let _guard = self.map_lock.lock().await;
+            self.set_index(id, head.map(|h| Arc::from(h.incarnation.as_str())));
+            return Ok(());
+        }
         let row = self.store.tenant(id).await?;
         let _guard = self.map_lock.lock().await;
+        let Some(row) = row else {
+            self.set_index(id, None);
+            let map = self.tenants.load_full();
+            if map.contains_key(id) {
+                let mut next = (*map).clone();
+                next.remove(id);
+                self.tenants.store(Arc::new(next));
+            }
+            return Ok(());
+        };
+        let state = match off_async(|| self.timed_state_of(&row)) {
+            Ok(state) => Arc::new(state),
+            Err(e) => {
+                tracing::error!(tenant = id, error = %e, "stored tenant no longer loads; left out");
+                return Ok(());
+            }
+        };
+        self.set_index(id, Some(Arc::clone(&state.incarnation)));
+        let newer = |slot: &TenantSlot| {
+            let cur = slot.state.load();
+            *cur.incarnation == *state.incarnation && cur.version < state.version
+        };
+        if let Some(slot) = held
+            && newer(slot)
+        {
+            slot.state.store(Arc::clone(&state));
+        }
         let map = self.tenants.load_full();
-        match row {
-            Some(row) => match off_async(|| self.state_of(&row)) {
-                Ok(state) => match map.get(id) {
-                    Some(slot) if *slot.state.load().incarnation == *state.incarnation => {
-                        if slot.state.load().version < state.version {
-                            slot.state.store(Arc::new(state));
-                        }
-                    }
-                    // Absent here, or another life of the id (deleted and created again by another node).
-                    _ => {
-                        let mut next = (*map).clone();
-                        next.insert(id.to_owned(), Arc::new(new_slot(id, state)));
-                        self.tenants.store(Arc::new(next));
-                    }
-                },
-                Err(e) => tracing::error!(tenant = id, error = %e, "stored tenant no longer loads; left out"),
-            },
-            None => {
-                if map.contains_key(id) {
-                    let mut next = (*map).clone();
-                    next.remove(id);
-                    self.tenants.store(Arc::new(next));
+        match map.get(id) {
+            Some(slot) if newer(slot) => slot.state.store(state),
+            Some(slot) if *slot.state.load().incarnation == *state.incarnation => {}
+            // Another life of the id (deleted and created again by another node).
+            Some(_) => {
+                let mut next = (*map).clone();
+                next.insert(id.to_owned(), Arc::new(new_slot_of(id, state)));
+                self.tenants.store(Arc::new(next));
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Reads the index of stored tenants again (at start, and when a node's notice channel was interrupted), and
+    /// the loaded tenants that changed. Tenants not loaded stay so: they load on first use.
+    pub async fn reload_all(&self) -> Result<(), StoreError> {
+        let heads = self.store.tenant_index(None).await?;
+        {
+            let _guard = self.map_lock.lock().await;
+            let index: HashMap<String, Arc<str>> = heads
+                .iter()
+                .map(|h| (h.id.clone(), Arc::from(h.incarnation.as_str())))
+                .collect();
+            let map = self.tenants.load_full();
+            if map.keys().any(|id| !index.contains_key(id)) {
+                let kept = map
+                    .iter()
+                    .filter(|(id, _)| index.contains_key(*id))
+                    .map(|(id, slot)| (id.clone(), Arc::clone(slot)))
+                    .collect();
+                self.tenants.store(Arc::new(kept));
+            }
+            self.index.store(Arc::new(index));
+        }
+        let map = self.tenants.load_full();
+        for h in &heads {
+            if let Some(slot) = map.get(&h.id) {
+                let cur = slot.state.load();
+                if *cur.incarnation != *h.incarnation || cur.version < h.version {
+                    self.reload(&h.id).await?;
                 }
             }
         }
         Ok(())
     }
 
-    /// Loads every tenant (at start, and when a node's notice channel was interrupted).
-    pub async fn reload_all(&self) -> Result<(), StoreError> {
-        let rows = self.store.tenants().await?;
-        let _guard = self.map_lock.lock().await;
-        let old = self.tenants.load_full();
-        let mut next = HashMap::with_capacity(rows.len());
-        for row in rows {
-            match off_async(|| self.state_of(&row)) {
-                Ok(state) => {
-                    let slot = match old.get(&row.id) {
-                        Some(slot) if *slot.state.load().incarnation == *state.incarnation => {
-                            if slot.state.load().version < state.version {
-                                slot.state.store(Arc::new(state));
-                            }
-                            Arc::clone(slot)
-                        }
-                        _ => Arc::new(new_slot(&row.id, state)),
-                    };
-                    next.insert(row.id.clone(), slot);
-                }
-                Err(e) => {
-                    tracing::error!(tenant = %row.id, error = %e, "stored tenant no longer loads; left out")
-                }
-            }
+    /// Sets (or, with `None`, removes) a tenant's index entry. The caller holds `map_lock`.
+    fn set_index(&self, id: &str, incarnation: Option<Arc<str>>) {
+        let index = self.index.load_full();
+        if index.get(id) == incarnation.as_ref() {
+            return;
         }
-        self.tenants.store(Arc::new(next));
-        Ok(())
+        let mut next = (*index).clone();
+        match incarnation {
+            Some(inc) => next.insert(id.to_owned(), inc),
+            None => next.remove(id),
+        };
+        self.index.store(Arc::new(next));
     }
 
     pub async fn reload_keys(&self) -> Result<(), StoreError> {
@@ -382,6 +608,7 @@ impl AppState {
     /// Adds a tenant that was just committed.
     pub async fn insert_tenant(&self, id: &str, state: TenantState) {
         let _guard = self.map_lock.lock().await;
+        self.set_index(id, Some(Arc::clone(&state.incarnation)));
         let map = self.tenants.load_full();
         let mut next = (*map).clone();
         next.insert(id.to_owned(), Arc::new(new_slot(id, state)));
@@ -389,11 +616,7 @@ impl AppState {
     }
 
     pub async fn remove_tenant(&self, id: &str) {
-        let _guard = self.map_lock.lock().await;
-        let map = self.tenants.load_full();
-        let mut next = (*map).clone();
-        next.remove(id);
-        self.tenants.store(Arc::new(next));
+        self.forget(id).await;
     }
 }
 
@@ -407,10 +630,15 @@ pub fn off_async<R>(work: impl FnOnce() -> R) -> R {
 }
 
 fn new_slot(id: &str, state: TenantState) -> TenantSlot {
+    new_slot_of(id, Arc::new(state))
+}
+
+fn new_slot_of(id: &str, state: Arc<TenantState>) -> TenantSlot {
     TenantSlot {
         id: id.to_owned(),
         write: tokio::sync::Mutex::new(()),
-        state: ArcSwap::from_pointee(state),
+        state: ArcSwap::new(state),
         other_day: arc_swap::ArcSwapOption::empty(),
+        last_used: AtomicI64::new(crate::store::now_ms()),
     }
 }

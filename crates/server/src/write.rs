@@ -403,8 +403,17 @@ pub async fn write(
                 // without it, two nodes writing one tenant at once lose to each other round after round.
                 let cap = 1u64 << attempt.min(6);
                 tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(0..=cap))).await;
-                state.reload(&slot.id).await.map_err(Problem::internal)?;
-                if !state.tenants.load().contains_key(&slot.id) {
+                state
+                    .reload_into(&slot.id, Some(slot))
+                    .await
+                    .map_err(Problem::internal)?;
+                // Deleted meanwhile, or deleted and created again: this write was for a life that is over.
+                if state
+                    .index
+                    .load()
+                    .get(&slot.id)
+                    .is_none_or(|i| **i != *cur.incarnation)
+                {
                     return Err(Problem::not_found("tenant", &slot.id));
                 }
             }
@@ -435,7 +444,7 @@ pub async fn create_tenant(
         .heavy(|| check(state, Arc::clone(&catalog), scenario, &Within::Scenario))
         .await??;
     let summary = crate::routes::tenants::summary(&id, 1, catalog_name, &next);
-    if state.tenants.load().contains_key(&id) {
+    if state.exists(&id) {
         return Err(Problem::conflict(format!("tenant `{id}` exists already")).at("/tenant/id"));
     }
     if req.dry_run {

@@ -114,13 +114,13 @@ impl Kind {
 struct Ids<'s> {
     kind: Kind,
     order: Vec<&'s str>,
-    first: HashMap<&'s str, usize>,
+    first: foldhash::HashMap<&'s str, usize>,
 }
 
 impl<'s> Ids<'s> {
     fn new<I: IntoIterator<Item = &'s str>>(kind: Kind, ids: I) -> Ids<'s> {
         let order: Vec<&str> = ids.into_iter().collect();
-        let mut first = HashMap::new();
+        let mut first = foldhash::HashMap::with_capacity_and_hasher(order.len(), Default::default());
         for (i, id) in order.iter().enumerate() {
             first.entry(*id).or_insert(i);
         }

@@ -121,9 +121,9 @@ pub(super) fn build(
     }
 
     // Trial sign-ups and removed licences, from the events.
-    let mut trial_started: HashMap<(&str, SkuIdx), NaiveDate> = HashMap::new();
-    let mut removed: HashMap<&str, Vec<(SkuIdx, NaiveDate)>> = HashMap::new();
-    let mut edited: HashMap<&str, NaiveDate> = HashMap::new();
+    let mut trial_started: foldhash::HashMap<(&str, SkuIdx), NaiveDate> = foldhash::HashMap::default();
+    let mut removed: foldhash::HashMap<&str, Vec<(SkuIdx, NaiveDate)>> = foldhash::HashMap::default();
+    let mut edited: foldhash::HashMap<&str, NaiveDate> = foldhash::HashMap::default();
     for (i, ev) in scenario.events.iter().enumerate() {
         if ev.on > at {
             continue;
@@ -701,7 +701,7 @@ fn assign_capacity(scenario: &Scenario, envs: &mut [EnvRec], flows: &mut [FlowRe
         coverage: Coverage,
     }
     let mut machines: Vec<Machine<'_>> = Vec::new();
-    let mut machine_of: HashMap<(EnvIdx, &str), usize> = HashMap::new();
+    let mut machine_of: foldhash::HashMap<(EnvIdx, &str), usize> = foldhash::HashMap::default();
     let mut order: Vec<(bool, NaiveDate, &str, Item)> = Vec::new();
     for (i, (f, rec)) in scenario.flows.iter().zip(flows.iter()).enumerate() {
         let created = f.created.unwrap_or(NaiveDate::MIN);

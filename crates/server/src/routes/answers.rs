@@ -29,7 +29,7 @@ async fn snapshot_on(
     t: &str,
     at: Option<NaiveDate>,
 ) -> Result<Arc<Snapshot>, Problem> {
-    let slot = state.slot(&caller.0, t)?;
+    let slot = state.slot(&caller.0, t).await?;
     let cur = state.current(&slot);
     match at {
         Some(day) => slot.on_day(state, &cur, day).await,
@@ -87,7 +87,7 @@ pub async fn flow_decision(
     Path((t, f)): Path<(String, String)>,
     Q(q): Q<FlowQuery>,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
+    let slot = state.slot(&caller.0, &t).await?;
     let cur = state.current(&slot);
     let snap = match q.at {
         Some(day) => slot.on_day(&state, &cur, day).await?,

@@ -257,7 +257,7 @@ fn with_etag(status: StatusCode, item: &impl Serialize) -> Result<Response, Prob
 }
 
 async fn list<T: Item>(state: &AppState, caller: &Caller, t: &str) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, t)?;
+    let slot = state.slot(&caller.0, t).await?;
     let cur = slot.state.load_full();
     let items: Vec<Value> = T::list(cur.scenario())
         .iter()
@@ -272,7 +272,7 @@ async fn list<T: Item>(state: &AppState, caller: &Caller, t: &str) -> Result<Res
 }
 
 async fn get<T: Item>(state: &AppState, caller: &Caller, t: &str, id: &str) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, t)?;
+    let slot = state.slot(&caller.0, t).await?;
     let cur = slot.state.load_full();
     let i = find::<T>(cur.scenario(), id).ok_or_else(|| Problem::not_found(T::KIND, id))?;
     let item = T::list(cur.scenario())
@@ -434,7 +434,7 @@ fn single(s: Scenario, step: Step) -> Mutation {
 }
 
 async fn create<T: Item>(a: Ask<'_>) -> Result<Response, Problem> {
-    let slot = a.state.slot(&a.w.caller.0, a.t)?;
+    let slot = a.state.slot(&a.w.caller.0, a.t).await?;
     let item: T = json_body(&a.w.headers, &a.w.body)?;
     // Refused before the write path when the key may not create it at all.
     authorize::<T>(&a.w.caller.0, None, Some(&item))?;
@@ -448,7 +448,7 @@ async fn create<T: Item>(a: Ask<'_>) -> Result<Response, Problem> {
 
 /// PUT (replace) or PATCH (JSON merge patch, RFC 7396). Both need `If-Match`.
 async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, Problem> {
-    let slot = a.state.slot(&a.w.caller.0, a.t)?;
+    let slot = a.state.slot(&a.w.caller.0, a.t).await?;
     let given = if_match(&a.w.headers)?;
     let body: Value = json_body(&a.w.headers, &a.w.body)?;
     if patch && !body.is_object() {
@@ -463,7 +463,7 @@ async fn update<T: Item>(a: Ask<'_>, id: &str, patch: bool) -> Result<Response, 
 }
 
 async fn delete<T: Item>(a: Ask<'_>, id: &str) -> Result<Response, Problem> {
-    let slot = a.state.slot(&a.w.caller.0, a.t)?;
+    let slot = a.state.slot(&a.w.caller.0, a.t).await?;
     let given = if_match(&a.w.headers)?;
     write(a.state, &slot, &a.w.req, |cur| {
         let mut s = cur.scenario().clone();
@@ -587,7 +587,7 @@ pub async fn batch(
     Path(t): Path<String>,
     w: Writing,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&w.caller.0, &t)?;
+    let slot = state.slot(&w.caller.0, &t).await?;
     let ask: Batch = json_body(&w.headers, &w.body)?;
     if ask.changes.len() > MAX_BATCH_CHANGES {
         return Err(Problem::unprocessable(format!(

@@ -122,7 +122,7 @@ pub async fn create_tenant_key(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
+    let slot = state.slot(&caller.0, &t).await?;
     require(&caller.0, Family::Keys, Access::Write, Scope::default())?;
     let spec: KeySpec = json_body(&headers, &body)?;
     let cur = slot.state.load_full();
@@ -141,7 +141,7 @@ pub async fn list_tenant_keys(
     caller: Caller,
     Path(t): Path<String>,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
+    let slot = state.slot(&caller.0, &t).await?;
     require(&caller.0, Family::Keys, Access::Read, Scope::default())?;
     let incarnation = slot.state.load().incarnation.to_string();
     listed(&state, Some(&t), Some(&incarnation)).await
@@ -152,7 +152,7 @@ pub async fn revoke_tenant_key(
     caller: Caller,
     Path((t, id)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    state.slot(&caller.0, &t)?;
+    state.slot(&caller.0, &t).await?;
     require(&caller.0, Family::Keys, Access::Write, Scope::default())?;
     revoked(&state, &caller, Some(&t), &id).await
 }

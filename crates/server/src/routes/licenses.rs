@@ -26,7 +26,7 @@ pub async fn assign_license(
     Path((t, user)): Path<(String, String)>,
     w: Writing,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&w.caller.0, &t)?;
+    let slot = state.slot(&w.caller.0, &t).await?;
     let ask: AssignLicense = json_body(&w.headers, &w.body)?;
     require(
         &w.caller.0,
@@ -85,7 +85,7 @@ pub async fn bulk_assign_license(
     Path(t): Path<String>,
     w: Writing,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&w.caller.0, &t)?;
+    let slot = state.slot(&w.caller.0, &t).await?;
     let ask: BulkAssign = json_body(&w.headers, &w.body)?;
     ask.within_bound().map_err(Problem::refused)?;
     for a in &ask.assignments {
@@ -152,7 +152,7 @@ pub async fn get_allocations(
     caller: Caller,
     Path((t, env)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
+    let slot = state.slot(&caller.0, &t).await?;
     let cur = slot.state.load_full();
     let e = cur
         .scenario()
@@ -177,7 +177,7 @@ pub async fn patch_allocations(
     Path((t, env)): Path<(String, String)>,
     w: Writing,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&w.caller.0, &t)?;
+    let slot = state.slot(&w.caller.0, &t).await?;
     let ask: Allocations = json_body(&w.headers, &w.body)?;
     require(
         &w.caller.0,
@@ -269,7 +269,7 @@ pub async fn put_flow_license(
     Path((t, flow)): Path<(String, String)>,
     w: Writing,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&w.caller.0, &t)?;
+    let slot = state.slot(&w.caller.0, &t).await?;
     let ask: SetFlowLicense = json_body(&w.headers, &w.body)?;
     let given = if_match(&w.headers)?;
     let req = &w.req;
@@ -324,7 +324,7 @@ pub async fn subscribed_skus(
     caller: Caller,
     Path(t): Path<String>,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
+    let slot = state.slot(&caller.0, &t).await?;
     require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
     let cur = state.current(&slot);
     let (lines, _, _) = usage(&cur.snapshot);

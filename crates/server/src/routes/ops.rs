@@ -21,7 +21,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         Ok(()) => axum::Json(json!({
             "status": "ready",
             "store": state.store.backend(),
-            "tenants": state.tenants.load().len(),
+            "tenants": state.index.load().len(),
         }))
         .into_response(),
         Err(e) => {
@@ -37,10 +37,17 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let loaded = state.tenants.load_full();
+    state.metrics.tenants.set(gauge(loaded.len() as u64));
     state
         .metrics
-        .tenants
-        .set(i64::try_from(state.tenants.load().len()).unwrap_or(i64::MAX));
+        .tenants_known
+        .set(gauge(state.index.load().len() as u64));
+    state
+        .metrics
+        .snapshot_bytes
+        .set(gauge(loaded.values().map(|s| s.approx_bytes()).sum()));
     // The meter's mode: 1 for the one in force (fail-open / fail-closed: Redis does not answer).
     let mode = state.meter.mode();
     for m in ["local", "redis", "fail-open", "fail-closed"] {

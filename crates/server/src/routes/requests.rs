@@ -29,7 +29,7 @@ pub async fn decide(
         "deny" => false,
         other => return Err(Problem::not_found("action", other)),
     };
-    let slot = state.slot(&w.caller.0, &t)?;
+    let slot = state.slot(&w.caller.0, &t).await?;
     require(&w.caller.0, Family::Licenses, Access::Write, Scope::default())?;
     write(&state, &slot, &w.req, |cur| {
         let mut s = cur.scenario().clone();

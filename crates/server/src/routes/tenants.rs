@@ -119,18 +119,23 @@ fn scenario_problem(errors: &[entitle_core::InputError]) -> Problem {
     p
 }
 
-/// `GET /v1/tenants`: what the key may see.
+/// `GET /v1/tenants`: what the key may see (each loaded first if it is not in memory).
 pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Response, Problem> {
-    let map = state.tenants.load();
-    let mut out: Vec<Value> = map
-        .values()
-        .filter(|slot| caller.0.sees_tenant(&slot.id))
-        .map(|slot| {
-            let s = slot.state.load();
-            summary(&slot.id, s.version, &s.catalog, &s.snapshot)
-        })
+    let mut ids: Vec<String> = state
+        .index
+        .load()
+        .keys()
+        .filter(|id| caller.0.sees_tenant(id))
+        .cloned()
         .collect();
-    out.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    ids.sort();
+    let mut out: Vec<Value> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(slot) = state.loaded(&id).await? {
+            let s = slot.state.load();
+            out.push(summary(&slot.id, s.version, &s.catalog, &s.snapshot));
+        }
+    }
     Ok(axum::Json(out).into_response())
 }
 
@@ -139,7 +144,7 @@ pub async fn get(
     caller: Caller,
     Path(t): Path<String>,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
+    let slot = state.slot(&caller.0, &t).await?;
     let s = state.current(&slot);
     let mut res = axum::Json(summary(&t, s.version, &s.catalog, &s.snapshot)).into_response();
     if let Ok(v) = s.etag().parse() {
@@ -153,7 +158,7 @@ pub async fn delete(
     Path(t): Path<String>,
     w: Writing,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&w.caller.0, &t)?;
+    let slot = state.slot(&w.caller.0, &t).await?;
     if w.caller.0.role != Role::Operator {
         return Err(Problem::forbidden("only an operator key deletes tenants"));
     }
@@ -177,7 +182,7 @@ pub async fn export(
     Q(q): Q<ExportQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
+    let slot = state.slot(&caller.0, &t).await?;
     require(&caller.0, Family::Tenant, Access::Read, Scope::default())?;
     let cur = slot.state.load_full();
     let accept_toml = headers
@@ -258,10 +263,13 @@ pub async fn audit_log(
     // A tenant's log is its present life's: a tenant created again under an old id starts with an empty log.
     // The log outlives a deleted tenant; only operators read it then, every past life of the id at once (each
     // entry names its incarnation).
-    let incarnation = match state.tenants.load().get(&t) {
-        Some(slot) => {
-            state.slot(&caller.0, &t)?;
-            Some(slot.state.load().incarnation.to_string())
+    let present = state.index.load().get(&t).cloned();
+    let incarnation = match present {
+        Some(incarnation) => {
+            if !caller.0.sees_tenant(&t) {
+                return Err(Problem::not_found("tenant", &t));
+            }
+            Some(incarnation.to_string())
         }
         None if caller.0.role == Role::Operator => None,
         None => return Err(Problem::not_found("tenant", &t)),

@@ -174,7 +174,7 @@ pub async fn count(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
+    let slot = state.slot(&caller.0, &t).await?;
     let ask: UsageAsk = json_body(&headers, &body)?;
     require(&caller.0, Family::Usage, Access::Write, scope(&ask))?;
     check_size(&ask, "")?;
@@ -271,7 +271,7 @@ pub async fn count_batch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
+    let slot = state.slot(&caller.0, &t).await?;
     let batch: UsageBatch = json_body(&headers, &body)?;
     if batch.events.len() > 10_000 {
         return Err(Problem::unprocessable("at most 10,000 events per batch").at("/events"));
@@ -371,7 +371,7 @@ pub async fn report(
     Q(q): Q<UsageQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
+    let slot = state.slot(&caller.0, &t).await?;
     require(
         &caller.0,
         Family::Usage,
@@ -484,7 +484,7 @@ pub async fn users_report(
     Path(t): Path<String>,
     Q(q): Q<UsersQuery>,
 ) -> Result<Response, Problem> {
-    let slot = state.slot(&caller.0, &t)?;
+    let slot = state.slot(&caller.0, &t).await?;
     require(&caller.0, Family::Usage, Access::Read, Scope::default())?;
     let by_id = match q.sort.as_deref() {
         None | Some("used") => false,

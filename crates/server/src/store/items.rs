@@ -492,6 +492,13 @@ mod tests {
         }
     }
 
+    fn usage(requests: u64) -> Usage {
+        Usage {
+            requests,
+            ..Usage::default()
+        }
+    }
+
     fn scenario(flows: Vec<Flow>) -> Scenario {
         let mut s = Scenario::default();
         s.tenant.id = "t".to_owned();
@@ -620,6 +627,8 @@ mod tests {
             writes in proptest::collection::vec(proptest::collection::vec(edit(), 1..4), 1..25),
         ) {
             let mut cur = scenario((0..start).map(|i| flow(&format!("f{i}"), "e")).collect());
+            // A list without keys (usage) takes the same edits.
+            cur.usage = (0..start).map(|i| usage(i as u64)).collect();
             let (rows, mut ords) = whole(&cur).expect("whole");
             let mut table = BTreeMap::new();
             apply(&mut table, &rows);
@@ -633,30 +642,35 @@ mod tests {
                             let at = i % (next.flows.len() + 1);
                             fresh += 1;
                             next.flows.insert(at, flow(&format!("n{fresh}"), &format!("e{v}")));
+                            next.usage.insert(at, usage(u64::from(v) + 1000));
                         }
                         Edit::Delete(i) if !next.flows.is_empty() => {
                             let at = i % next.flows.len();
                             next.flows.remove(at);
+                            next.usage.remove(at);
                         }
                         Edit::Patch(i, v) if !next.flows.is_empty() => {
                             let at = i % next.flows.len();
                             next.flows[at].environment = format!("p{v}");
+                            next.usage[at].requests = u64::from(v) + 5000;
                         }
                         _ => {}
                     }
                 }
                 let (rows, next_ords) = diff(&cur, &ords, &next).expect("diff");
                 if let Some(h) = &rows.head { head.clone_from(h); }
-                for l in &rows.lists {
+                for l in rows.lists.iter().filter(|l| l.kind == "flows") {
                     if !l.clear {
                         prop_assert!(l.put.len() + l.delete.len() <= edits.len());
                     }
                 }
                 apply(&mut table, &rows);
                 prop_assert_eq!(read(&table, &head), next.clone());
-                let list = next_ords.list(4);
-                prop_assert_eq!(list.len(), next.flows.len());
-                prop_assert!(list.windows(2).all(|w| w[0] < w[1]));
+                for (k, len) in [(4, next.flows.len()), (6, next.usage.len())] {
+                    let list = next_ords.list(k);
+                    prop_assert_eq!(list.len(), len);
+                    prop_assert!(list.windows(2).all(|w| w[0] < w[1]));
+                }
                 cur = next;
                 ords = next_ords;
             }

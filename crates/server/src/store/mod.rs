@@ -31,6 +31,14 @@ pub struct TenantRow {
     pub incarnation: String,
 }
 
+/// A stored tenant's id and life, without its contents (what a node knows of the tenants it has not loaded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantHead {
+    pub id: String,
+    pub version: i64,
+    pub incarnation: String,
+}
+
 /// A tenant's new state, as written: what changed of it.
 #[derive(Debug, Clone)]
 pub struct TenantWrite {
@@ -265,6 +273,8 @@ pub trait Store: Send + Sync + 'static {
     fn writable(&self) -> bool;
     async fn tenants(&self) -> Result<Vec<TenantRow>, StoreError>;
     async fn tenant(&self, id: &str) -> Result<Option<TenantRow>, StoreError>;
+    /// The stored tenants' ids, versions and lives (all, or the one named), without reading their items.
+    async fn tenant_index(&self, only: Option<&str>) -> Result<Vec<TenantHead>, StoreError>;
     async fn commit(&self, commit: Commit) -> Result<(), StoreError>;
     async fn idempotent(&self, scope: &str, key: &str) -> Result<Option<Stored>, StoreError>;
     async fn audit_log(&self, tenant: &str, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;

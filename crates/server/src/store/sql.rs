@@ -15,7 +15,7 @@ use sqlx::{Connection, Row, migrate::Migrator};
 use super::items::{self, Rows};
 use super::{
     AuditEntry, AuditFilter, Commit, Expect, KeyIf, KeyRow, NewAudit, Notice, Revoked, Store, StoreError,
-    Stored, TenantRow, WriteHealth, now_ms,
+    Stored, TenantHead, TenantRow, WriteHealth, now_ms,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -648,6 +648,24 @@ macro_rules! sql_store {
 
             async fn tenant(&self, id: &str) -> Result<Option<TenantRow>, StoreError> {
                 Ok(self.read_tenants(Some(id)).await?.pop())
+            }
+
+            async fn tenant_index(&self, only: Option<&str>) -> Result<Vec<TenantHead>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, version, incarnation FROM tenants WHERE (CAST($1 AS TEXT) IS NULL OR id = $1) ORDER BY id",
+                )
+                .bind(only)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(TenantHead {
+                            id: r.try_get("id")?,
+                            version: r.try_get("version")?,
+                            incarnation: r.try_get("incarnation")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn commit(&self, c: Commit) -> Result<(), StoreError> {

@@ -207,6 +207,8 @@ pub struct Opts {
     pub admin_key: Option<String>,
     /// A shared meter: `(url, prefix, fail-open or fail-closed, timeout in ms)`.
     pub redis: Option<(String, String, String, u64)>,
+    /// `--memory-budget`.
+    pub memory_budget: Option<String>,
 }
 
 impl Default for Opts {
@@ -217,6 +219,7 @@ impl Default for Opts {
             url_suffix: String::new(),
             admin_key: Some(ADMIN.to_owned()),
             redis: None,
+            memory_budget: None,
         }
     }
 }
@@ -253,6 +256,7 @@ pub async fn spawn_on(db: Arc<Db>, opts: Opts) -> TestApp {
             redis_prefix: opts.redis.as_ref().map(|r| r.1.clone()),
             redis_failure: opts.redis.as_ref().map(|r| r.2.clone()),
             redis_timeout_ms: opts.redis.as_ref().map(|r| r.3),
+            memory_budget: opts.memory_budget.clone(),
             ..Default::default()
         },
         None,
