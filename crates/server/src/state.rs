@@ -43,7 +43,7 @@ pub struct TenantState {
 /// user, with the scenario and the decision cache; environments and apps are counted like flows).
 const BYTES_PER_FLOW: u64 = 3_000;
 const BYTES_PER_USER: u64 = 1_300;
-const BYTES_PER_TENANT: u64 = 64 * 1024;
+const BYTES_PER_TENANT: u64 = 16 * 1024;
 
 impl TenantState {
     pub fn new(

@@ -27,7 +27,7 @@ async fn metric(app: &TestApp, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-const TENANTS: usize = 20;
+const TENANTS: usize = 40;
 
 async fn loads_lazily_and_stays_within_the_budget(backend: Backend) {
     let db = Db::fresh(backend).await;
@@ -69,7 +69,8 @@ async fn loads_lazily_and_stays_within_the_budget(backend: Backend) {
     assert_eq!(metric(&app, "entitle_tenant_loads_total").await, 1.0);
     app.get("/v1/tenants/nope", ADMIN).await.expect(404);
 
-    // Every tenant used once: the budget (about 11 of these tenants) keeps the rest unloaded.
+    // Every tenant used once: the budget (about 25 of these tenants, estimated at 41 KB each) keeps the rest
+    // unloaded.
     for i in 0..TENANTS {
         app.get(&format!("/v1/tenants/t{i}/flows/mia-flow/decision"), ADMIN)
             .await

@@ -242,23 +242,21 @@ macro_rules! sql_store {
                 if let Some(read) = read {
                     sqlx::query(read).execute(&mut *tx).await?;
                 }
-                let heads = sqlx::query(
-                    "SELECT id, version, catalog, scenario, incarnation, layout FROM tenants \
-                     WHERE (CAST($1 AS TEXT) IS NULL OR id = $1) ORDER BY id",
-                )
-                .bind(only)
-                .fetch_all(&mut *tx)
-                .await?;
-                let rows = if heads.is_empty() {
-                    Vec::new()
-                } else {
-                    sqlx::query(
-                        "SELECT tenant, kind, ord, body FROM tenant_items \
-                         WHERE (CAST($1 AS TEXT) IS NULL OR tenant = $1) ORDER BY tenant, kind, ord",
-                    )
-                    .bind(only)
-                    .fetch_all(&mut *tx)
-                    .await?
+                // One statement each for one tenant and for all: `$1 IS NULL OR id = $1` would keep SQLite from
+                // using the key, and read every tenant's rows to load one.
+                const HEADS: &str = "SELECT id, version, catalog, scenario, incarnation, layout FROM tenants";
+                const ROWS: &str = "SELECT tenant, kind, ord, body FROM tenant_items";
+                let heads = match only {
+                    Some(id) => sqlx::query(&format!("{HEADS} WHERE id = $1")).bind(id).fetch_all(&mut *tx).await?,
+                    None => sqlx::query(&format!("{HEADS} ORDER BY id")).fetch_all(&mut *tx).await?,
+                };
+                let rows = match (heads.is_empty(), only) {
+                    (true, _) => Vec::new(),
+                    (false, Some(id)) => sqlx::query(&format!("{ROWS} WHERE tenant = $1 ORDER BY kind, ord"))
+                        .bind(id)
+                        .fetch_all(&mut *tx)
+                        .await?,
+                    (false, None) => sqlx::query(&format!("{ROWS} ORDER BY tenant, kind, ord")).fetch_all(&mut *tx).await?,
                 };
                 tx.commit().await?;
                 let mut items: Vec<(String, String, i64, String)> = Vec::with_capacity(rows.len());
@@ -651,12 +649,11 @@ macro_rules! sql_store {
             }
 
             async fn tenant_index(&self, only: Option<&str>) -> Result<Vec<TenantHead>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT id, version, incarnation FROM tenants WHERE (CAST($1 AS TEXT) IS NULL OR id = $1) ORDER BY id",
-                )
-                .bind(only)
-                .fetch_all(&self.pool)
-                .await?;
+                const HEADS: &str = "SELECT id, version, incarnation FROM tenants";
+                let rows = match only {
+                    Some(id) => sqlx::query(&format!("{HEADS} WHERE id = $1")).bind(id).fetch_all(&self.pool).await?,
+                    None => sqlx::query(&format!("{HEADS} ORDER BY id")).fetch_all(&self.pool).await?,
+                };
                 rows.iter()
                     .map(|r| {
                         Ok(TenantHead {
