@@ -14,8 +14,10 @@ where
     let wanted = words(&lower);
     // (rank, distance, candidate); lower is better.
     let mut scored: Vec<(u8, usize, &'a str)> = Vec::new();
+    // Candidates seen: a set, since thousands of ids may be close to a wrong one (`user-99999`).
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for cand in candidates {
-        if cand == wrong || scored.iter().any(|(_, _, c)| *c == cand) {
+        if cand == wrong || !seen.insert(cand) {
             continue;
         }
         let cand_lower = cand.to_lowercase();
