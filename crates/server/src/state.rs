@@ -350,7 +350,13 @@ impl AppState {
             slot.touch();
             return Ok(Some(Arc::clone(slot)));
         }
-        let Some(row) = self.store.tenant(id).await.map_err(Problem::internal)? else {
+        let row = self.store.tenant(id).await.map_err(|e| {
+            tracing::error!(tenant = id, error = %e, "reading a tenant from the store failed");
+            let mut p = Problem::unavailable("the store could not be read; try again");
+            p.retry_after = Some(1);
+            p
+        })?;
+        let Some(row) = row else {
             self.forget(id).await;
             return Ok(None);
         };
@@ -358,7 +364,9 @@ impl AppState {
         let state = match built {
             Ok(state) => state,
             Err(e) => {
+                // Left out until the store changes (a notice, a restart): not parsed again on every request.
                 tracing::error!(tenant = id, error = %e, "stored tenant no longer loads; left out");
+                self.forget(id).await;
                 return Ok(None);
             }
         };
