@@ -503,38 +503,11 @@ pub async fn users_report(
         );
     }
     let cur = state.current(&slot);
-    let now = u64::try_from(now_ms()).unwrap_or(0);
-    const FIVE_MIN: u64 = 300_000;
-    let mut rows = Vec::with_capacity(cur.snapshot.users().len());
-    for (i, u) in cur.snapshot.scenario().users.iter().enumerate() {
-        // A user's own budget, resolved once per snapshot as for counting.
-        let b = match cur.budgets.get(i) {
-            Some(cell) => {
-                if cell.get().is_none()
-                    && let Ok(b) = budget_of(&cur.snapshot, &t, Some(&u.id), None, None, "")
-                {
-                    let _ = cell.set(b);
-                }
-                cell.get().cloned()
-            }
-            None => None,
-        };
-        let (used, last_5, limits) = match &b {
-            Some(b) if b.key.ends_with(&format!("/user/{}", u.id)) => {
-                let buckets = state.meter.usage(&b.key, now).await?;
-                let used: u64 = buckets.iter().map(|x| u64::from(x.count)).sum();
-                let recent: u64 = buckets
-                    .iter()
-                    .filter(|x| x.start_ms + FIVE_MIN > now)
-                    .map(|x| u64::from(x.count))
-                    .sum();
-                (used, recent, Some(b.limits))
-            }
-            _ => (0, 0, None),
-        };
-        let throttled = limits.is_some_and(|l| used >= l.per_24h || last_5 >= l.per_5min);
-        rows.push((u.id.clone(), used, limits, throttled));
-    }
+    let mut rows: Vec<_> = user_rows(&state, &cur, &t)
+        .await?
+        .into_iter()
+        .map(|r| (r.user, r.used, r.limits, r.throttled))
+        .collect();
     if by_id {
         rows.sort_by(|a, b| a.0.cmp(&b.0));
     } else {
@@ -559,4 +532,60 @@ pub async fn users_report(
         })
         .collect();
     Ok(axum::Json(json!({"total": total, "throttled": throttled, "users": page})).into_response())
+}
+
+/// One user's use of their own budget in the last 24 hours: `limits` is None for a principal that draws on the
+/// tenant pool (REQ-2).
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub user: String,
+    pub used: u64,
+    pub limits: Option<entitle_meter::Limits>,
+    pub throttled: bool,
+}
+
+/// Every user's row, in the scenario's order (for `…/usage/users` and the overview).
+pub async fn user_rows(
+    state: &AppState,
+    cur: &crate::state::TenantState,
+    t: &str,
+) -> Result<Vec<UserRow>, Problem> {
+    let now = u64::try_from(now_ms()).unwrap_or(0);
+    const FIVE_MIN: u64 = 300_000;
+    let mut rows = Vec::with_capacity(cur.snapshot.users().len());
+    for (i, u) in cur.snapshot.scenario().users.iter().enumerate() {
+        // A user's own budget, resolved once per snapshot as for counting.
+        let b = match cur.budgets.get(i) {
+            Some(cell) => {
+                if cell.get().is_none()
+                    && let Ok(b) = budget_of(&cur.snapshot, t, Some(&u.id), None, None, "")
+                {
+                    let _ = cell.set(b);
+                }
+                cell.get().cloned()
+            }
+            None => None,
+        };
+        let (used, last_5, limits) = match &b {
+            Some(b) if b.key.ends_with(&format!("/user/{}", u.id)) => {
+                let buckets = state.meter.usage(&b.key, now).await?;
+                let used: u64 = buckets.iter().map(|x| u64::from(x.count)).sum();
+                let recent: u64 = buckets
+                    .iter()
+                    .filter(|x| x.start_ms + FIVE_MIN > now)
+                    .map(|x| u64::from(x.count))
+                    .sum();
+                (used, recent, Some(b.limits))
+            }
+            _ => (0, 0, None),
+        };
+        let throttled = limits.is_some_and(|l| used >= l.per_24h || last_5 >= l.per_5min);
+        rows.push(UserRow {
+            user: u.id.clone(),
+            used,
+            limits,
+            throttled,
+        });
+    }
+    Ok(rows)
 }
