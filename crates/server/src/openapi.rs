@@ -456,6 +456,7 @@ pub fn document() -> Value {
         json!({
             "get": op("Every user's requests in the last 24 hours against their own limit, the busiest first, with who is throttled now (REQ-1..7)", "usage",
                 vec![t(), query("sort", "`used` (default) or `id`", json!({"type": "string", "enum": ["used", "id"]}), false),
+                     query("order", "`asc` or `desc` (default: the busiest first by `used`, ids in order by `id`)", json!({"type": "string", "enum": ["asc", "desc"]}), false),
                      query("limit", "Users per page, 1 to 500 (default 100)", json!({"type": "integer", "minimum": 1, "maximum": 500}), false),
                      query("offset", "Users to skip", json!({"type": "integer", "minimum": 0}), false)],
                 None,

@@ -187,6 +187,7 @@ pub async fn flows_status(
                 "license": f.license, "connectors": f.connectors, "status": status,
                 "enforcement": audited.map(|x| x.enforcement), "rule": audited.map(|x| x.rule),
                 "turn_off": audited.and_then(|x| x.turn_off),
+                "why": audited.map(|x| x.problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ")),
             })
         })
         .collect();

@@ -465,6 +465,9 @@ pub struct UsersQuery {
     /// `used` (the busiest first, the default) or `id`.
     #[serde(default)]
     pub sort: Option<String>,
+    /// `asc` or `desc`; by default the busiest first (`used`) or ids in order (`id`).
+    #[serde(default)]
+    pub order: Option<String>,
     #[serde(default)]
     pub limit: Option<usize>,
     #[serde(default)]
@@ -496,6 +499,15 @@ pub async fn users_report(
             );
         }
     };
+    let reverse = match (q.order.as_deref(), by_id) {
+        (None, _) | (Some("asc"), true) | (Some("desc"), false) => false,
+        (Some("desc"), true) | (Some("asc"), false) => true,
+        (Some(other), _) => {
+            return Err(
+                Problem::unprocessable(format!("`order` is `asc` or `desc`, not `{other}`")).at("query:order"),
+            );
+        }
+    };
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
         return Err(
@@ -513,6 +525,9 @@ pub async fn users_report(
     } else {
         // The busiest first; the same use by id, so pages are stable.
         rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    }
+    if reverse {
+        rows.reverse();
     }
     let total = rows.len();
     let throttled = rows.iter().filter(|r| r.3).count();
