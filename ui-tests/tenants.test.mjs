@@ -26,8 +26,8 @@ uiTest('a scenario file chosen in the page creates the tenant', async ({ page, p
   await signIn(page);
   await page.locator('#scenario-file').setInputFiles({ name: 'bakery.toml', mimeType: 'application/toml', buffer: Buffer.from(toml) });
   await page.locator('#create-tenant').click();
-  // The page goes on to the new tenant's audit.
-  await page.locator(`section.tenant[data-tenant="${id}"] a[data-tab="audit"][aria-current="page"]`).waitFor();
+  // The page goes on to the new tenant's overview.
+  await page.locator(`section.tenant[data-tenant="${id}"] a[data-tab="overview"][aria-current="page"]`).waitFor();
   assert.equal(new URL(page.url()).hash, `#/t/${id}`);
   assert.equal(await textOf(page.locator('#at-risk .card-value')), '2');
   const created = await apiOk('GET', `/tenants/${id}`);

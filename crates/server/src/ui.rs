@@ -146,7 +146,10 @@ mod tests {
         // Every file the page names is served, and nothing comes from another origin.
         for part in index.split(['"']).filter(|p| p.starts_with("/ui/")) {
             let path = part.trim_start_matches("/ui/");
-            assert!(ASSETS.iter().any(|a| a.path == path), "index.html names {part}, which is not served");
+            assert!(
+                ASSETS.iter().any(|a| a.path == path),
+                "index.html names {part}, which is not served"
+            );
         }
         assert!(!index.contains("http://") && !index.contains("https://"));
     }

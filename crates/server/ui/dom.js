@@ -46,6 +46,8 @@ export function mount(el, ...children) {
  */
 export function table(columns, rows, opts = {}) {
   const { search, statusOf, page = 250 } = opts;
+  // Nothing to list and nothing to filter: the sentence alone.
+  if (!rows.length) return h('p', { class: 'empty' }, opts.empty || 'Nothing here.');
   const value = (r, col) => {
     const s = col[2]?.sort;
     return typeof s === 'function' ? s(r) : r?.[s];
@@ -117,7 +119,7 @@ function tableCore(columns, opts, load) {
         st.offset = 0;
         draw().catch(failed);
       },
-    }, col[0], h('span', { class: 'arrow', 'aria-hidden': 'true' }, on ? (st.order === 'desc' ? ' ▼' : ' ▲') : ' ↕')));
+    }, col[0]));
   })));
   const failed = (e) => mount(box, notice('error', codeText(e.message)));
 
@@ -134,7 +136,8 @@ function tableCore(columns, opts, load) {
     everFilled = true;
     toolbar.hidden = !(opts.search || statuses);
     status.hidden = false;
-    mount(box, h('div', { class: 'table-scroll' }, h('table', {},
+    // The scroll box takes the keyboard's focus, so a wide table can be scrolled without a mouse.
+    mount(box, h('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': caption || `${id} table` }, h('table', {},
       caption ? h('caption', {}, caption) : null,
       head(),
       h('tbody', {}, rows.map((r) => h('tr', rowAttrs ? rowAttrs(r) : {}, columns.map((col) => cell(col, r))))))),

@@ -157,8 +157,8 @@ pub async fn overview(
 }
 
 /// `GET /v1/tenants/{t}/flows:status`: every flow with its status on the tenant's day, for the flows table:
-/// `at-risk` (the audit lists it; with its enforcement kind, rule and turn-off date), `off` (turned off by its
-/// owner or by enforcement), or `licensed`. Paged, sorted and filtered by the server (`listing.rs`).
+/// `at-risk` (the audit lists it and enforcement has not turned it off; with its enforcement kind, rule and
+/// turn-off date), `off` (turned off by enforcement, or by its owner), or `licensed`. Paged, sorted and filtered by the server (`listing.rs`).
 pub async fn flows_status(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -176,10 +176,11 @@ pub async fn flows_status(
         .iter()
         .map(|f| {
             let audited = risky.get(f.id.as_str());
+            // At risk comes first: a flow its owner turned off is still one the audit counts.
             let status = match audited {
-                _ if !f.enabled => "off",
                 Some(af) if matches!(af.state, Some("turned-off" | "created-off")) => "off",
                 Some(_) => "at-risk",
+                None if !f.enabled => "off",
                 None => "licensed",
             };
             json!({

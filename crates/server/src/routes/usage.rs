@@ -504,7 +504,8 @@ pub async fn users_report(
         (Some("desc"), true) | (Some("asc"), false) => true,
         (Some(other), _) => {
             return Err(
-                Problem::unprocessable(format!("`order` is `asc` or `desc`, not `{other}`")).at("query:order"),
+                Problem::unprocessable(format!("`order` is `asc` or `desc`, not `{other}`"))
+                    .at("query:order"),
             );
         }
     };

@@ -9,7 +9,7 @@ export async function environmentsView({ tenant }) {
   const load = fromApi(`/tenants/${seg(tenant)}/environments`);
   let all = null;
   const list = await serverTable([
-    ['Environment', (e) => [e.id, e.default ? [' ', h('span', { class: 'badge' }, 'default')] : ''], { key: 'id' }],
+    ['Environment', (e) => [e.id, e.default ? h('span', { class: 'badge spaced' }, 'default') : ''], { key: 'id' }],
     ['Kind', (e) => e.kind, { key: 'kind' }],
     ['Dataverse', (e) => (e.dataverse ? 'yes' : 'no'), { key: 'dataverse' }],
     ['Dynamics 365', (e) => chips(e.dynamics_apps)],
