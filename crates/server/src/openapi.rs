@@ -528,10 +528,7 @@ pub fn document() -> Value {
     add(
         "/tenants/{t}/flows:status",
         json!({"get": op("Every flow with its status on the tenant's day (licensed, at-risk, off), paged, sorted and filtered by the server (X-Total-Count counts the matches)", "answers",
-        list_params(crate::routes::listing::Shape {
-            sorts: &["id", "environment", "owner", "trigger", "license", "status", "turn_off"],
-            status: Some(("status", &["at-risk", "off", "licensed"])),
-        }), None,
+        list_params(crate::routes::overview::FLOWS_STATUS_SHAPE), None,
         ("200", with_total_header(ok_json(json!({"type": "object", "required": ["total", "flows"], "properties": {
             "total": {"type": "integer"},
             "flows": {"type": "array", "items": {"type": "object", "required": ["id", "status"], "properties": {"id": string(), "status": {"type": "string", "enum": ["at-risk", "off", "licensed"]}}}},

@@ -94,8 +94,8 @@ function tableCore(columns, opts, load) {
     if (st.sort === -1) st.sort = null;
     st.order = opts.order || 'asc';
   }
-  const node = h('div', { class: 'data-table', dataset: { table: id } });
-  const box = h('div', { class: 'table' });
+  const node = h('div', { class: 'table data-table', dataset: { table: id } });
+  const box = h('div', { class: 'table-box' });
   const status = h('p', { class: 'meta table-count', role: 'status' });
   const pager = h('div', { class: 'pager' });
   let everFilled = false;

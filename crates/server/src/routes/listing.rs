@@ -67,9 +67,8 @@ fn cmp_values(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
     }
 }
 
-/// Checks the query against the list's shape (422 naming the parameter) and answers the page and the count of
-/// matching rows. `rows` are kept in their order unless `sort` is given.
-pub fn page(shape: &Shape, mut rows: Vec<Value>, q: &ListQuery) -> Result<(Vec<Value>, usize), Problem> {
+/// Checks the query against the list's shape: 422 naming the parameter, or whether the order is descending.
+pub fn check(shape: &Shape, q: &ListQuery) -> Result<bool, Problem> {
     let desc = match q.order.as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,
@@ -95,7 +94,7 @@ pub fn page(shape: &Shape, mut rows: Vec<Value>, q: &ListQuery) -> Result<(Vec<V
         return Err(Problem::unprocessable(format!("`limit` is 1 to {MAX_LIMIT}")).at("query:limit"));
     }
     if let Some(status) = q.status.as_deref() {
-        let Some((field, values)) = shape.status else {
+        let Some((_, values)) = shape.status else {
             return Err(Problem::unprocessable("this list has no status to filter by").at("query:status"));
         };
         if !values.contains(&status) {
@@ -105,6 +104,33 @@ pub fn page(shape: &Shape, mut rows: Vec<Value>, q: &ListQuery) -> Result<(Vec<V
             ))
             .at("query:status"));
         }
+    }
+    Ok(desc)
+}
+
+/// `needle` (lower case) in `hay`, ignoring ASCII case, without allocating.
+pub fn contains_ci(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.is_empty() {
+        return true;
+    }
+    if needle.is_ascii() {
+        return h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    hay.to_lowercase().contains(needle)
+}
+
+/// The rows of a page: `offset` and `limit` over `total` rows.
+pub fn bounds(q: &ListQuery, total: usize) -> std::ops::Range<usize> {
+    let offset = q.offset.unwrap_or(0).min(total);
+    offset..q.limit.map_or(total, |l| offset.saturating_add(l).min(total))
+}
+
+/// Checks the query against the list's shape (422 naming the parameter) and answers the page and the count of
+/// matching rows. `rows` are kept in their order unless `sort` is given.
+pub fn page(shape: &Shape, mut rows: Vec<Value>, q: &ListQuery) -> Result<(Vec<Value>, usize), Problem> {
+    let desc = check(shape, q)?;
+    if let (Some(status), Some((field, _))) = (q.status.as_deref(), shape.status) {
         rows.retain(|r| r.get(field).and_then(Value::as_str) == Some(status));
     }
     if let Some(needle) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -124,9 +150,7 @@ pub fn page(shape: &Shape, mut rows: Vec<Value>, q: &ListQuery) -> Result<(Vec<V
         rows.reverse();
     }
     let total = rows.len();
-    let offset = q.offset.unwrap_or(0).min(total);
-    let end = q.limit.map_or(total, |l| offset.saturating_add(l).min(total));
-    Ok((rows.drain(offset..end).collect(), total))
+    Ok((rows.drain(bounds(q, total)).collect(), total))
 }
 
 /// A JSON answer with `X-Total-Count`.

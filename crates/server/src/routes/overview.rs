@@ -170,12 +170,14 @@ pub async fn flows_status(
     let a = cached_audit(&state, &snap).await?;
     let risky: std::collections::HashMap<&str, &entitle_core::audit::AuditFlow> =
         a.flows.iter().map(|f| (f.flow.as_str(), f)).collect();
-    let rows: Vec<Value> = snap
+    let desc = super::listing::check(&FLOWS_STATUS_SHAPE, &q)?;
+    // 100,000 flows: filtered and sorted as borrowed rows; only the page is turned into JSON.
+    let mut rows: Vec<FlowRow<'_>> = snap
         .scenario()
         .flows
         .iter()
         .map(|f| {
-            let audited = risky.get(f.id.as_str());
+            let audited = risky.get(f.id.as_str()).copied();
             // At risk comes first: a flow its owner turned off is still one the audit counts.
             let status = match audited {
                 Some(af) if matches!(af.state, Some("turned-off" | "created-off")) => "off",
@@ -183,30 +185,100 @@ pub async fn flows_status(
                 None if !f.enabled => "off",
                 None => "licensed",
             };
+            FlowRow {
+                f,
+                audited,
+                status,
+                trigger: as_text(&f.trigger),
+                license: as_text(&f.license),
+            }
+        })
+        .collect();
+    if let Some(status) = q.status.as_deref() {
+        rows.retain(|r| r.status == status);
+    }
+    if let Some(needle) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let needle = needle.to_lowercase();
+        let has = |s: &str| super::listing::contains_ci(s, &needle);
+        rows.retain(|r| {
+            has(&r.f.id)
+                || has(&r.f.environment)
+                || has(&r.f.owner)
+                || has(&r.trigger)
+                || has(&r.license)
+                || has(r.status)
+                || r.f.connectors.iter().any(|c| has(c))
+                || r.audited.is_some_and(|x| has(x.enforcement))
+        });
+    }
+    if let Some(field) = q.sort.as_deref() {
+        let key = |r: &FlowRow<'_>| -> (bool, String) {
+            let v = match field {
+                "id" => Some(r.f.id.clone()),
+                "environment" => Some(r.f.environment.clone()),
+                "owner" => Some(r.f.owner.clone()),
+                "trigger" => Some(r.trigger.clone()),
+                "license" => Some(r.license.clone()),
+                "status" => Some(r.status.to_owned()),
+                _ => r.audited.and_then(|x| x.turn_off).map(|d| d.to_string()),
+            };
+            // A missing value sorts after any present one (before them, descending).
+            (v.is_none(), v.unwrap_or_default())
+        };
+        let mut keyed: Vec<((bool, String), FlowRow<'_>)> = rows.into_iter().map(|r| (key(&r), r)).collect();
+        // Stable: ties keep the tenant's order either way.
+        keyed.sort_by(|(a, _), (b, _)| if desc { b.cmp(a) } else { a.cmp(b) });
+        rows = keyed.into_iter().map(|(_, r)| r).collect();
+    } else if desc {
+        rows.reverse();
+    }
+    let total = rows.len();
+    let page: Vec<Value> = rows[super::listing::bounds(&q, total)]
+        .iter()
+        .map(|r| {
             json!({
-                "id": f.id, "environment": f.environment, "owner": f.owner, "trigger": f.trigger,
-                "license": f.license, "connectors": f.connectors, "status": status,
-                "enforcement": audited.map(|x| x.enforcement), "rule": audited.map(|x| x.rule),
-                "turn_off": audited.and_then(|x| x.turn_off),
-                "why": audited.map(|x| x.problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ")),
+                "id": r.f.id, "environment": r.f.environment, "owner": r.f.owner, "trigger": r.f.trigger,
+                "license": r.f.license, "connectors": r.f.connectors, "status": r.status,
+                "enforcement": r.audited.map(|x| x.enforcement), "rule": r.audited.map(|x| x.rule),
+                "turn_off": r.audited.and_then(|x| x.turn_off),
+                "why": r.audited.map(|x| x.problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ")),
             })
         })
         .collect();
-    let shape = super::listing::Shape {
-        sorts: &[
-            "id",
-            "environment",
-            "owner",
-            "trigger",
-            "license",
-            "status",
-            "turn_off",
-        ],
-        status: Some(("status", &["at-risk", "off", "licensed"])),
-    };
-    let (page, total) = super::listing::page(&shape, rows, &q)?;
     Ok(super::listing::with_total(
         json!({"total": total, "flows": page}),
         total,
     ))
+}
+
+/// What `…/flows:status` sorts and filters by.
+pub const FLOWS_STATUS_SHAPE: super::listing::Shape = super::listing::Shape {
+    sorts: &[
+        "id",
+        "environment",
+        "owner",
+        "trigger",
+        "license",
+        "status",
+        "turn_off",
+    ],
+    status: Some(("status", &["at-risk", "off", "licensed"])),
+};
+
+/// One flow of `…/flows:status`, borrowed from the snapshot and its audit.
+struct FlowRow<'a> {
+    f: &'a entitle_core::scenario::Flow,
+    audited: Option<&'a entitle_core::audit::AuditFlow>,
+    status: &'static str,
+    trigger: String,
+    license: String,
+}
+
+/// A value's JSON text when it is a string (an enum such as a flow's trigger or licence kind).
+fn as_text<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
 }
