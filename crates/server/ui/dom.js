@@ -42,7 +42,7 @@ export function mount(el, ...children) {
  * Options: `search` (fields searched, locally), `statuses` ([[value, label], …] for a status filter, with
  * `statusOf(row)` locally), `empty`, `rowAttrs(row)`, `caption`, `page` (rows per page), `id` (a prefix for
  * the controls' ids), `sort`/`order` (the initial order). The table scrolls inside its own box on a narrow
- * screen; the page never does.
+ * screen; the page never does. { nowrap: true } keeps a cell on one line (a date).
  */
 export function table(columns, rows, opts = {}) {
   const { search, statusOf, page = 250 } = opts;
@@ -104,7 +104,8 @@ function tableCore(columns, opts, load) {
 
   const cell = (col, r) => {
     const v = col[1](r);
-    return h('td', col[2]?.num ? { class: 'num' } : {}, typeof v === 'number' ? number(v) : v);
+    const cls = [col[2]?.num ? 'num' : '', col[2]?.nowrap ? 'nowrap' : ''].filter(Boolean).join(' ');
+    return h('td', cls ? { class: cls } : {}, typeof v === 'number' ? number(v) : v);
   };
   const head = () => h('thead', {}, h('tr', {}, columns.map((col, i) => {
     const k = keyOf(col, i);

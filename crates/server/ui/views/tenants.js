@@ -15,7 +15,7 @@ export async function tenantsView({ me }) {
     h('h1', { tabindex: '-1' }, 'Tenants'),
     table([
       ['Tenant', (t) => h('a', { href: `#/t/${seg(t.id)}`, dataset: { tenant: t.id } }, t.id), { sort: 'id' }],
-      ['Evaluated on', (t) => t.at, { sort: 'at' }],
+      ['Evaluated on', (t) => t.at, { sort: 'at', nowrap: true }],
       ['Catalog', (t) => t.catalog, { sort: 'catalog' }],
       ['Users', (t) => t.counts.users, { num: true, sort: (t) => t.counts.users }],
       ['Environments', (t) => t.counts.environments, { num: true, sort: (t) => t.counts.environments }],
@@ -26,7 +26,7 @@ export async function tenantsView({ me }) {
       ['Turned off', (t) => ov(t)?.turned_off ?? '', { num: true, sort: (t) => ov(t)?.turned_off }],
       // Sorted by currency, then amount: amounts in two currencies are not compared.
       ['Per month', (t) => (ov(t) ? money(ov(t).monthly) : ''), { num: true, sort: (t) => sortableMoney(ov(t)?.monthly) }],
-      ['Next enforcement', (t) => ov(t)?.next_enforcement?.date ?? '—', { sort: (t) => ov(t)?.next_enforcement?.date }],
+      ['Next enforcement', (t) => ov(t)?.next_enforcement?.date ?? '—', { sort: (t) => ov(t)?.next_enforcement?.date, nowrap: true }],
       ['Version', (t) => t.version, { num: true, sort: 'version' }],
     ], tenants, { id: 'tenants', search: ['id', 'catalog'], empty: 'No tenant yet: create one from a scenario file below.', rowAttrs: (t) => ({ dataset: { tenantRow: t.id } }) }),
     // Only an operator creates tenants (a tenant's key sees its own tenant only).
