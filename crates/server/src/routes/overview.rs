@@ -233,7 +233,9 @@ pub async fn flows_status(
         rows.reverse();
     }
     let total = rows.len();
-    let page: Vec<Value> = rows[super::listing::bounds(&q, total)]
+    let page: Vec<Value> = rows
+        .get(super::listing::bounds(&q, total))
+        .unwrap_or_default()
         .iter()
         .map(|r| {
             json!({
