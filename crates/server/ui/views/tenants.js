@@ -13,8 +13,14 @@ export async function tenantsView({ me }) {
   const status = h('div', { id: 'create-status' });
   return h('section', {},
     h('h1', { tabindex: '-1' }, 'Tenants'),
+    // The headline first: on a phone it is what shows without scrolling the table.
     table([
       ['Tenant', (t) => h('a', { href: `#/t/${seg(t.id)}`, dataset: { tenant: t.id } }, t.id), { sort: 'id' }],
+      ['At risk', (t) => ov(t)?.at_risk ?? '', { num: true, sort: (t) => ov(t)?.at_risk }],
+      ['Turned off', (t) => ov(t)?.turned_off ?? '', { num: true, sort: (t) => ov(t)?.turned_off }],
+      // Sorted by currency, then amount: amounts in two currencies are not compared.
+      ['Per month', (t) => (ov(t) ? money(ov(t).monthly) : ''), { num: true, sort: (t) => sortableMoney(ov(t)?.monthly) }],
+      ['Next enforcement', (t) => ov(t)?.next_enforcement?.date ?? '—', { sort: (t) => ov(t)?.next_enforcement?.date, nowrap: true }],
       ['Evaluated on', (t) => t.at, { sort: 'at', nowrap: true }],
       ['Catalog', (t) => t.catalog, { sort: 'catalog' }],
       ['Users', (t) => t.counts.users, { num: true, sort: (t) => t.counts.users }],
@@ -22,11 +28,6 @@ export async function tenantsView({ me }) {
       ['Apps', (t) => t.counts.apps, { num: true, sort: (t) => t.counts.apps }],
       ['Flows', (t) => t.counts.flows, { num: true, sort: (t) => t.counts.flows }],
       ['Subscriptions', (t) => t.counts.subscriptions, { num: true, sort: (t) => t.counts.subscriptions }],
-      ['At risk', (t) => ov(t)?.at_risk ?? '', { num: true, sort: (t) => ov(t)?.at_risk }],
-      ['Turned off', (t) => ov(t)?.turned_off ?? '', { num: true, sort: (t) => ov(t)?.turned_off }],
-      // Sorted by currency, then amount: amounts in two currencies are not compared.
-      ['Per month', (t) => (ov(t) ? money(ov(t).monthly) : ''), { num: true, sort: (t) => sortableMoney(ov(t)?.monthly) }],
-      ['Next enforcement', (t) => ov(t)?.next_enforcement?.date ?? '—', { sort: (t) => ov(t)?.next_enforcement?.date, nowrap: true }],
       ['Version', (t) => t.version, { num: true, sort: 'version' }],
     ], tenants, { id: 'tenants', search: ['id', 'catalog'], empty: 'No tenant yet: create one from a scenario file below.', rowAttrs: (t) => ({ dataset: { tenantRow: t.id } }) }),
     // Only an operator creates tenants (a tenant's key sees its own tenant only).
