@@ -97,6 +97,10 @@ async function route() {
   if (mine === generation) {
     mount(root, node);
     root.querySelector('h1')?.focus?.();
+    // On a phone the tabs scroll sideways in their own strip: the current one is brought into it.
+    const current = root.querySelector('nav.tabs a[aria-current="page"]');
+    const strip = current?.parentElement;
+    if (current && strip.scrollWidth > strip.clientWidth) strip.scrollLeft = current.offsetLeft - strip.offsetLeft - 16;
   }
 }
 
