@@ -23,30 +23,37 @@ use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Audits of recent snapshots: a tenant's audit only changes with the tenant (a new snapshot), and the
-/// 100,000-flow tenant's takes seconds, so its pages (overview, audit, flows by status) read it once.
-static AUDITS: Mutex<Vec<(Weak<Snapshot>, Arc<Audit>)>> = Mutex::new(Vec::new());
+/// 100,000-flow tenant's takes seconds, so its pages (overview, audit, flows by status) read it once. Requests that
+/// ask while it is being computed wait for that one computation.
+type AuditCell = Arc<tokio::sync::OnceCell<Arc<Audit>>>;
+static AUDITS: Mutex<Vec<(Weak<Snapshot>, AuditCell)>> = Mutex::new(Vec::new());
 const AUDITS_KEPT: usize = 8;
 
 /// The audit of `snap`, computed on the heavy pool the first time and kept while the snapshot lives.
 pub async fn cached_audit(state: &AppState, snap: &Arc<Snapshot>) -> Result<Arc<Audit>, Problem> {
-    let found = {
-        let kept = AUDITS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        kept.iter()
+    let cell = {
+        let mut kept = AUDITS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let found = kept
+            .iter()
             .find(|(w, _)| w.upgrade().is_some_and(|s| Arc::ptr_eq(&s, snap)))
-            .map(|(_, a)| Arc::clone(a))
+            .map(|(_, c)| Arc::clone(c));
+        found.unwrap_or_else(|| {
+            kept.retain(|(w, _)| w.strong_count() > 0);
+            if kept.len() >= AUDITS_KEPT {
+                kept.remove(0);
+            }
+            let cell = AuditCell::default();
+            kept.push((Arc::downgrade(snap), Arc::clone(&cell)));
+            cell
+        })
     };
-    if let Some(a) = found {
-        return Ok(a);
-    }
-    let for_work = Arc::clone(snap);
-    let a = Arc::new(state.heavy(move || audit(&for_work)).await?);
-    let mut kept = AUDITS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    kept.retain(|(w, _)| w.strong_count() > 0);
-    if kept.len() >= AUDITS_KEPT {
-        kept.remove(0);
-    }
-    kept.push((Arc::downgrade(snap), Arc::clone(&a)));
-    Ok(a)
+    let a = cell
+        .get_or_try_init(|| async {
+            let for_work = Arc::clone(snap);
+            state.heavy(move || Arc::new(audit(&for_work))).await
+        })
+        .await?;
+    Ok(Arc::clone(a))
 }
 
 /// Users the overview lists by their requests (the busiest); every throttled one is listed besides.
