@@ -24,7 +24,8 @@ start_server() {
   server_pid=$!
   base=""
   for _ in $(seq 1 300); do
-    base=$(sed -n 's/^entitle: listening on \(http:.*\)$/\1/p' "$work/stdout")
+    # (The server may not have opened its stdout yet: no file is no address yet.)
+    base=$(sed -n 's/^entitle: listening on \(http:.*\)$/\1/p' "$work/stdout" 2>/dev/null || true)
     [ -n "$base" ] && return 0
     kill -0 "$server_pid" 2>/dev/null || { cat "$work/stderr" >&2; echo "the server did not start" >&2; exit 2; }
     sleep 0.1

@@ -34,13 +34,14 @@ PY
 measure() {
   local label=$1; shift
   kill -TERM "$server_pid"; wait "$server_pid" || true
+  rm -f "$work/stdout"
   local t0; t0=$(date +%s.%N)
   ENTITLE_ADMIN_KEY=$key ENTITLE_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" "$@" \
     >"$work/stdout" 2>"$work/stderr" &
   server_pid=$!
   base=""
-  until [ -n "$base" ]; do base=$(sed -n 's/^entitle: listening on \(http:.*\)$/\1/p' "$work/stdout"); sleep 0.01; done
-  until curl -fsS -o /dev/null "$base/readyz"; do sleep 0.01; done
+  until [ -n "$base" ]; do base=$(sed -n 's/^entitle: listening on \(http:.*\)$/\1/p' "$work/stdout" 2>/dev/null || true); sleep 0.01; done
+  for _ in $(seq 1 3000); do curl -fsS -o /dev/null "$base/readyz" 2>/dev/null && break; sleep 0.01; done
   local t1; t1=$(date +%s.%N)
   echo "== $label"
   python3 -c "print(f'start to ready: {($t1 - $t0):.2f} s')"

@@ -9,6 +9,7 @@
 //                    repository root)
 //
 //   uiTest(name, async ({ page, context, problems, t }) => { ... }[, options])
+//       (options.context: the browser context's options, e.g. { viewport: { width: 390, height: 844 } })
 //       a node:test test with a fresh browser context (so fresh sessionStorage) and page; the page's console
 //       errors, uncaught exceptions and failed requests are collected in `problems`; on failure a full-page
 //       screenshot is saved and its path printed with the problems seen. One headless Chromium per test file.
@@ -96,8 +97,10 @@ function fileName(name) {
 }
 
 export function uiTest(name, fn, options = {}) {
-  test(name, { timeout: 60_000, ...options }, async (t) => {
-    const context = await (await theBrowser()).newContext({ baseURL: BASE });
+  // `context`: options of the browser context (a viewport, bypassCSP); the rest are node:test's.
+  const { context: contextOptions = {}, ...testOptions } = options;
+  test(name, { timeout: 60_000, ...testOptions }, async (t) => {
+    const context = await (await theBrowser()).newContext({ baseURL: BASE, ...contextOptions });
     context.setDefaultTimeout(TIMEOUT_MS);
     context.setDefaultNavigationTimeout(TIMEOUT_MS);
     const page = await context.newPage();

@@ -13,8 +13,9 @@ uiTest('the tenants list shows each tenant with its counts', async ({ page, prob
   const row = page.locator('tr', { has: page.locator('a[data-tenant="fabrikam-bakery"]') });
   await row.waitFor();
   const cells = (await row.locator('td').allTextContents()).map((c) => c.trim());
-  // Tenant, evaluated on, catalog, users, environments, apps, flows, subscriptions (version changes with writes).
-  assert.deepEqual(cells.slice(0, 8), ['fabrikam-bakery', '2024-06-03', 'seed', '6', '1', '0', '5', '2']);
+  // Tenant, its headline (at risk, turned off, per month, next enforcement), evaluated on, catalog, users,
+  // environments, apps, flows, subscriptions (version changes with writes).
+  assert.deepEqual([cells[0], ...cells.slice(5, 12)], ['fabrikam-bakery', '2024-06-03', 'seed', '6', '1', '0', '5', '2']);
   assert.equal(await page.locator('a[data-tenant="fabrikam-bakery"]').getAttribute('href'), '#/t/fabrikam-bakery');
   problems.assertNone();
 });
@@ -26,8 +27,8 @@ uiTest('a scenario file chosen in the page creates the tenant', async ({ page, p
   await signIn(page);
   await page.locator('#scenario-file').setInputFiles({ name: 'bakery.toml', mimeType: 'application/toml', buffer: Buffer.from(toml) });
   await page.locator('#create-tenant').click();
-  // The page goes on to the new tenant's audit.
-  await page.locator(`section.tenant[data-tenant="${id}"] a[data-tab="audit"][aria-current="page"]`).waitFor();
+  // The page goes on to the new tenant's overview.
+  await page.locator(`section.tenant[data-tenant="${id}"] a[data-tab="overview"][aria-current="page"]`).waitFor();
   assert.equal(new URL(page.url()).hash, `#/t/${id}`);
   assert.equal(await textOf(page.locator('#at-risk .card-value')), '2');
   const created = await apiOk('GET', `/tenants/${id}`);

@@ -34,6 +34,60 @@ fn string() -> Value {
     json!({"type": "string"})
 }
 
+/// The paging, sorting and filtering parameters of a list (`routes/listing.rs`), with the tenant.
+fn list_params(shape: crate::routes::listing::Shape) -> Vec<Value> {
+    let mut p = vec![
+        path_param("t", "Tenant id"),
+        query(
+            "q",
+            "Keep the rows with this text in a text field (case-insensitive)",
+            string(),
+            false,
+        ),
+        query(
+            "sort",
+            "The field to sort by",
+            json!({"type": "string", "enum": shape.sorts}),
+            false,
+        ),
+        query(
+            "order",
+            "`asc` (default) or `desc`",
+            json!({"type": "string", "enum": ["asc", "desc"]}),
+            false,
+        ),
+        query(
+            "limit",
+            "Rows per page, 1 to 1000 (default: all)",
+            json!({"type": "integer", "minimum": 1, "maximum": crate::routes::listing::MAX_LIMIT}),
+            false,
+        ),
+        query(
+            "offset",
+            "Rows to skip",
+            json!({"type": "integer", "minimum": 0}),
+            false,
+        ),
+    ];
+    if let Some((_, values)) = shape.status {
+        p.push(query(
+            "status",
+            "Keep the rows with this status",
+            json!({"type": "string", "enum": values}),
+            false,
+        ));
+    }
+    p
+}
+
+/// A 200 answer that counts the matching rows in `X-Total-Count`.
+fn with_total_header(mut ok: Value) -> Value {
+    if let Some(o) = ok.as_object_mut() {
+        o.insert("headers".to_owned(), json!({"X-Total-Count": {"description": "Rows that match, before offset and limit", "schema": {"type": "integer"}}}));
+    }
+    ok
+}
+
 /// One operation: its summary, parameters, body and success answer; every error is problem+json.
 fn op(summary: &str, tag: &str, params: Vec<Value>, body: Option<Value>, ok: (&str, Value)) -> Value {
     let mut o = json!({
@@ -300,7 +354,9 @@ pub fn document() -> Value {
         add(
             &format!("/tenants/{{t}}/{section}"),
             json!({
-                "get": op(&format!("List {section}"), section, vec![t()], None, ("200", ok_json(json!({"type": "array", "items": r(schema)})))),
+                "get": op(&format!("List {section} (paged, sorted and filtered when asked; X-Total-Count counts the matches)"), section,
+                    list_params(crate::routes::listing::section_shape(section)), None,
+                    ("200", with_total_header(ok_json(json!({"type": "array", "items": r(schema)}))))),
                 "post": op(&format!("Create one of the {section} (Idempotency-Key honoured)"), section, vec![t(), dry_run()], json_body(r(schema)), ("201", created(r(schema)))),
             }),
         );
@@ -400,6 +456,7 @@ pub fn document() -> Value {
         json!({
             "get": op("Every user's requests in the last 24 hours against their own limit, the busiest first, with who is throttled now (REQ-1..7)", "usage",
                 vec![t(), query("sort", "`used` (default) or `id`", json!({"type": "string", "enum": ["used", "id"]}), false),
+                     query("order", "`asc` or `desc` (default: the busiest first by `used`, ids in order by `id`)", json!({"type": "string", "enum": ["asc", "desc"]}), false),
                      query("limit", "Users per page, 1 to 500 (default 100)", json!({"type": "integer", "minimum": 1, "maximum": 500}), false),
                      query("offset", "Users to skip", json!({"type": "integer", "minimum": 0}), false)],
                 None,
@@ -439,7 +496,8 @@ pub fn document() -> Value {
     add(
         "/tenants/{t}/audit",
         json!({
-            "get": op("Flows at risk, the enforcement timeline and the cheapest fixes (JSON, or CSV with Accept: text/csv)", "answers", vec![t(), at()], None,
+            "get": op("Flows at risk, the enforcement timeline and the cheapest fixes (JSON, or CSV with Accept: text/csv); the flows at risk paged, sorted and filtered when asked (`flows_total` and X-Total-Count count the matches)", "answers",
+                { let mut p = list_params(crate::routes::answers::AUDIT_SHAPE); p.push(at()); p }, None,
                 ("200", json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "summary": {"type": "object", "properties": {"cheapest_fixes_monthly": {"type": "object", "description": "Per currency: what the flows' `headline_fixes` cost together (chosen flow by flow, fewest fixes first, each spare unit counted once)"}}},
                     "flows": {"type": "array", "items": {"type": "object", "properties": {
@@ -448,8 +506,33 @@ pub fn document() -> Value {
                         "headline_covered": {"type": "boolean", "description": "The headline fixes chosen before this flow's turn already turn it"},
                     }}},
                     "fixes": {"type": "array", "items": r("Fix")},
+                    "flows_total": {"type": "integer", "description": "With paging: the flows at risk that match"},
                 }}}, "text/csv": {"schema": {"type": "string"}}}}))),
         }),
+    );
+    add(
+        "/tenants/{t}/overview",
+        json!({"get": op("The tenant at a glance: flows at risk and turned off, the next enforcement date, the enforcement timeline (flows by turn-off date and kind), units bought and assigned per SKU, the monthly bill per SKU in each currency, Dataverse use per environment against the pools, the busiest users' API requests and who is throttled", "answers", vec![t(), at()], None,
+        ("200", ok_json(json!({"type": "object", "required": ["tenant", "at", "flows", "at_risk", "turned_off", "monthly", "timeline", "units", "cost_by_sku", "dataverse", "requests"], "properties": {
+            "tenant": string(), "at": date(), "flows": {"type": "integer"}, "at_risk": {"type": "integer"}, "turned_off": {"type": "integer"},
+            "next_enforcement": {"type": ["object", "null"], "properties": {"date": date(), "flows": {"type": "integer"}}},
+            "monthly": {"type": "object", "description": "Per currency, never summed across currencies"},
+            "timeline": {"type": "array", "items": {"type": "object", "required": ["date", "kind", "flows"], "properties": {"date": date(), "kind": string(), "flows": {"type": "integer"}}}},
+            "timeline_undated": {"type": "integer"},
+            "units": {"type": "array", "items": object()},
+            "cost_by_sku": {"type": "array", "items": {"type": "object", "required": ["currency", "sku", "monthly"], "properties": {"currency": string(), "sku": string(), "monthly": string(), "quantity": {"type": "integer"}}}},
+            "dataverse": object(),
+            "requests": object(),
+        }}))))}),
+    );
+    add(
+        "/tenants/{t}/flows:status",
+        json!({"get": op("Every flow with its status on the tenant's day (licensed, at-risk, off), paged, sorted and filtered by the server (X-Total-Count counts the matches)", "answers",
+        list_params(crate::routes::overview::FLOWS_STATUS_SHAPE), None,
+        ("200", with_total_header(ok_json(json!({"type": "object", "required": ["total", "flows"], "properties": {
+            "total": {"type": "integer"},
+            "flows": {"type": "array", "items": {"type": "object", "required": ["id", "status"], "properties": {"id": string(), "status": {"type": "string", "enum": ["at-risk", "off", "licensed"]}}}},
+        }})))))}),
     );
     add(
         "/tenants/{t}/capacity",

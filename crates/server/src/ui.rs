@@ -35,6 +35,12 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         "app.js" => "text/javascript; charset=utf-8",
         "api.js" => "text/javascript; charset=utf-8",
         "dom.js" => "text/javascript; charset=utf-8",
+        "chart.js" => "text/javascript; charset=utf-8",
+        "views/overview.js" => "text/javascript; charset=utf-8",
+        // uPlot 1.6.32 (MIT), vendored by scripts/vendor-ui.sh: served from here, never from a CDN.
+        "vendor/uPlot.iife.min.js" => "text/javascript; charset=utf-8",
+        "vendor/uPlot.min.css" => "text/css; charset=utf-8",
+        "vendor/uPlot.LICENSE" => "text/plain; charset=utf-8",
         "views/tenants.js" => "text/javascript; charset=utf-8",
         "views/audit.js" => "text/javascript; charset=utf-8",
         "views/fix.js" => "text/javascript; charset=utf-8",
@@ -137,6 +143,15 @@ mod tests {
         }
         let index = ASSETS.iter().find(|a| a.path == "index.html").unwrap().body;
         assert!(index.contains("src=\"/ui/app.js\"") && index.contains("href=\"/ui/app.css\""));
+        // Every file the page names is served, and nothing comes from another origin.
+        for part in index.split(['"']).filter(|p| p.starts_with("/ui/")) {
+            let path = part.trim_start_matches("/ui/");
+            assert!(
+                ASSETS.iter().any(|a| a.path == path),
+                "index.html names {part}, which is not served"
+            );
+        }
+        assert!(!index.contains("http://") && !index.contains("https://"));
     }
 
     #[test]

@@ -47,5 +47,5 @@ export async function api(method, path, { body, query, type, key = session.key()
   const contentType = res.headers.get('content-type') || '';
   const data = contentType.includes('json') ? await res.json().catch(() => null) : await res.text();
   if (!res.ok) throw new ApiError(res.status, data);
-  return { data, etag: res.headers.get('etag'), status: res.status };
+  return { data, etag: res.headers.get('etag'), status: res.status, headers: res.headers };
 }

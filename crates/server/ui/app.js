@@ -2,9 +2,10 @@
 // that reads the API and answers a node; this file holds the router, the sign-in and the tenant's frame.
 
 import { api, ApiError, session, seg } from './api.js';
-import { h, mount, notice, downloadButton, takeFlash } from './dom.js';
+import { h, mount, notice, downloadButton, takeFlash, codeText } from './dom.js';
 import { tenantsView } from './views/tenants.js';
 import { auditView } from './views/audit.js';
+import { overviewView } from './views/overview.js';
 import { flowsView, flowView } from './views/flows.js';
 import { appsView, appView } from './views/apps.js';
 import { environmentsView } from './views/environments.js';
@@ -22,6 +23,7 @@ const signOutButton = document.getElementById('sign-out');
 
 /** The tabs of a tenant, in order: [route segment, label, view, the roles that see it (default: all)]. */
 const TABS = [
+  ['overview', 'Overview', overviewView],
   ['audit', 'Audit', auditView],
   ['flows', 'Flows', flowsView],
   ['apps', 'Apps', appsView],
@@ -95,6 +97,10 @@ async function route() {
   if (mine === generation) {
     mount(root, node);
     root.querySelector('h1')?.focus?.();
+    // On a phone the tabs scroll sideways in their own strip: the current one is brought into it.
+    const current = root.querySelector('nav.tabs a[aria-current="page"]');
+    const strip = current?.parentElement;
+    if (current && strip.scrollWidth > strip.clientWidth) strip.scrollLeft = current.offsetLeft - strip.offsetLeft - 16;
   }
 }
 
@@ -105,7 +111,7 @@ async function render(parts) {
     return tenantsView({ me, refresh: route });
   }
   if (first === 't' && tenant) {
-    const chosen = tab || 'audit';
+    const chosen = tab || 'overview';
     const entry = TABS.find(([name]) => name === chosen);
     if (!entry) return notFound();
     setCrumbs([[tenant, `#/t/${seg(tenant)}`], ...(tab ? [[entry[1], `#/t/${seg(tenant)}/${chosen}`]] : []), ...(item ? [[item, null]] : [])]);
@@ -131,7 +137,7 @@ async function render(parts) {
 /** An error in place of a page: what went wrong, and a link back to where one can go on. */
 function errorPage(e, back, label) {
   return h('section', { class: 'error-page' },
-    notice('error', e instanceof ApiError ? e.message : `Something went wrong: ${e.message}`),
+    notice('error', codeText(e instanceof ApiError ? e.message : `Something went wrong: ${e.message}`)),
     h('p', {}, h('a', { href: back, class: 'back' }, `Back to ${label}`)));
 }
 
@@ -168,7 +174,7 @@ function signInView(message) {
   const input = h('input', { id: 'key', name: 'key', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false' });
   const form = h('form', { class: 'sign-in', onsubmit: submit, novalidate: true },
     h('h1', {}, 'Sign in'),
-    h('p', {}, 'Paste an API key: an operator key (`entitle key create --role operator`, or ENTITLE_ADMIN_KEY at first start) or a tenant admin\'s key. It stays in this tab only.'),
+    h('p', {}, codeText('Paste an API key: an operator key (`entitle key create --role operator`, or `ENTITLE_ADMIN_KEY` at first start) or a tenant admin\'s key. It stays in this tab only.')),
     h('label', { for: 'key' }, 'API key'),
     input,
     h('button', { id: 'sign-in', type: 'submit' }, 'Sign in'),

@@ -33,30 +33,157 @@ export function mount(el, ...children) {
 }
 
 /**
- * A table: columns are [heading, (row) => cell content]; `rowAttrs(row)` adds attributes to each row. Long
- * tables show `page` rows at a time, with a button for the next ones, so a tenant of 100,000 flows does not
- * build 100,000 rows at once.
+ * The one table of every page. `columns` are [heading, (row) => cell content, options] with options
+ * { num: true } (right-aligned, numbers with thousands separators), { sort: key or (row) => value } (the column
+ * sorts: a click on its heading, again for the other order) and { key } (the field the server sorts by).
+ *
+ * Rows come either whole (`rows`: the page sorts, filters and pages them itself) or a page at a time from the
+ * server (`serverTable`, whose `load` answers {rows, total} for {q, sort, order, status, limit, offset}).
+ * Options: `search` (fields searched, locally), `statuses` ([[value, label], …] for a status filter, with
+ * `statusOf(row)` locally), `empty`, `rowAttrs(row)`, `caption`, `page` (rows per page), `id` (a prefix for
+ * the controls' ids), `sort`/`order` (the initial order). The table scrolls inside its own box on a narrow
+ * screen; the page never does. { nowrap: true } keeps a cell on one line (a date).
  */
-export function table(columns, rows, { empty = 'Nothing here.', rowAttrs, caption, page = 250 } = {}) {
-  if (!rows.length) return h('p', { class: 'empty' }, empty);
-  const row = (r) => h('tr', rowAttrs ? rowAttrs(r) : {}, columns.map(([, cell]) => h('td', {}, cell(r))));
-  const body = h('tbody', {}, rows.slice(0, page).map(row));
-  let shown = Math.min(page, rows.length);
-  const more = h('button', {
-    type: 'button', class: 'small more', hidden: shown >= rows.length,
-    onclick: () => {
-      body.append(...rows.slice(shown, shown + page).map(row));
-      shown = Math.min(shown + page, rows.length);
-      more.hidden = shown >= rows.length;
-      more.textContent = `Show more (${rows.length - shown} left)`;
-    },
-  }, `Show more (${rows.length - shown} left)`);
-  return h('div', { class: 'table' },
-    h('table', {},
+export function table(columns, rows, opts = {}) {
+  const { search, statusOf, page = 250 } = opts;
+  // Nothing to list and nothing to filter: the sentence alone.
+  if (!rows.length) return h('p', { class: 'empty' }, opts.empty || 'Nothing here.');
+  const value = (r, col) => {
+    const s = col[2]?.sort;
+    return typeof s === 'function' ? s(r) : r?.[s];
+  };
+  const load = async (st) => {
+    let out = rows;
+    if (st.q && search) {
+      const q = st.q.toLowerCase();
+      out = out.filter((r) => search.some((f) => String(r[f] ?? '').toLowerCase().includes(q)));
+    }
+    if (st.status && statusOf) out = out.filter((r) => statusOf(r) === st.status);
+    if (st.sort != null) {
+      const col = columns[st.sort];
+      const dir = st.order === 'desc' ? -1 : 1;
+      out = out.map((r, i) => [r, i]).sort(([a, i], [b, j]) => dir * compare(value(a, col), value(b, col)) || i - j).map(([r]) => r);
+    }
+    return { rows: out.slice(st.offset, st.offset + page), total: out.length };
+  };
+  const t = tableCore(columns, { ...opts, search: !!search, local: true }, load);
+  // Local rows: the first page is drawn at once.
+  t.draw();
+  return t.node;
+}
+
+/** A table whose rows the server pages, sorts and filters; answers its node once the first page is drawn. */
+export async function serverTable(columns, load, opts = {}) {
+  const t = tableCore(columns, { ...opts, search: opts.search !== false }, load);
+  await t.draw();
+  return t.node;
+}
+
+function compare(a, b) {
+  if (a == null || a === '') return b == null || b === '' ? 0 : 1;
+  if (b == null || b === '') return -1;
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return String(a).localeCompare(String(b), 'en', { numeric: true });
+}
+
+function tableCore(columns, opts, load) {
+  const { empty = 'Nothing here.', rowAttrs, caption, page = 250, statuses, id = 'table', local } = opts;
+  const st = { q: '', sort: null, order: 'asc', status: '', offset: 0 };
+  if (opts.sort != null) {
+    st.sort = local ? columns.findIndex((c) => c[2]?.sort === opts.sort || c[0] === opts.sort) : opts.sort;
+    if (st.sort === -1) st.sort = null;
+    st.order = opts.order || 'asc';
+  }
+  const node = h('div', { class: 'table data-table', dataset: { table: id } });
+  const box = h('div', { class: 'table-box' });
+  const status = h('p', { class: 'meta table-count', role: 'status' });
+  const pager = h('div', { class: 'pager' });
+  let everFilled = false;
+  const keyOf = (col, i) => (local ? i : col[2]?.key);
+  const sortable = (col) => (local ? col[2]?.sort != null : col[2]?.key != null);
+
+  const cell = (col, r) => {
+    const v = col[1](r);
+    const cls = [col[2]?.num ? 'num' : '', col[2]?.nowrap ? 'nowrap' : ''].filter(Boolean).join(' ');
+    return h('td', cls ? { class: cls } : {}, typeof v === 'number' ? number(v) : v);
+  };
+  const head = () => h('thead', {}, h('tr', {}, columns.map((col, i) => {
+    const k = keyOf(col, i);
+    const on = sortable(col) && st.sort === k;
+    const attrs = { scope: 'col', class: col[2]?.num ? 'num' : null, 'aria-sort': sortable(col) ? (on ? (st.order === 'desc' ? 'descending' : 'ascending') : 'none') : null };
+    if (!sortable(col)) return h('th', attrs, col[0]);
+    return h('th', attrs, h('button', {
+      type: 'button', class: 'sort', dataset: { sort: String(k) },
+      onclick: () => {
+        st.order = on && st.order === 'asc' ? 'desc' : 'asc';
+        st.sort = k;
+        st.offset = 0;
+        draw().catch(failed);
+      },
+    }, col[0]));
+  })));
+  const failed = (e) => mount(box, notice('error', codeText(e.message)));
+
+  async function draw() {
+    const { rows, total } = await load({ q: st.q, sort: st.sort, order: st.order, status: st.status, limit: page, offset: st.offset });
+    const filtering = st.q || st.status;
+    if (!total && !filtering && !everFilled) {
+      mount(box, h('p', { class: 'empty' }, empty));
+      toolbar.hidden = true;
+      status.hidden = true;
+      mount(pager);
+      return;
+    }
+    everFilled = true;
+    toolbar.hidden = !(opts.search || statuses);
+    status.hidden = false;
+    // The scroll box takes the keyboard's focus, so a wide table can be scrolled without a mouse.
+    mount(box, h('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': caption || `${id} table` }, h('table', {},
       caption ? h('caption', {}, caption) : null,
-      h('thead', {}, h('tr', {}, columns.map(([head]) => h('th', { scope: 'col' }, head)))),
-      body),
-    more);
+      head(),
+      h('tbody', {}, rows.map((r) => h('tr', rowAttrs ? rowAttrs(r) : {}, columns.map((col) => cell(col, r))))))),
+    total ? null : h('p', { class: 'empty' }, 'No row matches.'));
+    const first = total ? st.offset + 1 : 0;
+    const last = st.offset + rows.length;
+    status.textContent = total > page || st.offset ? `Rows ${number(first)}–${number(last)} of ${number(total)}` : `${number(total)} row${total === 1 ? '' : 's'}`;
+    mount(pager, total > page ? [
+      h('button', { type: 'button', class: 'small', dataset: { page: 'prev' }, disabled: st.offset === 0, onclick: () => { st.offset = Math.max(0, st.offset - page); draw().catch(failed); } }, '← Previous'),
+      h('button', { type: 'button', class: 'small', dataset: { page: 'next' }, disabled: last >= total, onclick: () => { st.offset += page; draw().catch(failed); } }, 'Next →'),
+    ] : null);
+  }
+
+  let timer = null;
+  const searchBox = opts.search ? h('input', {
+    id: `${id}-q`, type: 'search', placeholder: 'Filter…', 'aria-label': 'Filter the rows', size: 24,
+    oninput: () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => { st.q = searchBox.value.trim(); st.offset = 0; draw().catch(failed); }, local ? 0 : 200);
+    },
+  }) : null;
+  const statusPick = statuses ? h('select', {
+    id: `${id}-status`, 'aria-label': 'Status',
+    onchange: () => { st.status = statusPick.value; st.offset = 0; draw().catch(failed); },
+  }, h('option', { value: '' }, 'Any status'), statuses.map(([v, label]) => h('option', { value: v }, label))) : null;
+  const toolbar = h('div', { class: 'table-tools' }, searchBox, statusPick);
+  node.append(toolbar, status, box, pager);
+  return { node, draw };
+}
+
+/**
+ * A server list as a table's `load`: GET `path` with q, sort, order, status, limit and offset; `pick(data)`
+ * answers its rows, and X-Total-Count (or `data.total`) the total.
+ */
+export function fromApi(path, pick = (d) => d, extra = {}) {
+  return async (st) => {
+    const { data, headers } = await api('GET', path, { query: { ...extra, q: st.q, sort: st.sort, order: st.sort ? st.order : '', status: st.status, limit: st.limit, offset: st.offset || '' } });
+    const total = Number(headers?.get('x-total-count') ?? data.total ?? pick(data).length);
+    return { rows: pick(data), total };
+  };
+}
+
+/** Text with Markdown's `code` spans as <code> elements; the rest as text nodes (never markup). */
+export function codeText(text) {
+  return String(text ?? '').split('`').map((part, i) => (i % 2 ? h('code', {}, part) : part));
 }
 
 /**
@@ -106,7 +233,7 @@ const ruleCache = new Map();
 
 /** Markdown's inline `code` as <code>, the rest as text (the reading is plain prose with code spans). */
 function inline(text) {
-  return text.split('`').map((part, i) => (i % 2 ? h('code', {}, part) : part));
+  return codeText(text);
 }
 
 /** The reading's paragraphs (blank lines apart; a list item per line that starts with "- "). */
@@ -250,7 +377,7 @@ export function licensedBy(lb) {
 
 /** Findings of the engine (problems, warnings): each with the rule that found it. */
 export function findings(list, cls = 'plain') {
-  return h('ul', { class: cls }, (list || []).map((f) => h('li', {}, ruleChip(f.rule), ' ', f.flow ? `${f.flow}: ` : '', f.message)));
+  return h('ul', { class: cls }, (list || []).map((f) => h('li', {}, ruleChip(f.rule), ' ', f.flow ? `${f.flow}: ` : '', codeText(f.message))));
 }
 
 /** One term of a <dl class="facts">. */

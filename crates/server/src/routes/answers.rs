@@ -9,7 +9,6 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use entitle_core::Snapshot;
-use entitle_core::audit::audit;
 use entitle_core::buying::{cost, preview_purchase};
 use entitle_core::capacity::capacity;
 use entitle_core::report::{app_answer, flow_answer};
@@ -23,7 +22,7 @@ use crate::problem::Problem;
 use crate::state::AppState;
 
 /// The snapshot for `at` (the tenant's own day when absent).
-async fn snapshot_on(
+pub async fn snapshot_on(
     state: &AppState,
     caller: &Caller,
     t: &str,
@@ -160,17 +159,92 @@ pub async fn audit_h(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(t): Path<String>,
-    Q(q): Q<AtQuery>,
+    Q(q): Q<AuditQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let snap = snapshot_on(&state, &caller, &t, q.at).await?;
     require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
-    let a = state.heavy(|| audit(&snap)).await?;
+    let a = super::overview::cached_audit(&state, &snap).await?;
     if wants_csv(&headers) {
         let text = entitle_render::audit_csv(&a).map_err(Problem::internal)?;
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response());
     }
-    Ok(json(&a))
+    let paged = q.q.is_some()
+        || q.sort.is_some()
+        || q.order.is_some()
+        || q.status.is_some()
+        || q.limit.is_some()
+        || q.offset.is_some();
+    if !paged {
+        return Ok(json(&a));
+    }
+    // The flows at risk as short rows (what the page filters and sorts on), each pointing at its flow.
+    let rows: Vec<serde_json::Value> = a
+        .flows
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            serde_json::json!({"i": i, "flow": f.flow, "environment": f.environment, "owner": f.owner,
+                "trigger": f.trigger, "enforcement": f.enforcement, "rule": f.rule,
+                "state": f.state.unwrap_or("undated"), "turn_off": f.turn_off})
+        })
+        .collect();
+    let list = super::listing::ListQuery {
+        q: q.q,
+        sort: q.sort,
+        order: q.order,
+        status: q.status,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    let (page, total) = super::listing::page(&AUDIT_SHAPE, rows, &list)?;
+    let flows: Vec<&entitle_core::audit::AuditFlow> = page
+        .iter()
+        .filter_map(|r| r.get("i").and_then(serde_json::Value::as_u64))
+        .filter_map(|i| a.flows.get(usize::try_from(i).ok()?))
+        .collect();
+    let body = serde_json::json!({
+        "tenant": a.tenant, "at": a.at, "summary": a.summary, "flows": flows, "flows_total": total,
+        "tenant_problems": a.tenant_problems, "warnings": a.warnings, "fixes": a.fixes,
+    });
+    Ok(super::listing::with_total(body, total))
+}
+
+/// What the audit's flows sort and filter by (`status`: the enforcement state, `undated` without one).
+pub const AUDIT_SHAPE: super::listing::Shape = super::listing::Shape {
+    sorts: &[
+        "flow",
+        "environment",
+        "owner",
+        "trigger",
+        "enforcement",
+        "state",
+        "turn_off",
+    ],
+    status: Some((
+        "state",
+        &[
+            "pending",
+            "admin-notified",
+            "maker-notified",
+            "turned-off",
+            "created-off",
+            "undated",
+        ],
+    )),
+};
+
+/// `GET …/audit`: the day, and (all optional) the paging of its flows at risk (`listing.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub at: Option<NaiveDate>,
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    pub order: Option<String>,
+    pub status: Option<String>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
 }
 
 /// `GET …/capacity`: the CLI's `capacity`.

@@ -256,7 +256,13 @@ fn with_etag(status: StatusCode, item: &impl Serialize) -> Result<Response, Prob
     Ok(res)
 }
 
-async fn list<T: Item>(state: &AppState, caller: &Caller, t: &str) -> Result<Response, Problem> {
+async fn list<T: Item>(
+    state: &AppState,
+    caller: &Caller,
+    t: &str,
+    section: &str,
+    q: &super::listing::ListQuery,
+) -> Result<Response, Problem> {
     let slot = state.slot(&caller.0, t).await?;
     let cur = slot.state.load_full();
     let items: Vec<Value> = T::list(cur.scenario())
@@ -268,7 +274,8 @@ async fn list<T: Item>(state: &AppState, caller: &Caller, t: &str) -> Result<Res
     if items.is_empty() && !T::list(cur.scenario()).is_empty() {
         require(&caller.0, T::FAMILY, Access::Read, Scope::default())?;
     }
-    Ok(axum::Json(items).into_response())
+    let (items, total) = super::listing::page(&super::listing::section_shape(section), items, q)?;
+    Ok(super::listing::with_total(Value::Array(items), total))
 }
 
 async fn get<T: Item>(state: &AppState, caller: &Caller, t: &str, id: &str) -> Result<Response, Problem> {
@@ -685,8 +692,9 @@ pub async fn list_h(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((t, section)): Path<(String, String)>,
+    crate::http::Q(q): crate::http::Q<super::listing::ListQuery>,
 ) -> Result<Response, Problem> {
-    by_section!(section.as_str(), list, &state, &caller, &t)
+    by_section!(section.as_str(), list, &state, &caller, &t, &section, &q)
 }
 
 pub async fn get_h(

@@ -4,7 +4,9 @@ pub mod answers;
 pub mod items;
 pub mod keys;
 pub mod licenses;
+pub mod listing;
 pub mod ops;
+pub mod overview;
 pub mod requests;
 pub mod rules;
 pub mod tenants;
@@ -34,6 +36,8 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route(&at("/export"), get(tenants::export))
         .route(&at("/audit-log"), get(tenants::audit_log))
         .route(&at("/audit"), get(answers::audit_h))
+        .route(&at("/overview"), get(overview::overview))
+        .route(&at("/flows:status"), get(overview::flows_status))
         .route(&at("/capacity"), get(answers::capacity_h))
         .route(&at("/cost"), get(answers::cost_h))
         .route(&at("/limits"), get(answers::limits_h))

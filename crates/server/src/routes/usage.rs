@@ -465,6 +465,9 @@ pub struct UsersQuery {
     /// `used` (the busiest first, the default) or `id`.
     #[serde(default)]
     pub sort: Option<String>,
+    /// `asc` or `desc`; by default the busiest first (`used`) or ids in order (`id`).
+    #[serde(default)]
+    pub order: Option<String>,
     #[serde(default)]
     pub limit: Option<usize>,
     #[serde(default)]
@@ -496,6 +499,16 @@ pub async fn users_report(
             );
         }
     };
+    let reverse = match (q.order.as_deref(), by_id) {
+        (None, _) | (Some("asc"), true) | (Some("desc"), false) => false,
+        (Some("desc"), true) | (Some("asc"), false) => true,
+        (Some(other), _) => {
+            return Err(
+                Problem::unprocessable(format!("`order` is `asc` or `desc`, not `{other}`"))
+                    .at("query:order"),
+            );
+        }
+    };
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
         return Err(
@@ -503,6 +516,56 @@ pub async fn users_report(
         );
     }
     let cur = state.current(&slot);
+    let mut rows: Vec<_> = user_rows(&state, &cur, &t)
+        .await?
+        .into_iter()
+        .map(|r| (r.user, r.used, r.limits, r.throttled))
+        .collect();
+    if by_id {
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+    } else {
+        // The busiest first; the same use by id, so pages are stable.
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    }
+    if reverse {
+        rows.reverse();
+    }
+    let total = rows.len();
+    let throttled = rows.iter().filter(|r| r.3).count();
+    let page: Vec<Value> = rows
+        .into_iter()
+        .skip(q.offset.unwrap_or(0))
+        .take(limit)
+        .map(|(user, used, limits, throttled)| {
+            json!({
+                "user": user,
+                "used": used,
+                "limit": limits.map(|l| l.per_24h),
+                "per_5_minutes": limits.map(|l| l.per_5min),
+                "remaining": limits.map(|l| l.per_24h.saturating_sub(used)),
+                "throttled": throttled,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({"total": total, "throttled": throttled, "users": page})).into_response())
+}
+
+/// One user's use of their own budget in the last 24 hours: `limits` is None for a principal that draws on the
+/// tenant pool (REQ-2).
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub user: String,
+    pub used: u64,
+    pub limits: Option<entitle_meter::Limits>,
+    pub throttled: bool,
+}
+
+/// Every user's row, in the scenario's order (for `…/usage/users` and the overview).
+pub async fn user_rows(
+    state: &AppState,
+    cur: &crate::state::TenantState,
+    t: &str,
+) -> Result<Vec<UserRow>, Problem> {
     let now = u64::try_from(now_ms()).unwrap_or(0);
     const FIVE_MIN: u64 = 300_000;
     let mut rows = Vec::with_capacity(cur.snapshot.users().len());
@@ -511,7 +574,7 @@ pub async fn users_report(
         let b = match cur.budgets.get(i) {
             Some(cell) => {
                 if cell.get().is_none()
-                    && let Ok(b) = budget_of(&cur.snapshot, &t, Some(&u.id), None, None, "")
+                    && let Ok(b) = budget_of(&cur.snapshot, t, Some(&u.id), None, None, "")
                 {
                     let _ = cell.set(b);
                 }
@@ -533,30 +596,12 @@ pub async fn users_report(
             _ => (0, 0, None),
         };
         let throttled = limits.is_some_and(|l| used >= l.per_24h || last_5 >= l.per_5min);
-        rows.push((u.id.clone(), used, limits, throttled));
+        rows.push(UserRow {
+            user: u.id.clone(),
+            used,
+            limits,
+            throttled,
+        });
     }
-    if by_id {
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-    } else {
-        // The busiest first; the same use by id, so pages are stable.
-        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    }
-    let total = rows.len();
-    let throttled = rows.iter().filter(|r| r.3).count();
-    let page: Vec<Value> = rows
-        .into_iter()
-        .skip(q.offset.unwrap_or(0))
-        .take(limit)
-        .map(|(user, used, limits, throttled)| {
-            json!({
-                "user": user,
-                "used": used,
-                "limit": limits.map(|l| l.per_24h),
-                "per_5_minutes": limits.map(|l| l.per_5min),
-                "remaining": limits.map(|l| l.per_24h.saturating_sub(used)),
-                "throttled": throttled,
-            })
-        })
-        .collect();
-    Ok(axum::Json(json!({"total": total, "throttled": throttled, "users": page})).into_response())
+    Ok(rows)
 }

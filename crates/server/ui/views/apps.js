@@ -1,21 +1,29 @@
 // Apps: every app of the tenant, and what a user may open (APP, ENT, D365 rules) with the reasons and fixes.
 
 import { api, seg } from '../api.js';
-import { h, table, chips, number, fact } from '../dom.js';
+import { h, chips, number, fact, serverTable, fromApi } from '../dom.js';
 import { decider } from './decision.js';
 
 export async function appsView({ tenant }) {
-  const { data: apps } = await api('GET', `/tenants/${seg(tenant)}/apps`);
-  return h('div', {},
-    h('h2', {}, `Apps (${apps.length})`),
-    table([
-      ['App', (a) => h('a', { href: `#/t/${seg(tenant)}/apps/${seg(a.id)}` }, a.id)],
-      ['Kind', (a) => a.kind],
-      ['Environment', (a) => a.environment],
-      ['Extends', (a) => a.extends_dynamics || ''],
-      ['Users', (a) => chips(a.users)],
-      ['Portal logins / page views', (a) => (a.kind === 'portal' ? `${number(a.logins || 0)} / ${number(a.page_views || 0)}` : '')],
-    ], apps, { empty: 'No apps.', rowAttrs: (a) => ({ dataset: { app: a.id } }) }));
+  const heading = h('h2', {}, 'Apps');
+  const load = fromApi(`/tenants/${seg(tenant)}/apps`);
+  let all = null;
+  const list = await serverTable([
+    ['App', (a) => h('a', { href: `#/t/${seg(tenant)}/apps/${seg(a.id)}` }, a.id), { key: 'id' }],
+    ['Kind', (a) => a.kind, { key: 'kind' }],
+    ['Environment', (a) => a.environment, { key: 'environment' }],
+    ['Extends', (a) => a.extends_dynamics || ''],
+    ['Users', (a) => chips(a.users)],
+    ['Portal logins / page views', (a) => (a.kind === 'portal' ? `${number(a.logins || 0)} / ${number(a.page_views || 0)}` : ''), { num: true }],
+  ], async (st) => {
+    const page = await load(st);
+    if (all === null && !st.q) {
+      all = page.total;
+      heading.textContent = `Apps (${number(all)})`;
+    }
+    return page;
+  }, { id: 'apps', page: 100, empty: 'No apps.', rowAttrs: (a) => ({ dataset: { app: a.id } }) });
+  return h('div', {}, heading, list);
 }
 
 export async function appView(ctx, appId) {

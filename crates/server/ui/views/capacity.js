@@ -17,11 +17,11 @@ export async function capacityView({ tenant }) {
     h('p', {}, 'New environments: ', verdict(c.can_create_environment, 'may be created', 'may not be created'), ' ', rules(c.rules)),
     h('h3', {}, 'Where it comes from'),
     table([
-      ['Source', (s) => s.source],
-      ['Units', (s) => number(s.units)],
-      ['Database MB', (s) => number(s.database_mb)],
-      ['File MB', (s) => number(s.file_mb)],
-      ['Log MB', (s) => number(s.log_mb)],
+      ['Source', (s) => s.source, { sort: 'source' }],
+      ['Units', (s) => s.units, { num: true, sort: 'units' }],
+      ['Database MB', (s) => s.database_mb, { num: true, sort: 'database_mb' }],
+      ['File MB', (s) => s.file_mb, { num: true, sort: 'file_mb' }],
+      ['Log MB', (s) => s.log_mb, { num: true, sort: 'log_mb' }],
       ['Rule', (s) => ruleChip(s.rule)],
-    ], c.sources || []));
+    ], c.sources || [], { id: 'capacity' }));
 }

@@ -13,7 +13,7 @@ export async function changesView({ tenant }) {
   const load = async (after, append) => {
     const { data } = await api('GET', `/tenants/${seg(tenant)}/audit-log`, { query: { kind: kind.value.trim(), action: action.value.trim(), after, limit: 50 } });
     const rows = table([
-      ['#', (e) => e.seq],
+      ['#', (e) => e.seq, { num: true }],
       ['When (UTC)', (e) => h('time', { datetime: e.at }, e.at.replace('T', ' ').replace('Z', ''))],
       ['Who', (e) => h('code', {}, e.actor)],
       ['Action', (e) => e.action],

@@ -1,29 +1,38 @@
-// Flows: every flow with whether it may run today, and one flow's decision with its reasons (the rule IDs in
-// the order the engine applied them), asked for any invoking user and date.
+// Flows: every flow with its status today (licensed, at risk, off), paged, sorted and filtered by the server
+// (GET …/flows:status), and one flow's decision with its reasons (the rule IDs in the order the engine applied
+// them), asked for any invoking user and date.
 
 import { api, seg } from '../api.js';
-import { h, table, chips, verdict, fact, filtered } from '../dom.js';
+import { h, chips, verdict, fact, serverTable, fromApi, number } from '../dom.js';
 import { decider } from './decision.js';
 
+export const FLOW_STATUSES = [['at-risk', 'At risk'], ['off', 'Off'], ['licensed', 'Licensed']];
+
 export async function flowsView({ tenant }) {
-  const [{ data: flows }, { data: audit }] = await Promise.all([
-    api('GET', `/tenants/${seg(tenant)}/flows`),
-    api('GET', `/tenants/${seg(tenant)}/audit`),
-  ]);
-  const atRisk = new Map(audit.flows.map((f) => [f.flow, f]));
-  return h('div', {},
-    h('h2', {}, `Flows (${flows.length})`),
-    filtered(flows, ['id', 'owner', 'environment', 'trigger'], (rows) => table([
-      ['Flow', (f) => h('a', { href: `#/t/${seg(tenant)}/flows/${seg(f.id)}` }, f.id)],
-      ['Environment', (f) => f.environment],
-      ['Owner', (f) => f.owner],
-      ['Trigger', (f) => f.trigger],
-      ['Licence', (f) => f.license],
-      ['Connectors', (f) => chips(f.connectors)],
-      ['Today', (f) => (f.enabled === false ? h('span', { class: 'badge' }, 'off')
-        : atRisk.has(f.id) ? h('span', { class: 'badge bad', title: atRisk.get(f.id).problems.map((p) => p.message).join('; ') }, `at risk (${atRisk.get(f.id).rule})`)
-          : verdict(true, 'licensed'))],
-    ], rows, { empty: 'No flows.', rowAttrs: (f) => ({ dataset: { flow: f.id } }) })));
+  const path = `/tenants/${seg(tenant)}/flows:status`;
+  const heading = h('h2', {}, 'Flows');
+  let all = null;
+  const load = fromApi(path, (d) => d.flows);
+  const list = await serverTable([
+    ['Flow', (f) => h('a', { href: `#/t/${seg(tenant)}/flows/${seg(f.id)}` }, f.id), { key: 'id' }],
+    ['Environment', (f) => f.environment, { key: 'environment' }],
+    ['Owner', (f) => f.owner, { key: 'owner' }],
+    ['Trigger', (f) => f.trigger, { key: 'trigger' }],
+    ['Licence', (f) => f.license, { key: 'license' }],
+    ['Connectors', (f) => chips(f.connectors)],
+    ['Today', (f) => (f.status === 'off' ? h('span', { class: 'badge' }, 'off')
+      : f.status === 'at-risk' ? h('span', { class: 'badge bad', title: f.why || f.enforcement }, `at risk (${f.rule})`)
+        : verdict(true, 'licensed')), { key: 'status' }],
+  ], async (st) => {
+    const page = await load(st);
+    // The heading counts every flow: the first answer without a filter says how many.
+    if (all === null && !st.q && !st.status) {
+      all = page.total;
+      heading.textContent = `Flows (${number(all)})`;
+    }
+    return page;
+  }, { id: 'flows', page: 100, statuses: FLOW_STATUSES, empty: 'No flows.', rowAttrs: (f) => ({ dataset: { flow: f.id } }) });
+  return h('div', {}, heading, list);
 }
 
 export async function flowView(ctx, flowId) {

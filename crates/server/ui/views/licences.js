@@ -15,35 +15,35 @@ export async function licencesView(ctx) {
     h('div', { class: 'cards' }, card('per month', money(cost.total), { id: 'monthly-total' })),
     h('h2', {}, 'Units'),
     table([
-      ['SKU', (u) => u.sku],
-      ['Bought', (u) => number(u.purchased)],
-      ['Assigned', (u) => number(u.assigned)],
-      ['Allocated', (u) => number(u.allocated)],
-      ['Free', (u) => number(u.available)],
-      ['Held by', (u) => chips(u.holders)],
-    ], cost.usage || [], { empty: 'Nothing bought.', rowAttrs: (u) => ({ dataset: { sku: u.sku } }) }),
+      ['SKU', (u) => u.sku, { sort: 'sku' }],
+      ['Bought', (u) => u.purchased, { num: true, sort: 'purchased' }],
+      ['Assigned', (u) => u.assigned, { num: true, sort: 'assigned' }],
+      ['Allocated', (u) => u.allocated, { num: true, sort: 'allocated' }],
+      ['Free', (u) => u.available, { num: true, sort: 'available' }],
+      ['Held by', (u) => heldBy(u.holders)],
+    ], cost.usage || [], { id: 'units', empty: 'Nothing bought.', rowAttrs: (u) => ({ dataset: { sku: u.sku } }) }),
     h('h2', {}, 'Monthly bill'),
     table([
-      ['SKU', (l) => l.sku],
-      ['Name', (l) => l.name],
-      ['Quantity', (l) => number(l.quantity)],
-      ['Unit price', (l) => `${l.unit_price.currency} ${l.unit_price.amount}`],
-      ['Per month', (l) => `${l.monthly.currency} ${l.monthly.amount}`],
-      ['Channel', (l) => l.channel],
-      ['Billed to', (l) => l.billed_to],
-    ], cost.lines || [], { empty: 'No subscription.' }),
+      ['SKU', (l) => l.sku, { sort: 'sku' }],
+      ['Name', (l) => l.name, { sort: 'name' }],
+      ['Quantity', (l) => l.quantity, { num: true, sort: 'quantity' }],
+      ['Unit price', (l) => `${l.unit_price.currency} ${l.unit_price.amount}`, { num: true }],
+      ['Per month', (l) => `${l.monthly.currency} ${l.monthly.amount}`, { num: true, sort: (l) => `${l.monthly.currency} ${Number(l.monthly.amount).toFixed(2).padStart(16, '0')}` }],
+      ['Channel', (l) => l.channel, { sort: 'channel' }],
+      ['Billed to', (l) => l.billed_to, { sort: 'billed_to' }],
+    ], cost.lines || [], { id: 'bill', empty: 'No subscription.' }),
     h('p', {}, 'Rules: ', rules(cost.rules)),
     cost.problems?.length ? findings(cost.problems, 'problems') : null,
     h('h2', {}, 'Subscriptions'),
     table([
-      ['#', (s) => s.id || String(subs.indexOf(s))],
-      ['SKU', (s) => s.sku],
-      ['Quantity', (s) => number(s.quantity)],
-      ['Channel', (s) => s.channel],
-      ['Buyer', (s) => s.buyer || ''],
-      ['From', (s) => s.start || ''],
-      ['Until', (s) => s.end || ''],
-    ], subs, { empty: 'No subscription.' }),
+      ['#', (s) => s.id || String(subs.indexOf(s)), { sort: 'id' }],
+      ['SKU', (s) => s.sku, { sort: 'sku' }],
+      ['Quantity', (s) => s.quantity, { num: true, sort: 'quantity' }],
+      ['Channel', (s) => s.channel, { sort: 'channel' }],
+      ['Buyer', (s) => s.buyer || '', { sort: 'buyer' }],
+      ['From', (s) => s.start || '', { sort: 'start' }],
+      ['Until', (s) => s.end || '', { sort: 'end' }],
+    ], subs, { id: 'subscriptions', empty: 'No subscription.' }),
     buyForm(tenant, summary, cost, refresh));
 }
 
@@ -90,4 +90,10 @@ function buyForm(tenant, summary, cost, refresh) {
   h('label', { for: 'buy-quantity' }, 'Units'), quantity,
   h('button', { type: 'submit', id: 'preview-buy' }, 'Preview'),
   result);
+}
+
+/** Who holds a SKU: the first 20 as chips, then how many more (a big tenant's SKU has thousands of holders). */
+function heldBy(holders = []) {
+  const shown = holders.slice(0, 20);
+  return [chips(shown), holders.length > shown.length ? h('span', { class: 'meta' }, ` and ${number(holders.length - shown.length)} more`) : null];
 }

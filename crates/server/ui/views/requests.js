@@ -1,7 +1,7 @@
 // Licence requests: makers ask, an admin approves (which assigns the licence) or denies.
 
 import { api, seg } from '../api.js';
-import { h, table, notice, mount, flash } from '../dom.js';
+import { h, table, notice, mount, flash, codeText } from '../dom.js';
 
 export async function requestsView({ tenant, refresh }) {
   const base = `/tenants/${seg(tenant)}`;
@@ -21,16 +21,16 @@ export async function requestsView({ tenant, refresh }) {
     h('h2', {}, `Licence requests (${pending.length} pending)`),
     result,
     table([
-      ['Request', (r) => r.id],
-      ['User', (r) => h('a', { href: `#/t/${seg(tenant)}/users/${seg(r.user)}` }, r.user)],
-      ['Licence', (r) => r.sku],
-      ['Asked on', (r) => r.on || ''],
-      ['Note', (r) => r.note || ''],
-      ['State', (r) => h('span', { class: `badge ${r.state === 'approved' ? 'ok' : r.state === 'denied' ? 'bad' : ''}` }, r.state)],
+      ['Request', (r) => r.id, { sort: 'id' }],
+      ['User', (r) => h('a', { href: `#/t/${seg(tenant)}/users/${seg(r.user)}` }, r.user), { sort: 'user' }],
+      ['Licence', (r) => r.sku, { sort: 'sku' }],
+      ['Asked on', (r) => r.on || '', { sort: 'on' }],
+      ['Note', (r) => codeText(r.note || '')],
+      ['State', (r) => h('span', { class: `badge ${r.state === 'approved' ? 'ok' : r.state === 'denied' ? 'bad' : ''}` }, r.state), { sort: 'state' }],
       ['', (r) => (r.state === 'pending' ? [
         h('button', { type: 'button', class: 'small primary', dataset: { approve: r.id }, onclick: () => decide(r, 'approve') }, 'Approve'),
         ' ',
         h('button', { type: 'button', class: 'small', dataset: { deny: r.id }, onclick: () => decide(r, 'deny') }, 'Deny'),
       ] : '')],
-    ], requests, { empty: 'No licence requests.', rowAttrs: (r) => ({ dataset: { request: r.id } }) }));
+    ], requests, { id: 'requests', search: ['id', 'user', 'sku', 'note'], statuses: [['pending', 'Pending'], ['approved', 'Approved'], ['denied', 'Denied']], statusOf: (r) => r.state, empty: 'No licence requests.', rowAttrs: (r) => ({ dataset: { request: r.id } }) }));
 }

@@ -1,24 +1,35 @@
 // The tenants this key sees, and (for an operator) a new tenant from a scenario file.
 
 import { api, seg } from '../api.js';
-import { h, table, notice, number } from '../dom.js';
+import { h, table, notice, number, money } from '../dom.js';
 
 export async function tenantsView({ me }) {
   const { data: tenants } = await api('GET', '/tenants');
+  // Each tenant's headline (flows at risk, turned off, monthly cost, next enforcement), read side by side; a
+  // tenant whose overview fails shows its counts without it.
+  const overviews = new Map(await Promise.all(tenants.map((t) => api('GET', `/tenants/${seg(t.id)}/overview`)
+    .then(({ data }) => [t.id, data], () => [t.id, null]))));
+  const ov = (t) => overviews.get(t.id);
   const status = h('div', { id: 'create-status' });
   return h('section', {},
     h('h1', { tabindex: '-1' }, 'Tenants'),
+    // The headline first: on a phone it is what shows without scrolling the table.
     table([
-      ['Tenant', (t) => h('a', { href: `#/t/${seg(t.id)}`, dataset: { tenant: t.id } }, t.id)],
-      ['Evaluated on', (t) => t.at],
-      ['Catalog', (t) => t.catalog],
-      ['Users', (t) => number(t.counts.users)],
-      ['Environments', (t) => number(t.counts.environments)],
-      ['Apps', (t) => number(t.counts.apps)],
-      ['Flows', (t) => number(t.counts.flows)],
-      ['Subscriptions', (t) => number(t.counts.subscriptions)],
-      ['Version', (t) => t.version],
-    ], tenants, { empty: 'No tenant yet: create one from a scenario file below.' }),
+      ['Tenant', (t) => h('a', { href: `#/t/${seg(t.id)}`, dataset: { tenant: t.id } }, t.id), { sort: 'id' }],
+      ['At risk', (t) => ov(t)?.at_risk ?? '', { num: true, sort: (t) => ov(t)?.at_risk }],
+      ['Turned off', (t) => ov(t)?.turned_off ?? '', { num: true, sort: (t) => ov(t)?.turned_off }],
+      // Sorted by currency, then amount: amounts in two currencies are not compared.
+      ['Per month', (t) => (ov(t) ? money(ov(t).monthly) : ''), { num: true, sort: (t) => sortableMoney(ov(t)?.monthly) }],
+      ['Next enforcement', (t) => ov(t)?.next_enforcement?.date ?? '—', { sort: (t) => ov(t)?.next_enforcement?.date, nowrap: true }],
+      ['Evaluated on', (t) => t.at, { sort: 'at', nowrap: true }],
+      ['Catalog', (t) => t.catalog, { sort: 'catalog' }],
+      ['Users', (t) => t.counts.users, { num: true, sort: (t) => t.counts.users }],
+      ['Environments', (t) => t.counts.environments, { num: true, sort: (t) => t.counts.environments }],
+      ['Apps', (t) => t.counts.apps, { num: true, sort: (t) => t.counts.apps }],
+      ['Flows', (t) => t.counts.flows, { num: true, sort: (t) => t.counts.flows }],
+      ['Subscriptions', (t) => t.counts.subscriptions, { num: true, sort: (t) => t.counts.subscriptions }],
+      ['Version', (t) => t.version, { num: true, sort: 'version' }],
+    ], tenants, { id: 'tenants', search: ['id', 'catalog'], empty: 'No tenant yet: create one from a scenario file below.', rowAttrs: (t) => ({ dataset: { tenantRow: t.id } }) }),
     // Only an operator creates tenants (a tenant's key sees its own tenant only).
     me?.role === 'operator' ? [createForm(status), status] : null);
 }
@@ -46,4 +57,10 @@ function createForm(status) {
   h('label', { for: 'scenario-file' }, 'Scenario file (TOML or JSON, the CLI\'s format)'),
   file,
   h('button', { type: 'submit', id: 'create-tenant' }, 'Create'));
+}
+
+/** A monthly bill as a sort key: its first currency, then the amount in it (zero-padded, so text order is number order). */
+function sortableMoney(totals) {
+  const [cur, amount] = Object.entries(totals || {})[0] || [];
+  return cur ? `${cur} ${Number(amount).toFixed(2).padStart(16, '0')}` : null;
 }

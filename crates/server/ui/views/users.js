@@ -2,20 +2,28 @@
 // it turns first), request limits per 24 hours with their sources (REQ) and the last 24 hours of use.
 
 import { api, seg } from '../api.js';
-import { h, table, rules, ruleChip, chips, notice, mount, number, downloadButton, filtered, flash } from '../dom.js';
+import { h, table, serverTable, fromApi, rules, ruleChip, chips, notice, mount, number, downloadButton, flash } from '../dom.js';
 import { flipsText } from './fix.js';
 
 export async function usersView({ tenant }) {
-  const { data: users } = await api('GET', `/tenants/${seg(tenant)}/users`);
-  return h('div', {},
-    h('h2', {}, `Users (${users.length})`),
-    filtered(users, ['id', 'kind'], (rows) => table([
-      ['User', (u) => h('a', { href: `#/t/${seg(tenant)}/users/${seg(u.id)}` }, u.id)],
-      ['Kind', (u) => u.kind],
-      ['Account', (u) => u.account || ''],
-      ['Licences', (u) => chips(u.licenses)],
-      ['Admin roles', (u) => chips(u.roles)],
-    ], rows, { empty: 'No users.', rowAttrs: (u) => ({ dataset: { user: u.id } }) })));
+  const heading = h('h2', {}, 'Users');
+  const load = fromApi(`/tenants/${seg(tenant)}/users`);
+  let all = null;
+  const list = await serverTable([
+    ['User', (u) => h('a', { href: `#/t/${seg(tenant)}/users/${seg(u.id)}` }, u.id), { key: 'id' }],
+    ['Kind', (u) => u.kind, { key: 'kind' }],
+    ['Account', (u) => u.account || '', { key: 'account' }],
+    ['Licences', (u) => chips(u.licenses)],
+    ['Admin roles', (u) => chips(u.roles)],
+  ], async (st) => {
+    const page = await load(st);
+    if (all === null && !st.q) {
+      all = page.total;
+      heading.textContent = `Users (${number(all)})`;
+    }
+    return page;
+  }, { id: 'users', page: 100, empty: 'No users.', rowAttrs: (u) => ({ dataset: { user: u.id } }) });
+  return h('div', {}, heading, list);
 }
 
 export async function userView(ctx, userId) {
@@ -76,19 +84,22 @@ export async function userView(ctx, userId) {
     h('p', {}, `${number(usage.used)} used of ${number(usage.limit)} (${number(usage.remaining)} left; at most ${number(usage.per_5_minutes)} per 5 minutes) · budget `, h('code', {}, usage.budget), ' ', rules(usage.rules)),
     table([
       ['Source', (s) => s.source],
-      ['Requests', (s) => number(s.requests)],
+      ['Requests', (s) => s.requests, { num: true }],
       ['Rule', (s) => ruleChip(s.rule)],
     ], usage.sources || [], { empty: 'No source.' }),
     hours(usage),
     downloadButton('usage-csv', 'Download usage as CSV', `${base}/usage`, `${tenant}-${userId}-usage.csv`, { user: userId }));
 }
 
-/** The last 24 hours, per hour, as bars against the 24-hour limit. */
+/**
+ * The last 24 hours, per hour, as bars against the 24-hour limit: a bar's full length is the limit, so an hour
+ * that used a tenth of it fills a tenth (scaled to the busiest hour, a quiet day would look full).
+ */
 function hours(usage) {
   if (!usage.hours?.length) return h('p', { class: 'meta' }, 'No requests in the last 24 hours.');
-  const top = Math.max(...usage.hours.map((x) => x.requests), 1);
-  return h('ul', { class: 'bars', 'aria-label': 'Requests per hour' }, usage.hours.map((x) => h('li', {},
+  const max = Math.max(usage.limit || 0, 1);
+  return h('ul', { class: 'bars', id: 'usage-hours', 'aria-label': `Requests per hour, against the 24-hour limit of ${number(usage.limit)}` }, usage.hours.map((x) => h('li', {},
     h('span', { class: 'bar-label' }, x.hour.slice(11, 16)),
-    h('meter', { min: 0, max: top, value: x.requests }),
-    h('span', {}, number(x.requests)))));
+    h('meter', { min: 0, max, value: Math.min(x.requests, max), 'aria-label': `${x.hour.slice(11, 16)}: ${number(x.requests)} of ${number(usage.limit)}` }),
+    h('span', { class: 'num' }, number(x.requests)))));
 }
