@@ -316,9 +316,8 @@ impl AppState {
     /// The tenant's slot, loaded from the store if it is not in memory; `None` if there is no such tenant (or its
     /// stored state no longer loads, which is logged).
     pub async fn loaded(&self, id: &str) -> Result<Option<Arc<TenantSlot>>, Problem> {
-        if let Some(slot) = self.tenants.load().get(id) {
-            slot.touch();
-            return Ok(Some(Arc::clone(slot)));
+        if let Some(slot) = self.in_memory(id) {
+            return Ok(Some(slot));
         }
         if !self.exists(id) {
             return Ok(None);
@@ -343,12 +342,18 @@ impl AppState {
         out
     }
 
+    /// The tenant's slot if it is loaded, marked as used now.
+    fn in_memory(&self, id: &str) -> Option<Arc<TenantSlot>> {
+        let slot = Arc::clone(self.tenants.load().get(id)?);
+        slot.touch();
+        Some(slot)
+    }
+
     /// Loads a tenant (the caller holds its loading turn).
     async fn load(&self, id: &str) -> Result<Option<Arc<TenantSlot>>, Problem> {
         // Loaded by the request that held the turn before.
-        if let Some(slot) = self.tenants.load().get(id) {
-            slot.touch();
-            return Ok(Some(Arc::clone(slot)));
+        if let Some(slot) = self.in_memory(id) {
+            return Ok(Some(slot));
         }
         let row = self.store.tenant(id).await.map_err(|e| {
             tracing::error!(tenant = id, error = %e, "reading a tenant from the store failed");
@@ -438,17 +443,17 @@ impl AppState {
     /// The tenant is gone from the store: from memory and the index too.
     async fn forget(&self, id: &str) {
         let _guard = self.map_lock.lock().await;
+        self.forget_locked(id);
+    }
+
+    /// [`AppState::forget`], for a caller that holds `map_lock`.
+    fn forget_locked(&self, id: &str) {
+        self.set_index(id, None);
         let map = self.tenants.load_full();
         if map.contains_key(id) {
             let mut next = (*map).clone();
             next.remove(id);
             self.tenants.store(Arc::new(next));
-        }
-        let index = self.index.load_full();
-        if index.contains_key(id) {
-            let mut next = (*index).clone();
-            next.remove(id);
-            self.index.store(Arc::new(next));
         }
     }
 
@@ -495,13 +500,7 @@ impl AppState {
         let row = self.store.tenant(id).await?;
         let _guard = self.map_lock.lock().await;
         let Some(row) = row else {
-            self.set_index(id, None);
-            let map = self.tenants.load_full();
-            if map.contains_key(id) {
-                let mut next = (*map).clone();
-                next.remove(id);
-                self.tenants.store(Arc::new(next));
-            }
+            self.forget_locked(id);
             return Ok(());
         };
         let state = match off_async(|| self.timed_state_of(&row)) {

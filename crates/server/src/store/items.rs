@@ -173,17 +173,14 @@ keyed! {
 
 /// The rows a scenario is stored as when written whole (a new tenant).
 pub fn whole(s: &Scenario) -> Result<(Rows, Ords), serde_json::Error> {
-    let ords = Ords::of(s);
+    let mut ords = Ords::default();
     let mut lists = Vec::new();
     macro_rules! each {
         ($($i:literal $f:ident),*) => {$(
             if !s.$f.is_empty() {
-                lists.push(KindRows {
-                    kind: KINDS[$i],
-                    clear: true,
-                    delete: Vec::new(),
-                    put: bodies(&s.$f, ords.list($i).iter().copied().zip(0..))?,
-                });
+                let (rows, list) = rewrite(KINDS[$i], &s.$f)?;
+                ords.lists[$i] = list;
+                lists.push(rows);
             }
         )*};
     }
@@ -386,6 +383,7 @@ fn fill(placed: &[Option<i64>], below: i64, above: Option<i64>) -> Option<Vec<i6
     Some(out)
 }
 
+/// A list written whole: every row deleted first, then each item at fresh ordinals.
 fn rewrite<T: Serialize>(
     kind: &'static str,
     new: &[T],
@@ -463,17 +461,7 @@ pub fn split(document: &str) -> Result<(String, Vec<KindRows>), serde_json::Erro
         let Some(serde_json::Value::Array(items)) = doc.remove(kind) else {
             continue;
         };
-        let put = spaced(items.len())
-            .into_iter()
-            .zip(items)
-            .map(|(ord, item)| (ord, item.to_string()))
-            .collect();
-        lists.push(KindRows {
-            kind,
-            clear: true,
-            delete: Vec::new(),
-            put,
-        });
+        lists.push(rewrite(kind, &items)?.0);
     }
     Ok((serde_json::Value::Object(doc).to_string(), lists))
 }
