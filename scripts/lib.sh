@@ -11,6 +11,7 @@ work=$(mktemp -d)
 server_pid=""
 cleanup() {
   if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  [ -n "${KEEP_LOG:-}" ] && cp "$work/stderr" "$KEEP_LOG"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -19,7 +20,7 @@ start_server() {
   local bin=$1 prefix=$2
   shift 2
   key="$prefix-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-  ENTITLE_ADMIN_KEY=$key ENTITLE_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" "$@" \
+  ENTITLE_ADMIN_KEY=$key ENTITLE_LOG=${ENTITLE_LOG:-warn} "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" "$@" \
     >"$work/stdout" 2>"$work/stderr" &
   server_pid=$!
   base=""

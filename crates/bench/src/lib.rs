@@ -600,7 +600,8 @@ pub fn enriched(flows: u32, users: u32, environments: u32, seed: u64) -> Scenari
             restricted: true,
             ..ScenarioEntity::default()
         },
-    ];
+    ]
+    .into();
     const EXTRA: &[&[&str]] = &[
         &["power-apps-per-user"],
         &["dynamics-365-sales-enterprise"],
@@ -962,7 +963,8 @@ mod tests {
                     quantity: 1,
                     ..Subscription::default()
                 },
-            ],
+            ]
+            .into(),
             users: vec![
                 User {
                     id: "maker".to_owned(),
@@ -979,7 +981,8 @@ mod tests {
                     licenses: vec!["windows-10-pro".to_owned()],
                     ..User::default()
                 },
-            ],
+            ]
+            .into(),
             environments: vec![Environment {
                 id: "default".to_owned(),
                 default: true,
@@ -989,7 +992,8 @@ mod tests {
                 ]
                 .into(),
                 ..Environment::default()
-            }],
+            }]
+            .into(),
             flows: vec![
                 flow(
                     "p",
@@ -1052,7 +1056,8 @@ mod tests {
                         ..Flow::default()
                     }),
                 ),
-            ],
+            ]
+            .into(),
             ..Scenario::default()
         };
         let snap = snapshot(s);

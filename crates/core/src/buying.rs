@@ -171,6 +171,12 @@ pub fn cost(snap: &Snapshot) -> Cost {
 /// BUY-6: units per SKU, and SKUs with more assignments than purchased units (a problem, with the cost of
 /// buying the difference as its fix).
 pub fn usage(snap: &Snapshot) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
+    usage_of(snap, true)
+}
+
+/// [`usage`], with each SKU's holders listed only when `holders` (the one part that reads every user: a write's
+/// units check needs the counts alone).
+pub(crate) fn usage_of(snap: &Snapshot, holders: bool) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
     let catalog = snap.catalog();
     let t = snap.tenant();
     let mut skus: Vec<SkuIdx> = t
@@ -184,7 +190,7 @@ pub fn usage(snap: &Snapshot) -> (Vec<SkuUsage>, Vec<Finding>, Vec<Fix>) {
     skus.dedup();
     // Who holds each SKU, in one pass over the users (in file order, each user once per SKU).
     let mut holders_of: HashMap<SkuIdx, Vec<String>> = HashMap::new();
-    for u in &snap.scenario().users {
+    for u in snap.scenario().users.iter().filter(|_| holders) {
         let mut seen: Vec<SkuIdx> = Vec::with_capacity(u.licenses.len());
         for s in u.licenses.iter().filter_map(|l| catalog.sku_idx(l)) {
             if !seen.contains(&s) {

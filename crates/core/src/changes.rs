@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::buying::usage;
+use crate::buying::usage_of;
 use crate::catalog::Catalog;
 use crate::scenario::{Scenario, User};
 use crate::snapshot::Snapshot;
@@ -193,7 +193,7 @@ pub fn assign_many(
 /// subscription follow the scenario file's convention (bought to match). When the SKU is one the change itself
 /// names (`blame`), the refusal points at that field.
 pub fn within_bought(before: &Snapshot, after: &Snapshot, blame: &[(String, String)]) -> Result<(), Refusal> {
-    let (was, now) = (usage(before).0, usage(after).0);
+    let (was, now) = (usage_of(before, false).0, usage_of(after, false).0);
     let catalog = after.catalog();
     let over = now.iter().filter(|x| {
         let subscribed = catalog

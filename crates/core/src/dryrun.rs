@@ -19,6 +19,7 @@ use rust_decimal::Decimal;
 
 use crate::apps::decide_app;
 use crate::catalog::SkuIdx;
+use crate::chunked::Chunked;
 use crate::fixes::{Action, CheckedFix};
 use crate::flows::decide_flow;
 use crate::money::Totals;
@@ -285,7 +286,7 @@ pub(crate) fn changes_of(
 
 /// Finds an item by id: through the snapshot's interner when the scenario is the snapshot's (same positions),
 /// else by a scan (the small scenarios of a neighbourhood).
-fn position<T>(items: &[T], id: &str, key: fn(&T) -> &str, interned: Option<u32>) -> Option<usize> {
+fn position<T>(items: &Chunked<T>, id: &str, key: fn(&T) -> &str, interned: Option<u32>) -> Option<usize> {
     match interned {
         Some(i) if items.get(i as usize).is_some_and(|x| key(x) == id) => Some(i as usize),
         _ => items.iter().position(|x| key(x) == id),
@@ -316,12 +317,14 @@ pub(crate) fn apply_changes(
                 };
                 // Purchases of a SKU on the same day, on the same terms, are one subscription for what follows
                 // (units, bill): adding to it keeps the tenant as small as the fixes leave it.
-                let same = s.subscriptions.iter_mut().rev().find(|x| {
+                // Found by reading, then changed in place: only the one chunk holding it is copied.
+                let at = s.subscriptions.iter().rposition(|x| {
                     Subscription {
                         quantity: bought.quantity,
-                        ..(*x).clone()
+                        ..x.clone()
                     } == bought
                 });
+                let same = at.and_then(|i| s.subscriptions.get_mut(i));
                 match same.map(|x| (x.quantity.checked_add(bought.quantity), x)) {
                     Some((Some(n), x)) => x.quantity = n,
                     Some((None, _)) => return Err(ApplyError::TooMany(*quantity)),
@@ -716,14 +719,14 @@ impl<'a> World<'a> {
             version: sc.version,
             tenant: sc.tenant.clone(),
             subscriptions: sc.subscriptions.clone(),
-            users,
+            users: users.into(),
             environments,
             apps,
-            flows,
+            flows: flows.into(),
             entities: sc.entities.clone(),
-            usage: Vec::new(),
+            usage: Chunked::new(),
             events,
-            license_requests: Vec::new(),
+            license_requests: Chunked::new(),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod buying;
 pub mod capacity;
 pub mod catalog;
 pub mod changes;
+pub mod chunked;
 pub mod decision;
 pub mod dryrun;
 pub mod enforcement;
@@ -26,6 +27,7 @@ pub mod scenario;
 pub mod snapshot;
 
 pub use catalog::Catalog;
+pub use chunked::Chunked;
 pub use decision::{AppDecision, FlowDecision, LicensedBy};
 pub use error::{InputError, Location};
 pub use rule::Rule;

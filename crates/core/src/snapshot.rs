@@ -5,6 +5,10 @@
 //! home licences, lapsed licences); the decisions then read it without allocating or locking.
 
 mod build;
+mod patch;
+
+pub(crate) use patch::Delta;
+pub use patch::Refusal;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +16,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use crate::catalog::{Capability, CapabilitySet, Catalog, SkuIdx};
+use crate::chunked::Chunked;
 use crate::scenario::{AppKind, DesktopMode, FlowLicense, Scenario, Trigger, UserKind};
 
 pub use build::BuildError;
@@ -30,20 +35,50 @@ pub struct AppIdx(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowIdx(pub u32);
 
-/// Ids interned once, looked up by name.
-#[derive(Debug, Default)]
+/// Ids interned once, looked up by name. A snapshot patched by a write shares `base` with the one before it and
+/// keeps the ids it added in `added`; once those pass a sixteenth of `base` they are folded into a new base, so a
+/// lookup is at most two probes and a write costs its change (amortised), not the tenant.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Interner {
-    ids: foldhash::HashMap<Box<str>, u32>,
+    base: Arc<foldhash::HashMap<Box<str>, u32>>,
+    added: foldhash::HashMap<Box<str>, u32>,
 }
 
 impl Interner {
+    #[inline]
     pub(crate) fn get(&self, id: &str) -> Option<u32> {
-        self.ids.get(id).copied()
+        if !self.added.is_empty()
+            && let Some(i) = self.added.get(id)
+        {
+            return Some(*i);
+        }
+        self.base.get(id).copied()
+    }
+
+    /// Interns a new id; `false` (and nothing changed) when it is there already.
+    pub(crate) fn insert(&mut self, id: &str, n: u32) -> bool {
+        if self.get(id).is_some() {
+            return false;
+        }
+        if self.added.len() >= 64 + self.base.len() / 16 {
+            let mut base = (*self.base).clone();
+            base.extend(self.added.drain());
+            self.base = Arc::new(base);
+        }
+        if self.added.is_empty() && Arc::get_mut(&mut self.base).is_some() {
+            // Nobody else reads this base (a snapshot being built): add to it directly.
+            if let Some(base) = Arc::get_mut(&mut self.base) {
+                base.insert(id.into(), n);
+            }
+        } else {
+            self.added.insert(id.into(), n);
+        }
+        true
     }
 }
 
 /// What a user may do on the snapshot's day.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UserRec {
     pub id: Box<str>,
     pub kind: UserKind,
@@ -111,7 +146,7 @@ impl UserRec {
 }
 
 /// An environment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EnvRec {
     pub id: Box<str>,
     pub default: bool,
@@ -137,7 +172,7 @@ pub struct EnvRec {
 }
 
 /// An app.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AppRec {
     pub id: Box<str>,
     pub env: EnvIdx,
@@ -192,7 +227,7 @@ pub enum Coverage {
 }
 
 /// A flow.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FlowRec {
     pub id: Box<str>,
     pub env: EnvIdx,
@@ -220,6 +255,8 @@ pub struct FlowRec {
     pub in_context_mismatch: bool,
     /// Of those: same solution and environment, but other data sources (connectors) (FLOW-15).
     pub in_context_sources_differ: bool,
+    /// Some other flow runs in this one's context (FLOW-15).
+    pub context_target: bool,
     pub app: Option<AppIdx>,
     /// The flow uses a premium data source (connector) its associated app does not (FLOW-9, seed 002: a flow in
     /// an app's context "trebuie să folosească aceleași surse de date [...] ca și aplicația").
@@ -238,7 +275,7 @@ pub struct FlowRec {
 }
 
 /// The tenant-wide figures a snapshot works out once.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TenantRec {
     /// The non-licensed principals' pool (REQ-2) and the product line it comes from.
     pub nonlicensed_pool: u64,
@@ -262,11 +299,15 @@ pub struct Snapshot {
     pub(crate) scenario: Scenario,
     pub(crate) at: NaiveDate,
     pub(crate) transition: bool,
-    pub(crate) users: Vec<UserRec>,
-    pub(crate) envs: Vec<EnvRec>,
-    pub(crate) apps: Vec<AppRec>,
-    pub(crate) flows: Vec<FlowRec>,
-    pub(crate) entity_ids: Vec<Box<str>>,
+    /// M365-2: some app or flow made before the reclassification used a reclassified connector, and the
+    /// tenant's transition has not ended (kept so that a patch can tell whether a change turns it).
+    pub(crate) reclassification_transition: bool,
+    pub(crate) users: Chunked<UserRec>,
+    pub(crate) envs: Chunked<EnvRec>,
+    pub(crate) apps: Chunked<AppRec>,
+    pub(crate) flows: Chunked<FlowRec>,
+    pub(crate) entity_ids: Arc<Vec<Box<str>>>,
+    pub(crate) entities: Arc<build::Entities>,
     pub(crate) tenant: TenantRec,
     user_ids: Interner,
     env_ids: Interner,
@@ -348,6 +389,11 @@ impl Snapshot {
     }
     pub fn flows(&self) -> impl ExactSizeIterator<Item = (FlowIdx, &FlowRec)> {
         self.flows.iter().enumerate().map(|(i, f)| (FlowIdx(i as u32), f))
+    }
+
+    /// An entity of this id is declared.
+    pub(crate) fn has_entity(&self, id: &str) -> bool {
+        self.entities.contains(id)
     }
 
     /// The id of an entity interned by the snapshot.

@@ -1121,28 +1121,32 @@ mod round_trip {
                     PurchaseChannel::Trial,
                 ][p.below(3)],
                 buyer: None,
-            }],
-            users,
-            environments,
-            apps,
+            }]
+            .into(),
+            users: users.into(),
+            environments: environments.into(),
+            apps: apps.into(),
             entities: vec![Entity {
                 id: "entity".to_owned(),
                 restricted: p.flag(),
                 ..Entity::default()
-            }],
+            }]
+            .into(),
             usage: vec![Usage {
                 user: Some(p.of(&m.users).clone()),
                 requests: p.big(),
                 on: Some(p.date()),
                 ..Usage::default()
-            }],
+            }]
+            .into(),
             events: vec![Event {
                 on: p.date(),
                 kind: EventKind::TrialStarted,
                 user: Some(p.of(&m.users).clone()),
                 sku: Some(p.sku()),
                 ..Event::default()
-            }],
+            }]
+            .into(),
             license_requests: vec![LicenseRequest {
                 id: "r1".to_owned(),
                 user: p.of(&m.users).clone(),
@@ -1150,8 +1154,9 @@ mod round_trip {
                 state: RequestState::Approved,
                 on: Some(p.date()),
                 note: Some("needs premium connectors".to_owned()),
-            }],
-            flows,
+            }]
+            .into(),
+            flows: flows.into(),
         }
     }
 

@@ -32,11 +32,46 @@ pub struct TenantState {
     pub day: NaiveDate,
     /// Each flow's default decision (no invoking user, the tenant's own day) as JSON, built on first ask: it
     /// only changes when the tenant does, and a platform asks it on every run.
-    pub decisions: Box<[std::sync::OnceLock<axum::body::Bytes>]>,
+    pub decisions: Cells<axum::body::Bytes>,
     /// Each user's own request budget (REQ-1..6), resolved on first use by the meter.
-    pub budgets: Box<[std::sync::OnceLock<crate::meter::BudgetOf>]>,
+    pub budgets: Cells<crate::meter::BudgetOf>,
     /// Where the scenario's items are stored: what a write compares against to store only what it changes.
     pub ords: Ords,
+}
+
+/// One cell per item, each filled on first use; the cells come in blocks made on first use too, so that a new
+/// state (one per write) costs a few hundred empty pointers, not a cell per flow of the tenant.
+#[derive(Debug)]
+pub struct Cells<T> {
+    len: usize,
+    blocks: Box<[std::sync::OnceLock<Block<T>>]>,
+}
+
+const CELLS: usize = 1024;
+
+/// [`CELLS`] cells.
+type Block<T> = Box<[std::sync::OnceLock<T>]>;
+
+impl<T> Cells<T> {
+    pub fn new(len: usize) -> Cells<T> {
+        Cells {
+            len,
+            blocks: (0..len.div_ceil(CELLS))
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+        }
+    }
+
+    /// The cell of item `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<&std::sync::OnceLock<T>> {
+        if i >= self.len {
+            return None;
+        }
+        self.blocks
+            .get(i / CELLS)?
+            .get_or_init(|| (0..CELLS).map(|_| std::sync::OnceLock::new()).collect())
+            .get(i % CELLS)
+    }
 }
 
 /// What a snapshot costs in memory, by item (measured: BENCHMARKS.md §9, about 3,000 bytes a flow and 1,300 a
@@ -61,8 +96,8 @@ impl TenantState {
             catalog: catalog.to_owned(),
             day: snapshot.at(),
             snapshot: Arc::new(snapshot),
-            decisions: (0..flows).map(|_| std::sync::OnceLock::new()).collect(),
-            budgets: (0..users).map(|_| std::sync::OnceLock::new()).collect(),
+            decisions: Cells::new(flows),
+            budgets: Cells::new(users),
             ords,
         }
     }

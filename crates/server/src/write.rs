@@ -8,7 +8,9 @@ use std::sync::Arc;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use entitle_core::entities::flips;
-use entitle_core::{Catalog, Scenario, Snapshot};
+use entitle_core::scenario::{Environment, User};
+use entitle_core::snapshot::Refusal;
+use entitle_core::{Catalog, Chunked, Scenario, Snapshot};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -222,43 +224,70 @@ fn changes_json(changes: &[Change]) -> Value {
     )
 }
 
-/// Checks a changed scenario and builds its snapshot. Problems inside the items the request sent are 422 with
-/// pointers into the body; problems the change causes elsewhere (a deleted user still owning flows) are 409.
+/// Checks a changed scenario and builds its snapshot: patched from `base` (the tenant before the change) where
+/// the change is local, built whole otherwise ([`Snapshot::advance`]). Problems inside the items the request sent
+/// are 422 with pointers into the body; problems the change causes elsewhere (a deleted user still owning flows)
+/// are 409.
 pub fn check(
     state: &AppState,
+    base: Option<&Snapshot>,
     catalog: Arc<Catalog>,
     scenario: Scenario,
     within: &Within,
 ) -> Result<Snapshot, Problem> {
-    if let Err(errors) = scenario.validate(&catalog, "request") {
-        if errors.iter().all(|e| within.locate(e.key()).is_some()) {
-            let at = |k: &str| within.locate(k).unwrap_or_default();
-            return Err(Problem::from_input(&errors, &at));
-        }
-        let mut p = Problem::from_input(&errors, &|k| crate::problem::pointer_of(k, None));
-        p.status = 409;
-        p.title = "Conflict";
-        p.kind = "https://entitle.dev/problems/conflict".to_owned();
-        p.detail = format!("the change would leave the tenant inconsistent: {}", p.detail);
-        return Err(p);
-    }
     let day = scenario.tenant.at.unwrap_or_else(|| state.today());
     let started = std::time::Instant::now();
-    let built = Snapshot::new(catalog, scenario, day);
+    let built = match base {
+        Some(base) => base.advance(scenario, day, "request"),
+        None => scenario
+            .validate(&catalog, "request")
+            .map_err(Refusal::Invalid)
+            .and_then(|()| Snapshot::new(catalog, scenario, day).map_err(Refusal::Build)),
+    };
     state
         .metrics
         .snapshot_build
         .observe(started.elapsed().as_secs_f64());
-    built.map_err(|e| {
-        let at = within
-            .locate(&e.key)
-            .unwrap_or_else(|| crate::problem::pointer_of(&e.key, None));
-        Problem::unprocessable(e.to_string()).at(at)
-    })
+    match built {
+        Ok(snapshot) => Ok(snapshot),
+        Err(Refusal::Invalid(errors)) => {
+            if errors.iter().all(|e| within.locate(e.key()).is_some()) {
+                let at = |k: &str| within.locate(k).unwrap_or_default();
+                return Err(Problem::from_input(&errors, &at));
+            }
+            let mut p = Problem::from_input(&errors, &|k| crate::problem::pointer_of(k, None));
+            p.status = 409;
+            p.title = "Conflict";
+            p.kind = "https://entitle.dev/problems/conflict".to_owned();
+            p.detail = format!("the change would leave the tenant inconsistent: {}", p.detail);
+            Err(p)
+        }
+        Err(Refusal::Build(e)) => {
+            let at = within
+                .locate(&e.key)
+                .unwrap_or_else(|| crate::problem::pointer_of(&e.key, None));
+            Err(Problem::unprocessable(e.to_string()).at(at))
+        }
+    }
 }
 
-/// The ids `before` has and `after` no longer has: the users or environments a change deletes.
-fn gone<T>(before: &[T], after: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
+/// The ids `before` has and `after` no longer has: the users or environments a change deletes. A list that
+/// kept every item in its place (patched or appended to) lost none, and that is found from the chunks the
+/// change touched; only a list that moved is compared whole.
+fn gone<T: PartialEq + Clone>(
+    before: &Chunked<T>,
+    after: &Chunked<T>,
+    id: impl Fn(&T) -> &str,
+) -> Vec<String> {
+    let in_place = before.len() <= after.len()
+        && before.differing(after, 64).is_some_and(|changed| {
+            changed
+                .iter()
+                .all(|&i| before.get(i).map(&id) == after.get(i).map(&id))
+        });
+    if in_place {
+        return Vec::new();
+    }
     let kept: std::collections::HashSet<&str> = after.iter().map(&id).collect();
     before
         .iter()
@@ -334,7 +363,7 @@ pub async fn write(
                 let m = mutate(&cur)?;
                 let applied = started.elapsed();
                 let catalog = Arc::clone(cur.snapshot.catalog_arc());
-                let next = check(state, catalog, m.next, &m.within)?;
+                let next = check(state, Some(&cur.snapshot), catalog, m.next, &m.within)?;
                 within_bought(&cur.snapshot, &next, &m.blame)?;
                 let checked = started.elapsed();
                 if req.dry_run {
@@ -391,10 +420,12 @@ pub async fn write(
                 .idempotency_key
                 .as_ref()
                 .map(|k| (req.scope(), k.clone(), reply.stored(req.fingerprint.clone()))),
-            gone_users: gone(&cur.scenario().users, &next.scenario().users, |u| &u.id),
-            gone_environments: gone(&cur.scenario().environments, &next.scenario().environments, |e| {
-                &e.id
-            }),
+            gone_users: gone(&cur.scenario().users, &next.scenario().users, |u: &User| &u.id),
+            gone_environments: gone(
+                &cur.scenario().environments,
+                &next.scenario().environments,
+                |e: &Environment| &e.id,
+            ),
         };
         let revokes = !commit.gone_users.is_empty() || !commit.gone_environments.is_empty();
         match state.store.commit(commit).await {
@@ -459,7 +490,7 @@ pub async fn create_tenant(
     let id = scenario.tenant.id.clone();
     let catalog = state.catalog(catalog_name)?;
     let next = state
-        .heavy(|| check(state, Arc::clone(&catalog), scenario, &Within::Scenario))
+        .heavy(|| check(state, None, Arc::clone(&catalog), scenario, &Within::Scenario))
         .await??;
     let summary = crate::routes::tenants::summary(&id, 1, catalog_name, &next);
     if state.exists(&id) {

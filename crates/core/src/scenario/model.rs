@@ -7,6 +7,8 @@ use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::chunked::Chunked;
+
 /// The version of the scenario format this build reads and writes.
 pub const SCENARIO_VERSION: u32 = 1;
 
@@ -18,25 +20,25 @@ pub struct Scenario {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
     pub tenant: Tenant,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub subscriptions: Vec<Subscription>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub users: Vec<User>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub environments: Vec<Environment>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub apps: Vec<App>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub flows: Vec<Flow>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub entities: Vec<Entity>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub usage: Vec<Usage>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub events: Vec<Event>,
+    #[serde(default, skip_serializing_if = "Chunked::is_empty")]
+    pub subscriptions: Chunked<Subscription>,
+    #[serde(default, skip_serializing_if = "Chunked::is_empty")]
+    pub users: Chunked<User>,
+    #[serde(default, skip_serializing_if = "Chunked::is_empty")]
+    pub environments: Chunked<Environment>,
+    #[serde(default, skip_serializing_if = "Chunked::is_empty")]
+    pub apps: Chunked<App>,
+    #[serde(default, skip_serializing_if = "Chunked::is_empty")]
+    pub flows: Chunked<Flow>,
+    #[serde(default, skip_serializing_if = "Chunked::is_empty")]
+    pub entities: Chunked<Entity>,
+    #[serde(default, skip_serializing_if = "Chunked::is_empty")]
+    pub usage: Chunked<Usage>,
+    #[serde(default, skip_serializing_if = "Chunked::is_empty")]
+    pub events: Chunked<Event>,
     /// Licences users asked an admin for (entitle extension; the server's licence requests).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub license_requests: Vec<LicenseRequest>,
+    #[serde(default, skip_serializing_if = "Chunked::is_empty")]
+    pub license_requests: Chunked<LicenseRequest>,
 }
 
 /// `[tenant]`.

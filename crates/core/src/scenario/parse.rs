@@ -127,6 +127,22 @@ impl Scenario {
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
+    /// [`Scenario::validate`] for a scenario that differs from `base`'s by `delta` alone: only the items the
+    /// change touched are checked. `None` when the change needs the whole check.
+    pub(crate) fn validate_change(
+        &self,
+        catalog: &Catalog,
+        file: &str,
+        base: &crate::Snapshot,
+        delta: &crate::snapshot::Delta,
+    ) -> Option<Result<(), Vec<InputError>>> {
+        let errors: Vec<InputError> = validate::problems_in(self, catalog, base, delta)?
+            .into_iter()
+            .map(|p| to_error(file, Location::default(), p))
+            .collect();
+        Some(if errors.is_empty() { Ok(()) } else { Err(errors) })
+    }
+
     /// The scenario as TOML; [`Scenario::parse`] reads it back to an equal scenario.
     pub fn to_toml_string(&self) -> Result<String, WriteError> {
         Ok(toml::to_string_pretty(self)?)

@@ -34,12 +34,17 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::Snapshot;
 use crate::catalog::{Catalog, Scope};
+use crate::snapshot::Delta;
 
 use super::ids;
 use super::limits::MAX_QUANTITY;
 use super::locate::Target;
-use super::model::{EnvironmentKind, EventKind, PurchaseChannel, SCENARIO_VERSION, Scenario, UserKind};
+use super::model::{
+    EnvironmentKind, EventKind, Flow, LicenseRequest, PurchaseChannel, SCENARIO_VERSION, Scenario, Usage,
+    User, UserKind,
+};
 use super::path::KeyPath;
 use super::suggest;
 
@@ -110,11 +115,20 @@ impl Kind {
     }
 }
 
+/// Whether an id is known (see [`Ids`]).
+type Known<'s> = Box<dyn Fn(&str) -> bool + 's>;
+/// Every id of a section (see [`Ids`]).
+type Every<'s> = Box<dyn Fn() -> Vec<&'s str> + 's>;
+
 /// The ids of one section, in order, with the index of each id's first use.
 struct Ids<'s> {
     kind: Kind,
     order: Vec<&'s str>,
     first: foldhash::HashMap<&'s str, usize>,
+    /// For the checks of a write ([`problems_in`]): whether an id is known, answered by the snapshot before the
+    /// write, and every id, made only when a message lists or suggests them. `order` and `first` are then empty.
+    known: Option<Known<'s>>,
+    every: Option<Every<'s>>,
 }
 
 impl<'s> Ids<'s> {
@@ -124,11 +138,35 @@ impl<'s> Ids<'s> {
         for (i, id) in order.iter().enumerate() {
             first.entry(*id).or_insert(i);
         }
-        Ids { kind, order, first }
+        Ids {
+            kind,
+            order,
+            first,
+            known: None,
+            every: None,
+        }
+    }
+
+    /// The ids of a section known to a snapshot (see `known`).
+    fn known_by(
+        kind: Kind,
+        known: impl Fn(&str) -> bool + 's,
+        every: impl Fn() -> Vec<&'s str> + 's,
+    ) -> Ids<'s> {
+        Ids {
+            kind,
+            order: Vec::new(),
+            first: foldhash::HashMap::default(),
+            known: Some(Box::new(known)),
+            every: Some(Box::new(every)),
+        }
     }
 
     fn contains(&self, id: &str) -> bool {
-        self.first.contains_key(id)
+        match &self.known {
+            Some(known) => known(id),
+            None => self.first.contains_key(id),
+        }
     }
 
     /// Empty and duplicate ids.
@@ -159,15 +197,17 @@ impl<'s> Ids<'s> {
             out.push(invalid_id(key, self.kind.noun(), id, &why));
             return;
         }
-        let help = suggest::did_you_mean(id, self.order.iter().copied()).or_else(|| self.known());
+        let every = self.every.as_ref().map(|e| e());
+        let order = every.as_deref().unwrap_or(&self.order);
+        let help = suggest::did_you_mean(id, order.iter().copied()).or_else(|| self.known(order));
         out.push(Problem::new(key, format!("unknown {} `{id}`", self.kind.noun())).help(help));
     }
 
     /// "known users: `a`, `b`" when there are few; a hint to declare it when there are none.
-    fn known(&self) -> Option<String> {
+    fn known(&self, order: &[&str]) -> Option<String> {
         // Only a few are listed: stop counting past them (a tenant of 20,000 users made this quadratic).
         let mut distinct: Vec<&str> = Vec::new();
-        for id in &self.order {
+        for id in order {
             if !distinct.contains(id) {
                 distinct.push(id);
                 if distinct.len() > 6 {
@@ -243,6 +283,22 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
     let apps = Ids::new(Kind::App, s.apps.iter().map(|a| a.id.as_str()));
     let flows = Ids::new(Kind::Flow, s.flows.iter().map(|f| f.id.as_str()));
     let entities = Ids::new(Kind::Entity, s.entities.iter().map(|e| e.id.as_str()));
+    let checks = Checks {
+        skus,
+        users,
+        envs,
+        apps,
+        flows,
+        entities,
+    };
+    let (skus, users, envs, apps, flows, entities) = (
+        &checks.skus,
+        &checks.users,
+        &checks.envs,
+        &checks.apps,
+        &checks.flows,
+        &checks.entities,
+    );
 
     // version
     if let Some(v) = s.version {
@@ -341,22 +397,7 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
     // [[users]]
     users.check_unique(&mut out);
     for (i, user) in s.users.iter().enumerate() {
-        let here = root.key("users").index(i);
-        for (k, sku) in user.licenses.iter().enumerate() {
-            skus.check(sku, here.key("licenses").index(k), Target::Value, &mut out);
-        }
-        for (k, sku) in user.home_licenses.iter().enumerate() {
-            skus.check(sku, here.key("home_licenses").index(k), Target::Value, &mut out);
-        }
-        // `home_cloud` alone is harmless (SCENARIO.md's own example gives it to a member); home licences on a
-        // non-guest would be ignored, which silently changes decisions.
-        if user.kind != UserKind::Guest && !user.home_licenses.is_empty() {
-            out.push(
-                Problem::new(here.key("home_licenses"), "only a guest has home licenses").help(Some(
-                    "set `kind = \"guest\"`, or move them to `licenses`".to_owned(),
-                )),
-            );
-        }
+        check_user(&checks, i, user, &mut out);
     }
 
     // [[environments]]
@@ -466,68 +507,16 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
     // [[flows]]
     flows.check_unique(&mut out);
     for (i, flow) in s.flows.iter().enumerate() {
-        let here = root.key("flows").index(i);
-        envs.check_ref(&flow.environment, here.key("environment"), &mut out);
-        for (name, n) in [
-            ("concurrent_runs", flow.concurrent_runs),
-            ("request_addons", flow.request_addons),
-        ] {
-            if let Some(n) = n {
-                quantity(u64::from(n), here.key(name), &mut out);
-            }
-        }
-        users.check_ref(&flow.owner, here.key("owner"), &mut out);
-        for (name, list) in [
-            ("co_owners", &flow.co_owners),
-            ("run_by", &flow.run_by),
-            ("approvers", &flow.approvers),
-            ("beneficiaries", &flow.beneficiaries),
-        ] {
-            for (k, user) in list.iter().enumerate() {
-                users.check_ref(user, here.key(name).index(k), &mut out);
-            }
-        }
-        if let Some(parent) = flow.parent.as_deref().filter(|p| *p != flow.id) {
-            flows.check_ref(parent, here.key("parent"), &mut out);
-        }
-        if let Some(app) = &flow.app {
-            apps.check_ref(app, here.key("app"), &mut out);
-        }
-        if let Some(other) = &flow.in_context_of {
-            if *other == flow.id {
-                out.push(Problem::new(
-                    here.key("in_context_of"),
-                    "a flow cannot be in the context of itself",
-                ));
-            } else {
-                flows.check_ref(other, here.key("in_context_of"), &mut out);
-            }
-        }
-        for (k, entity) in flow.entities.iter().enumerate() {
-            entities.check_ref(entity, here.key("entities").index(k), &mut out);
-        }
+        check_flow(&checks, i, flow, &mut out);
     }
-    parent_cycles(s, &flows, &mut out);
+    parent_cycles(s, flows, &mut out);
 
     // [[entities]]
     entities.check_unique(&mut out);
 
     // [[usage]]
     for (i, u) in s.usage.iter().enumerate() {
-        let here = root.key("usage").index(i);
-        quantity(u.requests, here.key("requests"), &mut out);
-        if let Some(user) = &u.user {
-            users.check_ref(user, here.key("user"), &mut out);
-        }
-        if let Some(flow) = &u.flow {
-            flows.check_ref(flow, here.key("flow"), &mut out);
-        }
-        if u.user.is_none() && u.flow.is_none() {
-            out.push(
-                Problem::new(here, "usage names neither a `user` nor a `flow`")
-                    .help(Some("say whose requests these are".to_owned())),
-            );
-        }
+        check_usage(&checks, i, u, &mut out);
     }
 
     // [[events]]
@@ -578,11 +567,245 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
         } else {
             request_ids.insert(&r.id, i);
         }
-        users.check_ref(&r.user, here.key("user"), &mut out);
-        skus.check(&r.sku, here.key("sku"), Target::Value, &mut out);
+        check_request(&checks, i, r, &mut out);
     }
 
     out
+}
+
+/// The problems of `s`, a scenario that differs from `base`'s (a valid one) by `delta` alone: the checks of the
+/// items the write touched, with ids looked up in `base`'s interners instead of sets built from the whole
+/// scenario. `None` when the change needs the whole check (a flow with a parent could close a cycle).
+pub(crate) fn problems_in(
+    s: &Scenario,
+    catalog: &Catalog,
+    base: &Snapshot,
+    d: &Delta,
+) -> Option<Vec<Problem>> {
+    if d.flows
+        .touched()
+        .any(|i| s.flows.get(i).is_some_and(|f| f.parent.is_some()))
+    {
+        return None;
+    }
+    let new_users: Vec<(usize, &str)> = d
+        .users
+        .appended
+        .clone()
+        .filter_map(|i| Some((i, s.users.get(i)?.id.as_str())))
+        .collect();
+    let new_flows: Vec<(usize, &str)> = d
+        .flows
+        .appended
+        .clone()
+        .filter_map(|i| Some((i, s.flows.get(i)?.id.as_str())))
+        .collect();
+    let mut out = Vec::new();
+    let checks = Checks {
+        skus: Skus { catalog },
+        users: Ids::known_by(
+            Kind::User,
+            |id| base.user_idx(id).is_some() || new_users.iter().any(|(_, n)| *n == id),
+            || s.users.iter().map(|u| u.id.as_str()).collect(),
+        ),
+        envs: Ids::known_by(
+            Kind::Environment,
+            |id| base.env_idx(id).is_some(),
+            || s.environments.iter().map(|e| e.id.as_str()).collect(),
+        ),
+        apps: Ids::known_by(
+            Kind::App,
+            |id| base.app_idx(id).is_some(),
+            || s.apps.iter().map(|a| a.id.as_str()).collect(),
+        ),
+        flows: Ids::known_by(
+            Kind::Flow,
+            |id| base.flow_idx(id).is_some() || new_flows.iter().any(|(_, n)| *n == id),
+            || s.flows.iter().map(|f| f.id.as_str()).collect(),
+        ),
+        entities: Ids::known_by(
+            Kind::Entity,
+            |id| base.has_entity(id),
+            || s.entities.iter().map(|e| e.id.as_str()).collect(),
+        ),
+    };
+    new_ids(
+        Kind::User,
+        &new_users,
+        |id| base.user_idx(id).map(|u| u.0 as usize),
+        &mut out,
+    );
+    for i in d.users.touched() {
+        if let Some(user) = s.users.get(i) {
+            check_user(&checks, i, user, &mut out);
+        }
+    }
+    new_ids(
+        Kind::Flow,
+        &new_flows,
+        |id| base.flow_idx(id).map(|f| f.0 as usize),
+        &mut out,
+    );
+    for i in d.flows.touched() {
+        if let Some(flow) = s.flows.get(i) {
+            check_flow(&checks, i, flow, &mut out);
+        }
+    }
+    for i in d.usage.touched() {
+        if let Some(u) = s.usage.get(i) {
+            check_usage(&checks, i, u, &mut out);
+        }
+    }
+    for i in d.license_requests.appended.clone() {
+        let Some(r) = s.license_requests.get(i) else {
+            continue;
+        };
+        let here = KeyPath::root().key("license_requests").index(i);
+        if r.id.trim().is_empty() {
+            out.push(Problem::new(here.key("id"), "empty licence request id"));
+        } else if let Err(why) = ids::check(&r.id) {
+            out.push(invalid_id(here.key("id"), "licence request", &r.id, &why));
+        } else if let Some(first) = s.license_requests.iter().take(i).position(|x| x.id == r.id) {
+            out.push(
+                Problem::new(here.key("id"), format!("duplicate licence request id `{}`", r.id))
+                    .help(Some(format!("`license_requests[{first}]` has the same id"))),
+            );
+        }
+    }
+    for i in d.license_requests.touched() {
+        if let Some(r) = s.license_requests.get(i) {
+            check_request(&checks, i, r, &mut out);
+        }
+    }
+    Some(out)
+}
+
+/// The ids of items appended by a write: not blank, of the grammar, and new (the checks of
+/// [`Ids::check_unique`] for the appended items alone; `before`: where an id already stands).
+fn new_ids(
+    kind: Kind,
+    appended: &[(usize, &str)],
+    before: impl Fn(&str) -> Option<usize>,
+    out: &mut Vec<Problem>,
+) {
+    let section = KeyPath::root().key(kind.section());
+    for (n, &(i, id)) in appended.iter().enumerate() {
+        let key = section.index(i).key("id");
+        let first = before(id).or_else(|| {
+            appended
+                .iter()
+                .take(n)
+                .find(|(_, other)| *other == id)
+                .map(|(j, _)| *j)
+        });
+        if id.trim().is_empty() {
+            out.push(Problem::new(key, format!("empty {} id", kind.noun())));
+        } else if let Err(why) = ids::check(id) {
+            out.push(invalid_id(key, kind.noun(), id, &why));
+        } else if let Some(first) = first {
+            out.push(
+                Problem::new(key, format!("duplicate {} id `{id}`", kind.noun()))
+                    .help(Some(format!("`{}[{first}]` has the same id", kind.section()))),
+            );
+        }
+    }
+}
+
+/// What the checks of one item read: the catalog's SKUs and the ids of each section.
+struct Checks<'s> {
+    skus: Skus<'s>,
+    users: Ids<'s>,
+    envs: Ids<'s>,
+    apps: Ids<'s>,
+    flows: Ids<'s>,
+    entities: Ids<'s>,
+}
+
+fn check_user(c: &Checks<'_>, i: usize, user: &User, out: &mut Vec<Problem>) {
+    let here = KeyPath::root().key("users").index(i);
+    for (k, sku) in user.licenses.iter().enumerate() {
+        c.skus
+            .check(sku, here.key("licenses").index(k), Target::Value, out);
+    }
+    for (k, sku) in user.home_licenses.iter().enumerate() {
+        c.skus
+            .check(sku, here.key("home_licenses").index(k), Target::Value, out);
+    }
+    // `home_cloud` alone is harmless (SCENARIO.md's own example gives it to a member); home licences on a
+    // non-guest would be ignored, which silently changes decisions.
+    if user.kind != UserKind::Guest && !user.home_licenses.is_empty() {
+        out.push(
+            Problem::new(here.key("home_licenses"), "only a guest has home licenses").help(Some(
+                "set `kind = \"guest\"`, or move them to `licenses`".to_owned(),
+            )),
+        );
+    }
+}
+
+fn check_flow(c: &Checks<'_>, i: usize, flow: &Flow, out: &mut Vec<Problem>) {
+    let here = KeyPath::root().key("flows").index(i);
+    c.envs.check_ref(&flow.environment, here.key("environment"), out);
+    for (name, n) in [
+        ("concurrent_runs", flow.concurrent_runs),
+        ("request_addons", flow.request_addons),
+    ] {
+        if let Some(n) = n {
+            quantity(u64::from(n), here.key(name), out);
+        }
+    }
+    c.users.check_ref(&flow.owner, here.key("owner"), out);
+    for (name, list) in [
+        ("co_owners", &flow.co_owners),
+        ("run_by", &flow.run_by),
+        ("approvers", &flow.approvers),
+        ("beneficiaries", &flow.beneficiaries),
+    ] {
+        for (k, user) in list.iter().enumerate() {
+            c.users.check_ref(user, here.key(name).index(k), out);
+        }
+    }
+    if let Some(parent) = flow.parent.as_deref().filter(|p| *p != flow.id) {
+        c.flows.check_ref(parent, here.key("parent"), out);
+    }
+    if let Some(app) = &flow.app {
+        c.apps.check_ref(app, here.key("app"), out);
+    }
+    if let Some(other) = &flow.in_context_of {
+        if *other == flow.id {
+            out.push(Problem::new(
+                here.key("in_context_of"),
+                "a flow cannot be in the context of itself",
+            ));
+        } else {
+            c.flows.check_ref(other, here.key("in_context_of"), out);
+        }
+    }
+    for (k, entity) in flow.entities.iter().enumerate() {
+        c.entities.check_ref(entity, here.key("entities").index(k), out);
+    }
+}
+
+fn check_usage(c: &Checks<'_>, i: usize, u: &Usage, out: &mut Vec<Problem>) {
+    let here = KeyPath::root().key("usage").index(i);
+    quantity(u.requests, here.key("requests"), out);
+    if let Some(user) = &u.user {
+        c.users.check_ref(user, here.key("user"), out);
+    }
+    if let Some(flow) = &u.flow {
+        c.flows.check_ref(flow, here.key("flow"), out);
+    }
+    if u.user.is_none() && u.flow.is_none() {
+        out.push(
+            Problem::new(here, "usage names neither a `user` nor a `flow`")
+                .help(Some("say whose requests these are".to_owned())),
+        );
+    }
+}
+
+fn check_request(c: &Checks<'_>, i: usize, r: &LicenseRequest, out: &mut Vec<Problem>) {
+    let here = KeyPath::root().key("license_requests").index(i);
+    c.users.check_ref(&r.user, here.key("user"), out);
+    c.skus.check(&r.sku, here.key("sku"), Target::Value, out);
 }
 
 /// Flows that are their own ancestors, reported once per cycle at the cycle's first flow (in file order).

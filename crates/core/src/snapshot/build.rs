@@ -10,10 +10,12 @@ use super::{
     UserIdx, UserRec,
 };
 use crate::catalog::{Capability, CapabilitySet, Catalog, Kind, ProductLine, SkuIdx, Tier};
+use crate::chunked::Chunked;
 use crate::scenario::{
     Account, Cloud, DesktopMode, EnvironmentKind, EventKind, Feature, FlowLicense, Logic, PurchaseChannel,
-    Scenario, Subscription, UserKind,
+    Scenario, Subscription, User, UserKind,
 };
+use crate::scenario::{App, Entity, Flow};
 
 /// A scenario that cannot be turned into a snapshot: a reference that does not resolve or a duplicate id.
 /// [`Scenario::parse`] reports these with file and line first; this is the library's last line of defence.
@@ -28,12 +30,20 @@ fn err(key: String, message: String) -> BuildError {
     BuildError { key, message }
 }
 
+pub(super) fn too_many(kind: &str) -> BuildError {
+    err(kind.to_owned(), "too many entries".to_owned())
+}
+
+pub(super) fn duplicate(kind: &str, i: usize, id: &str) -> BuildError {
+    err(format!("{kind}[{i}].id"), format!("duplicate id `{id}`"))
+}
+
 fn intern<'a>(kind: &str, ids: impl Iterator<Item = &'a str>) -> Result<Interner, BuildError> {
     let mut interner = Interner::default();
     for (i, id) in ids.enumerate() {
-        let n = u32::try_from(i).map_err(|_| err(kind.to_owned(), "too many entries".to_owned()))?;
-        if interner.ids.insert(id.into(), n).is_some() {
-            return Err(err(format!("{kind}[{i}].id"), format!("duplicate id `{id}`")));
+        let n = u32::try_from(i).map_err(|_| too_many(kind))?;
+        if !interner.insert(id, n) {
+            return Err(duplicate(kind, i, id));
         }
     }
     Ok(interner)
@@ -60,6 +70,7 @@ fn subscription_state(sub: &Subscription, trial_days: u32, at: NaiveDate) -> Res
     }
 }
 
+#[derive(Debug, Clone)]
 struct SkuActivity {
     /// Units in force today (sum of active subscriptions).
     active_units: u64,
@@ -67,40 +78,32 @@ struct SkuActivity {
     lapsed_on: Option<NaiveDate>,
 }
 
-pub(super) fn build(
-    catalog: Arc<Catalog>,
-    scenario: Scenario,
+/// What the records of users and flows read besides the item itself: subscriptions per SKU, and the events
+/// (trial sign-ups, removed licences, edits). Built from the whole scenario, which is cheap: these lists are
+/// short next to users and flows.
+pub(super) struct Inputs<'s> {
+    pub(super) catalog: &'s Catalog,
+    pub(super) at: NaiveDate,
+    tenant_public: bool,
+    activity: HashMap<SkuIdx, SkuActivity>,
+    trial_started: foldhash::HashMap<(&'s str, SkuIdx), NaiveDate>,
+    removed: foldhash::HashMap<&'s str, Vec<(SkuIdx, NaiveDate)>>,
+    pub(super) edited: foldhash::HashMap<&'s str, NaiveDate>,
+}
+
+/// A SKU id of the scenario, resolved.
+fn sku_of(catalog: &Catalog, key: &dyn Fn() -> String, id: &str) -> Result<SkuIdx, BuildError> {
+    catalog
+        .sku_idx(id)
+        .ok_or_else(|| err(key(), format!("unknown SKU `{id}`")))
+}
+
+pub(super) fn inputs<'s>(
+    catalog: &'s Catalog,
+    scenario: &'s Scenario,
     at: NaiveDate,
-) -> Result<Snapshot, BuildError> {
-    let user_ids = intern("users", scenario.users.iter().map(|u| u.id.as_str()))?;
-    let env_ids = intern(
-        "environments",
-        scenario.environments.iter().map(|e| e.id.as_str()),
-    )?;
-    let app_ids = intern("apps", scenario.apps.iter().map(|a| a.id.as_str()))?;
-    let flow_ids = intern("flows", scenario.flows.iter().map(|f| f.id.as_str()))?;
-    let entity_ids = intern("entities", scenario.entities.iter().map(|e| e.id.as_str()))?;
-
-    // Keys of error messages are built only when there is an error: building a snapshot of a large tenant
-    // resolves hundreds of thousands of references.
-    let sku = |key: &dyn Fn() -> String, id: &str| -> Result<SkuIdx, BuildError> {
-        catalog
-            .sku_idx(id)
-            .ok_or_else(|| err(key(), format!("unknown SKU `{id}`")))
-    };
-    let user = |key: &dyn Fn() -> String, id: &str| -> Result<UserIdx, BuildError> {
-        user_ids
-            .get(id)
-            .map(UserIdx)
-            .ok_or_else(|| err(key(), format!("unknown user `{id}`")))
-    };
-    let env = |key: &dyn Fn() -> String, id: &str| -> Result<EnvIdx, BuildError> {
-        env_ids
-            .get(id)
-            .map(EnvIdx)
-            .ok_or_else(|| err(key(), format!("unknown environment `{id}`")))
-    };
-
+) -> Result<Inputs<'s>, BuildError> {
+    let sku = |key: &dyn Fn() -> String, id: &str| sku_of(catalog, key, id);
     // Subscriptions, per SKU.
     let mut activity: HashMap<SkuIdx, SkuActivity> = HashMap::new();
     for (i, sub) in scenario.subscriptions.iter().enumerate() {
@@ -150,140 +153,205 @@ pub(super) fn build(
         }
     }
 
-    let tenant_public = scenario.tenant.cloud == Cloud::Public;
+    Ok(Inputs {
+        catalog,
+        at,
+        tenant_public: scenario.tenant.cloud == Cloud::Public,
+        activity,
+        trial_started,
+        removed,
+        edited,
+    })
+}
+
+/// A user's record (licences in force today, rights, request limits), counting the licences assigned into
+/// `assigned`.
+pub(super) fn user_rec(
+    inp: &Inputs<'_>,
+    i: usize,
+    u: &User,
+    assigned: &mut HashMap<SkuIdx, u64>,
+) -> Result<UserRec, BuildError> {
+    let Inputs {
+        catalog,
+        at,
+        tenant_public,
+        activity,
+        trial_started,
+        removed,
+        ..
+    } = inp;
+    let (catalog, at, tenant_public) = (*catalog, *at, *tenant_public);
+    let mut held: Vec<(SkuIdx, bool)> = Vec::with_capacity(u.licenses.len() + u.home_licenses.len());
+    for (j, id) in u.licenses.iter().enumerate() {
+        let s = sku_of(catalog, &|| format!("users[{i}].licenses[{j}]"), id)?;
+        let n = assigned.entry(s).or_insert(0);
+        *n = n.saturating_add(1);
+        held.push((s, false));
+    }
+    // FLOW-19 / APP-2: home-tenant licences count only in the public cloud, never across clouds.
+    let home_ok = tenant_public && u.home_cloud.unwrap_or(Cloud::Public) == Cloud::Public;
+    let mut home_licenses_ignored = false;
+    if u.kind == UserKind::Guest {
+        for (j, id) in u.home_licenses.iter().enumerate() {
+            let s = sku_of(catalog, &|| format!("users[{i}].home_licenses[{j}]"), id)?;
+            if home_ok {
+                held.push((s, true));
+            } else {
+                home_licenses_ignored = true;
+            }
+        }
+    }
+    let left = u.left.filter(|d| *d <= at);
+    let mut rec = UserRec {
+        id: u.id.as_str().into(),
+        kind: u.kind,
+        caps: CapabilitySet::EMPTY,
+        granted_by: [None; CAPS],
+        skus: Vec::new(),
+        left,
+        premium_lapsed: None,
+        legacy_plan: false,
+        power_apps_licensed: false,
+        d365_licensed: false,
+        home_licenses_ignored,
+        consumer: u.account == Account::Consumer,
+        consumer_ignored: false,
+        dynamics_apps: Vec::new(),
+        per_app_units: 0,
+        requests: 0,
+        requests_transition_highest: 0,
+        request_addons: 0,
+    };
+    let mut lapsed: Option<NaiveDate> = None;
+    let mut line_max: HashMap<ProductLine, u64> = HashMap::new();
+    for (s, home) in held {
+        let Some(def) = catalog.sku(s) else { continue };
+        // Licence in force today? Home licences are the home tenant's business: in force.
+        let mut active = true;
+        let mut ended = None;
+        if !home {
+            if let Some(a) = activity.get(&s)
+                && a.active_units == 0
+            {
+                active = false;
+                ended = a.lapsed_on;
+            }
+            if def.kind == Kind::Trial
+                && let (Some(start), Some(days)) = (trial_started.get(&(u.id.as_str(), s)), def.trial_days)
+            {
+                let end = start.checked_add_days(Days::new(u64::from(days)));
+                if end.is_some_and(|e| e <= at) {
+                    active = false;
+                    ended = end;
+                }
+            }
+        }
+        let premium = def.grants.capabilities.has(Capability::FlowsPremium);
+        rec.legacy_plan |= def.grants.capabilities.has(Capability::LegacyPlan);
+        if !active {
+            if premium {
+                lapsed = lapsed.max(ended.or(Some(at)));
+            }
+            continue;
+        }
+        if left.is_some() {
+            continue;
+        }
+        // CAT-14: a consumer account may use only the free plans.
+        if u.account == Account::Consumer && !matches!(def.kind, Kind::Free | Kind::Developer) {
+            rec.consumer_ignored = true;
+            continue;
+        }
+        rec.skus.push(s);
+        for cap in def.grants.capabilities.iter() {
+            rec.caps.insert(cap);
+            if let Some(slot) = rec.granted_by.get_mut(cap as usize) {
+                slot.get_or_insert(s);
+            }
+        }
+        match def.product_line {
+            ProductLine::PowerApps => rec.power_apps_licensed = true,
+            ProductLine::Dynamics365 => {
+                rec.d365_licensed = true;
+                if def.grants.capabilities.has(Capability::AppsD365Context) {
+                    rec.dynamics_apps
+                        .push(def.dynamics_app.as_deref().map(Into::into));
+                }
+            }
+            _ => {}
+        }
+        if def.grants.capabilities.has(Capability::AppsPerApp) {
+            rec.per_app_units = rec.per_app_units.saturating_add(1);
+        }
+        if def.grants.capabilities.has(Capability::RequestAddon) {
+            rec.request_addons = rec.request_addons.saturating_add(1);
+            rec.requests = rec.requests.saturating_add(def.grants.request_addon);
+        }
+        if !def.grants.attach && def.grants.requests_per_24h > 0 {
+            let m = line_max.entry(def.product_line).or_insert(0);
+            *m = (*m).max(def.grants.requests_per_24h);
+        }
+        rec.requests_transition_highest = rec
+            .requests_transition_highest
+            .max(def.grants.requests_per_24h_transition);
+    }
+    rec.requests = line_max.values().fold(rec.requests, |a, b| a.saturating_add(*b));
+    if let Some(list) = removed.get(u.id.as_str()) {
+        for (s, on) in list {
+            if catalog
+                .sku(*s)
+                .is_some_and(|d| d.grants.capabilities.has(Capability::FlowsPremium))
+            {
+                lapsed = lapsed.max(Some(*on));
+            }
+        }
+    }
+    if !rec.caps.has(Capability::FlowsPremium) && left.is_none() {
+        rec.premium_lapsed = lapsed;
+    }
+    Ok(rec)
+}
+
+pub(super) fn build(
+    catalog: Arc<Catalog>,
+    scenario: Scenario,
+    at: NaiveDate,
+) -> Result<Snapshot, BuildError> {
+    let user_ids = intern("users", scenario.users.iter().map(|u| u.id.as_str()))?;
+    let env_ids = intern(
+        "environments",
+        scenario.environments.iter().map(|e| e.id.as_str()),
+    )?;
+    let app_ids = intern("apps", scenario.apps.iter().map(|a| a.id.as_str()))?;
+    let flow_ids = intern("flows", scenario.flows.iter().map(|f| f.id.as_str()))?;
+    let entities = Entities::new(&scenario.entities)?;
+
+    // Keys of error messages are built only when there is an error: building a snapshot of a large tenant
+    // resolves hundreds of thousands of references.
+    let sku = |key: &dyn Fn() -> String, id: &str| -> Result<SkuIdx, BuildError> {
+        catalog
+            .sku_idx(id)
+            .ok_or_else(|| err(key(), format!("unknown SKU `{id}`")))
+    };
+    let user = |key: &dyn Fn() -> String, id: &str| -> Result<UserIdx, BuildError> {
+        user_ids
+            .get(id)
+            .map(UserIdx)
+            .ok_or_else(|| err(key(), format!("unknown user `{id}`")))
+    };
+    let env = |key: &dyn Fn() -> String, id: &str| -> Result<EnvIdx, BuildError> {
+        env_ids
+            .get(id)
+            .map(EnvIdx)
+            .ok_or_else(|| err(key(), format!("unknown environment `{id}`")))
+    };
+
+    let inp = inputs(&catalog, &scenario, at)?;
     let mut assigned: HashMap<SkuIdx, u64> = HashMap::new();
     let mut users = Vec::with_capacity(scenario.users.len());
     for (i, u) in scenario.users.iter().enumerate() {
-        let mut held: Vec<(SkuIdx, bool)> = Vec::with_capacity(u.licenses.len() + u.home_licenses.len());
-        for (j, id) in u.licenses.iter().enumerate() {
-            let s = sku(&|| format!("users[{i}].licenses[{j}]"), id)?;
-            let n = assigned.entry(s).or_insert(0);
-            *n = n.saturating_add(1);
-            held.push((s, false));
-        }
-        // FLOW-19 / APP-2: home-tenant licences count only in the public cloud, never across clouds.
-        let home_ok = tenant_public && u.home_cloud.unwrap_or(Cloud::Public) == Cloud::Public;
-        let mut home_licenses_ignored = false;
-        if u.kind == UserKind::Guest {
-            for (j, id) in u.home_licenses.iter().enumerate() {
-                let s = sku(&|| format!("users[{i}].home_licenses[{j}]"), id)?;
-                if home_ok {
-                    held.push((s, true));
-                } else {
-                    home_licenses_ignored = true;
-                }
-            }
-        }
-        let left = u.left.filter(|d| *d <= at);
-        let mut rec = UserRec {
-            id: u.id.as_str().into(),
-            kind: u.kind,
-            caps: CapabilitySet::EMPTY,
-            granted_by: [None; CAPS],
-            skus: Vec::new(),
-            left,
-            premium_lapsed: None,
-            legacy_plan: false,
-            power_apps_licensed: false,
-            d365_licensed: false,
-            home_licenses_ignored,
-            consumer: u.account == Account::Consumer,
-            consumer_ignored: false,
-            dynamics_apps: Vec::new(),
-            per_app_units: 0,
-            requests: 0,
-            requests_transition_highest: 0,
-            request_addons: 0,
-        };
-        let mut lapsed: Option<NaiveDate> = None;
-        let mut line_max: HashMap<ProductLine, u64> = HashMap::new();
-        for (s, home) in held {
-            let Some(def) = catalog.sku(s) else { continue };
-            // Licence in force today? Home licences are the home tenant's business: in force.
-            let mut active = true;
-            let mut ended = None;
-            if !home {
-                if let Some(a) = activity.get(&s)
-                    && a.active_units == 0
-                {
-                    active = false;
-                    ended = a.lapsed_on;
-                }
-                if def.kind == Kind::Trial
-                    && let (Some(start), Some(days)) =
-                        (trial_started.get(&(u.id.as_str(), s)), def.trial_days)
-                {
-                    let end = start.checked_add_days(Days::new(u64::from(days)));
-                    if end.is_some_and(|e| e <= at) {
-                        active = false;
-                        ended = end;
-                    }
-                }
-            }
-            let premium = def.grants.capabilities.has(Capability::FlowsPremium);
-            rec.legacy_plan |= def.grants.capabilities.has(Capability::LegacyPlan);
-            if !active {
-                if premium {
-                    lapsed = lapsed.max(ended.or(Some(at)));
-                }
-                continue;
-            }
-            if left.is_some() {
-                continue;
-            }
-            // CAT-14: a consumer account may use only the free plans.
-            if u.account == Account::Consumer && !matches!(def.kind, Kind::Free | Kind::Developer) {
-                rec.consumer_ignored = true;
-                continue;
-            }
-            rec.skus.push(s);
-            for cap in def.grants.capabilities.iter() {
-                rec.caps.insert(cap);
-                if let Some(slot) = rec.granted_by.get_mut(cap as usize) {
-                    slot.get_or_insert(s);
-                }
-            }
-            match def.product_line {
-                ProductLine::PowerApps => rec.power_apps_licensed = true,
-                ProductLine::Dynamics365 => {
-                    rec.d365_licensed = true;
-                    if def.grants.capabilities.has(Capability::AppsD365Context) {
-                        rec.dynamics_apps
-                            .push(def.dynamics_app.as_deref().map(Into::into));
-                    }
-                }
-                _ => {}
-            }
-            if def.grants.capabilities.has(Capability::AppsPerApp) {
-                rec.per_app_units = rec.per_app_units.saturating_add(1);
-            }
-            if def.grants.capabilities.has(Capability::RequestAddon) {
-                rec.request_addons = rec.request_addons.saturating_add(1);
-                rec.requests = rec.requests.saturating_add(def.grants.request_addon);
-            }
-            if !def.grants.attach && def.grants.requests_per_24h > 0 {
-                let m = line_max.entry(def.product_line).or_insert(0);
-                *m = (*m).max(def.grants.requests_per_24h);
-            }
-            rec.requests_transition_highest = rec
-                .requests_transition_highest
-                .max(def.grants.requests_per_24h_transition);
-        }
-        rec.requests = line_max.values().fold(rec.requests, |a, b| a.saturating_add(*b));
-        if let Some(list) = removed.get(u.id.as_str()) {
-            for (s, on) in list {
-                if catalog
-                    .sku(*s)
-                    .is_some_and(|d| d.grants.capabilities.has(Capability::FlowsPremium))
-                {
-                    lapsed = lapsed.max(Some(*on));
-                }
-            }
-        }
-        if !rec.caps.has(Capability::FlowsPremium) && left.is_none() {
-            rec.premium_lapsed = lapsed;
-        }
-        users.push(rec);
+        users.push(user_rec(&inp, i, u, &mut assigned)?);
     }
 
     // Environments and their capacity pools.
@@ -347,96 +415,13 @@ pub(super) fn build(
         envs.push(rec);
     }
 
-    // Entities: (complex logic, restricted, Dynamics 365).
-    let entity_flags: Vec<(bool, bool, bool)> = scenario
-        .entities
-        .iter()
-        .map(|e| {
-            let complex = e
-                .complex_logic
-                .iter()
-                .any(|l| matches!(l, Logic::SyncPlugin | Logic::RealtimeWorkflow));
-            (complex, e.restricted, e.dynamics)
-        })
-        .collect();
-    let entity_lookup = |ids: &[String], pick: fn(&(bool, bool, bool)) -> bool| -> Option<u32> {
-        ids.iter()
-            .filter_map(|id| entity_ids.get(id))
-            .find(|i| entity_flags.get(*i as usize).is_some_and(pick))
-    };
-
-    let terms = &catalog.terms;
-    // M365-2, seed 000: "Tijdens de overgangsperiode kunnen klanten extra apps en stromen blijven maken met behulp
-    // van deze connectors" (during the transition customers may keep building apps and flows with these
-    // connectors). The transition is the tenant's: it applies when some app or flow made before the
-    // reclassification used a reclassified connector, and lasts until 2020-10-01 or the end of the tenant's
-    // Microsoft 365 term, whichever is later. It covers every reclassified connector, not only the ones used.
-    let tenant_transition = {
-        let used_before = |connectors: &[String], created: Option<NaiveDate>| {
-            created.is_some_and(|c| c < terms.reclassification_date)
-                && connectors
-                    .iter()
-                    .any(|c| catalog.connector(c).is_some_and(|k| k.reclassified))
-        };
-        let until = scenario
-            .tenant
-            .m365_term_end
-            .map_or(terms.tenant_transition_until, |end| {
-                end.max(terms.tenant_transition_until)
-            });
-        at < until
-            && (scenario
-                .apps
-                .iter()
-                .any(|a| used_before(&a.connectors, a.created))
-                || scenario
-                    .flows
-                    .iter()
-                    .any(|f| used_before(&f.connectors, f.created)))
-    };
-    let premium_of = |connectors: &[String], features: &[Feature], created: Option<NaiveDate>| -> Premium {
-        let mut p = Premium::default();
-        let mut other = false;
-        for c in connectors {
-            match catalog.connector(c) {
-                None => p.unknown_connector = true,
-                Some(k) if k.tier_on(at) == Tier::Premium => {
-                    if k.reclassified {
-                        p.reclassified = true;
-                    } else {
-                        other = true;
-                    }
-                }
-                Some(_) => {}
-            }
-        }
-        for f in features {
-            match f {
-                Feature::CustomConnector => p.custom_connector = true,
-                Feature::Gateway => p.gateway = true,
-                Feature::DesktopFlow => p.desktop = true,
-                Feature::BusinessProcessFlow => p.business_process = true,
-            }
-            other = true;
-        }
-        // FLOW-25 / M365-2: made before the reclassification, premium only through reclassified connectors, and
-        // still inside the extended transition. Gateways were always premium (seed 000).
-        p.desktop_only =
-            p.desktop && connectors.is_empty() && features.iter().all(|f| *f == Feature::DesktopFlow);
-        p.made_before_reclassification = created.is_some_and(|c| c < terms.grandfather_created_before);
-        let only_reclassified = p.reclassified && !other && !p.unknown_connector;
-        let extended =
-            created.is_some_and(|c| c < terms.grandfather_created_before) && at < terms.grandfather_until;
-        p.grandfathered = only_reclassified && (extended || tenant_transition);
-        p.premium = (p.reclassified || other || p.unknown_connector) && !p.grandfathered;
-        p
-    };
+    let transition = tenant_transition(&catalog, &scenario, at);
 
     // Apps.
     let mut apps = Vec::with_capacity(scenario.apps.len());
     for (i, a) in scenario.apps.iter().enumerate() {
         let e = env(&|| format!("apps[{i}].environment"), &a.environment)?;
-        let mut p = premium_of(&a.connectors, &[], a.created);
+        let mut p = premium_of(&catalog, at, transition, &a.connectors, &[], a.created);
         if a.kind == crate::scenario::AppKind::ModelDriven {
             p.premium = true; // model-driven apps run on Dataverse, a premium capability
         }
@@ -466,8 +451,8 @@ pub(super) fn build(
             grandfathered: p.grandfathered,
             unknown_connectors: p.unknown_connector,
             embedded: a.embedded_in.is_some(),
-            complex_entity: entity_lookup(&a.entities, |f| f.0),
-            restricted_entity: entity_lookup(&a.entities, |f| f.1),
+            complex_entity: entities.lookup(&a.entities, |f| f.0),
+            restricted_entity: entities.lookup(&a.entities, |f| f.1),
             extends_dynamics: dynamics_app.is_some(),
             dynamics_app,
             users: app_users,
@@ -475,103 +460,33 @@ pub(super) fn build(
     }
 
     // Flows.
+    let ctx = FlowCtx {
+        catalog: &catalog,
+        at,
+        transition,
+        users: &user_ids,
+        envs: &env_ids,
+        apps: &app_ids,
+        app_list: &scenario.apps,
+        entities: &entities,
+        edited: &inp.edited,
+    };
     let mut flows = Vec::with_capacity(scenario.flows.len());
     for (i, f) in scenario.flows.iter().enumerate() {
-        let list = |key: &str, ids: &[String]| -> Result<Vec<UserIdx>, BuildError> {
-            ids.iter()
-                .enumerate()
-                .map(|(j, id)| user(&|| format!("flows[{i}].{key}[{j}]"), id))
-                .collect()
-        };
-        let d365_connector = f
-            .connectors
-            .iter()
-            .filter_map(|c| catalog.connector(c))
-            .any(|c| c.dynamics);
-        let dataverse = f
-            .connectors
-            .iter()
-            .filter_map(|c| catalog.connector(c))
-            .any(|c| c.dataverse);
-        let app = match &f.app {
-            Some(id) => Some(
-                app_ids
-                    .get(id)
-                    .map(AppIdx)
-                    .ok_or_else(|| err(format!("flows[{i}].app"), format!("unknown app `{id}`")))?,
-            ),
-            None => None,
-        };
-        // FLOW-9: in an app's context a flow uses the app's data sources; a premium connector of the flow's own
-        // (an unknown one counts as premium) takes it out of that context.
-        let app_sources_differ = app
-            .and_then(|a| scenario.apps.get(a.0 as usize))
-            .is_some_and(|a| !premium_within(&catalog, at, &f.connectors, &a.connectors));
-        flows.push(FlowRec {
-            id: f.id.as_str().into(),
-            env: env(&|| format!("flows[{i}].environment"), &f.environment)?,
-            trigger: f.trigger,
-            owner: user(&|| format!("flows[{i}].owner"), &f.owner)?,
-            co_owners: list("co_owners", &f.co_owners)?,
-            run_by: list("run_by", &f.run_by)?,
-            approvers: list("approvers", &f.approvers)?,
-            beneficiaries: list("beneficiaries", &f.beneficiaries)?,
-            premium: premium_of(&f.connectors, &f.features, f.created),
-            license: f.license,
-            coverage: Coverage::None,
-            machine_coverage: Coverage::None,
-            machine_cover: None,
-            has_children: false,
-            desktop_mode: f.desktop_mode,
-            parent: None,
-            in_context_of: None,
-            in_context_mismatch: false,
-            in_context_sources_differ: false,
-            app,
-            app_sources_differ,
-            triggered_from_app: f.triggered_from_app,
-            d365_data: d365_connector || (dataverse && entity_lookup(&f.entities, |x| x.2).is_some()),
-            complex_entity: entity_lookup(&f.entities, |x| x.0),
-            restricted_entity: entity_lookup(&f.entities, |x| x.1),
-            created: f.created,
-            enabled: f.enabled,
-            solution_aware: f.solution.is_some(),
-            edited: edited.get(f.id.as_str()).copied(),
-            request_addons: f.request_addons.unwrap_or(0),
-        });
+        flows.push(flow_rec(&ctx, i, f)?);
     }
-    let flow_ref = |key: &dyn Fn() -> String, id: &str| -> Result<FlowIdx, BuildError> {
-        flow_ids
-            .get(id)
-            .map(FlowIdx)
-            .ok_or_else(|| err(key(), format!("unknown flow `{id}`")))
-    };
     for (i, f) in scenario.flows.iter().enumerate() {
-        let parent = f
-            .parent
-            .as_deref()
-            .map(|id| flow_ref(&|| format!("flows[{i}].parent"), id))
-            .transpose()?;
-        let ctx = f
-            .in_context_of
-            .as_deref()
-            .map(|id| flow_ref(&|| format!("flows[{i}].in_context_of"), id))
-            .transpose()?;
-        let other = ctx.and_then(|c| scenario.flows.get(c.0 as usize));
-        let place_differs = other.is_some_and(|other| {
-            other.solution.is_none() || other.solution != f.solution || other.environment != f.environment
-        });
-        // FLOW-15 (seed 002): associated flows must also "use the same data sources"; the scenario's
-        // connectors stand for them, compared as sets (order, case and repeats aside).
-        let sources = |c: &[String]| -> std::collections::BTreeSet<String> {
-            c.iter().map(|x| x.trim().to_ascii_lowercase()).collect()
-        };
-        let sources_differ = other.is_some_and(|other| sources(&other.connectors) != sources(&f.connectors));
         if let Some(rec) = flows.get_mut(i) {
-            rec.parent = parent;
-            rec.in_context_of = ctx;
-            rec.in_context_mismatch = place_differs || sources_differ;
-            rec.in_context_sources_differ = !place_differs && sources_differ;
+            link_flow(&flow_ids, &scenario.flows, i, f, rec)?;
+        }
+    }
+    let targets: Vec<usize> = flows
+        .iter()
+        .filter_map(|f| f.in_context_of.map(|c| c.0 as usize))
+        .collect();
+    for t in targets {
+        if let Some(f) = flows.get_mut(t) {
+            f.context_target = true;
         }
     }
     // A parent cycle would make context resolution loop: refuse it.
@@ -592,15 +507,51 @@ pub(super) fn build(
 
     assign_capacity(&scenario, &mut envs, &mut flows);
 
-    // Tenant-wide units.
+    let non_interactive_users = scenario
+        .users
+        .iter()
+        .filter(|u| u.kind == UserKind::NonInteractive)
+        .count()
+        .try_into()
+        .unwrap_or(u32::MAX);
+    let tenant = tenant_rec(&inp, assigned, allocated, non_interactive_users)?;
+    let entity_ids: Vec<Box<str>> = scenario.entities.iter().map(|e| e.id.as_str().into()).collect();
+    Ok(Snapshot {
+        transition: scenario.tenant.transition_period,
+        reclassification_transition: transition,
+        catalog,
+        at,
+        users: users.into(),
+        envs: envs.into(),
+        apps: apps.into(),
+        flows: flows.into(),
+        entity_ids: Arc::new(entity_ids),
+        entities: Arc::new(entities),
+        tenant,
+        scenario,
+        user_ids,
+        env_ids,
+        app_ids,
+        flow_ids,
+    })
+}
+
+/// The tenant-wide units: what subscriptions give per SKU, and for a SKU with none, what is assigned and
+/// allocated; with the pool of the non-licensed principals (REQ-2).
+pub(super) fn tenant_rec(
+    inp: &Inputs<'_>,
+    assigned: HashMap<SkuIdx, u64>,
+    allocated: HashMap<SkuIdx, u64>,
+    non_interactive_users: u32,
+) -> Result<TenantRec, BuildError> {
     let mut units: HashMap<SkuIdx, u64> = HashMap::new();
-    let mut subscribed: Vec<SkuIdx> = activity.keys().copied().collect();
+    let mut subscribed: Vec<SkuIdx> = inp.activity.keys().copied().collect();
     subscribed.sort();
-    for (s, a) in &activity {
+    for (s, a) in &inp.activity {
         units.insert(*s, a.active_units);
     }
     for (s, n) in assigned.iter().chain(allocated.iter()) {
-        if !activity.contains_key(s) {
+        if !inp.activity.contains_key(s) {
             let u = units.entry(*s).or_insert(0);
             *u = u.checked_add(*n).ok_or_else(|| {
                 err(
@@ -610,40 +561,264 @@ pub(super) fn build(
             })?;
         }
     }
-
-    let (pool, pool_line) = nonlicensed_pool(&catalog, &units);
-    let non_interactive_users = scenario
-        .users
-        .iter()
-        .filter(|u| u.kind == UserKind::NonInteractive)
-        .count()
-        .try_into()
-        .unwrap_or(u32::MAX);
-    let entity_ids: Vec<Box<str>> = scenario.entities.iter().map(|e| e.id.as_str().into()).collect();
-    Ok(Snapshot {
-        transition: scenario.tenant.transition_period,
-        catalog,
-        at,
-        users,
-        envs,
-        apps,
-        flows,
-        entity_ids,
-        tenant: TenantRec {
-            nonlicensed_pool: pool,
-            nonlicensed_line: pool_line,
-            units,
-            assigned,
-            allocated,
-            subscribed,
-            non_interactive_users,
-        },
-        scenario,
-        user_ids,
-        env_ids,
-        app_ids,
-        flow_ids,
+    let (pool, pool_line) = nonlicensed_pool(inp.catalog, &units);
+    Ok(TenantRec {
+        nonlicensed_pool: pool,
+        nonlicensed_line: pool_line,
+        units,
+        assigned,
+        allocated,
+        subscribed,
+        non_interactive_users,
     })
+}
+
+/// The entities' ids and flags (complex logic, restricted, Dynamics 365).
+#[derive(Debug)]
+pub(crate) struct Entities {
+    ids: Interner,
+    flags: Vec<(bool, bool, bool)>,
+}
+
+impl Entities {
+    pub(super) fn new(list: &Chunked<Entity>) -> Result<Entities, BuildError> {
+        let ids = intern("entities", list.iter().map(|e| e.id.as_str()))?;
+        let flags = list
+            .iter()
+            .map(|e| {
+                let complex = e
+                    .complex_logic
+                    .iter()
+                    .any(|l| matches!(l, Logic::SyncPlugin | Logic::RealtimeWorkflow));
+                (complex, e.restricted, e.dynamics)
+            })
+            .collect();
+        Ok(Entities { ids, flags })
+    }
+
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.ids.get(id).is_some()
+    }
+
+    /// The first of `ids` whose flags `pick` says yes to.
+    fn lookup(&self, ids: &[String], pick: fn(&(bool, bool, bool)) -> bool) -> Option<u32> {
+        ids.iter()
+            .filter_map(|id| self.ids.get(id))
+            .find(|i| self.flags.get(*i as usize).is_some_and(pick))
+    }
+}
+
+/// Made before the reclassification with a reclassified connector: what puts a tenant in the transition (M365-2).
+pub(super) fn used_before(catalog: &Catalog, connectors: &[String], created: Option<NaiveDate>) -> bool {
+    created.is_some_and(|c| c < catalog.terms.reclassification_date)
+        && connectors
+            .iter()
+            .any(|c| catalog.connector(c).is_some_and(|k| k.reclassified))
+}
+
+/// M365-2, seed 000: "Tijdens de overgangsperiode kunnen klanten extra apps en stromen blijven maken met behulp
+/// van deze connectors" (during the transition customers may keep building apps and flows with these
+/// connectors). The transition is the tenant's: it applies when some app or flow made before the
+/// reclassification used a reclassified connector, and lasts until 2020-10-01 or the end of the tenant's
+/// Microsoft 365 term, whichever is later. It covers every reclassified connector, not only the ones used.
+pub(super) fn tenant_transition(catalog: &Catalog, scenario: &Scenario, at: NaiveDate) -> bool {
+    let terms = &catalog.terms;
+    let until = scenario
+        .tenant
+        .m365_term_end
+        .map_or(terms.tenant_transition_until, |end| {
+            end.max(terms.tenant_transition_until)
+        });
+    at < until
+        && (scenario
+            .apps
+            .iter()
+            .any(|a| used_before(catalog, &a.connectors, a.created))
+            || scenario
+                .flows
+                .iter()
+                .any(|f| used_before(catalog, &f.connectors, f.created)))
+}
+
+/// What makes an app or a flow premium, from its connectors and features.
+fn premium_of(
+    catalog: &Catalog,
+    at: NaiveDate,
+    tenant_transition: bool,
+    connectors: &[String],
+    features: &[Feature],
+    created: Option<NaiveDate>,
+) -> Premium {
+    let terms = &catalog.terms;
+    let mut p = Premium::default();
+    let mut other = false;
+    for c in connectors {
+        match catalog.connector(c) {
+            None => p.unknown_connector = true,
+            Some(k) if k.tier_on(at) == Tier::Premium => {
+                if k.reclassified {
+                    p.reclassified = true;
+                } else {
+                    other = true;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    for f in features {
+        match f {
+            Feature::CustomConnector => p.custom_connector = true,
+            Feature::Gateway => p.gateway = true,
+            Feature::DesktopFlow => p.desktop = true,
+            Feature::BusinessProcessFlow => p.business_process = true,
+        }
+        other = true;
+    }
+    // FLOW-25 / M365-2: made before the reclassification, premium only through reclassified connectors, and
+    // still inside the extended transition. Gateways were always premium (seed 000).
+    p.desktop_only =
+        p.desktop && connectors.is_empty() && features.iter().all(|f| *f == Feature::DesktopFlow);
+    p.made_before_reclassification = created.is_some_and(|c| c < terms.grandfather_created_before);
+    let only_reclassified = p.reclassified && !other && !p.unknown_connector;
+    let extended =
+        created.is_some_and(|c| c < terms.grandfather_created_before) && at < terms.grandfather_until;
+    p.grandfathered = only_reclassified && (extended || tenant_transition);
+    p.premium = (p.reclassified || other || p.unknown_connector) && !p.grandfathered;
+    p
+}
+
+/// What a flow's record reads besides the flow.
+pub(super) struct FlowCtx<'a> {
+    pub(super) catalog: &'a Catalog,
+    pub(super) at: NaiveDate,
+    pub(super) transition: bool,
+    pub(super) users: &'a Interner,
+    pub(super) envs: &'a Interner,
+    pub(super) apps: &'a Interner,
+    pub(super) app_list: &'a Chunked<App>,
+    pub(super) entities: &'a Entities,
+    pub(super) edited: &'a foldhash::HashMap<&'a str, NaiveDate>,
+}
+
+/// A flow's record, before its links to other flows ([`link_flow`]) and its share of capacity.
+pub(super) fn flow_rec(ctx: &FlowCtx<'_>, i: usize, f: &Flow) -> Result<FlowRec, BuildError> {
+    let (catalog, at) = (ctx.catalog, ctx.at);
+    let user = |key: &dyn Fn() -> String, id: &str| -> Result<UserIdx, BuildError> {
+        ctx.users
+            .get(id)
+            .map(UserIdx)
+            .ok_or_else(|| err(key(), format!("unknown user `{id}`")))
+    };
+    let list = |key: &str, ids: &[String]| -> Result<Vec<UserIdx>, BuildError> {
+        ids.iter()
+            .enumerate()
+            .map(|(j, id)| user(&|| format!("flows[{i}].{key}[{j}]"), id))
+            .collect()
+    };
+    let d365_connector = f
+        .connectors
+        .iter()
+        .filter_map(|c| catalog.connector(c))
+        .any(|c| c.dynamics);
+    let dataverse = f
+        .connectors
+        .iter()
+        .filter_map(|c| catalog.connector(c))
+        .any(|c| c.dataverse);
+    let app = match &f.app {
+        Some(id) => Some(
+            ctx.apps
+                .get(id)
+                .map(AppIdx)
+                .ok_or_else(|| err(format!("flows[{i}].app"), format!("unknown app `{id}`")))?,
+        ),
+        None => None,
+    };
+    // FLOW-9: in an app's context a flow uses the app's data sources; a premium connector of the flow's own
+    // (an unknown one counts as premium) takes it out of that context.
+    let app_sources_differ = app
+        .and_then(|a| ctx.app_list.get(a.0 as usize))
+        .is_some_and(|a| !premium_within(catalog, at, &f.connectors, &a.connectors));
+    let env = ctx.envs.get(&f.environment).map(EnvIdx).ok_or_else(|| {
+        err(
+            format!("flows[{i}].environment"),
+            format!("unknown environment `{}`", f.environment),
+        )
+    })?;
+    Ok(FlowRec {
+        id: f.id.as_str().into(),
+        env,
+        trigger: f.trigger,
+        owner: user(&|| format!("flows[{i}].owner"), &f.owner)?,
+        co_owners: list("co_owners", &f.co_owners)?,
+        run_by: list("run_by", &f.run_by)?,
+        approvers: list("approvers", &f.approvers)?,
+        beneficiaries: list("beneficiaries", &f.beneficiaries)?,
+        premium: premium_of(catalog, at, ctx.transition, &f.connectors, &f.features, f.created),
+        license: f.license,
+        coverage: Coverage::None,
+        machine_coverage: Coverage::None,
+        machine_cover: None,
+        has_children: false,
+        desktop_mode: f.desktop_mode,
+        parent: None,
+        in_context_of: None,
+        in_context_mismatch: false,
+        in_context_sources_differ: false,
+        context_target: false,
+        app,
+        app_sources_differ,
+        triggered_from_app: f.triggered_from_app,
+        d365_data: d365_connector || (dataverse && ctx.entities.lookup(&f.entities, |x| x.2).is_some()),
+        complex_entity: ctx.entities.lookup(&f.entities, |x| x.0),
+        restricted_entity: ctx.entities.lookup(&f.entities, |x| x.1),
+        created: f.created,
+        enabled: f.enabled,
+        solution_aware: f.solution.is_some(),
+        edited: ctx.edited.get(f.id.as_str()).copied(),
+        request_addons: f.request_addons.unwrap_or(0),
+    })
+}
+
+/// A flow's parent and the flow it runs in the context of (FLOW-15).
+pub(super) fn link_flow(
+    flow_ids: &Interner,
+    list: &Chunked<Flow>,
+    i: usize,
+    f: &Flow,
+    rec: &mut FlowRec,
+) -> Result<(), BuildError> {
+    let flow_ref = |key: &dyn Fn() -> String, id: &str| -> Result<FlowIdx, BuildError> {
+        flow_ids
+            .get(id)
+            .map(FlowIdx)
+            .ok_or_else(|| err(key(), format!("unknown flow `{id}`")))
+    };
+    let parent = f
+        .parent
+        .as_deref()
+        .map(|id| flow_ref(&|| format!("flows[{i}].parent"), id))
+        .transpose()?;
+    let ctx = f
+        .in_context_of
+        .as_deref()
+        .map(|id| flow_ref(&|| format!("flows[{i}].in_context_of"), id))
+        .transpose()?;
+    let other = ctx.and_then(|c| list.get(c.0 as usize));
+    let place_differs = other.is_some_and(|other| {
+        other.solution.is_none() || other.solution != f.solution || other.environment != f.environment
+    });
+    // FLOW-15 (seed 002): associated flows must also "use the same data sources"; the scenario's
+    // connectors stand for them, compared as sets (order, case and repeats aside).
+    let sources = |c: &[String]| -> std::collections::BTreeSet<String> {
+        c.iter().map(|x| x.trim().to_ascii_lowercase()).collect()
+    };
+    let sources_differ = other.is_some_and(|other| sources(&other.connectors) != sources(&f.connectors));
+    rec.parent = parent;
+    rec.in_context_of = ctx;
+    rec.in_context_mismatch = place_differs || sources_differ;
+    rec.in_context_sources_differ = !place_differs && sources_differ;
+    Ok(())
 }
 
 /// REQ-2: the non-licensed principals' pool is the largest of the pools the tenant's product lines give (a

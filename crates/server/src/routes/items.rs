@@ -6,10 +6,10 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use entitle_core::Scenario;
 use entitle_core::scenario::{
     App, Entity, Environment, Flow, LicenseRequest, RequestState, Subscription, User,
 };
+use entitle_core::{Chunked, Scenario};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -30,12 +30,16 @@ pub trait Item: Serialize + DeserializeOwned + Clone + Default + PartialEq + Sen
     /// As the URL names it.
     const URL: &'static str = Self::SECTION;
     const FAMILY: Family;
-    fn list(s: &Scenario) -> &Vec<Self>;
-    fn list_mut(s: &mut Scenario) -> &mut Vec<Self>;
+    fn list(s: &Scenario) -> &Chunked<Self>;
+    fn list_mut(s: &mut Scenario) -> &mut Chunked<Self>;
     /// Its id; `index` for items that may lack one (subscriptions).
     fn id(&self, index: usize) -> String;
     /// Gives a new item an id if it has none (subscriptions).
     fn name_new(&mut self, _taken: &dyn Fn(&str) -> bool) {}
+    /// Whether the item's own id is `id` (no copy made: a lookup compares it with every item of the list).
+    fn has_id(&self, id: &str) -> bool {
+        self.id(usize::MAX) == id
+    }
     fn scope(&self) -> Scope<'_> {
         Scope::default()
     }
@@ -112,10 +116,10 @@ impl Item for LicenseRequest {
     const SECTION: &'static str = "license_requests";
     const URL: &'static str = "license-requests";
     const FAMILY: Family = Family::LicenseRequests;
-    fn list(s: &Scenario) -> &Vec<Self> {
+    fn list(s: &Scenario) -> &Chunked<Self> {
         &s.license_requests
     }
-    fn list_mut(s: &mut Scenario) -> &mut Vec<Self> {
+    fn list_mut(s: &mut Scenario) -> &mut Chunked<Self> {
         &mut s.license_requests
     }
     fn id(&self, _index: usize) -> String {
@@ -145,14 +149,17 @@ macro_rules! item {
             const SECTION: &'static str = stringify!($section);
             const FAMILY: Family = $family;
             $(const GUARDED: &'static [(&'static str, Family)] = $guarded;)?
-            fn list(s: &Scenario) -> &Vec<Self> {
+            fn list(s: &Scenario) -> &Chunked<Self> {
                 &s.$section
             }
-            fn list_mut(s: &mut Scenario) -> &mut Vec<Self> {
+            fn list_mut(s: &mut Scenario) -> &mut Chunked<Self> {
                 &mut s.$section
             }
             fn id(&self, _index: usize) -> String {
                 self.id.clone()
+            }
+            fn has_id(&self, id: &str) -> bool {
+                self.id == id
             }
             fn scope(&self) -> Scope<'_> {
                 let $x = self;
@@ -192,10 +199,10 @@ impl Item for Subscription {
     const KIND: &'static str = "subscription";
     const SECTION: &'static str = "subscriptions";
     const FAMILY: Family = Family::Subscriptions;
-    fn list(s: &Scenario) -> &Vec<Self> {
+    fn list(s: &Scenario) -> &Chunked<Self> {
         &s.subscriptions
     }
-    fn list_mut(s: &mut Scenario) -> &mut Vec<Self> {
+    fn list_mut(s: &mut Scenario) -> &mut Chunked<Self> {
         &mut s.subscriptions
     }
     /// A subscription without an `id` is addressed by its position.
@@ -236,7 +243,7 @@ pub fn etag_of<T: Serialize>(item: &T) -> String {
 
 fn find<T: Item>(s: &Scenario, id: &str) -> Option<usize> {
     let list = T::list(s);
-    list.iter().position(|x| x.id(usize::MAX) == id).or_else(|| {
+    list.iter().position(|x| x.has_id(id)).or_else(|| {
         // Subscriptions without an id, by position.
         id.parse::<usize>()
             .ok()

@@ -10,8 +10,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use entitle_core::Scenario;
 use entitle_core::scenario::Tenant;
+use entitle_core::{Chunked, Scenario};
 use serde::Serialize;
 
 /// The lists of a scenario that are stored as rows, in the order of [`Scenario`]'s fields.
@@ -178,7 +178,7 @@ pub fn whole(s: &Scenario) -> Result<(Rows, Ords), serde_json::Error> {
     macro_rules! each {
         ($($i:literal $f:ident),*) => {$(
             if !s.$f.is_empty() {
-                let (rows, list) = rewrite(KINDS[$i], &s.$f)?;
+                let (rows, list) = rewrite(KINDS[$i], s.$f.len(), |i| s.$f.get(i))?;
                 ords.lists[$i] = list;
                 lists.push(rows);
             }
@@ -194,12 +194,13 @@ pub fn whole(s: &Scenario) -> Result<(Rows, Ords), serde_json::Error> {
     ))
 }
 
-fn bodies<T: Serialize>(
-    items: &[T],
+/// The bodies of the items `which` names (ordinal, index), each found by `item`.
+fn bodies<'a, T: Serialize + 'a>(
+    item: impl Fn(usize) -> Option<&'a T>,
     which: impl Iterator<Item = (i64, usize)>,
 ) -> Result<Vec<(i64, String)>, serde_json::Error> {
     which
-        .filter_map(|(ord, i)| items.get(i).map(|item| (ord, item)))
+        .filter_map(|(ord, i)| item(i).map(|item| (ord, item)))
         .map(|(ord, item)| Ok((ord, serde_json::to_string(item)?)))
         .collect()
 }
@@ -232,40 +233,75 @@ pub fn diff(old: &Scenario, ords: &Ords, new: &Scenario) -> Result<(Rows, Ords),
 /// One list's rows and its new ordinals.
 type ListDiff = (KindRows, Arc<Vec<i64>>);
 
-/// One list's rows, or `None` when it did not change.
-fn diff_list<T: Keyed>(
+/// One list's rows, or `None` when it did not change. Only the chunks the two versions do not share are
+/// compared ([`Chunked::differing`]): a write that patched or appended a few items costs those items, not the
+/// list.
+fn diff_list<T: Keyed + Clone>(
     kind: &'static str,
-    old: &[T],
+    old: &Chunked<T>,
     ords: &Arc<Vec<i64>>,
-    new: &[T],
+    new: &Chunked<T>,
 ) -> Result<Option<ListDiff>, serde_json::Error> {
     if ords.len() != old.len() {
         // Never expected: memory and store disagree on the list. Writing it whole puts them back in step.
-        return rewrite(kind, new).map(Some);
+        return rewrite(kind, new.len(), |i| new.get(i)).map(Some);
     }
-    if old.len() == new.len() {
-        // The common case (an item replaced or patched): update the rows of the items that differ, in place —
-        // unless an item took another's place (one inserted and one deleted), which the alignment below handles.
-        let changed: Vec<(i64, usize)> = (0..new.len())
-            .filter(|&i| old.get(i) != new.get(i))
-            .filter_map(|i| ords.get(i).map(|&o| (o, i)))
-            .collect();
-        if changed.is_empty() {
-            return Ok(None);
-        }
-        let in_place = changed
-            .iter()
-            .all(|&(_, i)| old.get(i).and_then(Keyed::key) == new.get(i).and_then(Keyed::key));
-        if in_place {
-            let rows = KindRows {
-                kind,
-                clear: false,
-                delete: Vec::new(),
-                put: bodies(new, changed.into_iter())?,
-            };
-            return Ok(Some((rows, Arc::clone(ords))));
+    if let Some(changed) = old.differing(new, FEW) {
+        if old.len() == new.len() {
+            if changed.is_empty() {
+                return Ok(None);
+            }
+            // The common case (an item replaced or patched): update the rows of the items that differ, in
+            // place — unless an item took another's place, which the alignment below handles.
+            let in_place = changed
+                .iter()
+                .all(|&i| old.get(i).and_then(Keyed::key) == new.get(i).and_then(Keyed::key));
+            if in_place {
+                let which = changed.iter().filter_map(|&i| ords.get(i).map(|&o| (o, i)));
+                let rows = KindRows {
+                    kind,
+                    clear: false,
+                    delete: Vec::new(),
+                    put: bodies(|i| new.get(i), which)?,
+                };
+                return Ok(Some((rows, Arc::clone(ords))));
+            }
+        } else if changed.is_empty() && new.len() > old.len() {
+            // Items appended at the end (a POST): each gets a row after the last one.
+            let last = ords.last().copied().unwrap_or(0);
+            let added: Option<Vec<i64>> = (1..=(new.len() - old.len()) as i64)
+                .map(|m| last.checked_add(SPACING.checked_mul(m)?))
+                .collect();
+            if let Some(added) = added {
+                let which = added.iter().copied().zip(old.len()..);
+                let rows = KindRows {
+                    kind,
+                    clear: false,
+                    delete: Vec::new(),
+                    put: bodies(|i| new.get(i), which)?,
+                };
+                let mut list = Vec::with_capacity(new.len());
+                list.extend_from_slice(ords);
+                list.extend(added);
+                return Ok(Some((rows, Arc::new(list))));
+            }
         }
     }
+    let old: Vec<&T> = old.iter().collect();
+    let new: Vec<&T> = new.iter().collect();
+    align(kind, &old, ords, &new)
+}
+
+/// How many differing items [`diff_list`] looks for before it aligns the lists instead.
+const FEW: usize = 64;
+
+/// The rows of a list whose items moved (inserted or deleted in the middle): the two versions aligned by key.
+fn align<T: Keyed>(
+    kind: &'static str,
+    old: &[&T],
+    ords: &Arc<Vec<i64>>,
+    new: &[&T],
+) -> Result<Option<ListDiff>, serde_json::Error> {
     let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
     let room = old.len().min(new.len()) - prefix;
     let suffix = old
@@ -281,7 +317,7 @@ fn diff_list<T: Keyed>(
     let mid_ords = ords.get(prefix..old_end).unwrap_or_default();
     // Align the middles: equal items keep their row, items with the same key are updated, items whose key is
     // gone are deleted, the rest are inserted.
-    let new_keys: HashSet<&str> = new_mid.iter().filter_map(Keyed::key).collect();
+    let new_keys: HashSet<&str> = new_mid.iter().filter_map(|x| x.key()).collect();
     let mut placed: Vec<Option<i64>> = Vec::with_capacity(new_mid.len());
     let mut updated: Vec<usize> = Vec::new();
     let mut delete = Vec::new();
@@ -316,7 +352,7 @@ fn diff_list<T: Keyed>(
         .unwrap_or(0);
     let above = ords.get(old_end).copied();
     let Some(filled) = fill(&placed, below, above) else {
-        return rewrite(kind, new).map(Some);
+        return rewrite(kind, new.len(), |i| new.get(i).copied()).map(Some);
     };
     let inserted = placed
         .iter()
@@ -326,7 +362,7 @@ fn diff_list<T: Keyed>(
     let mut put_at: Vec<usize> = updated.into_iter().chain(inserted).collect();
     put_at.sort_unstable();
     let put = bodies(
-        new_mid,
+        |j| new_mid.get(j).copied(),
         put_at.into_iter().filter_map(|j| filled.get(j).map(|&o| (o, j))),
     )?;
     let mut list = Vec::with_capacity(new.len());
@@ -383,17 +419,19 @@ fn fill(placed: &[Option<i64>], below: i64, above: Option<i64>) -> Option<Vec<i6
     Some(out)
 }
 
-/// A list written whole: every row deleted first, then each item at fresh ordinals.
-fn rewrite<T: Serialize>(
+/// A list written whole (`len` items, each found by `item`): every row deleted first, then each item at fresh
+/// ordinals.
+fn rewrite<'a, T: Serialize + 'a>(
     kind: &'static str,
-    new: &[T],
+    len: usize,
+    item: impl Fn(usize) -> Option<&'a T>,
 ) -> Result<(KindRows, Arc<Vec<i64>>), serde_json::Error> {
-    let list = spaced(new.len());
+    let list = spaced(len);
     let rows = KindRows {
         kind,
         clear: true,
         delete: Vec::new(),
-        put: bodies(new, list.iter().copied().zip(0..))?,
+        put: bodies(item, list.iter().copied().zip(0..))?,
     };
     Ok((rows, Arc::new(list)))
 }
@@ -461,7 +499,7 @@ pub fn split(document: &str) -> Result<(String, Vec<KindRows>), serde_json::Erro
         let Some(serde_json::Value::Array(items)) = doc.remove(kind) else {
             continue;
         };
-        lists.push(rewrite(kind, &items)?.0);
+        lists.push(rewrite(kind, items.len(), |i| items.get(i))?.0);
     }
     Ok((serde_json::Value::Object(doc).to_string(), lists))
 }
@@ -490,7 +528,7 @@ mod tests {
     fn scenario(flows: Vec<Flow>) -> Scenario {
         let mut s = Scenario::default();
         s.tenant.id = "t".to_owned();
-        s.flows = flows;
+        s.flows = flows.into();
         s
     }
 
