@@ -2,7 +2,8 @@
 # Write latency on a big tenant (issue 11's acceptance): BIN serve on a temporary SQLite store (every commit
 # fsynced), a tenant from `entitle generate` (FLOWS flows, USERS users, ENVS environments), then N sequential writes
 # of each kind over one keep-alive connection — Graph `assignLicense`, POST flow, PATCH flow with If-Match — and
-# N rejected writes (a flow whose owner does not exist: 422), then N PATCHes spread over 4 connections. The fsync
+# N rejected writes (a flow whose owner does not exist: 422), N dry-run `assignLicense` (answered with the
+# decisions they would flip), then N PATCHes spread over 4 connections. The fsync
 # of a small file in the same data dir is measured in the same run, as the floor. Prints medians, p99, max (ms).
 #
 #   scripts/write-bench.sh target/release/entitle [FLOWS=100000] [USERS=20000] [ENVS=1000] [N=1000]
@@ -91,6 +92,12 @@ for i in range(n):
     s, _, text, ms = call(c, "POST", "/flows", body)
     ok += s in (409, 422); times.append(ms); note("rejected", s, (409, 422), text)
 results["rejected"] = summary("rejected POST flow (unknown owner)", times, ok, "409/422")
+times, ok = [], 0
+for i in range(n):
+    body = {"addLicenses": [{"skuId": "power-apps-per-user"}], "removeLicenses": []}
+    s, _, text, ms = call(c, "POST", f"/users/user-{i % users}/assignLicense?dry_run=true", body)
+    ok += s == 200; times.append(ms); note("dry run", s, (200,), text)
+results["dry"] = summary("dry-run assignLicense (with its flips)", times, ok, 200)
 # 4 connections, N PATCHes in all.
 lat, oks, lock = [], [0], threading.Lock()
 def worker(k):

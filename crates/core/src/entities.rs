@@ -9,7 +9,7 @@ use crate::apps::decide_app;
 use crate::flows::decide_flow;
 use crate::rule::Rule;
 use crate::scenario::Logic;
-use crate::snapshot::{BuildError, Snapshot};
+use crate::snapshot::{BuildError, Snapshot, UserIdx};
 
 /// A change to an entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +42,12 @@ pub struct Impact {
 }
 
 /// Every flow decision and every app decision for the app's listed users that differs between two snapshots
-/// of the same tenant (matched by id).
+/// of the same tenant (matched by id). When `after` was patched from `before` by a write, only the decisions that
+/// read what the write changed are compared ([`flips_of_patch`]); otherwise every one.
 pub fn flips(before: &Snapshot, after: &Snapshot) -> Vec<Flip> {
+    if let Some(t) = after.touched_since(before) {
+        return flips_of_patch(before, after, t);
+    }
     let mut out = Vec::new();
     for (i, f) in before.flows() {
         let Some(j) = after.flow_idx(&f.id) else { continue };
@@ -75,6 +79,99 @@ pub fn flips(before: &Snapshot, after: &Snapshot) -> Vec<Flip> {
                     allowed_before: a,
                     allowed_after: b,
                 });
+            }
+        }
+    }
+    out
+}
+
+/// [`flips`] of a patch: the flows it changed, the flows that name a user it changed (as owner, co-owner,
+/// runner, approver or beneficiary), every flow linked to one of those through parents and contexts (a decision
+/// reads the users of the flow it runs in the context of), and the app decisions of the changed users. The
+/// same list, in the same order, as comparing every decision (the property test
+/// `patched_snapshots_decide_as_built_ones` checks it).
+fn flips_of_patch(before: &Snapshot, after: &Snapshot, t: &crate::snapshot::Touched) -> Vec<Flip> {
+    let users: std::collections::HashSet<UserIdx> = t
+        .users
+        .iter()
+        .filter_map(|&i| u32::try_from(i).ok().map(UserIdx))
+        .collect();
+    let names = |f: &crate::snapshot::FlowRec| {
+        [f.owner]
+            .iter()
+            .chain(&f.co_owners)
+            .chain(&f.run_by)
+            .chain(&f.approvers)
+            .chain(&f.beneficiaries)
+            .any(|u| users.contains(u))
+    };
+    let n = before.flows.len();
+    let mut marked: Vec<bool> = (0..n).map(|i| before.flows.get(i).is_some_and(&names)).collect();
+    for &i in &t.flows {
+        if let Some(m) = marked.get_mut(i) {
+            *m = true;
+        }
+    }
+    // Linked flows, both ways, until nothing more is marked (each pass reaches one link further).
+    if marked.iter().any(|m| *m) {
+        loop {
+            let mut more = false;
+            for (i, f) in before.flows() {
+                for other in [f.parent, f.in_context_of].into_iter().flatten() {
+                    let (a, b) = (i.0 as usize, other.0 as usize);
+                    let (ma, mb) = (marked.get(a).copied(), marked.get(b).copied());
+                    if let (Some(ma), Some(mb)) = (ma, mb)
+                        && ma != mb
+                    {
+                        for k in [a, b] {
+                            if let Some(m) = marked.get_mut(k) {
+                                *m = true;
+                            }
+                        }
+                        more = true;
+                    }
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, f) in before
+        .flows()
+        .filter(|(i, _)| marked.get(i.0 as usize).copied().unwrap_or(false))
+    {
+        let (a, b) = (
+            decide_flow(before, i, None).allowed,
+            decide_flow(after, i, None).allowed,
+        );
+        if a != b {
+            out.push(Flip {
+                kind: "flow",
+                id: f.id.to_string(),
+                user: None,
+                allowed_before: a,
+                allowed_after: b,
+            });
+        }
+    }
+    if !users.is_empty() {
+        for (i, app) in before.apps() {
+            for u in app.users.iter().filter(|u| users.contains(u)) {
+                let (a, b) = (
+                    decide_app(before, i, *u).allowed,
+                    decide_app(after, i, *u).allowed,
+                );
+                if a != b {
+                    out.push(Flip {
+                        kind: "app",
+                        id: app.id.to_string(),
+                        user: Some(before.user_id(*u).to_owned()),
+                        allowed_before: a,
+                        allowed_after: b,
+                    });
+                }
             }
         }
     }

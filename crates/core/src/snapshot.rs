@@ -7,8 +7,8 @@
 mod build;
 mod patch;
 
-pub(crate) use patch::Delta;
 pub use patch::Refusal;
+pub(crate) use patch::{Delta, Touched};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -308,6 +308,11 @@ pub struct Snapshot {
     pub(crate) flows: Chunked<FlowRec>,
     pub(crate) entity_ids: Arc<Vec<Box<str>>>,
     pub(crate) entities: Arc<build::Entities>,
+    /// This snapshot's number, unique in the process: what a patched snapshot names its base by.
+    pub(crate) stamp: u64,
+    /// For a snapshot patched from another: that one's stamp, and the users and flows the patch changed in
+    /// place (what a dry run's flips are worked out from; see [`crate::entities::flips`]).
+    pub(crate) touched: Option<Arc<Touched>>,
     pub(crate) tenant: TenantRec,
     user_ids: Interner,
     env_ids: Interner,
@@ -389,6 +394,11 @@ impl Snapshot {
     }
     pub fn flows(&self) -> impl ExactSizeIterator<Item = (FlowIdx, &FlowRec)> {
         self.flows.iter().enumerate().map(|(i, f)| (FlowIdx(i as u32), f))
+    }
+
+    /// What a patch changed in place, when this snapshot was patched from `base` itself.
+    pub(crate) fn touched_since(&self, base: &Snapshot) -> Option<&Touched> {
+        self.touched.as_deref().filter(|t| t.base == base.stamp)
     }
 
     /// An entity of this id is declared.

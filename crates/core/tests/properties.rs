@@ -1841,8 +1841,8 @@ proptest! {
 
     /// Issue 11, incremental snapshots: after any sequence of writes, the snapshot each write's
     /// [`Snapshot::advance`] made from the one before (patched where the change is local) holds the same records
-    /// and answers every flow and app decision exactly as a snapshot built from scratch; a write one refuses,
-    /// the other refuses with the same problems.
+    /// and answers every flow and app decision exactly as a snapshot built from scratch, with the same flips
+    /// against the snapshot before; a write one refuses, the other refuses with the same problems.
     #[test]
     fn patched_snapshots_decide_as_built_ones(spec in tenant_spec(), writes in prop::collection::vec(write(), 1..12)) {
         let mut current = build(scenario(&spec));
@@ -1860,6 +1860,12 @@ proptest! {
                     prop_assert_eq!(records(&advanced), records(&full), "records after {:?}", w);
                     prop_assert_eq!(answers(&advanced), answers(&full), "decisions after {:?}", w);
                     prop_assert_eq!(advanced.scenario(), full.scenario());
+                    // A dry run's flips, from the patch alone, are those of comparing every decision.
+                    prop_assert_eq!(
+                        entitle_core::entities::flips(&current, &advanced),
+                        entitle_core::entities::flips(&current, &full),
+                        "flips of {:?}", w
+                    );
                     current = advanced;
                 }
                 (Err(a), Err(b)) => prop_assert_eq!(a, b, "refusals of {:?}", w),

@@ -367,10 +367,17 @@ pub async fn write(
                 within_bought(&cur.snapshot, &next, &m.blame)?;
                 let checked = started.elapsed();
                 if req.dry_run {
+                    let flips = flips(&cur.snapshot, &next);
+                    tracing::debug!(
+                        tenant = %slot.id,
+                        apply_ms = applied.as_secs_f64() * 1e3,
+                        check_and_flips_ms = (started.elapsed() - applied).as_secs_f64() * 1e3,
+                        "dry run prepared"
+                    );
                     return Ok(Prepared::DryRun(json!({
                         "dry_run": true,
                         "changes": changes_json(&m.changes),
-                        "flips": flips(&cur.snapshot, &next),
+                        "flips": flips,
                     })));
                 }
                 // Only what changed is stored (issue 11).

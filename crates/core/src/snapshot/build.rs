@@ -527,6 +527,8 @@ pub(super) fn build(
         flows: flows.into(),
         entity_ids: Arc::new(entity_ids),
         entities: Arc::new(entities),
+        stamp: super::patch::stamp(),
+        touched: None,
         tenant,
         scenario,
         user_ids,

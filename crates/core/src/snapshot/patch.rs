@@ -107,6 +107,21 @@ fn count(catalog: &crate::Catalog, u: &User, assigned: &mut HashMap<SkuIdx, u64>
     }
 }
 
+/// A new snapshot's [`Snapshot::stamp`].
+pub(super) fn stamp() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The users and flows a patch changed in place (by index, the same in both snapshots), and the snapshot it
+/// was patched from.
+#[derive(Debug)]
+pub(crate) struct Touched {
+    pub(crate) base: u64,
+    pub(crate) users: Vec<usize>,
+    pub(crate) flows: Vec<usize>,
+}
+
 /// Why a changed scenario was refused: the checks' problems, or (never expected after them) a reference the
 /// snapshot could not resolve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +253,12 @@ impl Snapshot {
             flows,
             entity_ids: std::sync::Arc::clone(&self.entity_ids),
             entities: std::sync::Arc::clone(&self.entities),
+            stamp: stamp(),
+            touched: Some(std::sync::Arc::new(Touched {
+                base: self.stamp,
+                users: delta.users.changed.clone(),
+                flows: delta.flows.changed.clone(),
+            })),
             tenant,
             user_ids,
             env_ids: self.env_ids.clone(),
