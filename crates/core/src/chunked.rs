@@ -6,8 +6,8 @@
 //! as fast as over a `Vec`. Comparing two versions skips every chunk they share ([`Chunked::differing`]), which
 //! is how a write finds what it changed without being told.
 //!
-//! Every chunk but the last holds exactly [`CHUNK`] items and the last holds at least one: item `i` is always at
-//! `chunks[i / CHUNK][i % CHUNK]`.
+//! Every chunk but the last holds exactly [`CHUNK`] items, and the last (the tail) fewer: item `i` is always at
+//! `[i / CHUNK][i % CHUNK]`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,15 +21,22 @@ const SHIFT: u32 = CHUNK.trailing_zeros();
 const MASK: usize = CHUNK - 1;
 
 /// A list of `T` in shared chunks (see the module's doc).
+///
+/// Full chunks are `Arc<[T]>`, so that reading item `i` is two dependent loads, as close to a `Vec` as shared
+/// memory gets (the decision path reads records this way); the items after the last full chunk are a growable
+/// `tail`, so that pushing one item costs O(1), amortised.
 pub struct Chunked<T> {
-    chunks: Vec<Arc<Vec<T>>>,
+    full: Vec<Arc<[T]>>,
+    /// Fewer than [`CHUNK`] items.
+    tail: Arc<Vec<T>>,
     len: usize,
 }
 
 impl<T> Chunked<T> {
-    pub const fn new() -> Chunked<T> {
+    pub fn new() -> Chunked<T> {
         Chunked {
-            chunks: Vec::new(),
+            full: Vec::new(),
+            tail: Arc::new(Vec::new()),
             len: 0,
         }
     }
@@ -46,7 +53,12 @@ impl<T> Chunked<T> {
 
     #[inline]
     pub fn get(&self, i: usize) -> Option<&T> {
-        self.chunks.get(i >> SHIFT)?.get(i & MASK)
+        let k = i >> SHIFT;
+        match self.full.get(k) {
+            Some(chunk) => chunk.get(i & MASK),
+            None if k == self.full.len() => self.tail.get(i & MASK),
+            None => None,
+        }
     }
 
     pub fn first(&self) -> Option<&T> {
@@ -54,12 +66,12 @@ impl<T> Chunked<T> {
     }
 
     pub fn last(&self) -> Option<&T> {
-        self.chunks.last()?.last()
+        self.tail.last().or_else(|| self.full.last()?.last())
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator + Clone {
         Iter {
-            chunks: &self.chunks,
+            list: self,
             front: 0,
             back: self.len,
         }
@@ -67,65 +79,85 @@ impl<T> Chunked<T> {
 
     /// The number of chunks (see [`Chunked::chunk`]).
     pub fn chunk_count(&self) -> usize {
-        self.chunks.len()
+        self.full.len() + usize::from(!self.tail.is_empty())
     }
 
     /// Chunk `k`: items `k * CHUNK ..`.
     pub fn chunk(&self, k: usize) -> &[T] {
-        self.chunks.get(k).map_or(&[], |c| c.as_slice())
+        match self.full.get(k) {
+            Some(chunk) => chunk,
+            None if k == self.full.len() => self.tail.as_slice(),
+            None => &[],
+        }
     }
 
     /// Whether chunk `k` is the very same memory in both lists (so equal without looking).
     pub fn shares_chunk(&self, other: &Chunked<T>, k: usize) -> bool {
-        match (self.chunks.get(k), other.chunks.get(k)) {
+        match (self.full.get(k), other.full.get(k)) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => {
+                k == self.full.len()
+                    && k == other.full.len()
+                    && !self.tail.is_empty()
+                    && Arc::ptr_eq(&self.tail, &other.tail)
+            }
             _ => false,
         }
     }
 
     fn from_vec(items: Vec<T>) -> Chunked<T> {
         let len = items.len();
-        let mut chunks = Vec::with_capacity(len.div_ceil(CHUNK));
+        let mut full = Vec::with_capacity(len / CHUNK);
         let mut rest = items.into_iter();
-        loop {
-            let chunk: Vec<T> = rest.by_ref().take(CHUNK).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            chunks.push(Arc::new(chunk));
+        while full.len() < len / CHUNK {
+            full.push(rest.by_ref().take(CHUNK).collect::<Arc<[T]>>());
         }
-        Chunked { chunks, len }
+        let mut tail = Vec::with_capacity(CHUNK);
+        tail.extend(rest);
+        Chunked {
+            full,
+            tail: Arc::new(tail),
+            len,
+        }
     }
 }
 
 impl<T: Clone> Chunked<T> {
     /// Item `i`, for changing: its chunk is copied first if another version shares it.
     pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
-        Arc::make_mut(self.chunks.get_mut(i >> SHIFT)?).get_mut(i & MASK)
+        let k = i >> SHIFT;
+        let n = self.full.len();
+        match self.full.get_mut(k) {
+            Some(chunk) => Arc::make_mut(chunk).get_mut(i & MASK),
+            None if k == n => Arc::make_mut(&mut self.tail).get_mut(i & MASK),
+            None => None,
+        }
     }
 
     pub fn last_mut(&mut self) -> Option<&mut T> {
-        Arc::make_mut(self.chunks.last_mut()?).last_mut()
+        if self.tail.is_empty() {
+            Arc::make_mut(self.full.last_mut()?).last_mut()
+        } else {
+            Arc::make_mut(&mut self.tail).last_mut()
+        }
     }
 
     pub fn push(&mut self, item: T) {
-        match self.chunks.last_mut() {
-            Some(last) if last.len() < CHUNK => Arc::make_mut(last).push(item),
-            _ => {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                chunk.push(item);
-                self.chunks.push(Arc::new(chunk));
-            }
+        let tail = Arc::make_mut(&mut self.tail);
+        tail.push(item);
+        if tail.len() == CHUNK {
+            let chunk: Arc<[T]> = std::mem::replace(tail, Vec::with_capacity(CHUNK)).into();
+            self.full.push(chunk);
         }
         self.len += 1;
     }
 
     pub fn pop(&mut self) -> Option<T> {
-        let last = self.chunks.last_mut()?;
-        let item = Arc::make_mut(last).pop();
-        if last.is_empty() {
-            self.chunks.pop();
+        if self.tail.is_empty() {
+            let last = self.full.pop()?;
+            self.tail = Arc::new(last.to_vec());
         }
+        let item = Arc::make_mut(&mut self.tail).pop();
         if item.is_some() {
             self.len -= 1;
         }
@@ -134,26 +166,31 @@ impl<T: Clone> Chunked<T> {
 
     /// Every item, for changing: copies every chunk another version shares.
     pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut T> {
-        self.chunks.iter_mut().flat_map(|c| Arc::make_mut(c).iter_mut())
+        let Chunked { full, tail, .. } = self;
+        full.iter_mut()
+            .flat_map(|c| Arc::make_mut(c).iter_mut())
+            .chain(Arc::make_mut(tail).iter_mut())
     }
 
     /// Runs `edit` on the items from chunk `k` on, then chunks them again: the chunks before `k` stay shared.
     fn edit_from(&mut self, k: usize, edit: impl FnOnce(&mut Vec<T>)) {
-        let k = k.min(self.chunks.len());
-        let mut tail: Vec<T> = Vec::with_capacity(self.len - k * CHUNK);
-        for chunk in self.chunks.drain(k..) {
-            tail.extend(Arc::unwrap_or_clone(chunk));
+        let k = k.min(self.full.len());
+        let mut rest: Vec<T> = Vec::with_capacity(self.len - k * CHUNK);
+        for chunk in self.full.drain(k..) {
+            rest.extend(chunk.iter().cloned());
         }
-        edit(&mut tail);
-        let rest = Chunked::from_vec(tail);
-        self.chunks.extend(rest.chunks);
-        self.len = k * CHUNK + rest.len;
+        rest.extend(Arc::unwrap_or_clone(std::mem::take(&mut self.tail)));
+        edit(&mut rest);
+        let again = Chunked::from_vec(rest);
+        self.full.extend(again.full);
+        self.tail = again.tail;
+        self.len = k * CHUNK + again.len;
     }
 
     /// Inserts at `i` (at most `len`), moving the later items up: costs the items after `i`.
     pub fn insert(&mut self, i: usize, item: T) {
         let i = i.min(self.len);
-        self.edit_from(i >> SHIFT, |tail| tail.insert(i & MASK, item));
+        self.edit_from(i >> SHIFT, |rest| rest.insert(i & MASK, item));
     }
 
     /// Removes item `i`, if there is one: costs the items after `i`.
@@ -162,7 +199,7 @@ impl<T: Clone> Chunked<T> {
             return None;
         }
         let mut removed = None;
-        self.edit_from(i >> SHIFT, |tail| removed = Some(tail.remove(i & MASK)));
+        self.edit_from(i >> SHIFT, |rest| removed = Some(rest.remove(i & MASK)));
         removed
     }
 
@@ -173,8 +210,8 @@ impl<T: Clone> Chunked<T> {
         };
         let k = first >> SHIFT;
         let mut seen = k * CHUNK;
-        self.edit_from(k, |tail| {
-            tail.retain(|t| {
+        self.edit_from(k, |rest| {
+            rest.retain(|t| {
                 let i = seen;
                 seen += 1;
                 i < first || (i != first && keep(t))
@@ -199,7 +236,7 @@ impl<T: Clone> Chunked<T> {
         T: PartialEq,
     {
         let mut out = Vec::new();
-        let common = self.chunks.len().min(other.chunks.len());
+        let common = self.chunk_count().min(other.chunk_count());
         for k in 0..common {
             if self.shares_chunk(other, k) {
                 continue;
@@ -218,7 +255,7 @@ impl<T: Clone> Chunked<T> {
 }
 
 struct Iter<'a, T> {
-    chunks: &'a [Arc<Vec<T>>],
+    list: &'a Chunked<T>,
     front: usize,
     back: usize,
 }
@@ -226,16 +263,10 @@ struct Iter<'a, T> {
 impl<T> Clone for Iter<'_, T> {
     fn clone(&self) -> Self {
         Iter {
-            chunks: self.chunks,
+            list: self.list,
             front: self.front,
             back: self.back,
         }
-    }
-}
-
-impl<'a, T> Iter<'a, T> {
-    fn at(&self, i: usize) -> Option<&'a T> {
-        self.chunks.get(i >> SHIFT)?.get(i & MASK)
     }
 }
 
@@ -247,7 +278,7 @@ impl<'a, T> Iterator for Iter<'a, T> {
         if self.front >= self.back {
             return None;
         }
-        let item = self.at(self.front);
+        let item = self.list.get(self.front);
         self.front += 1;
         item
     }
@@ -264,7 +295,7 @@ impl<T> DoubleEndedIterator for Iter<'_, T> {
             return None;
         }
         self.back -= 1;
-        self.at(self.back)
+        self.list.get(self.back)
     }
 }
 
@@ -274,7 +305,8 @@ impl<T> Clone for Chunked<T> {
     /// Shares every chunk: a few hundred pointer copies for a big list.
     fn clone(&self) -> Self {
         Chunked {
-            chunks: self.chunks.clone(),
+            full: self.full.clone(),
+            tail: Arc::clone(&self.tail),
             len: self.len,
         }
     }
@@ -296,11 +328,7 @@ impl<T: PartialEq> PartialEq for Chunked<T> {
     /// Shared chunks are equal without a look.
     fn eq(&self, other: &Self) -> bool {
         self.len == other.len
-            && self
-                .chunks
-                .iter()
-                .zip(&other.chunks)
-                .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
+            && (0..self.chunk_count()).all(|k| self.shares_chunk(other, k) || self.chunk(k) == other.chunk(k))
     }
 }
 
@@ -371,13 +399,16 @@ impl<'a, T: Clone> IntoIterator for &'a mut Chunked<T> {
 
 impl<T: Clone> IntoIterator for Chunked<T> {
     type Item = T;
-    type IntoIter = std::iter::FlatMap<std::vec::IntoIter<Arc<Vec<T>>>, Vec<T>, fn(Arc<Vec<T>>) -> Vec<T>>;
+    type IntoIter = std::vec::IntoIter<T>;
 
-    /// Takes the items; a chunk another version still shares is copied.
+    /// Takes the items; chunks are copied (full ones always, the tail if another version shares it).
     fn into_iter(self) -> Self::IntoIter {
-        self.chunks
-            .into_iter()
-            .flat_map(Arc::unwrap_or_clone as fn(Arc<Vec<T>>) -> Vec<T>)
+        let mut items = Vec::with_capacity(self.len);
+        for chunk in self.full {
+            items.extend(chunk.iter().cloned());
+        }
+        items.extend(Arc::unwrap_or_clone(self.tail));
+        items.into_iter()
     }
 }
 
@@ -437,19 +468,11 @@ mod tests {
     }
 
     fn invariant(c: &Chunked<u32>) {
-        let n = c.chunks.len();
-        for (k, chunk) in c.chunks.iter().enumerate() {
-            if k + 1 < n {
-                assert_eq!(chunk.len(), CHUNK, "chunk {k} of {n} is not full");
-            } else {
-                assert!(
-                    !chunk.is_empty() && chunk.len() <= CHUNK,
-                    "last chunk holds {}",
-                    chunk.len()
-                );
-            }
+        for (k, chunk) in c.full.iter().enumerate() {
+            assert_eq!(chunk.len(), CHUNK, "full chunk {k} holds {}", chunk.len());
         }
-        assert_eq!(c.chunks.iter().map(|c| c.len()).sum::<usize>(), c.len);
+        assert!(c.tail.len() < CHUNK, "the tail holds {}", c.tail.len());
+        assert_eq!(c.full.len() * CHUNK + c.tail.len(), c.len);
     }
 
     proptest! {
