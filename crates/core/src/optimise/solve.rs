@@ -1,0 +1,650 @@
+//! The solver: which atoms to pick so that every requirement has one option whose atoms are all picked, at the
+//! least monthly cost of what has to be bought for them.
+//!
+//! The cost of a set of atoms is exact, not a sum of fixed prices: per SKU, units come first from spare units
+//! (bought, unassigned), then from units taken back from users who left or use nothing (BUY-6), and only the rest
+//! is bought, topped up to the SKU's purchase minimum and step on the holding (CAT-4); process licences are
+//! allocated per environment only beyond the environment's free units (FLOW-14), from the tenant's unallocated
+//! units first. So the cost never falls when an atom is added, which makes the exact search's pruning sound.
+//!
+//! Small tenants get an exact branch and bound; large ones a greedy (cheapest cost per newly turned decision,
+//! with lazily refreshed ratios) followed by dropping what is not needed, and a lower bound to state the gap
+//! against. Amounts in several currencies are never converted (CAT-13): the solver compares the sum of the
+//! amounts, which is the exact order whenever one currency is involved, as with the seed catalog's licences.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use rust_decimal::Decimal;
+
+use super::model::{Atom, Model};
+use crate::catalog::SkuIdx;
+use crate::dryrun::Ledger;
+use crate::snapshot::{EnvIdx, Snapshot};
+
+/// What one SKU's units cost the plan.
+#[derive(Debug, Clone)]
+struct SkuTerms {
+    price: Decimal,
+    purchasable: bool,
+    spare: u64,
+    reclaimable: u64,
+    /// Units held (subscribed), and units already in use when it has no subscription (its holders then need
+    /// units of a new subscription too, or the server's units check refuses it, BUY-6).
+    held: u64,
+    unsubscribed_use: u64,
+    minimum: u64,
+    step: u64,
+}
+
+/// Prices atoms against the tenant.
+#[derive(Debug)]
+pub(crate) struct Pricer {
+    skus: HashMap<SkuIdx, SkuTerms>,
+    /// Free process units per environment (allocated beyond its flows' and machines' demand).
+    free: HashMap<EnvIdx, u64>,
+    flow_env: Vec<EnvIdx>,
+    process_sku: Option<SkuIdx>,
+}
+
+impl Pricer {
+    pub(crate) fn new(snap: &Snapshot, model: &Model) -> Pricer {
+        let mut skus = HashMap::new();
+        let ledger = Ledger::default();
+        let t = snap.tenant();
+        let mut terms = |sku: SkuIdx| {
+            let Some(def) = snap.catalog().sku(sku) else {
+                return;
+            };
+            let subscribed = t.subscribed.contains(&sku);
+            let used = [&t.assigned, &t.allocated]
+                .iter()
+                .map(|m| m.get(&sku).copied().unwrap_or(0))
+                .fold(0u64, u64::saturating_add);
+            let price = def.price_at(snap.at());
+            skus.entry(sku).or_insert_with(|| SkuTerms {
+                price: price.map_or(Decimal::ZERO, |p| p.amount),
+                purchasable: def.purchasable_on(snap.at()) && price.is_some(),
+                spare: ledger.spare(snap, sku),
+                reclaimable: model.reclaim.get(&sku).map_or(0, |r| r.len() as u64),
+                held: if subscribed {
+                    t.units.get(&sku).copied().unwrap_or(0)
+                } else {
+                    0
+                },
+                unsubscribed_use: if subscribed { 0 } else { used },
+                minimum: u64::from(def.minimum),
+                step: u64::from(def.step.max(1)),
+            });
+        };
+        for a in &model.atoms {
+            if let Atom::Assign { sku, .. } = a {
+                terms(*sku);
+            }
+        }
+        if let Some(p) = model.process_sku {
+            terms(p);
+        }
+        let free = snap
+            .envs()
+            .map(|(i, e)| {
+                let demand = e.process_demand.saturating_add(e.bot_demand);
+                (i, e.process_units.saturating_sub(demand))
+            })
+            .collect();
+        Pricer {
+            skus,
+            free,
+            flow_env: snap.flows().map(|(_, f)| f.env).collect(),
+            process_sku: model.process_sku,
+        }
+    }
+
+    /// Units of `sku` to buy so that `need` more can be handed out, and the units taken back for it; `None`
+    /// when they cannot be had (not on sale on the day, CAT-4).
+    pub(crate) fn buy(&self, sku: SkuIdx, need: u64) -> Option<(u64, u64)> {
+        if need == 0 {
+            return Some((0, 0));
+        }
+        let t = self.skus.get(&sku)?;
+        let reclaimed = need.saturating_sub(t.spare).min(t.reclaimable);
+        let short = need
+            .saturating_sub(t.spare)
+            .saturating_sub(reclaimed)
+            .saturating_add(if need > t.spare.saturating_add(reclaimed) {
+                t.unsubscribed_use
+            } else {
+                0
+            });
+        if short == 0 {
+            return Some((0, reclaimed));
+        }
+        if !t.purchasable {
+            return None;
+        }
+        // CAT-4: the minimum and step apply to the holding after the purchase, as `Ledger::to_buy` has it.
+        let mut buy = short.max(t.minimum.saturating_sub(t.held));
+        let over = t.held.saturating_add(buy).saturating_sub(t.minimum) % t.step;
+        if over != 0 {
+            buy = buy.saturating_add(t.step - over);
+        }
+        Some((buy, reclaimed))
+    }
+
+    fn sku_cost(&self, sku: SkuIdx, need: u64) -> Option<Decimal> {
+        let (buy, _) = self.buy(sku, need)?;
+        let price = self.skus.get(&sku).map_or(Decimal::ZERO, |t| t.price);
+        Some(price * Decimal::from(buy))
+    }
+
+    /// Process units to allocate for these per-environment counts of process atoms and capacity atoms.
+    pub(crate) fn allocations(
+        &self,
+        process: &HashMap<EnvIdx, u64>,
+        capacity: &HashMap<EnvIdx, u64>,
+    ) -> HashMap<EnvIdx, u64> {
+        let mut out: HashMap<EnvIdx, u64> = HashMap::new();
+        for (e, n) in process {
+            let free = self.free.get(e).copied().unwrap_or(0);
+            let k = n.saturating_sub(free);
+            if k > 0 {
+                *out.entry(*e).or_insert(0) += k;
+            }
+        }
+        for (e, n) in capacity {
+            if *n > 0 {
+                *out.entry(*e).or_insert(0) += n;
+            }
+        }
+        out
+    }
+
+    /// The cost of a set of atoms (ids into `model`); `None` when infeasible.
+    pub(crate) fn cost(&self, model: &Model, picked: impl Iterator<Item = u32>) -> Option<Decimal> {
+        let mut t = Tally::default();
+        for id in picked {
+            t.count(self, model.get(id)?, 1);
+        }
+        t.total(self)
+    }
+
+    pub(crate) fn env_of_flow(&self, f: crate::snapshot::FlowIdx) -> Option<EnvIdx> {
+        self.flow_env.get(f.0 as usize).copied()
+    }
+
+    pub(crate) fn process_sku(&self) -> Option<SkuIdx> {
+        self.process_sku
+    }
+}
+
+/// Units the picked atoms use: per SKU, and process and capacity units per environment.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Tally {
+    pub need: HashMap<SkuIdx, u64>,
+    pub process: HashMap<EnvIdx, u64>,
+    pub capacity: HashMap<EnvIdx, u64>,
+}
+
+impl Tally {
+    fn count(&mut self, p: &Pricer, a: &Atom, sign: i8) {
+        let slot = match a {
+            Atom::Assign { sku, .. } => self.need.entry(*sku).or_insert(0),
+            Atom::Process { flow } => match p.env_of_flow(*flow) {
+                Some(e) => self.process.entry(e).or_insert(0),
+                None => return,
+            },
+            Atom::Capacity { env, .. } => self.capacity.entry(*env).or_insert(0),
+            Atom::Owner { .. } | Atom::App { .. } => return,
+        };
+        if sign > 0 {
+            *slot = slot.saturating_add(1);
+        } else {
+            *slot = slot.saturating_sub(1);
+        }
+    }
+
+    fn allocated(&self, p: &Pricer) -> u64 {
+        p.allocations(&self.process, &self.capacity).values().sum()
+    }
+
+    /// What buying for this tally costs; `None` when infeasible.
+    pub(crate) fn total(&self, p: &Pricer) -> Option<Decimal> {
+        let mut need = self.need.clone();
+        if let Some(ps) = p.process_sku {
+            let k = self.allocated(p);
+            if k > 0 {
+                *need.entry(ps).or_insert(0) += k;
+            }
+        } else if self.allocated(p) > 0 {
+            return None;
+        }
+        let mut total = Decimal::ZERO;
+        for (sku, n) in need {
+            total += p.sku_cost(sku, n)?;
+        }
+        Some(total)
+    }
+}
+
+/// A solution: the picked atoms, its cost, and how it was found.
+#[derive(Debug, Clone)]
+pub(crate) struct Solution {
+    pub picked: Vec<u32>,
+    pub cost: Decimal,
+    /// Proven optimal by the exact search.
+    pub optimal: bool,
+    pub lower_bound: Decimal,
+    pub nodes: u64,
+}
+
+/// Whether `req`'s option `o` is covered by `picked` (a bitmap over atom ids).
+fn covered(o: &[u32], picked: &[bool]) -> bool {
+    o.iter()
+        .all(|a| picked.get(*a as usize).copied().unwrap_or(false))
+}
+
+/// The greedy: repeatedly the option with the least marginal cost per decision it newly turns (ties: more
+/// decisions first), ratios refreshed lazily; then every picked option whose decisions are all turned without
+/// it is dropped, latest first, when that lowers the cost.
+pub(crate) fn greedy(model: &Model, p: &Pricer, tick: &mut dyn FnMut(u64)) -> Option<Solution> {
+    // Distinct options, each with the requirements that list it.
+    let mut options: Vec<&[u32]> = Vec::new();
+    let mut of: HashMap<&[u32], usize> = HashMap::new();
+    let mut reqs_of: Vec<Vec<usize>> = Vec::new();
+    for (r, req) in model.reqs.iter().enumerate() {
+        for o in &req.options {
+            let k = *of.entry(o.as_slice()).or_insert_with(|| {
+                options.push(o.as_slice());
+                reqs_of.push(Vec::new());
+                options.len() - 1
+            });
+            if let Some(v) = reqs_of.get_mut(k) {
+                v.push(r);
+            }
+        }
+    }
+    // Requirements per atom, to find those an atom's pick may cover through another of their options.
+    let mut by_atom: Vec<Vec<usize>> = vec![Vec::new(); model.atoms.len()];
+    for (r, req) in model.reqs.iter().enumerate() {
+        for a in req.options.iter().flatten() {
+            if let Some(v) = by_atom.get_mut(*a as usize)
+                && v.last() != Some(&r)
+            {
+                v.push(r);
+            }
+        }
+    }
+    let mut picked = vec![false; model.atoms.len()];
+    let mut order: Vec<u32> = Vec::new();
+    let mut done = vec![false; model.reqs.len()];
+    let mut tally = Tally::default();
+    let mut current = tally.total(p)?;
+    let marginal = |tally: &Tally, picked: &[bool], o: &[u32], current: Decimal| -> Option<Decimal> {
+        let mut t = tally.clone();
+        for a in o {
+            if !picked.get(*a as usize).copied().unwrap_or(true) {
+                t.count(p, model.get(*a)?, 1);
+            }
+        }
+        Some(t.total(p)? - current)
+    };
+    let open = |k: usize, done: &[bool]| {
+        reqs_of.get(k).map_or(0, |v| {
+            v.iter()
+                .filter(|r| !done.get(**r).copied().unwrap_or(true))
+                .count()
+        })
+    };
+    // (cost per decision, fewer decisions last, option)
+    let mut heap: BinaryHeap<Reverse<(Decimal, Reverse<usize>, usize)>> = BinaryHeap::new();
+    for (k, o) in options.iter().enumerate() {
+        let n = open(k, &done);
+        if let Some(m) = marginal(&tally, &picked, o, current) {
+            heap.push(Reverse((m / Decimal::from(n.max(1)), Reverse(n), k)));
+        }
+    }
+    let mut left = model.reqs.len();
+    while left > 0 {
+        let Reverse((ratio, _, k)) = heap.pop()?;
+        let n = open(k, &done);
+        if n == 0 {
+            continue;
+        }
+        let o = options.get(k)?;
+        let Some(m) = marginal(&tally, &picked, o, current) else {
+            continue;
+        };
+        let fresh = m / Decimal::from(n);
+        if fresh > ratio && heap.peek().is_some_and(|Reverse((next, _, _))| *next < fresh) {
+            heap.push(Reverse((fresh, Reverse(n), k)));
+            continue;
+        }
+        for a in o.iter() {
+            if let Some(slot) = picked.get_mut(*a as usize)
+                && !*slot
+            {
+                *slot = true;
+                order.push(*a);
+                tally.count(p, model.get(*a)?, 1);
+            }
+        }
+        current = tally.total(p)?;
+        for a in o.iter() {
+            for r in by_atom.get(*a as usize).into_iter().flatten() {
+                if let (Some(d), Some(req)) = (done.get_mut(*r), model.reqs.get(*r))
+                    && !*d
+                    && req.options.iter().any(|x| covered(x, &picked))
+                {
+                    *d = true;
+                    left -= 1;
+                    tick(1);
+                }
+            }
+        }
+    }
+    let picked = prune(model, &order, &by_atom);
+    let picked = improve(model, p, &picked, &by_atom);
+    let picked = prune(model, &picked, &by_atom);
+    let cost = p.cost(model, picked.iter().copied())?;
+    Some(Solution {
+        picked,
+        cost,
+        optimal: false,
+        lower_bound: Decimal::ZERO,
+        nodes: 0,
+    })
+}
+
+/// Local improvement: each picked atom in turn is dropped and the decisions it leaves uncovered (at most 64)
+/// are covered again, each by its option of least marginal cost without it; kept when the plan costs less.
+/// (The greedy may spend a free unit on a flow, then pay for the next one, where one owner's licence turns both.)
+fn improve(model: &Model, p: &Pricer, picked: &[u32], by_atom: &[Vec<usize>]) -> Vec<u32> {
+    let mut sel = vec![false; model.atoms.len()];
+    let mut tally = Tally::default();
+    for a in picked {
+        if let (Some(s), Some(atom)) = (sel.get_mut(*a as usize), model.get(*a)) {
+            *s = true;
+            tally.count(p, atom, 1);
+        }
+    }
+    let Some(mut cost) = tally.total(p) else {
+        return picked.to_vec();
+    };
+    let mut order: Vec<u32> = picked.to_vec();
+    for a in picked {
+        if !sel.get(*a as usize).copied().unwrap_or(false) {
+            continue;
+        }
+        let Some(atom) = model.get(*a) else { continue };
+        let mut t = tally.clone();
+        t.count(p, atom, -1);
+        if let Some(s) = sel.get_mut(*a as usize) {
+            *s = false;
+        }
+        let uncovered: Vec<usize> = by_atom
+            .get(*a as usize)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|r| {
+                model
+                    .reqs
+                    .get(*r)
+                    .is_some_and(|req| !req.options.iter().any(|o| covered(o, &sel)))
+            })
+            .collect();
+        let mut added: Vec<u32> = Vec::new();
+        let mut ok = uncovered.len() <= 64;
+        for r in uncovered.iter().take(64) {
+            let Some(req) = model.reqs.get(*r) else { continue };
+            if req.options.iter().any(|o| covered(o, &sel)) {
+                continue;
+            }
+            let best = req
+                .options
+                .iter()
+                .filter(|o| !o.contains(a))
+                .filter_map(|o| {
+                    let mut t2 = t.clone();
+                    for x in o.iter() {
+                        if !sel.get(*x as usize).copied().unwrap_or(true) {
+                            t2.count(p, model.get(*x)?, 1);
+                        }
+                    }
+                    Some((t2.total(p)?, o))
+                })
+                .min_by_key(|(c, _)| *c);
+            let Some((_, o)) = best else {
+                ok = false;
+                break;
+            };
+            for x in o.iter() {
+                if let (Some(s), Some(atom)) = (sel.get_mut(*x as usize), model.get(*x))
+                    && !*s
+                {
+                    *s = true;
+                    t.count(p, atom, 1);
+                    added.push(*x);
+                }
+            }
+        }
+        let new = if ok { t.total(p) } else { None };
+        match new {
+            Some(c) if c < cost => {
+                cost = c;
+                tally = t;
+                order.retain(|x| x != a);
+                order.extend(added);
+            }
+            _ => {
+                if let Some(s) = sel.get_mut(*a as usize) {
+                    *s = true;
+                }
+                for x in added {
+                    if let Some(s) = sel.get_mut(x as usize) {
+                        *s = false;
+                    }
+                }
+            }
+        }
+    }
+    order
+}
+
+/// Drops picked atoms, latest first, whose removal keeps every requirement covered and lowers the cost.
+fn prune(model: &Model, order: &[u32], by_atom: &[Vec<usize>]) -> Vec<u32> {
+    let mut picked = vec![false; model.atoms.len()];
+    for a in order {
+        if let Some(s) = picked.get_mut(*a as usize) {
+            *s = true;
+        }
+    }
+    for a in order.iter().rev() {
+        if let Some(s) = picked.get_mut(*a as usize) {
+            *s = false;
+        }
+        let still = by_atom.get(*a as usize).into_iter().flatten().all(|r| {
+            model
+                .reqs
+                .get(*r)
+                .is_some_and(|req| req.options.iter().any(|o| covered(o, &picked)))
+        });
+        if !still && let Some(s) = picked.get_mut(*a as usize) {
+            *s = true;
+        }
+    }
+    order
+        .iter()
+        .copied()
+        .filter(|a| picked.get(*a as usize).copied().unwrap_or(false))
+        .collect()
+}
+
+/// The exact search: the first requirement not yet covered is covered by each of its options in turn (cheapest
+/// first), pruned when the cost so far (which never falls as atoms are added) reaches the best found. Every
+/// optimal plan is a union of one option per requirement, and the search follows it down to a subset of it that
+/// covers everything, so the best found is optimal when the search ends within `node_limit` nodes.
+pub(crate) fn exact(model: &Model, p: &Pricer, start: Option<Solution>, node_limit: u64) -> Option<Solution> {
+    let mut best = start;
+    let mut nodes = 0u64;
+    let mut picked = vec![false; model.atoms.len()];
+    let mut stack: Vec<u32> = Vec::new();
+    let complete = search(
+        model,
+        p,
+        &mut picked,
+        &mut stack,
+        &mut best,
+        &mut nodes,
+        node_limit,
+    );
+    best.map(|mut b| {
+        b.optimal = complete;
+        b.nodes = nodes;
+        if complete {
+            b.lower_bound = b.cost;
+        }
+        b
+    })
+}
+
+fn search(
+    model: &Model,
+    p: &Pricer,
+    picked: &mut [bool],
+    stack: &mut Vec<u32>,
+    best: &mut Option<Solution>,
+    nodes: &mut u64,
+    limit: u64,
+) -> bool {
+    *nodes += 1;
+    if *nodes > limit {
+        return false;
+    }
+    let Some(cost) = p.cost(model, stack.iter().copied()) else {
+        return true;
+    };
+    if best.as_ref().is_some_and(|b| cost >= b.cost) {
+        return true;
+    }
+    let open = model
+        .reqs
+        .iter()
+        .find(|r| !r.options.iter().any(|o| covered(o, picked)));
+    let Some(req) = open else {
+        *best = Some(Solution {
+            picked: stack.clone(),
+            cost,
+            optimal: false,
+            lower_bound: Decimal::ZERO,
+            nodes: 0,
+        });
+        return true;
+    };
+    // Cheapest options first, so that good plans are found early and prune the rest.
+    let mut branches: Vec<(Decimal, &Vec<u32>)> = req
+        .options
+        .iter()
+        .filter_map(|o| {
+            let c = p.cost(model, stack.iter().copied().chain(o.iter().copied()))?;
+            Some((c, o))
+        })
+        .collect();
+    branches.sort_by_key(|(c, _)| *c);
+    let mut complete = true;
+    for (_, o) in branches {
+        let added: Vec<u32> = o
+            .iter()
+            .copied()
+            .filter(|a| !picked.get(*a as usize).copied().unwrap_or(true))
+            .collect();
+        for a in &added {
+            if let Some(s) = picked.get_mut(*a as usize) {
+                *s = true;
+            }
+            stack.push(*a);
+        }
+        complete &= search(model, p, picked, stack, best, nodes, limit);
+        for a in &added {
+            if let Some(s) = picked.get_mut(*a as usize) {
+                *s = false;
+            }
+            stack.pop();
+        }
+        if !complete {
+            break;
+        }
+    }
+    complete
+}
+
+/// A lower bound on any plan's cost: requirements that share no atom are independent but for the units they
+/// draw from common pools, so per group of requirements linked by shared atoms, the dearest of their cheapest
+/// options is owed, priced with every unit that could be spare, reclaimed or free in its environment counted as
+/// free, and no purchase minimum (each only lowers the bound).
+pub(crate) fn lower_bound(model: &Model, p: &Pricer) -> Decimal {
+    let n = model.reqs.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(parent: &mut [usize], mut x: usize) -> usize {
+        while let Some(&px) = parent.get(x) {
+            if px == x {
+                break;
+            }
+            let gp = parent.get(px).copied().unwrap_or(px);
+            if let Some(s) = parent.get_mut(x) {
+                *s = gp;
+            }
+            x = px;
+        }
+        x
+    }
+    let mut owner: HashMap<u32, usize> = HashMap::new();
+    for (r, req) in model.reqs.iter().enumerate() {
+        for a in req.options.iter().flatten() {
+            match owner.get(a) {
+                Some(&o) => {
+                    let (x, y) = (find(&mut parent, o), find(&mut parent, r));
+                    if let Some(s) = parent.get_mut(x) {
+                        *s = y;
+                    }
+                }
+                None => {
+                    owner.insert(*a, r);
+                }
+            }
+        }
+    }
+    let unit = |a: &Atom| -> Decimal {
+        let sku = match a {
+            Atom::Assign { sku, .. } => Some(*sku),
+            Atom::Process { flow } => {
+                let free = p
+                    .env_of_flow(*flow)
+                    .and_then(|e| p.free.get(&e))
+                    .copied()
+                    .unwrap_or(0);
+                if free > 0 { None } else { p.process_sku }
+            }
+            Atom::Capacity { .. } => p.process_sku,
+            Atom::Owner { .. } | Atom::App { .. } => None,
+        };
+        sku.and_then(|s| p.skus.get(&s))
+            .filter(|t| t.spare == 0 && t.reclaimable == 0)
+            .map_or(Decimal::ZERO, |t| t.price)
+    };
+    let mut best: HashMap<usize, Decimal> = HashMap::new();
+    for (r, req) in model.reqs.iter().enumerate() {
+        let min = req
+            .options
+            .iter()
+            .map(|o| o.iter().filter_map(|a| model.get(*a)).map(unit).sum::<Decimal>())
+            .min()
+            .unwrap_or(Decimal::ZERO);
+        let root = find(&mut parent, r);
+        let slot = best.entry(root).or_insert(Decimal::ZERO);
+        if min > *slot {
+            *slot = min;
+        }
+    }
+    best.values().copied().sum()
+}
