@@ -69,10 +69,17 @@ pub fn optimise(snap: &Snapshot, opts: &Options, progress: &dyn Progress) -> Pla
         .collect();
     let app_users: u64 = snap.apps().map(|(_, a)| a.users.len() as u64).sum();
     progress.stage("model", rows.len() as u64 + app_users);
-    let model = model::build(snap, &rows, &opts.only, &mut |n| progress.advance(n));
+    let mut model = model::build(snap, &rows, &opts.only, &mut |n| progress.advance(n));
+    let start = model::headline_atoms(&mut model, snap, &audit);
     let pricer = solve::Pricer::new(snap, &model);
     progress.stage("solve", model.reqs.len() as u64);
     let greedy = solve::greedy(&model, &pricer, &mut |n| progress.advance(n));
+    progress.stage("improve", 0);
+    let headline = solve::from_start(&model, &pricer, &start);
+    let greedy = match (greedy, headline) {
+        (Some(g), Some(h)) => Some(if h.cost < g.cost { h } else { g }),
+        (g, h) => g.or(h),
+    };
     let solution = if model.reqs.len() <= opts.exact_up_to {
         progress.stage("exact search", 0);
         solve::exact(&model, &pricer, greedy.clone(), opts.node_limit).or(greedy)

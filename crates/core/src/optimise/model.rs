@@ -204,6 +204,20 @@ fn atoms_of_changes(
     Some(out)
 }
 
+/// The atoms of the audit's headline fixes (the per-flow choice), as a plan to start from: the optimiser keeps
+/// the better of it and its own greedy, so its plan never costs more than the per-flow sum it is compared with.
+pub(crate) fn headline_atoms(model: &mut Model, snap: &Snapshot, audit: &crate::audit::Audit) -> Vec<u32> {
+    let mut out = Vec::new();
+    for row in &audit.flows {
+        for fix in &row.headline_fixes {
+            if let Some(o) = atoms_of(model, snap, fix, Some(&row.flow), &[]) {
+                out.extend(o);
+            }
+        }
+    }
+    out
+}
+
 /// Units that can be taken back: every paid licence of a user who left (it grants nothing, FLOW-24), and the
 /// paid licences of a user who owns, co-owns and runs no flow and uses no app (nothing they do needs it).
 fn reclaimable(snap: &Snapshot) -> BTreeMap<SkuIdx, Vec<UserIdx>> {

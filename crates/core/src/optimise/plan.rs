@@ -47,6 +47,10 @@ pub struct PlanChange {
     pub license: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monthly_cost: Option<Money>,
+    /// `buy` of a SKU held with no subscription (the scenario's bought-to-match convention): the units already
+    /// in use that the new subscription records besides `quantity` (not priced: they were held before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
     pub rules: Vec<Rule>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub turns: Vec<String>,
@@ -65,6 +69,7 @@ impl PlanChange {
             app: None,
             license: None,
             monthly_cost: None,
+            records: None,
             rules: Vec::new(),
             turns: Vec::new(),
         }
@@ -264,10 +269,14 @@ fn realise(
             }
             add_rules(&mut c.rules, rules);
             c.turns = served;
+            let recorded = pricer.unsubscribed_use(*sku);
+            if recorded > 0 {
+                c.records = Some(recorded);
+            }
             buys.push(c);
             writes_buy.push(Change::Buy {
                 sku: id.clone(),
-                quantity: buy,
+                quantity: buy.saturating_add(recorded),
             });
         }
         let from = model.reclaim.get(sku).map_or(&[][..], |v| v.as_slice());
@@ -464,6 +473,47 @@ fn repair_change(snap: &Snapshot, w: &Change, rule: Rule, target: &str) -> PlanC
     c
 }
 
+/// Units of `sku` in use with no subscription in `snap` (none once an earlier write of the same repair buys it).
+fn recorded_use(snap: &Snapshot, sku: &str, earlier: &[Change]) -> u64 {
+    let Some(idx) = snap.catalog().sku_idx(sku) else {
+        return 0;
+    };
+    let t = snap.tenant();
+    let bought = earlier
+        .iter()
+        .any(|c| matches!(c, Change::Buy { sku: s, .. } if s == sku));
+    if bought || t.subscribed.contains(&idx) {
+        return 0;
+    }
+    [&t.assigned, &t.allocated]
+        .iter()
+        .map(|m| m.get(&idx).copied().unwrap_or(0))
+        .sum()
+}
+
+/// The monthly cost of the licences in use: the bill ([`crate::buying::cost`]), plus the units of paid SKUs
+/// held with no subscription (the scenario's bought-to-match convention) at their price on the day, so that a
+/// purchase that records them (see [`PlanChange::records`]) adds only the units it buys.
+pub(crate) fn monthly(snap: &Snapshot) -> Totals {
+    let mut total = crate::buying::cost(snap).total;
+    let t = snap.tenant();
+    for (idx, n) in t.assigned.iter().chain(t.allocated.iter()) {
+        if t.subscribed.contains(idx) {
+            continue;
+        }
+        let Some(def) = snap.catalog().sku(*idx) else {
+            continue;
+        };
+        if def.kind != crate::catalog::Kind::Paid {
+            continue;
+        }
+        if let Some(p) = def.price_at(snap.at()) {
+            total.add(&Money::new(p.amount * Decimal::from(*n), &p.currency));
+        }
+    }
+    total
+}
+
 /// The scenario after `writes`, as a snapshot on the same day.
 fn after(snap: &Snapshot, scenario: &crate::scenario::Scenario) -> Option<Snapshot> {
     Snapshot::new(Arc::clone(snap.catalog_arc()), scenario.clone(), snap.at()).ok()
@@ -548,6 +598,14 @@ pub(crate) fn render(
             if changes_of(now, &mut ledger, &fix, flow, &mut w).is_ok() {
                 repaired += 1;
                 changes.extend(w.iter().map(|c| repair_change(snap, c, fix.fix.rule, &name)));
+                for c in &mut w {
+                    if let Change::Buy { sku, quantity } = c {
+                        let held = recorded_use(now, sku, &more);
+                        if held > 0 {
+                            *quantity = quantity.saturating_add(held);
+                        }
+                    }
+                }
                 more.extend(w);
             }
         }
@@ -567,10 +625,8 @@ pub(crate) fn render(
             not_turned.push(target_name(snap, *t));
         }
     }
-    let before_bill = crate::buying::cost(snap).total;
-    let after_bill = final_snap
-        .as_ref()
-        .map_or_else(|| before_bill.clone(), |s| crate::buying::cost(s).total);
+    let before_bill = monthly(snap);
+    let after_bill = final_snap.as_ref().map_or_else(|| before_bill.clone(), monthly);
     let mut added = Totals::default();
     for (c, v) in &after_bill.0 {
         let was = before_bill.0.get(c).copied().unwrap_or(Decimal::ZERO);

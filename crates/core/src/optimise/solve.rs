@@ -29,9 +29,11 @@ struct SkuTerms {
     purchasable: bool,
     spare: u64,
     reclaimable: u64,
-    /// Units held (subscribed), and units already in use when it has no subscription (its holders then need
-    /// units of a new subscription too, or the server's units check refuses it, BUY-6).
+    /// Units held (subscribed).
     held: u64,
+    /// Units in use of a SKU with no subscription (the scenario's bought-to-match convention): a purchase of
+    /// such a SKU is written as a subscription that records them too (else the server's units check, BUY-6,
+    /// would find them beyond the units bought), but they are not priced as new (they were held before).
     unsubscribed_use: u64,
     minimum: u64,
     step: u64,
@@ -108,14 +110,7 @@ impl Pricer {
         }
         let t = self.skus.get(&sku)?;
         let reclaimed = need.saturating_sub(t.spare).min(t.reclaimable);
-        let short = need
-            .saturating_sub(t.spare)
-            .saturating_sub(reclaimed)
-            .saturating_add(if need > t.spare.saturating_add(reclaimed) {
-                t.unsubscribed_use
-            } else {
-                0
-            });
+        let short = need.saturating_sub(t.spare).saturating_sub(reclaimed);
         if short == 0 {
             return Some((0, reclaimed));
         }
@@ -166,6 +161,11 @@ impl Pricer {
             t.count(self, model.get(id)?, 1);
         }
         t.total(self)
+    }
+
+    /// Units of `sku` in use without a subscription (see [`SkuTerms::unsubscribed_use`]).
+    pub(crate) fn unsubscribed_use(&self, sku: SkuIdx) -> u64 {
+        self.skus.get(&sku).map_or(0, |t| t.unsubscribed_use)
     }
 
     pub(crate) fn env_of_flow(&self, f: crate::snapshot::FlowIdx) -> Option<EnvIdx> {
@@ -339,6 +339,77 @@ pub(crate) fn greedy(model: &Model, p: &Pricer, tick: &mut dyn FnMut(u64)) -> Op
                     left -= 1;
                     tick(1);
                 }
+            }
+        }
+    }
+    let picked = prune(model, &order, &by_atom);
+    let picked = improve(model, p, &picked, &by_atom);
+    let picked = prune(model, &picked, &by_atom);
+    let cost = p.cost(model, picked.iter().copied())?;
+    Some(Solution {
+        picked,
+        cost,
+        optimal: false,
+        lower_bound: Decimal::ZERO,
+        nodes: 0,
+    })
+}
+
+/// The requirements that list each atom in one of their options.
+fn requirements_by_atom(model: &Model) -> Vec<Vec<usize>> {
+    let mut by_atom: Vec<Vec<usize>> = vec![Vec::new(); model.atoms.len()];
+    for (r, req) in model.reqs.iter().enumerate() {
+        for a in req.options.iter().flatten() {
+            if let Some(v) = by_atom.get_mut(*a as usize)
+                && v.last() != Some(&r)
+            {
+                v.push(r);
+            }
+        }
+    }
+    by_atom
+}
+
+/// A plan grown from `start` (the atoms of the audit's headline fixes, say): requirements it leaves open get
+/// their option of least marginal cost, then the local improvement and the pruning run on it.
+pub(crate) fn from_start(model: &Model, p: &Pricer, start: &[u32]) -> Option<Solution> {
+    let by_atom = requirements_by_atom(model);
+    let mut sel = vec![false; model.atoms.len()];
+    let mut order: Vec<u32> = Vec::new();
+    let mut tally = Tally::default();
+    for a in start {
+        if let (Some(s), Some(atom)) = (sel.get_mut(*a as usize), model.get(*a))
+            && !*s
+        {
+            *s = true;
+            order.push(*a);
+            tally.count(p, atom, 1);
+        }
+    }
+    for req in &model.reqs {
+        if req.options.iter().any(|o| covered(o, &sel)) {
+            continue;
+        }
+        let (_, o) = req
+            .options
+            .iter()
+            .filter_map(|o| {
+                let mut t = tally.clone();
+                for x in o.iter() {
+                    if !sel.get(*x as usize).copied().unwrap_or(true) {
+                        t.count(p, model.get(*x)?, 1);
+                    }
+                }
+                Some((t.total(p)?, o))
+            })
+            .min_by_key(|(c, _)| *c)?;
+        for x in o.iter() {
+            if let (Some(s), Some(atom)) = (sel.get_mut(*x as usize), model.get(*x))
+                && !*s
+            {
+                *s = true;
+                order.push(*x);
+                tally.count(p, atom, 1);
             }
         }
     }
@@ -614,6 +685,11 @@ pub(crate) fn lower_bound(model: &Model, p: &Pricer) -> Decimal {
             }
         }
     }
+    let price_of = |sku: Option<SkuIdx>| {
+        sku.and_then(|s| p.skus.get(&s))
+            .map_or(Decimal::ZERO, |t| t.price)
+    };
+    // (a) Every unit that could be had for nothing (spare, reclaimable, free in its environment) priced at 0.
     let unit = |a: &Atom| -> Decimal {
         let sku = match a {
             Atom::Assign { sku, .. } => Some(*sku),
@@ -632,19 +708,87 @@ pub(crate) fn lower_bound(model: &Model, p: &Pricer) -> Decimal {
             .filter(|t| t.spare == 0 && t.reclaimable == 0)
             .map_or(Decimal::ZERO, |t| t.price)
     };
-    let mut best: HashMap<usize, Decimal> = HashMap::new();
+    // (b) Every unit at its price, less what all the units that can be had for nothing could save (each saves
+    // at most its price, once, and only for a group that can use it).
+    let full = |a: &Atom| -> Decimal {
+        match a {
+            Atom::Assign { sku, .. } => price_of(Some(*sku)),
+            Atom::Process { .. } | Atom::Capacity { .. } => price_of(p.process_sku),
+            Atom::Owner { .. } | Atom::App { .. } => Decimal::ZERO,
+        }
+    };
+    let mut best: HashMap<usize, (Decimal, Decimal)> = HashMap::new();
+    let mut envs_of: HashMap<EnvIdx, std::collections::HashSet<usize>> = HashMap::new();
     for (r, req) in model.reqs.iter().enumerate() {
-        let min = req
-            .options
-            .iter()
-            .map(|o| o.iter().filter_map(|a| model.get(*a)).map(unit).sum::<Decimal>())
-            .min()
-            .unwrap_or(Decimal::ZERO);
+        let min = |f: &dyn Fn(&Atom) -> Decimal| {
+            req.options
+                .iter()
+                .map(|o| o.iter().filter_map(|a| model.get(*a)).map(f).sum::<Decimal>())
+                .min()
+                .unwrap_or(Decimal::ZERO)
+        };
+        let (m0, m1) = (min(&unit), min(&full));
         let root = find(&mut parent, r);
-        let slot = best.entry(root).or_insert(Decimal::ZERO);
-        if min > *slot {
-            *slot = min;
+        let slot = best.entry(root).or_insert((Decimal::ZERO, Decimal::ZERO));
+        slot.0 = slot.0.max(m0);
+        slot.1 = slot.1.max(m1);
+        for a in req.options.iter().flatten().filter_map(|a| model.get(*a)) {
+            if let Atom::Process { flow } = a
+                && let Some(e) = p.env_of_flow(*flow)
+            {
+                envs_of.entry(e).or_default().insert(root);
+            }
         }
     }
-    best.values().copied().sum()
+    // A free unit saves at most its price, and a group at most what it owes at full price (`c`): per pool, the
+    // groups that could use it, dearest first, as many as the pool has units. A group counted in several pools
+    // only makes the saving larger, and the bound lower.
+    let owed: HashMap<usize, Decimal> = best.iter().map(|(k, (_, y))| (*k, *y)).collect();
+    let top = |groups: &mut Vec<Decimal>, units: u64, price: Decimal| -> Decimal {
+        groups.sort_by(|x, y| y.cmp(x));
+        groups
+            .iter()
+            .take(usize::try_from(units).unwrap_or(usize::MAX))
+            .map(|c| (*c).min(price))
+            .sum()
+    };
+    let mut savings = Decimal::ZERO;
+    let process_price = price_of(p.process_sku);
+    for (e, groups) in &envs_of {
+        let free = p.free.get(e).copied().unwrap_or(0);
+        let mut g: Vec<Decimal> = groups.iter().filter_map(|k| owed.get(k).copied()).collect();
+        savings += top(&mut g, free, process_price);
+    }
+    let mut sku_groups: HashMap<SkuIdx, Vec<Decimal>> = HashMap::new();
+    let mut process_groups: Vec<Decimal> = Vec::new();
+    let mut seen: std::collections::HashSet<(usize, u32)> = std::collections::HashSet::new();
+    for (r, req) in model.reqs.iter().enumerate() {
+        let root = find(&mut parent, r);
+        let c = owed.get(&root).copied().unwrap_or(Decimal::ZERO);
+        for id in req.options.iter().flatten() {
+            if !seen.insert((root, *id)) {
+                continue;
+            }
+            match model.get(*id) {
+                Some(Atom::Assign { sku, .. }) => sku_groups.entry(*sku).or_default().push(c),
+                Some(Atom::Process { .. } | Atom::Capacity { .. }) => process_groups.push(c),
+                _ => {}
+            }
+        }
+    }
+    for (sku, mut g) in sku_groups {
+        if let Some(t) = p.skus.get(&sku) {
+            savings += top(&mut g, t.spare.saturating_add(t.reclaimable), t.price);
+        }
+    }
+    if let Some(t) = p.process_sku.and_then(|s| p.skus.get(&s)) {
+        savings += top(
+            &mut process_groups,
+            t.spare.saturating_add(t.reclaimable),
+            t.price,
+        );
+    }
+    let a: Decimal = best.values().map(|(x, _)| *x).sum();
+    let b: Decimal = best.values().map(|(_, y)| *y).sum::<Decimal>() - savings;
+    a.max(b).max(Decimal::ZERO)
 }
