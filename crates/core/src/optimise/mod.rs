@@ -29,7 +29,7 @@ use crate::snapshot::{FlowIdx, Snapshot};
 #[derive(Debug, Clone)]
 pub struct Options {
     pub only: Only,
-    /// Up to this many denied decisions, the exact search runs (after the greedy, whose plan it starts from).
+    /// Up to this many requirements (denied decisions grouped by identical options), the exact search runs (after the greedy, whose plan it starts from).
     pub exact_up_to: usize,
     /// The exact search gives up after this many nodes and keeps the best plan found, with its gap.
     pub node_limit: u64,

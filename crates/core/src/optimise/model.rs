@@ -44,10 +44,12 @@ pub enum Target {
     App(AppIdx, UserIdx),
 }
 
-/// A denied decision and the atom sets that each turn it.
+/// Denied decisions with the same options (the atom sets that each turn it): one variable for all of them. A
+/// user of several apps has one per app with the same options (passes for all their apps, or one per user
+/// licence, APP-1); instant flows run by the same users, or children of one parent, often share theirs too.
 #[derive(Debug, Clone)]
 pub(crate) struct Requirement {
-    pub target: Target,
+    pub targets: Vec<Target>,
     /// Atom ids, each option sorted and deduplicated; the options deduplicated.
     pub options: Vec<Vec<u32>>,
 }
@@ -60,6 +62,8 @@ pub(crate) struct Model {
     pub rules: Vec<Vec<Rule>>,
     ids: HashMap<Atom, u32>,
     pub reqs: Vec<Requirement>,
+    /// Where each distinct option list is in `reqs`.
+    grouped: HashMap<Vec<Vec<u32>>, usize>,
     /// Denied decisions nothing turns.
     pub unfixable: Vec<Target>,
     /// The SKU process licences are bought as (CAT-5), on the evaluation day.
@@ -391,8 +395,17 @@ fn push(model: &mut Model, target: Target, mut options: Vec<Vec<u32>>) {
     options.dedup();
     if options.is_empty() {
         model.unfixable.push(target);
-    } else {
-        model.reqs.push(Requirement { target, options });
+        return;
+    }
+    match model.grouped.get(&options).and_then(|i| model.reqs.get_mut(*i)) {
+        Some(r) => r.targets.push(target),
+        None => {
+            model.grouped.insert(options.clone(), model.reqs.len());
+            model.reqs.push(Requirement {
+                targets: vec![target],
+                options,
+            });
+        }
     }
 }
 

@@ -101,7 +101,8 @@ pub struct Bound {
     pub method: &'static str,
     pub optimal: bool,
     /// What the solver's plan buys per month, and a lower bound on what any plan buys; amounts summed over
-    /// currencies (one currency with the seed catalog's licences).
+    /// currencies (one currency with the seed catalog's licences). `requirements`: the distinct option lists
+    /// the denied decisions come to (decisions with the same options are one variable).
     #[serde(with = "rust_decimal::serde::str")]
     pub plan: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
@@ -543,7 +544,8 @@ pub(crate) fn render(
                 .all(|a| is_picked.get(*a as usize).copied().unwrap_or(false))
         });
         for a in chosen.into_iter().flatten() {
-            turns.entry(*a).or_default().push(target_name(snap, r.target));
+            let list = turns.entry(*a).or_default();
+            list.extend(r.targets.iter().map(|t| target_name(snap, *t)));
         }
     }
     let (mut changes, writes) = realise(snap, model, pricer, &picked, &turns);
@@ -558,7 +560,11 @@ pub(crate) fn render(
         changes.clear();
         after(snap, &scenario)
     };
-    let targets: Vec<Target> = model.reqs.iter().map(|r| r.target).collect();
+    let targets: Vec<Target> = model
+        .reqs
+        .iter()
+        .flat_map(|r| r.targets.iter().copied())
+        .collect();
     // Repairs: a target the atoms' plan left denied gets the cheapest fix on the tenant as the plan leaves it.
     for _ in 0..2 {
         let Some(now) = current.as_ref() else { break };
