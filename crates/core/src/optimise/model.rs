@@ -325,25 +325,15 @@ pub(crate) fn build(
                 options.push(o);
             }
         }
-        // FLOW-7, FLOW-15: a process licence on the flow's top parent covers it with the whole tree.
-        if let Some(root) = root_of(snap, *flow).filter(|r| r != flow)
-            && let (Some(r), Some(sku)) = (snap.flow(root), model.process_sku)
-            && r.license != FlowLicense::Process
-        {
-            let changes = vec![
-                Change::Buy {
-                    sku: snap.catalog().sku(sku).map_or_else(String::new, |d| d.id.clone()),
-                    quantity: 1,
-                },
-                Change::Allocate {
-                    environment: snap.env_id(r.env).to_owned(),
-                    sku: snap.catalog().sku(sku).map_or_else(String::new, |d| d.id.clone()),
-                    quantity: 1,
-                },
-                Change::SetProcess {
-                    flow: r.id.to_string(),
-                },
-            ];
+        // FLOW-7, FLOW-15: a process licence on a parent covers it with the parent's whole tree.
+        for up in ancestors(snap, *flow) {
+            let (Some(r), Some(sku)) = (snap.flow(up), model.process_sku) else {
+                continue;
+            };
+            if r.license == FlowLicense::Process {
+                continue;
+            }
+            let changes = process_changes(snap, sku, up);
             if world.flow_allowed(*flow, None, &changes)
                 && let Some(o) = atoms_of_changes(&mut model, snap, &changes, &[Rule::Flow7, Rule::Flow15])
             {
@@ -352,6 +342,13 @@ pub(crate) fn build(
         }
         push(&mut model, Target::Flow(*flow), options);
     }
+    close_apps(snap, &world, &mut model, only, tick);
+    close(snap, &world, &mut model);
+    model
+}
+
+/// The app users' requirements (APP-1: per-app passes or a per-user licence, each checked in a dry run).
+fn close_apps(snap: &Snapshot, world: &World<'_>, model: &mut Model, only: &Only, tick: &mut dyn FnMut(u64)) {
     if !matches!(only, Only::Flows) {
         for (a, app) in snap.apps() {
             if !only.app(&app.id) {
@@ -378,15 +375,14 @@ pub(crate) fn build(
                         }
                         _ => &[][..],
                     };
-                    if let Some(o) = atoms_of(&mut model, snap, fix, None, rules) {
+                    if let Some(o) = atoms_of(model, snap, fix, None, rules) {
                         options.push(o);
                     }
                 }
-                push(&mut model, Target::App(a, u), options);
+                push(model, Target::App(a, u), options);
             }
         }
     }
-    model
 }
 
 fn push(model: &mut Model, target: Target, mut options: Vec<Vec<u32>>) {
@@ -409,16 +405,104 @@ fn push(model: &mut Model, target: Target, mut options: Vec<Vec<u32>>) {
     }
 }
 
-/// The flow at the top of `flow`'s parents (itself when it has none); `None` on a cycle.
-fn root_of(snap: &Snapshot, flow: FlowIdx) -> Option<FlowIdx> {
+/// The parents of `flow`, nearest first (at most as many as there are flows: a cycle ends the walk).
+fn ancestors(snap: &Snapshot, flow: FlowIdx) -> Vec<FlowIdx> {
+    let mut out = Vec::new();
     let mut at = flow;
-    for _ in 0..=snap.flows().len() {
-        match snap.flow(at)?.parent {
-            Some(p) => at = p,
-            None => return Some(at),
+    while let Some(p) = snap.flow(at).and_then(|f| f.parent) {
+        if p == flow || out.contains(&p) || out.len() > snap.flows().len() {
+            break;
+        }
+        out.push(p);
+        at = p;
+    }
+    out
+}
+
+/// The writes of a process licence for `flow`: a unit bought, allocated to its environment, and set.
+fn process_changes(snap: &Snapshot, sku: SkuIdx, flow: FlowIdx) -> Vec<Change> {
+    let id = snap.catalog().sku(sku).map_or_else(String::new, |d| d.id.clone());
+    let env = snap.flow(flow).map_or("", |f| snap.env_id(f.env)).to_owned();
+    vec![
+        Change::Buy {
+            sku: id.clone(),
+            quantity: 1,
+        },
+        Change::Allocate {
+            environment: env,
+            sku: id,
+            quantity: 1,
+        },
+        Change::SetProcess {
+            flow: snap.flow_id(flow).to_owned(),
+        },
+    ]
+}
+
+/// Closes the options under the atoms other requirements brought: a licence that one decision's fix assigns to
+/// a user may turn another decision of that user too (Power Automate Premium for an invoker also covers the
+/// standard flow a per-app pass was listed for), so each option made of one SKU for some users is tried with
+/// every other SKU the model assigns to all of them, in a dry run of every decision of the requirement.
+fn close(snap: &Snapshot, world: &World<'_>, model: &mut Model) {
+    let mut skus_of: HashMap<UserIdx, Vec<SkuIdx>> = HashMap::new();
+    for a in &model.atoms {
+        if let Atom::Assign { user, sku, nth: 1 } = a {
+            let list = skus_of.entry(*user).or_default();
+            if !list.contains(sku) {
+                list.push(*sku);
+            }
         }
     }
-    None
+    for r in 0..model.reqs.len() {
+        let Some(req) = model.reqs.get(r) else { continue };
+        let targets = req.targets.clone();
+        let mut tries: Vec<(Vec<UserIdx>, SkuIdx, Vec<Rule>)> = Vec::new();
+        for o in &req.options {
+            if let Some((users, own, rules)) = single_sku(model, o) {
+                let common: Vec<SkuIdx> = users
+                    .first()
+                    .and_then(|u| skus_of.get(u))
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|s| {
+                        *s != own
+                            && users
+                                .iter()
+                                .all(|u| skus_of.get(u).is_some_and(|l| l.contains(s)))
+                    })
+                    .collect();
+                for s in common {
+                    tries.push((users.clone(), s, rules.clone()));
+                }
+            }
+        }
+        for (users, sku, rules) in tries {
+            let id = snap.catalog().sku(sku).map_or_else(String::new, |d| d.id.clone());
+            let mut changes = vec![Change::Buy {
+                sku: id.clone(),
+                quantity: users.len() as u64,
+            }];
+            changes.extend(users.iter().map(|u| Change::Assign {
+                user: snap.user_id(*u).to_owned(),
+                sku: id.clone(),
+            }));
+            let Some(o) = atoms_of_changes(model, snap, &changes, &rules) else {
+                continue;
+            };
+            if model.reqs.get(r).is_some_and(|x| x.options.contains(&o)) {
+                continue;
+            }
+            let turns = targets.iter().all(|t| match *t {
+                Target::Flow(f) => world.flow_allowed(f, None, &changes),
+                Target::App(a, u) => world.app_allowed(a, u, &changes),
+            });
+            if turns && let Some(x) = model.reqs.get_mut(r) {
+                x.options.push(o);
+                x.options.sort();
+            }
+        }
+    }
 }
 
 /// For each paid SKU, the other SKUs that grant at least its capabilities and that a plan can use: held spare,
@@ -462,12 +546,8 @@ fn substitutes(snap: &Snapshot, reclaim: &BTreeMap<SkuIdx, Vec<UserIdx>>) -> Has
     out
 }
 
-/// An option made only of one unit of one SKU for some users, with that SKU swapped for each substitute.
-fn substituted(
-    model: &Model,
-    option: &[u32],
-    subs: &HashMap<SkuIdx, Vec<SkuIdx>>,
-) -> Vec<(Vec<UserIdx>, SkuIdx, Vec<Rule>)> {
+/// An option made only of one unit of one SKU for some users: the users, the SKU and the atoms' rules.
+fn single_sku(model: &Model, option: &[u32]) -> Option<(Vec<UserIdx>, SkuIdx, Vec<Rule>)> {
     let mut users = Vec::new();
     let mut sku = None;
     let mut rules = Vec::new();
@@ -478,12 +558,23 @@ fn substituted(
                 sku = Some(*s);
                 rules.extend(model.rules.get(*id as usize).into_iter().flatten().copied());
             }
-            _ => return Vec::new(),
+            _ => return None,
         }
     }
     rules.sort();
     rules.dedup();
-    let Some(sku) = sku else { return Vec::new() };
+    Some((users, sku?, rules))
+}
+
+/// An option made only of one unit of one SKU for some users, with that SKU swapped for each substitute.
+fn substituted(
+    model: &Model,
+    option: &[u32],
+    subs: &HashMap<SkuIdx, Vec<SkuIdx>>,
+) -> Vec<(Vec<UserIdx>, SkuIdx, Vec<Rule>)> {
+    let Some((users, sku, rules)) = single_sku(model, option) else {
+        return Vec::new();
+    };
     subs.get(&sku)
         .into_iter()
         .flatten()

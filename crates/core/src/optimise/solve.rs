@@ -792,3 +792,74 @@ pub(crate) fn lower_bound(model: &Model, p: &Pricer) -> Decimal {
     let b: Decimal = best.values().map(|(_, y)| *y).sum::<Decimal>() - savings;
     a.max(b).max(Decimal::ZERO)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pricer(t: SkuTerms) -> Pricer {
+        let mut skus = HashMap::new();
+        skus.insert(SkuIdx(0), t);
+        Pricer {
+            skus,
+            free: HashMap::new(),
+            flow_env: Vec::new(),
+            process_sku: None,
+        }
+    }
+
+    fn terms() -> SkuTerms {
+        SkuTerms {
+            price: Decimal::from(100),
+            purchasable: true,
+            spare: 0,
+            reclaimable: 0,
+            held: 0,
+            unsubscribed_use: 0,
+            minimum: 5,
+            step: 1,
+        }
+    }
+
+    #[test]
+    fn cat_4_the_minimum_applies_to_the_holding_not_the_purchase() {
+        // Nothing held: the first purchase is at least the minimum of 5.
+        assert_eq!(pricer(terms()).buy(SkuIdx(0), 1), Some((5, 0)));
+        // 5 held and none spare: one more is one more.
+        let held = SkuTerms { held: 5, ..terms() };
+        assert_eq!(pricer(held).buy(SkuIdx(0), 1), Some((1, 0)));
+        // A step of 3 above the minimum: 5 + 3k units held after the purchase.
+        let step = SkuTerms {
+            held: 5,
+            step: 3,
+            ..terms()
+        };
+        assert_eq!(pricer(step).buy(SkuIdx(0), 1), Some((3, 0)));
+    }
+
+    #[test]
+    fn buy_6_spare_units_then_reclaimed_ones_then_purchases() {
+        let t = SkuTerms {
+            spare: 1,
+            reclaimable: 2,
+            minimum: 1,
+            ..terms()
+        };
+        let p = pricer(t);
+        assert_eq!(p.buy(SkuIdx(0), 1), Some((0, 0)));
+        assert_eq!(p.buy(SkuIdx(0), 3), Some((0, 2)));
+        assert_eq!(p.buy(SkuIdx(0), 5), Some((2, 2)));
+    }
+
+    #[test]
+    fn cat_4_a_sku_off_the_price_list_is_never_bought() {
+        let t = SkuTerms {
+            purchasable: false,
+            spare: 2,
+            ..terms()
+        };
+        let p = pricer(t);
+        assert_eq!(p.buy(SkuIdx(0), 2), Some((0, 0)));
+        assert_eq!(p.buy(SkuIdx(0), 3), None);
+    }
+}

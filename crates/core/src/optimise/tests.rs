@@ -574,7 +574,10 @@ fn tenant() -> impl Strategy<Value = Scenario> {
 fn plans_of_random_small_tenants_cost_the_brute_force_optimum_and_turn_every_decision() {
     let catalog = catalog();
     let mut runner = TestRunner::new(Config {
-        cases: 200,
+        cases: std::env::var("OPTIMISE_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(200),
         failure_persistence: None,
         ..Config::default()
     });
