@@ -426,6 +426,19 @@ fn brute_force(s: &Snapshot, universe: &[Change], targets: &[Target]) -> Option<
     best
 }
 
+/// The heuristic's lower bound on the model of `s` (what the answer reports when the exact search does not run).
+fn heuristic_bound(s: &Snapshot) -> Decimal {
+    let audit = crate::audit::audit(s);
+    let rows: Vec<(crate::snapshot::FlowIdx, &[crate::fixes::CheckedFix])> = audit
+        .flows
+        .iter()
+        .filter_map(|r| Some((s.flow_idx(&r.flow)?, r.fixes.as_slice())))
+        .collect();
+    let model = build(s, &rows, &Only::All, &mut |_| {});
+    let pricer = super::solve::Pricer::new(s, &model);
+    super::solve::lower_bound(&model, &pricer)
+}
+
 /// The candidate changes of the model of `s`, as writes: removes first (they are made before assignments).
 fn universe(s: &Snapshot) -> Vec<Change> {
     let audit = crate::audit::audit(s);
@@ -620,6 +633,14 @@ fn plans_of_random_small_tenants_cost_the_brute_force_optimum_and_turn_every_dec
                 plan.changes,
                 u,
                 s.scenario().to_toml_string().unwrap_or_default()
+            );
+            // The bound the heuristic reports is a bound: never above the optimum.
+            let bound = heuristic_bound(&s);
+            prop_assert!(
+                bound <= added,
+                "lower bound {} above the optimum {}",
+                bound,
+                added
             );
             checked.set(checked.get() + 1);
         }
