@@ -355,6 +355,137 @@ pub(crate) fn greedy(model: &Model, p: &Pricer, tick: &mut dyn FnMut(u64)) -> Op
     })
 }
 
+/// At most what the environments' free process units can save: each unit saves at most its price, each group
+/// at most what it owes at full price (`owed`), and a unit only a group with a flow in its environment. Groups owing
+/// more than a unit's price are split into parts of at most that price (each part may take a unit). The most
+/// such an assignment saves is a maximum-weight matching of parts to units (weights on the parts only): a
+/// transversal matroid, so taking the parts dearest first, each if an augmenting path finds it a unit, is exact.
+fn free_unit_savings(
+    envs_of: &HashMap<EnvIdx, std::collections::HashSet<usize>>,
+    owed: &HashMap<usize, Decimal>,
+    free: &HashMap<EnvIdx, u64>,
+    price: Decimal,
+) -> Decimal {
+    if price <= Decimal::ZERO {
+        return Decimal::ZERO;
+    }
+    // The search's depth is bounded by the environments; past this many, the looser per-environment bound
+    // (each group counted in every environment it is in) keeps the stack small.
+    if envs_of.len() > 20_000 {
+        let mut out = Decimal::ZERO;
+        for (e, groups) in envs_of {
+            let mut g: Vec<Decimal> = groups.iter().filter_map(|k| owed.get(k).copied()).collect();
+            g.sort_by(|x, y| y.cmp(x));
+            let n = usize::try_from(free.get(e).copied().unwrap_or(0)).unwrap_or(usize::MAX);
+            out += g.iter().take(n).map(|c| (*c).min(price)).sum::<Decimal>();
+        }
+        return out;
+    }
+    // Environments with free units, and the groups that may use each.
+    let envs: Vec<EnvIdx> = envs_of
+        .keys()
+        .copied()
+        .filter(|e| free.get(e).copied().unwrap_or(0) > 0)
+        .collect();
+    let mut reach: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (k, e) in envs.iter().enumerate() {
+        for g in envs_of.get(e).into_iter().flatten() {
+            reach.entry(*g).or_default().push(k);
+        }
+    }
+    let mut parts: Vec<(Decimal, usize)> = Vec::new();
+    for g in reach.keys() {
+        let mut left = owed.get(g).copied().unwrap_or(Decimal::ZERO);
+        while left > Decimal::ZERO && parts.len() < 10_000_000 {
+            parts.push((left.min(price), *g));
+            left -= price;
+        }
+    }
+    parts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut m = Matching {
+        parts: &parts,
+        reach: &reach,
+        cap: envs.iter().map(|e| free.get(e).copied().unwrap_or(0)).collect(),
+        held: vec![Vec::new(); envs.len()],
+        at: vec![None; parts.len()],
+        dead: vec![false; envs.len()],
+    };
+    let mut total = Decimal::ZERO;
+    let mut seen = vec![false; envs.len()];
+    for i in 0..parts.len() {
+        seen.iter_mut().for_each(|s| *s = false);
+        let mut visited: Vec<usize> = Vec::new();
+        if m.augment(i, &mut seen, &mut visited) {
+            total += parts.get(i).map_or(Decimal::ZERO, |p| p.0);
+        } else {
+            // Every environment a failed search reached is full for good: later searches skip it.
+            for e in visited {
+                if let Some(d) = m.dead.get_mut(e) {
+                    *d = true;
+                }
+            }
+        }
+    }
+    total
+}
+
+/// The matching's state: per environment its units and the parts holding them, per part its environment.
+struct Matching<'a> {
+    parts: &'a [(Decimal, usize)],
+    reach: &'a HashMap<usize, Vec<usize>>,
+    cap: Vec<u64>,
+    held: Vec<Vec<usize>>,
+    at: Vec<Option<usize>>,
+    dead: Vec<bool>,
+}
+
+impl Matching<'_> {
+    fn put(&mut self, part: usize, env: usize) {
+        if let Some(old) = self.at.get(part).copied().flatten()
+            && let Some(h) = self.held.get_mut(old)
+        {
+            h.retain(|x| *x != part);
+        }
+        if let Some(h) = self.held.get_mut(env) {
+            h.push(part);
+        }
+        if let Some(slot) = self.at.get_mut(part) {
+            *slot = Some(env);
+        }
+    }
+
+    /// Kuhn's augmenting path for `part` (depth at most the number of environments: each is seen once).
+    fn augment(&mut self, part: usize, seen: &mut [bool], visited: &mut Vec<usize>) -> bool {
+        let envs = self
+            .parts
+            .get(part)
+            .and_then(|(_, g)| self.reach.get(g))
+            .cloned()
+            .unwrap_or_default();
+        for e in envs {
+            if seen.get(e).copied().unwrap_or(true) || self.dead.get(e).copied().unwrap_or(true) {
+                continue;
+            }
+            if let Some(s) = seen.get_mut(e) {
+                *s = true;
+            }
+            visited.push(e);
+            let used = self.held.get(e).map_or(0, |h| h.len() as u64);
+            if used < self.cap.get(e).copied().unwrap_or(0) {
+                self.put(part, e);
+                return true;
+            }
+            for q in self.held.get(e).cloned().unwrap_or_default() {
+                if self.augment(q, seen, visited) {
+                    self.put(part, e);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
 /// The requirements that list each atom in one of their options.
 fn requirements_by_atom(model: &Model) -> Vec<Vec<usize>> {
     let mut by_atom: Vec<Vec<usize>> = vec![Vec::new(); model.atoms.len()];
@@ -752,13 +883,8 @@ pub(crate) fn lower_bound(model: &Model, p: &Pricer) -> Decimal {
             .map(|c| (*c).min(price))
             .sum()
     };
-    let mut savings = Decimal::ZERO;
     let process_price = price_of(p.process_sku);
-    for (e, groups) in &envs_of {
-        let free = p.free.get(e).copied().unwrap_or(0);
-        let mut g: Vec<Decimal> = groups.iter().filter_map(|k| owed.get(k).copied()).collect();
-        savings += top(&mut g, free, process_price);
-    }
+    let mut savings = free_unit_savings(&envs_of, &owed, &p.free, process_price);
     let mut sku_groups: HashMap<SkuIdx, Vec<Decimal>> = HashMap::new();
     let mut process_groups: Vec<Decimal> = Vec::new();
     let mut seen: std::collections::HashSet<(usize, u32)> = std::collections::HashSet::new();
@@ -849,6 +975,39 @@ mod tests {
         assert_eq!(p.buy(SkuIdx(0), 1), Some((0, 0)));
         assert_eq!(p.buy(SkuIdx(0), 3), Some((0, 2)));
         assert_eq!(p.buy(SkuIdx(0), 5), Some((2, 2)));
+    }
+
+    #[test]
+    fn flow_14_free_units_save_each_group_at_most_what_it_owes() {
+        let e = |i: u32| EnvIdx(i);
+        let mut envs_of: HashMap<EnvIdx, std::collections::HashSet<usize>> = HashMap::new();
+        let mut free = HashMap::new();
+        // Group 0 has flows in three environments, each with a free unit: it owes 15, so they save 15, not 45.
+        for i in 0..3 {
+            envs_of.entry(e(i)).or_default().insert(0);
+            free.insert(e(i), 1);
+        }
+        let mut owed = HashMap::new();
+        owed.insert(0, Decimal::from(15));
+        let price = Decimal::from(150);
+        assert_eq!(
+            free_unit_savings(&envs_of, &owed, &free, price),
+            Decimal::from(15)
+        );
+        // Group 1 is only in environment 0: the matching moves group 0 to another environment.
+        envs_of.entry(e(0)).or_default().insert(1);
+        owed.insert(1, Decimal::from(15));
+        assert_eq!(
+            free_unit_savings(&envs_of, &owed, &free, price),
+            Decimal::from(30)
+        );
+        // A group owing more than a unit's price takes several units, each saving at most the price (150, 150
+        // and the last 100 of its 400: more than giving one to group 1).
+        owed.insert(0, Decimal::from(400));
+        assert_eq!(
+            free_unit_savings(&envs_of, &owed, &free, price),
+            Decimal::from(150 + 150 + 100)
+        );
     }
 
     #[test]
