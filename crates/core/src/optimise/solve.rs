@@ -780,47 +780,19 @@ fn search(
     complete
 }
 
-/// A lower bound on any plan's cost: requirements that share no atom are independent but for the units they
-/// draw from common pools, so per group of requirements linked by shared atoms, the dearest of their cheapest
-/// options is owed, priced with every unit that could be spare, reclaimed or free in its environment counted as
-/// free, and no purchase minimum (each only lowers the bound).
+/// A lower bound on any plan's cost. Requirements whose options share no atom with each other's (a packing)
+/// are each paid for with atoms of their own, so any plan costs at least the sum of their cheapest options; the
+/// packing is chosen greedily, dearest first. Two prices give two bounds, and the larger is kept: (a) every unit
+/// that could be had for nothing (spare, reclaimable, free in its environment) at 0; (b) every unit at its price,
+/// less the most that the units to be had for nothing could save: spare and reclaimable units of a SKU, and the
+/// environments' free process units matched to the packed requirements that could use them
+/// ([`free_unit_savings`]), each requirement saving at most what its cheapest option costs. Purchase minimums are
+/// left out (they only add). On the property test's small tenants it is checked never to exceed the optimum.
 pub(crate) fn lower_bound(model: &Model, p: &Pricer) -> Decimal {
-    let n = model.reqs.len();
-    let mut parent: Vec<usize> = (0..n).collect();
-    fn find(parent: &mut [usize], mut x: usize) -> usize {
-        while let Some(&px) = parent.get(x) {
-            if px == x {
-                break;
-            }
-            let gp = parent.get(px).copied().unwrap_or(px);
-            if let Some(s) = parent.get_mut(x) {
-                *s = gp;
-            }
-            x = px;
-        }
-        x
-    }
-    let mut owner: HashMap<u32, usize> = HashMap::new();
-    for (r, req) in model.reqs.iter().enumerate() {
-        for a in req.options.iter().flatten() {
-            match owner.get(a) {
-                Some(&o) => {
-                    let (x, y) = (find(&mut parent, o), find(&mut parent, r));
-                    if let Some(s) = parent.get_mut(x) {
-                        *s = y;
-                    }
-                }
-                None => {
-                    owner.insert(*a, r);
-                }
-            }
-        }
-    }
     let price_of = |sku: Option<SkuIdx>| {
         sku.and_then(|s| p.skus.get(&s))
             .map_or(Decimal::ZERO, |t| t.price)
     };
-    // (a) Every unit that could be had for nothing (spare, reclaimable, free in its environment) priced at 0.
     let unit = |a: &Atom| -> Decimal {
         let sku = match a {
             Atom::Assign { sku, .. } => Some(*sku),
@@ -839,8 +811,6 @@ pub(crate) fn lower_bound(model: &Model, p: &Pricer) -> Decimal {
             .filter(|t| t.spare == 0 && t.reclaimable == 0)
             .map_or(Decimal::ZERO, |t| t.price)
     };
-    // (b) Every unit at its price, less what all the units that can be had for nothing could save (each saves
-    // at most its price, once, and only for a group that can use it).
     let full = |a: &Atom| -> Decimal {
         match a {
             Atom::Assign { sku, .. } => price_of(Some(*sku)),
@@ -848,33 +818,96 @@ pub(crate) fn lower_bound(model: &Model, p: &Pricer) -> Decimal {
             Atom::Owner { .. } | Atom::App { .. } => Decimal::ZERO,
         }
     };
-    let mut best: HashMap<usize, (Decimal, Decimal)> = HashMap::new();
-    let mut envs_of: HashMap<EnvIdx, std::collections::HashSet<usize>> = HashMap::new();
-    for (r, req) in model.reqs.iter().enumerate() {
-        let min = |f: &dyn Fn(&Atom) -> Decimal| {
-            req.options
+    let cheapest = |req: &super::model::Requirement, f: &dyn Fn(&Atom) -> Decimal| {
+        req.options
+            .iter()
+            .map(|o| o.iter().filter_map(|a| model.get(*a)).map(f).sum::<Decimal>())
+            .min()
+            .unwrap_or(Decimal::ZERO)
+    };
+    let atoms_of = |req: &super::model::Requirement| {
+        let mut v: Vec<u32> = req.options.iter().flatten().copied().collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    // The greedy packing under one pricing: (requirement, what its cheapest option costs).
+    let pack = |price: &dyn Fn(&Atom) -> Decimal| -> Vec<(usize, Decimal)> {
+        let mut order: Vec<(Decimal, usize, usize)> = model
+            .reqs
+            .iter()
+            .enumerate()
+            .map(|(r, req)| (cheapest(req, price), atoms_of(req).len(), r))
+            .filter(|(c, _, _)| *c > Decimal::ZERO)
+            .collect();
+        order.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+        let mut used = vec![false; model.atoms.len()];
+        let mut out = Vec::new();
+        for (c, _, r) in order {
+            let Some(req) = model.reqs.get(r) else { continue };
+            let atoms = atoms_of(req);
+            if atoms
                 .iter()
-                .map(|o| o.iter().filter_map(|a| model.get(*a)).map(f).sum::<Decimal>())
-                .min()
-                .unwrap_or(Decimal::ZERO)
-        };
-        let (m0, m1) = (min(&unit), min(&full));
-        let root = find(&mut parent, r);
-        let slot = best.entry(root).or_insert((Decimal::ZERO, Decimal::ZERO));
-        slot.0 = slot.0.max(m0);
-        slot.1 = slot.1.max(m1);
-        for a in req.options.iter().flatten().filter_map(|a| model.get(*a)) {
-            if let Atom::Process { flow } = a
-                && let Some(e) = p.env_of_flow(*flow)
+                .any(|a| used.get(*a as usize).copied().unwrap_or(true))
             {
-                envs_of.entry(e).or_default().insert(root);
+                continue;
+            }
+            for a in atoms {
+                if let Some(u) = used.get_mut(a as usize) {
+                    *u = true;
+                }
+            }
+            out.push((r, c));
+        }
+        out
+    };
+    let a: Decimal = pack(&unit).iter().map(|(_, c)| *c).sum();
+    let packed = pack(&full);
+    let owed: HashMap<usize, Decimal> = packed.iter().copied().collect();
+    let process_price = price_of(p.process_sku);
+    let mut envs_of: HashMap<EnvIdx, std::collections::HashSet<usize>> = HashMap::new();
+    let mut sku_groups: HashMap<SkuIdx, Vec<Decimal>> = HashMap::new();
+    let mut process_groups: Vec<Decimal> = Vec::new();
+    for (r, c) in &packed {
+        let Some(req) = model.reqs.get(*r) else { continue };
+        let mut skus: Vec<SkuIdx> = Vec::new();
+        let mut process = false;
+        for id in atoms_of(req) {
+            match model.get(id) {
+                Some(Atom::Assign { sku, .. }) => skus.push(*sku),
+                Some(Atom::Process { flow }) => {
+                    process = true;
+                    if let Some(e) = p.env_of_flow(*flow) {
+                        envs_of.entry(e).or_default().insert(*r);
+                    }
+                }
+                Some(Atom::Capacity { .. }) => process = true,
+                _ => {}
             }
         }
+        skus.sort();
+        skus.dedup();
+        // A requirement may take several units of a pool (per-app passes): what it owes in parts of at most a
+        // unit's price, each part a unit may save.
+        let parts = |price: Decimal| -> Vec<Decimal> {
+            let mut out = Vec::new();
+            let mut left = *c;
+            while left > Decimal::ZERO && price > Decimal::ZERO && out.len() < 1_000 {
+                out.push(left.min(price));
+                left -= price;
+            }
+            out
+        };
+        for sku in skus {
+            let price = p.skus.get(&sku).map_or(Decimal::ZERO, |t| t.price);
+            sku_groups.entry(sku).or_default().extend(parts(price));
+        }
+        if process {
+            process_groups.extend(parts(process_price));
+        }
     }
-    // A free unit saves at most its price, and a group at most what it owes at full price (`c`): per pool, the
-    // groups that could use it, dearest first, as many as the pool has units. A group counted in several pools
-    // only makes the saving larger, and the bound lower.
-    let owed: HashMap<usize, Decimal> = best.iter().map(|(k, (_, y))| (*k, *y)).collect();
+    // Spare and reclaimable units of a pool: each saves at most its price, for the packed requirements that
+    // could use it, dearest first.
     let top = |groups: &mut Vec<Decimal>, units: u64, price: Decimal| -> Decimal {
         groups.sort_by(|x, y| y.cmp(x));
         groups
@@ -883,25 +916,7 @@ pub(crate) fn lower_bound(model: &Model, p: &Pricer) -> Decimal {
             .map(|c| (*c).min(price))
             .sum()
     };
-    let process_price = price_of(p.process_sku);
     let mut savings = free_unit_savings(&envs_of, &owed, &p.free, process_price);
-    let mut sku_groups: HashMap<SkuIdx, Vec<Decimal>> = HashMap::new();
-    let mut process_groups: Vec<Decimal> = Vec::new();
-    let mut seen: std::collections::HashSet<(usize, u32)> = std::collections::HashSet::new();
-    for (r, req) in model.reqs.iter().enumerate() {
-        let root = find(&mut parent, r);
-        let c = owed.get(&root).copied().unwrap_or(Decimal::ZERO);
-        for id in req.options.iter().flatten() {
-            if !seen.insert((root, *id)) {
-                continue;
-            }
-            match model.get(*id) {
-                Some(Atom::Assign { sku, .. }) => sku_groups.entry(*sku).or_default().push(c),
-                Some(Atom::Process { .. } | Atom::Capacity { .. }) => process_groups.push(c),
-                _ => {}
-            }
-        }
-    }
     for (sku, mut g) in sku_groups {
         if let Some(t) = p.skus.get(&sku) {
             savings += top(&mut g, t.spare.saturating_add(t.reclaimable), t.price);
@@ -914,8 +929,7 @@ pub(crate) fn lower_bound(model: &Model, p: &Pricer) -> Decimal {
             t.price,
         );
     }
-    let a: Decimal = best.values().map(|(x, _)| *x).sum();
-    let b: Decimal = best.values().map(|(_, y)| *y).sum::<Decimal>() - savings;
+    let b: Decimal = packed.iter().map(|(_, c)| *c).sum::<Decimal>() - savings;
     a.max(b).max(Decimal::ZERO)
 }
 
