@@ -13,7 +13,7 @@ const BASE = process.env.ENTITLE_URL.replace(/\/+$/, '');
 const KEY = process.env.ENTITLE_KEY;
 const dir = path.resolve(process.env.SHOTS_DIR || path.join(process.env.CARGO_TARGET_DIR || path.join(here, '..', 'target'), 'ui-shots'));
 const tenants = (process.env.SHOTS_TENANTS || 'fabrikam-bakery,northwind-care').split(',').filter(Boolean);
-export const TABS = ['overview', 'audit', 'flows', 'apps', 'environments', 'users', 'licences', 'requests', 'usage', 'capacity', 'changes', 'keys'];
+export const TABS = ['overview', 'audit', 'plan', 'flows', 'apps', 'environments', 'users', 'licences', 'requests', 'usage', 'capacity', 'changes', 'keys'];
 const SIZES = [['desktop', 1440, 900], ['phone', 390, 844]];
 
 mkdirSync(dir, { recursive: true });

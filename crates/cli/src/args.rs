@@ -9,6 +9,7 @@ const EXAMPLES: &str = "\
 Examples:
   entitle audit --scenario examples/rpa-back-office.toml
   entitle audit --scenario examples/rpa-back-office.toml --format csv > at-risk.csv
+  entitle optimise --scenario examples/rpa-back-office.toml --format json
   entitle check flow invoice-sync --scenario examples/small-business-m365.toml
   entitle check flow expense-button --as dana --scenario examples/small-business-m365.toml --format json
   entitle check app case-portal --user guest-eva --scenario examples/guests-cross-tenant.toml
@@ -78,6 +79,10 @@ pub enum Command {
     Check(Check),
     /// Every flow that needs a licence it lacks, with enforcement kind, dates and fixes (ENF-1, ENF-2).
     Audit,
+    /// The cheapest set of changes (buy, assign, reassign, allocate, set a flow's licence, associate an app,
+    /// change an owner) that turns every denied flow and app decision, worked out jointly, with the bill before
+    /// and after and the saving against the audit's per-flow sum.
+    Optimise(Optimise),
     /// Dataverse database, file and log capacity, with where each MB comes from (CAP).
     Capacity,
     /// Power Platform requests per 24 hours of a user or a flow run, with their sources (REQ).
@@ -105,6 +110,14 @@ pub enum Command {
     /// Create, list and revoke API keys, straight in the server's store.
     #[command(subcommand)]
     Key(Key),
+}
+
+/// `entitle optimise`.
+#[derive(Debug, Args)]
+pub struct Optimise {
+    /// Which decisions to turn: `flows`, `apps`, or a comma-separated list of flow and app ids (default: all).
+    #[arg(long, value_name = "flows|apps|ID,...")]
+    pub only: Option<String>,
 }
 
 /// Where the server's store is: the same settings as `serve`.

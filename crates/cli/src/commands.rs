@@ -6,6 +6,7 @@ use entitle_core::buying::{cost, preview_purchase};
 use entitle_core::capacity::capacity;
 use entitle_core::changes::{BulkAssign, apply};
 use entitle_core::entities::{EntityChange, impact};
+use entitle_core::optimise::{Only, Options as OptimiseOptions, optimise};
 use entitle_core::report::{app_answer, flow_answer};
 use entitle_core::requests::{flow_limit, user_limit};
 use entitle_core::scenario::json_schema;
@@ -152,6 +153,42 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                 Command::Audit => {
                     let a = audit(&snap);
                     render(g.format, a, |x| output::audit_table(x, color), output::audit_csv)
+                }
+                Command::Optimise(args) => {
+                    let only = match args.only.as_deref().map(str::trim) {
+                        None | Some("") | Some("all") => Only::All,
+                        Some("flows") => Only::Flows,
+                        Some("apps") => Only::Apps,
+                        Some(list) => {
+                            let ids: Vec<String> = list
+                                .split(',')
+                                .map(|x| x.trim().to_owned())
+                                .filter(|x| !x.is_empty())
+                                .collect();
+                            for id in &ids {
+                                if snap.flow_idx(id).is_none() && snap.app_idx(id).is_none() {
+                                    return Err(CliError::Input(format!(
+                                        "--only: no flow or app `{id}` in the scenario"
+                                    )));
+                                }
+                            }
+                            Only::Ids(ids)
+                        }
+                    };
+                    if g.format == Format::Csv {
+                        return Err(CliError::Input(
+                            "optimise: --format table or json (a plan is not one table)".to_owned(),
+                        ));
+                    }
+                    let opts = OptimiseOptions {
+                        only,
+                        ..OptimiseOptions::default()
+                    };
+                    let size = snap.flows().len() + snap.apps().map(|(_, a)| a.users.len()).sum::<usize>();
+                    let bar = crate::progress::Bar::new(size);
+                    let plan = optimise(&snap, &opts, &bar);
+                    bar.finish();
+                    render(g.format, plan, output::plan_table, |_| Ok(String::new()))
                 }
                 Command::Capacity => {
                     let c = capacity(&snap);

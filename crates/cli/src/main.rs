@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod input;
+mod progress;
 mod server;
 
 use std::io::{BufWriter, ErrorKind, Write};

@@ -695,3 +695,66 @@ fn apply_refuses_a_bad_change_naming_where() {
         assert!(!out.exists(), "{name}: nothing written");
     }
 }
+
+/// `entitle optimise`: the joint plan in JSON (money as lists of `{amount, currency}`, SCENARIO.md "JSON
+/// answers"), as a table, and bad input (an `--only` id the scenario lacks; CSV) with exit 2 and nothing on stdout.
+#[test]
+fn optimise_answers_a_plan_with_money_lists_and_refuses_bad_input() {
+    let file = example("small-business-m365.toml");
+    let plan = json(&["optimise", "--scenario", &file, "--format", "json"]);
+    let money = |key: &str| plan[key].as_array().cloned().unwrap_or_default();
+    for key in ["cost_before", "cost_after", "added", "per_flow_sum", "saving"] {
+        let list = money(key);
+        assert_eq!(list.len(), 1, "{key}: {plan}");
+        assert_eq!(list[0]["currency"], "USD", "{key}");
+        assert!(
+            list[0]["amount"].is_string(),
+            "{key}: amounts are decimal strings"
+        );
+    }
+    assert_eq!(money("cost_before")[0]["amount"], "30.00");
+    assert_eq!(money("cost_after")[0]["amount"], "75.00");
+    assert_eq!(money("added")[0]["amount"], "45.00");
+    assert_eq!(plan["bound"]["optimal"], true);
+    let changes = plan["changes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["rules"].as_array().is_some_and(|r| !r.is_empty())),
+        "{plan}"
+    );
+    assert_eq!(
+        plan["batch"]["changes"].as_array().map(Vec::len),
+        Some(4),
+        "1 purchase, 3 users: {plan}"
+    );
+    let only = json(&[
+        "optimise",
+        "--scenario",
+        &file,
+        "--format",
+        "json",
+        "--only",
+        "invoice-sync",
+    ]);
+    assert_eq!(only["added"][0]["amount"], "15.00");
+
+    let table = entitle(&["optimise", "--scenario", &file]);
+    assert_eq!(table.status.code(), Some(0));
+    assert!(
+        stdout(&table).contains("buy 3 × power-automate-premium"),
+        "{}",
+        stdout(&table)
+    );
+    // Not a terminal: no progress bar on stderr.
+    assert!(stderr(&table).is_empty(), "{}", stderr(&table));
+
+    for args in [
+        &["optimise", "--scenario", &file, "--only", "no-such-flow"][..],
+        &["optimise", "--scenario", &file, "--format", "csv"][..],
+    ] {
+        let out = entitle(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -33,6 +33,9 @@ pub enum Change {
     Buy { sku: String, quantity: u64 },
     /// `assignLicense`: one more unit of `sku` for `user`.
     Assign { user: String, sku: String },
+    /// `assignLicense` with `removeLicenses`: one unit of `sku` taken from `user` (the optimiser reclaims units
+    /// from users who left or use no premium feature, BUY-6).
+    Remove { user: String, sku: String },
     /// `currencyAllocations`: `quantity` more units of `sku` for an environment.
     Allocate {
         environment: String,
@@ -338,6 +341,20 @@ pub(crate) fn apply_changes(
                     u.licenses.push(sku.clone());
                 }
             }
+            Change::Remove { user, sku } => {
+                let i = aligned.and_then(|a| a.user_idx(user)).map(|u| u.0);
+                let i = position(&s.users, user, |u| &u.id, i).ok_or_else(|| unknown("user", user))?;
+                let u = s.users.get_mut(i).ok_or_else(|| unknown("user", user))?;
+                let at = u
+                    .licenses
+                    .iter()
+                    .position(|l| l == sku)
+                    .ok_or_else(|| ApplyError::Unknown {
+                        kind: "licence of the user",
+                        id: sku.clone(),
+                    })?;
+                u.licenses.remove(at);
+            }
             Change::Allocate {
                 environment,
                 sku,
@@ -551,7 +568,7 @@ impl<'a> World<'a> {
     fn seeds(&self, changes: &[Change], n: &mut Hood) {
         for c in changes {
             match c {
-                Change::Assign { user, .. } => n.user_id(self.base, user),
+                Change::Assign { user, .. } | Change::Remove { user, .. } => n.user_id(self.base, user),
                 Change::SetOwner { flow, user } => {
                     n.user_id(self.base, user);
                     n.flow_id(self.base, flow);

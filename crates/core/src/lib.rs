@@ -17,6 +17,7 @@ pub mod fixes;
 pub mod flows;
 pub mod generate;
 pub mod money;
+pub mod optimise;
 pub mod portals;
 pub mod report;
 pub mod requests;

@@ -900,3 +900,96 @@ pub fn rule_csv(s: &entitle_core::rulebook::Section<'_>) -> Result<String, Rende
         rows,
     )
 }
+
+fn money_list(m: &[entitle_core::money::Money]) -> String {
+    if m.is_empty() {
+        return "0.00".to_owned();
+    }
+    m.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" + ")
+}
+
+/// What one plan change does, in words.
+fn plan_what(c: &entitle_core::optimise::PlanChange) -> String {
+    let s = |x: &Option<String>| x.clone().unwrap_or_default();
+    match c.action {
+        "buy" => format!("buy {} × {}", c.quantity.unwrap_or(0), s(&c.sku)),
+        "assign" => format!("assign {} to {}", s(&c.sku), s(&c.user)),
+        "reassign" => format!("move {} from {} to {}", s(&c.sku), s(&c.from), s(&c.user)),
+        "remove" => format!("remove {} from {}", s(&c.sku), s(&c.user)),
+        "allocate" => format!(
+            "allocate {} × {} to environment {}",
+            c.quantity.unwrap_or(0),
+            s(&c.sku),
+            s(&c.environment)
+        ),
+        "set-flow-license" => format!("set flow {} to its process licence", s(&c.flow)),
+        "change-owner" => format!("make {} the owner of flow {}", s(&c.user), s(&c.flow)),
+        "associate-app" => format!("associate flow {} with app {}", s(&c.flow), s(&c.app)),
+        other => other.to_owned(),
+    }
+}
+
+/// `entitle optimise`: the plan's changes, the bills and the bound.
+pub fn plan_table(p: &entitle_core::optimise::Plan) -> String {
+    let t = &p.targets;
+    let mut out = format!(
+        "Plan for `{}` on {}: {} denied decision(s) of {} flow(s) and {} app user(s); {} turned by the plan\n",
+        p.tenant, p.at, t.denied, t.flows, t.app_users, t.turned
+    );
+    let mut tab = table();
+    tab.set_header(vec!["#", "change", "monthly cost", "rules", "turns"]);
+    for (i, c) in p.changes.iter().enumerate() {
+        let turns = if c.turns.len() > 4 {
+            format!(
+                "{} and {} more",
+                c.turns.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+                c.turns.len() - 3
+            )
+        } else {
+            c.turns.join(", ")
+        };
+        tab.add_row(vec![
+            (i + 1).to_string(),
+            plan_what(c),
+            c.monthly_cost.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+            c.rules.iter().map(|r| r.id()).collect::<Vec<_>>().join(" "),
+            turns,
+        ]);
+    }
+    if p.changes.is_empty() {
+        out.push_str("No change needed.\n");
+    } else {
+        out.push_str(&format!("{tab}\n"));
+    }
+    out.push_str(&format!(
+        "Monthly cost: before {}, after {} (adds {})\n",
+        money_list(&p.cost_before),
+        money_list(&p.cost_after),
+        money_list(&p.added)
+    ));
+    out.push_str(&format!(
+        "Per-flow sum (the audit's cheapest fix per decision): {}; saving: {}\n",
+        money_list(&p.per_flow_sum),
+        money_list(&p.saving)
+    ));
+    let b = &p.bound;
+    out.push_str(&format!(
+        "Solver: {}{}, lower bound {}, gap {}% ({} requirement(s), {} atom(s))\n",
+        b.method,
+        if b.optimal { " (optimal)" } else { "" },
+        b.lower_bound,
+        b.gap_percent,
+        b.requirements,
+        b.atoms
+    ));
+    if !t.unfixable.is_empty() {
+        out.push_str(&format!("No change turns: {}\n", t.unfixable.join(", ")));
+    }
+    if !t.not_turned.is_empty() {
+        out.push_str(&format!(
+            "Still denied after the plan: {}\n",
+            t.not_turned.join(", ")
+        ));
+    }
+    out
+}

@@ -136,6 +136,16 @@ fn no_content() -> Value {
     json!({"description": "No content"})
 }
 
+/// An amount in one currency: `{"amount": "15.00", "currency": "USD"}`.
+fn money() -> Value {
+    json!({"type": "object", "required": ["amount", "currency"], "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}}})
+}
+
+/// One amount per currency involved.
+fn money_list() -> Value {
+    json!({"type": "array", "items": money(), "description": "One {amount, currency} per currency involved"})
+}
+
 fn object() -> Value {
     json!({"type": "object"})
 }
@@ -508,6 +518,30 @@ pub fn document() -> Value {
                     "fixes": {"type": "array", "items": r("Fix")},
                     "flows_total": {"type": "integer", "description": "With paging: the flows at risk that match"},
                 }}}, "text/csv": {"schema": {"type": "string"}}}}))),
+        }),
+    );
+    add(
+        "/tenants/{t}/plan",
+        json!({
+            "get": op("The cheapest set of changes that turns every denied flow and app decision (or those of `only`), worked out jointly (the CLI's optimise): each change with its rules, the monthly bill before and after, the saving against the audit's per-flow sum, the solver's bound, and the body of `POST …/changes:batch` that makes the plan", "answers",
+                vec![t(), query("only", "`flows`, `apps`, or comma-separated flow and app ids (default: all)", string(), false), at()], None,
+                ("200", ok_json(json!({"type": "object", "required": ["tenant", "at", "targets", "changes", "cost_before", "cost_after", "added", "per_flow_sum", "saving", "bound", "batch"], "properties": {
+                    "tenant": string(), "at": date(),
+                    "targets": {"type": "object", "required": ["flows", "app_users", "denied", "turned", "unfixable", "not_turned", "repaired"], "properties": {
+                        "flows": {"type": "integer"}, "app_users": {"type": "integer"}, "denied": {"type": "integer"}, "turned": {"type": "integer"},
+                        "unfixable": {"type": "array", "items": string()}, "not_turned": {"type": "array", "items": string()}, "repaired": {"type": "integer"}}},
+                    "changes": {"type": "array", "items": {"type": "object", "required": ["action", "rules"], "properties": {
+                        "action": {"type": "string", "enum": ["buy", "assign", "reassign", "remove", "allocate", "set-flow-license", "change-owner", "associate-app"]},
+                        "sku": string(), "quantity": {"type": "integer"}, "from": string(), "user": string(), "environment": string(), "flow": string(), "app": string(),
+                        "license": string(), "monthly_cost": money(),
+                        "rules": {"type": "array", "items": string()},
+                        "turns": {"type": "array", "items": string(), "description": "`flow:ID` or `app:ID/USER`"}}}},
+                    "cost_before": money_list(), "cost_after": money_list(), "added": money_list(), "per_flow_sum": money_list(), "saving": money_list(),
+                    "bound": {"type": "object", "required": ["method", "optimal", "plan", "lower_bound", "gap_percent", "requirements", "atoms", "nodes"], "properties": {
+                        "method": {"type": "string", "enum": ["exact", "heuristic"]}, "optimal": {"type": "boolean"}, "plan": string(), "lower_bound": string(), "gap_percent": string(),
+                        "requirements": {"type": "integer"}, "atoms": {"type": "integer"}, "nodes": {"type": "integer"}}},
+                    "batch": {"type": "object", "required": ["changes"], "properties": {"changes": {"type": "array", "items": object()}}, "description": "The body of POST …/changes:batch"},
+                }})))),
         }),
     );
     add(

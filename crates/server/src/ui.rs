@@ -44,6 +44,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         "views/tenants.js" => "text/javascript; charset=utf-8",
         "views/audit.js" => "text/javascript; charset=utf-8",
         "views/fix.js" => "text/javascript; charset=utf-8",
+        "views/plan.js" => "text/javascript; charset=utf-8",
         "views/decision.js" => "text/javascript; charset=utf-8",
         "views/flows.js" => "text/javascript; charset=utf-8",
         "views/apps.js" => "text/javascript; charset=utf-8",

@@ -5,6 +5,7 @@ import { api, ApiError, session, seg } from './api.js';
 import { h, mount, notice, downloadButton, takeFlash, codeText } from './dom.js';
 import { tenantsView } from './views/tenants.js';
 import { auditView } from './views/audit.js';
+import { planView } from './views/plan.js';
 import { overviewView } from './views/overview.js';
 import { flowsView, flowView } from './views/flows.js';
 import { appsView, appView } from './views/apps.js';
@@ -25,6 +26,7 @@ const signOutButton = document.getElementById('sign-out');
 const TABS = [
   ['overview', 'Overview', overviewView],
   ['audit', 'Audit', auditView],
+  ['plan', 'Plan', planView],
   ['flows', 'Flows', flowsView],
   ['apps', 'Apps', appsView],
   ['environments', 'Environments', environmentsView],

@@ -381,3 +381,58 @@ pub async fn purchase_preview(
     };
     Ok(json(&preview_purchase(&snap, sku, ask.quantity, u, ask.channel)))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanQuery {
+    pub at: Option<NaiveDate>,
+    /// `flows`, `apps`, or comma-separated flow and app ids.
+    pub only: Option<String>,
+}
+
+/// Which decisions a plan targets, from `only` (an id the tenant lacks is bad input, pointed at `query:only`).
+pub fn plan_targets(snap: &Snapshot, only: Option<&str>) -> Result<entitle_core::optimise::Only, Problem> {
+    use entitle_core::optimise::Only;
+    Ok(match only.map(str::trim) {
+        None | Some("" | "all") => Only::All,
+        Some("flows") => Only::Flows,
+        Some("apps") => Only::Apps,
+        Some(list) => {
+            let ids: Vec<String> = list
+                .split(',')
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect();
+            if let Some(id) = ids
+                .iter()
+                .find(|id| snap.flow_idx(id).is_none() && snap.app_idx(id).is_none())
+            {
+                return Err(
+                    Problem::unprocessable(format!("no flow or app `{id}` in the tenant")).at("query:only"),
+                );
+            }
+            Only::Ids(ids)
+        }
+    })
+}
+
+/// `GET …/plan`: the CLI's `optimise`, the cheapest set of changes that turns every targeted decision, worked
+/// out jointly; its `batch` is the body of `POST …/changes:batch` that makes it.
+pub async fn plan_h(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    Q(q): Q<PlanQuery>,
+) -> Result<Response, Problem> {
+    let snap = snapshot_on(&state, &caller, &t, q.at).await?;
+    require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
+    let only = plan_targets(&snap, q.only.as_deref())?;
+    let opts = entitle_core::optimise::Options {
+        only,
+        ..entitle_core::optimise::Options::default()
+    };
+    let plan = state
+        .heavy(move || entitle_core::optimise::optimise(&snap, &opts, &entitle_core::optimise::Quiet))
+        .await?;
+    Ok(json(&plan))
+}

@@ -36,6 +36,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route(&at("/export"), get(tenants::export))
         .route(&at("/audit-log"), get(tenants::audit_log))
         .route(&at("/audit"), get(answers::audit_h))
+        .route(&at("/plan"), get(answers::plan_h))
         .route(&at("/overview"), get(overview::overview))
         .route(&at("/flows:status"), get(overview::flows_status))
         .route(&at("/capacity"), get(answers::capacity_h))
