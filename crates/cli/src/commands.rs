@@ -111,6 +111,7 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                     .map_err(|e| CliError::Internal(e.to_string()))
             }
         }
+        Command::Import(args) => crate::import::run(args, g.at, catalog),
         command => {
             let snap = input::snapshot(g.scenario.as_deref(), g.at, catalog)?;
             match command {
@@ -247,6 +248,7 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                 | Command::Explain(_)
                 | Command::Catalog(_)
                 | Command::Generate(_)
+                | Command::Import(_)
                 | Command::Serve(_)
                 | Command::Key(_) => Err(CliError::Internal("unreachable command branch".to_owned())),
             }

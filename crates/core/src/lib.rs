@@ -15,6 +15,7 @@ pub mod error;
 pub mod fixes;
 pub mod flows;
 pub mod generate;
+pub mod import;
 pub mod money;
 pub mod portals;
 pub mod report;
