@@ -76,8 +76,10 @@ pub enum Command {
     /// May this flow run, or this user open this app? Under which licence, and why?
     #[command(subcommand)]
     Check(Check),
-    /// Every flow that needs a licence it lacks, with enforcement kind, dates and fixes (ENF-1, ENF-2).
-    Audit,
+    /// Every flow that needs a licence it lacks, with enforcement kind, dates and fixes (ENF-1, ENF-2); with
+    /// `--by user`, who needs what: per user the rights held, what they own and run, the rule behind each gap and
+    /// the cheapest fix, and per SKU the units short or spare.
+    Audit(AuditArgs),
     /// Dataverse database, file and log capacity, with where each MB comes from (CAP).
     Capacity,
     /// Power Platform requests per 24 hours of a user or a flow run, with their sources (REQ).
@@ -334,6 +336,20 @@ pub enum LogicArg {
     SyncPlugin,
     RealtimeWorkflow,
     BackgroundWorkflow,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// `flow` (the default): one row per flow at risk; `user`: one row per user, and units per SKU.
+    #[arg(long, value_enum, default_value_t = AuditBy::Flow)]
+    pub by: AuditBy,
+}
+
+/// `--by` of `audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditBy {
+    Flow,
+    User,
 }
 
 #[derive(Debug, Args)]

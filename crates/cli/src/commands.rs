@@ -14,7 +14,7 @@ use entitle_core::{Snapshot, generate, rulebook};
 
 use std::io::Write;
 
-use crate::args::{Check, Cli, Command, Format, LogicArg};
+use crate::args::{AuditBy, Check, Cli, Command, Format, LogicArg};
 use crate::input::{self, CliError, resolve};
 use entitle_render as output;
 
@@ -150,8 +150,14 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                         output::app_csv,
                     )
                 }
-                Command::Audit => {
+                Command::Audit(args) => {
                     let a = audit(&snap);
+                    if args.by == AuditBy::User {
+                        let r = entitle_core::who::by_user(&snap, &a);
+                        return render(g.format, r, entitle_core::who::table, |r| {
+                            entitle_core::who::csv(r).map_err(|e| output::RenderError(e.to_string()))
+                        });
+                    }
                     render(g.format, a, |x| output::audit_table(x, color), output::audit_csv)
                 }
                 Command::Capacity => {

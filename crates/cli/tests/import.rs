@@ -311,3 +311,56 @@ fn the_fixtures_reference_only_the_repository() {
     }
     assert!(!users.contains(GONE));
 }
+
+#[test]
+fn audit_by_user_says_who_needs_what_and_units_per_sku() {
+    let dir = temp("by-user");
+    let toml = dir.join("tenant.toml");
+    let out = import_tenant(&toml, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = toml.display().to_string();
+    let out = entitle(&["audit", "--by", "user", "-s", &s, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let user = |id: &str| {
+        r["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["user"] == id)
+            .unwrap()
+            .clone()
+    };
+    let alice = user(ALICE);
+    assert_eq!(alice["gap"], false);
+    assert_eq!(alice["owns_flows"], 2);
+    assert!(
+        alice["rights"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("flows-premium"))
+    );
+    let carol = user(CAROL);
+    assert_eq!(carol["rules"], serde_json::json!(["FLOW-4"]));
+    // Carol has no spare unit to take: a Power Automate Premium licence is her cheapest fix (CAT-3).
+    assert_eq!(carol["cheapest_fix"]["action"], "assign-license");
+    assert_eq!(carol["cheapest_fix"]["sku"], "power-automate-premium");
+    assert_eq!(user(ERIN)["rules"], serde_json::json!(["FLOW-24"]));
+    let sku = |id: &str| {
+        r["skus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["sku"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(sku("office-365-e3")["spare"], 7);
+    assert_eq!(sku("power-automate-premium")["spare"], 0);
+    for format in ["table", "csv"] {
+        let out = entitle(&["audit", "--by", "user", "-s", &s, "--format", format]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(CAROL), "{format}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -25,6 +25,7 @@ pub mod rule;
 pub mod rulebook;
 pub mod scenario;
 pub mod snapshot;
+pub mod who;
 
 pub use catalog::Catalog;
 pub use decision::{AppDecision, FlowDecision, LicensedBy};
