@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$1 flows=${2:-100000} users=${3:-20000} envs=${4:-1000} n=${5:-5}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=${IMPORT_BENCH_DIR:-$(mktemp -d)}
+[ -n "${IMPORT_BENCH_DIR:-}" ] || trap 'rm -rf "$work"' EXIT
 python3 - "$work" "$flows" "$users" "$envs" <<'PY'
 import csv, json, random, sys, uuid
 work, flows, users, envs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])

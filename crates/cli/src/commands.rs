@@ -101,7 +101,12 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
             .map(Out::Text)
             .map_err(CliError::from),
         Command::Generate(args) => {
+            let spinner = crate::progress::Progress::spinner(
+                usize::try_from(args.flows).unwrap_or(usize::MAX) >= crate::progress::LARGE,
+                "generating",
+            );
             let scenario = generate::synthetic(args.flows, args.users, args.environments, args.seed);
+            spinner.done();
             if args.json {
                 json(scenario)
             } else {
@@ -151,7 +156,12 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                     )
                 }
                 Command::Audit(args) => {
+                    let spinner = crate::progress::Progress::spinner(
+                        snap.flows().len() >= crate::progress::LARGE,
+                        "auditing",
+                    );
                     let a = audit(&snap);
+                    spinner.done();
                     if args.by == AuditBy::User {
                         let r = entitle_core::who::by_user(&snap, &a);
                         return render(g.format, r, entitle_core::who::table, |r| {

@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod import;
 mod input;
+mod progress;
 mod server;
 
 use std::io::{BufWriter, ErrorKind, Write};

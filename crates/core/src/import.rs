@@ -76,6 +76,9 @@ impl Export {
     }
 }
 
+/// Records are converted in chunks of this many: memory stays bounded by the rows, not the JSON document.
+const CHUNK: usize = 1024;
+
 /// Reads one export file: decodes it, tells its kind from its content (`hint` is the flag it was given with,
 /// used only when the content says nothing), and parses its records. `index` numbers the file among the others.
 pub fn read_export(
@@ -85,57 +88,94 @@ pub fn read_export(
     index: usize,
 ) -> Result<Export, ImportError> {
     let text = read::decode(bytes);
-    let parsed = read::parse(file, &text)?;
-    let records = match &parsed {
-        read::Parsed::Json(v) => read::json_records(v),
-        read::Parsed::Csv { rows, .. } => rows.clone(),
-    };
-    let kind = exports::detect(&parsed, &records).or(hint);
     let mut e = Export {
         file: file.to_owned(),
-        kind,
-        records: records.len(),
         ..Export::default()
     };
-    let Some(kind) = kind else {
-        if records.is_empty() {
-            return Ok(e);
+    let mut detected = false;
+    if read::is_json(&text) {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let top = read::json_stream(file, &text, |rec| {
+            chunk.push(rec);
+            if chunk.len() >= CHUNK {
+                e.absorb(std::mem::take(&mut chunk), hint, index, &mut detected)?;
+            }
+            Ok(())
+        })?;
+        e.absorb(chunk, hint, index, &mut detected)?;
+        if let Some(obj) = top {
+            if let Some(k) = exports::detect_top(&obj) {
+                e.kind = Some(k);
+                detected = true;
+            }
+            let rec = read::Rec {
+                loc: read::Loc::Record(1),
+                obj,
+            };
+            e.absorb(vec![rec], hint, index, &mut detected)?;
         }
-        return Err(ImportError {
-            file: file.to_owned(),
-            at: None,
-            field: None,
-            message: "not an export entitle knows (see docs/import.md for the exports and their fields)"
-                .to_owned(),
-        });
-    };
-    match kind {
-        ExportKind::Flows => {
-            e.flows = exports::flows(file, index, &records)?;
-            e.thin = !e.flows.is_empty() && e.flows.iter().all(|f| f.connectors.is_none());
-        }
-        ExportKind::CoeFlows => {
-            e.flows = exports::coe_flows(file, index, &records)?;
-            e.thin = !e.flows.is_empty() && e.flows.iter().all(|f| f.connectors.is_none());
-        }
-        ExportKind::Apps => e.apps = exports::apps(file, &records)?,
-        ExportKind::Environments => e.environments = exports::environments(file, &records)?,
-        ExportKind::Users => e.users = exports::users(file, &records)?,
-        ExportKind::Skus => e.skus = exports::skus(file, &records)?,
-        ExportKind::Allocations => e.allocations = exports::allocations(file, &records)?,
-        ExportKind::Capacity => {
-            e.capacity = exports::capacity(file, &parsed, &records)?;
-            e.records = e.capacity.len();
-        }
-        ExportKind::AtRisk => e.at_risk = exports::at_risk(file, &records)?,
-        ExportKind::Connectors => e.connectors = exports::connectors(file, &records)?,
-        ExportKind::Inventory => {
-            let (f, a, v) = exports::inventory(file, index, &records)?;
-            e.thin = !f.is_empty() && f.iter().all(|f| f.connectors.is_none());
-            (e.flows, e.apps, e.environments) = (f, a, v);
-        }
+    } else if let read::Parsed::Csv { rows, .. } = read::parse(file, &text)? {
+        e.absorb(rows, hint, index, &mut detected)?;
+    }
+    if matches!(
+        e.kind,
+        Some(ExportKind::Flows | ExportKind::CoeFlows | ExportKind::Inventory)
+    ) {
+        e.thin = !e.flows.is_empty() && e.flows.iter().all(|f| f.connectors.is_none());
+    }
+    if e.kind == Some(ExportKind::Capacity) {
+        e.records = e.capacity.len();
     }
     Ok(e)
+}
+
+impl Export {
+    /// Converts a chunk of records: the first chunk decides the kind.
+    fn absorb(
+        &mut self,
+        records: Vec<read::Rec>,
+        hint: Option<ExportKind>,
+        index: usize,
+        detected: &mut bool,
+    ) -> Result<(), ImportError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if !*detected {
+            self.kind = exports::detect(&records).or(hint);
+            *detected = true;
+        }
+        let file = self.file.as_str();
+        let Some(kind) = self.kind else {
+            return Err(ImportError {
+                file: file.to_owned(),
+                at: None,
+                field: None,
+                message: "not an export entitle knows (see docs/import.md for the exports and their fields)"
+                    .to_owned(),
+            });
+        };
+        self.records += records.len();
+        match kind {
+            ExportKind::Flows => self.flows.extend(exports::flows(file, index, &records)?),
+            ExportKind::CoeFlows => self.flows.extend(exports::coe_flows(file, index, &records)?),
+            ExportKind::Apps => self.apps.extend(exports::apps(file, &records)?),
+            ExportKind::Environments => self.environments.extend(exports::environments(file, &records)?),
+            ExportKind::Users => self.users.extend(exports::users(file, &records)?),
+            ExportKind::Skus => self.skus.extend(exports::skus(file, &records)?),
+            ExportKind::Allocations => self.allocations.extend(exports::allocations(file, &records)?),
+            ExportKind::Capacity => self.capacity.extend(exports::capacity(file, &records)?),
+            ExportKind::AtRisk => self.at_risk.extend(exports::at_risk(file, &records)?),
+            ExportKind::Connectors => self.connectors.extend(exports::connectors(file, &records)?),
+            ExportKind::Inventory => {
+                let (f, a, v) = exports::inventory(file, index, &records)?;
+                self.flows.extend(f);
+                self.apps.extend(a);
+                self.environments.extend(v);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A value the importer had to guess, and why: written as a `# guessed: …` comment beside it.
@@ -975,11 +1015,12 @@ pub fn compare_at_risk(at_risk: &[AtRiskRow], audit: &crate::audit::Audit) -> Ve
 
 impl Imported {
     /// The scenario as TOML, each guessed value with a `# guessed: …` comment and each item with its name.
+    ///
+    /// The comments go above the item's header (`[tenant]`, the n-th `[[flows]]`): the serializer writes one
+    /// header line per item, in order, so one pass over the lines places them (parsing the text back into a
+    /// `toml_edit` document to decorate it would read a 100,000-flow tenant's 40 MB twice more).
     pub fn to_toml(&self) -> Result<String, crate::scenario::WriteError> {
         let text = self.scenario.to_toml_string()?;
-        let Ok(mut doc) = text.parse::<toml_edit::DocumentMut>() else {
-            return Ok(text);
-        };
         let mut notes: HashMap<(&str, Option<usize>), Vec<String>> = HashMap::new();
         for l in &self.labels {
             notes
@@ -993,30 +1034,42 @@ impl Imported {
                 .or_default()
                 .push(format!("# guessed: {}", one_line(&g.note)));
         }
-        for ((section, index), lines) in notes {
-            let prefix = format!("\n{}\n", lines.join("\n"));
-            match index {
-                None => {
-                    if let Some(t) = doc.get_mut(section).and_then(toml_edit::Item::as_table_mut) {
-                        t.decor_mut().set_prefix(prefix);
-                    }
-                }
-                Some(i) => {
-                    if let Some(t) = doc
-                        .get_mut(section)
-                        .and_then(toml_edit::Item::as_array_of_tables_mut)
-                        .and_then(|a| a.get_mut(i))
-                    {
-                        t.decor_mut().set_prefix(prefix);
-                    }
+        let mut out = String::with_capacity(text.len() + notes.len() * 64 + 256);
+        out.push_str(
+            "# Written by `entitle import`. Lines starting `# guessed:` mark values the exports did not give;\n\
+             # check them before relying on an answer.\n",
+        );
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for line in text.split_inclusive('\n') {
+            let header = line.trim_end();
+            let key = if header == "[tenant]" {
+                Some(("tenant", None))
+            } else {
+                header
+                    .strip_prefix("[[")
+                    .and_then(|h| h.strip_suffix("]]"))
+                    .filter(|h| !h.contains('.'))
+                    .and_then(|h| SECTIONS.iter().find(|s| **s == h))
+                    .map(|s| {
+                        let n = seen.entry(s).or_insert(0);
+                        *n += 1;
+                        (*s, Some(*n - 1))
+                    })
+            };
+            if let Some(lines) = key.and_then(|k| notes.get(&k)) {
+                for l in lines {
+                    out.push_str(l);
+                    out.push('\n');
                 }
             }
+            out.push_str(line);
         }
-        let header = "# Written by `entitle import`. Lines starting `# guessed:` mark values the exports did not give;\n\
-                      # check them before relying on an answer.\n";
-        Ok(format!("{header}{doc}"))
+        Ok(out)
     }
 }
+
+/// The sections an import writes items into.
+const SECTIONS: [&str; 5] = ["subscriptions", "users", "environments", "apps", "flows"];
 
 fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::ImportError;
-use super::read::{self, Loc, Parsed, Rec, boolean, day, guid, has, text};
+use super::read::{self, Loc, Rec, boolean, day, guid, has, text};
 
 /// The exports entitle reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -54,19 +54,21 @@ impl ExportKind {
     }
 }
 
-/// Tells the kind from the first record's properties (JSON) or the header (CSV).
-pub fn detect(parsed: &Parsed, records: &[Rec]) -> Option<ExportKind> {
-    if let Parsed::Json(Value::Object(o)) = parsed {
-        if has(o, &["tenantCapacities", "capacitySummary", "legacyModelCapacity"]) {
-            return Some(ExportKind::Capacity);
-        }
-        if has(o, &["currencyAllocations"]) {
-            return Some(ExportKind::Allocations);
-        }
-        if has(o, &["totalRecords", "resultTruncated"]) {
-            return Some(ExportKind::Inventory);
-        }
+/// Tells the kind from a JSON document's top-level object, when that says it (answers that are one object).
+pub fn detect_top(o: &serde_json::Map<String, Value>) -> Option<ExportKind> {
+    if has(o, &["tenantCapacities", "capacitySummary", "legacyModelCapacity"]) {
+        Some(ExportKind::Capacity)
+    } else if has(o, &["currencyAllocations"]) {
+        Some(ExportKind::Allocations)
+    } else if has(o, &["totalRecords", "resultTruncated"]) {
+        Some(ExportKind::Inventory)
+    } else {
+        None
     }
+}
+
+/// Tells the kind from the first record's properties (JSON) or the header (CSV).
+pub fn detect(records: &[Rec]) -> Option<ExportKind> {
     let first = &records.first()?.obj;
     let kind_type = read::path(first, "type")
         .and_then(read::PathValue::text)
@@ -815,24 +817,20 @@ pub struct CapRow {
     pub consumed: u64,
 }
 
-/// `tenantCapacity`: the whole answer, or its `tenantCapacities` list.
-pub fn capacity(file: &str, parsed: &Parsed, records: &[Rec]) -> Result<Vec<CapRow>, ImportError> {
-    let list: Vec<Rec> = match parsed {
-        Parsed::Json(Value::Object(o)) => match read::key(o, "tenantCapacities") {
-            Some(Value::Array(a)) => a
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| {
-                    v.as_object().map(|o| Rec {
-                        loc: Loc::Record(i + 1),
-                        obj: o.clone(),
-                    })
+/// `tenantCapacity`: the whole answer (one record holding `tenantCapacities`), or the list itself.
+pub fn capacity(file: &str, records: &[Rec]) -> Result<Vec<CapRow>, ImportError> {
+    let mut list: Vec<Rec> = Vec::new();
+    for r in records {
+        match read::key(&r.obj, "tenantCapacities") {
+            Some(Value::Array(a)) => list.extend(a.iter().enumerate().filter_map(|(i, v)| {
+                v.as_object().map(|o| Rec {
+                    loc: Loc::Record(i + 1),
+                    obj: o.clone(),
                 })
-                .collect(),
-            _ => records.to_vec(),
-        },
-        _ => records.to_vec(),
-    };
+            })),
+            _ => list.push(r.clone()),
+        }
+    }
     list.iter()
         .filter(|r| has(&r.obj, &["capacityType"]))
         .map(|r| {

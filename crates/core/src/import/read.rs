@@ -41,11 +41,11 @@ pub enum Parsed {
 
 /// Decodes text: a UTF-8 BOM is dropped; bytes that are not UTF-8 are read as Windows-1252 (the 2023 copy of
 /// Microsoft's licensing CSV is one, and Excel on Windows writes them).
-pub fn decode(bytes: &[u8]) -> String {
+pub fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => bytes.iter().map(|&b| cp1252(b)).collect(),
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => std::borrow::Cow::Owned(bytes.iter().map(|&b| cp1252(b)).collect()),
     }
 }
 
@@ -175,34 +175,153 @@ fn csv_error(file: &str, skip: u64, e: &csv::Error) -> ImportError {
     }
 }
 
-/// The records of a JSON export: a list, `{"value": [...]}` (Graph, Dataverse), `{"data": [...]}` (inventory
-/// API), or one object.
-pub fn json_records(v: &Value) -> Vec<Rec> {
-    let list = match v {
-        Value::Array(a) => Some(a),
-        Value::Object(o) => o
-            .get("value")
-            .or_else(|| o.get("data"))
-            .or_else(|| o.get("Value"))
-            .and_then(Value::as_array),
-        _ => None,
+/// Whether a text is JSON (its first non-blank character opens an object or a list).
+pub fn is_json(text: &str) -> bool {
+    matches!(text.trim_start().chars().next(), Some('{' | '['))
+}
+
+/// Streams the records of a JSON export to `each`: a list, `{"value": [...]}` (Graph, Dataverse) or
+/// `{"data": [...]}` (inventory API). Each record is handed over as soon as it is read, so a 100,000-flow export is
+/// never held as one document. A document that is one object without such a list (tenantCapacity, one
+/// environment's allocations) is returned instead.
+pub fn json_stream<F>(file: &str, text: &str, each: F) -> Result<Option<Map<String, Value>>, ImportError>
+where
+    F: FnMut(Rec) -> Result<(), ImportError>,
+{
+    use serde::de::DeserializeSeed;
+    let mut state = Stream {
+        each,
+        failed: None,
+        count: 0,
     };
-    match (list, v) {
-        (Some(list), _) => list
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                r.as_object().map(|o| Rec {
-                    loc: Loc::Record(i + 1),
-                    obj: o.clone(),
-                })
-            })
-            .collect(),
-        (None, Value::Object(o)) => vec![Rec {
-            loc: Loc::Record(1),
-            obj: o.clone(),
-        }],
-        _ => Vec::new(),
+    let mut de = serde_json::Deserializer::from_str(text);
+    let result = Top(&mut state)
+        .deserialize(&mut de)
+        .and_then(|top| de.end().map(|()| top));
+    if let Some(e) = state.failed {
+        return Err(e);
+    }
+    result.map_err(|e| ImportError {
+        file: file.to_owned(),
+        at: Some(format!("{}:{}", e.line(), e.column())),
+        field: None,
+        message: format!("not valid JSON: {e}"),
+    })
+}
+
+struct Stream<F> {
+    each: F,
+    failed: Option<ImportError>,
+    count: usize,
+}
+
+/// The document: a list of records, or an object that holds one (or is one).
+struct Top<'s, F>(&'s mut Stream<F>);
+/// A list of records.
+struct List<'s, F>(&'s mut Stream<F>);
+
+const ABORT: &str = "import stopped at a bad record";
+
+impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::DeserializeSeed<'de> for Top<'_, F> {
+    type Value = Option<Map<String, Value>>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::Visitor<'de> for Top<'_, F> {
+    type Value = Option<Map<String, Value>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON list of records or an object")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        List(self.0).visit_seq(seq).map(|()| None)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut rest = Map::new();
+        let mut listed = false;
+        while let Some(k) = map.next_key::<String>()? {
+            if !listed && matches!(k.as_str(), "value" | "data" | "Value") {
+                let list = map.next_value_seed(MaybeList(&mut *self.0))?;
+                match list {
+                    None => listed = true,
+                    Some(v) => {
+                        rest.insert(k, v);
+                    }
+                }
+            } else {
+                let v: Value = map.next_value()?;
+                rest.insert(k, v);
+            }
+        }
+        Ok((!listed).then_some(rest))
+    }
+}
+
+/// The value under `value` / `data`: streamed when it is a list, kept when it is anything else.
+struct MaybeList<'s, F>(&'s mut Stream<F>);
+
+impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::DeserializeSeed<'de> for MaybeList<'_, F> {
+    type Value = Option<Value>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::Visitor<'de> for MaybeList<'_, F> {
+    type Value = Option<Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        List(self.0).visit_seq(seq).map(|()| None)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Value::String(v.to_owned())))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Value::String(v)))
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(Value::Bool(v)))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Value::from(v)))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(Value::from(v)))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(Value::from(v)))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Some(Value::Null))
+    }
+}
+
+impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::Visitor<'de> for List<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of records")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(v) = seq.next_element::<Value>()? {
+            self.0.count += 1;
+            if let Value::Object(obj) = v {
+                let rec = Rec {
+                    loc: Loc::Record(self.0.count),
+                    obj,
+                };
+                if let Err(e) = (self.0.each)(rec) {
+                    self.0.failed = Some(e);
+                    return Err(serde::de::Error::custom(ABORT));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
