@@ -787,7 +787,17 @@ impl Builder<'_> {
             return true;
         }
         if self.catalog.connector(c).is_none() {
-            *self.sum.unknown_connectors.entry(c.to_owned()).or_default() += 1;
+            let n = self.sum.unknown_connectors.entry(c.to_owned()).or_default();
+            *n += 1;
+            if *n == 1
+                && let Some(l) = listed
+            {
+                // The list's tier is evidence only: the decisions treat a connector the catalog lacks as premium.
+                self.sum.warnings.push(format!(
+                    "{c}: the connector list calls it {}; not in entitle's connector table, so treated as premium",
+                    if l.premium { "Premium" } else { "Standard" }
+                ));
+            }
         }
         false
     }

@@ -120,7 +120,11 @@ pub fn detect(records: &[Rec]) -> Option<ExportKind> {
     } else if has(first, &["name"])
         && has(
             first,
-            &["properties.definition", "properties.flowSuspensionReason"],
+            &[
+                "properties.definition",
+                "properties.flowSuspensionReason",
+                "properties.connectionReferences",
+            ],
         )
     {
         ExportKind::Flows

@@ -138,3 +138,29 @@ fn admin_center_names_map_english_and_report_the_rest() {
         Some(&1)
     );
 }
+
+#[test]
+fn the_connector_list_is_evidence_for_connectors_the_catalog_lacks() {
+    let catalog = Catalog::current().unwrap();
+    let list = read(
+        "apis.json",
+        r#"{"value":[{"name":"shared_acmeweather","properties":{"displayName":"Acme","tier":"Standard","isCustomApi":false}}]}"#,
+    );
+    assert_eq!(list.kind, Some(ExportKind::Connectors));
+    let flow = read(
+        "flow.json",
+        &format!(
+            r#"[{{"name":"cccccccc-0000-4000-8000-000000000003","properties":{{"environment":{{"name":"Default-{T}"}},
+              "creator":{{"objectId":"33333333-0000-4000-8000-000000000003"}},
+              "connectionReferences":{{"shared_acmeweather":{{"id":"/providers/Microsoft.PowerApps/apis/shared_acmeweather"}}}}}}}}]"#
+        ),
+    );
+    let imp = assemble(&[list, flow], &catalog, at(), None);
+    assert_eq!(imp.summary.unknown_connectors.get("shared_acmeweather"), Some(&1));
+    assert!(
+        imp.summary
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("shared_acmeweather: the connector list calls it Standard"))
+    );
+}
