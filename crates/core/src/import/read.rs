@@ -190,6 +190,7 @@ where
 {
     use serde::de::DeserializeSeed;
     let mut state = Stream {
+        file,
         each,
         failed: None,
         count: 0,
@@ -209,27 +210,28 @@ where
     })
 }
 
-struct Stream<F> {
+struct Stream<'f, F> {
+    file: &'f str,
     each: F,
     failed: Option<ImportError>,
     count: usize,
 }
 
 /// The document: a list of records, or an object that holds one (or is one).
-struct Top<'s, F>(&'s mut Stream<F>);
+struct Top<'s, 'f, F>(&'s mut Stream<'f, F>);
 /// A list of records.
-struct List<'s, F>(&'s mut Stream<F>);
+struct List<'s, 'f, F>(&'s mut Stream<'f, F>);
 
 const ABORT: &str = "import stopped at a bad record";
 
-impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::DeserializeSeed<'de> for Top<'_, F> {
+impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::DeserializeSeed<'de> for Top<'_, '_, F> {
     type Value = Option<Map<String, Value>>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::Visitor<'de> for Top<'_, F> {
+impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::Visitor<'de> for Top<'_, '_, F> {
     type Value = Option<Map<String, Value>>;
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON list of records or an object")
@@ -259,16 +261,16 @@ impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::Visitor<'de> for 
 }
 
 /// The value under `value` / `data`: streamed when it is a list, kept when it is anything else.
-struct MaybeList<'s, F>(&'s mut Stream<F>);
+struct MaybeList<'s, 'f, F>(&'s mut Stream<'f, F>);
 
-impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::DeserializeSeed<'de> for MaybeList<'_, F> {
+impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::DeserializeSeed<'de> for MaybeList<'_, '_, F> {
     type Value = Option<Value>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::Visitor<'de> for MaybeList<'_, F> {
+impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::Visitor<'de> for MaybeList<'_, '_, F> {
     type Value = Option<Value>;
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("any JSON value")
@@ -302,7 +304,7 @@ impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::Visitor<'de> for 
     }
 }
 
-impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::Visitor<'de> for List<'_, F> {
+impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::Visitor<'de> for List<'_, '_, F> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a list of records")
@@ -310,18 +312,32 @@ impl<'de, F: FnMut(Rec) -> Result<(), ImportError>> serde::de::Visitor<'de> for 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(v) = seq.next_element::<Value>()? {
             self.0.count += 1;
-            if let Value::Object(obj) = v {
-                let rec = Rec {
-                    loc: Loc::Record(self.0.count),
-                    obj,
-                };
-                if let Err(e) = (self.0.each)(rec) {
-                    self.0.failed = Some(e);
-                    return Err(serde::de::Error::custom(ABORT));
-                }
+            let loc = Loc::Record(self.0.count);
+            let done = match v {
+                Value::Object(obj) => (self.0.each)(Rec { loc, obj }),
+                // Nothing is dropped silently: a list of records holds only records.
+                other => Err(ImportError {
+                    file: self.0.file.to_owned(),
+                    at: Some(loc.to_string()),
+                    field: None,
+                    message: format!("a record must be an object, not `{}`", short(&other)),
+                }),
+            };
+            if let Err(e) = done {
+                self.0.failed = Some(e);
+                return Err(serde::de::Error::custom(ABORT));
             }
         }
         Ok(())
+    }
+}
+
+/// A value, shortened for a message.
+fn short(v: &Value) -> String {
+    let t = v.to_string();
+    match t.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", t.get(..i).unwrap_or("")),
+        None => t,
     }
 }
 

@@ -164,3 +164,12 @@ fn the_connector_list_is_evidence_for_connectors_the_catalog_lacks() {
             .any(|w| w.starts_with("shared_acmeweather: the connector list calls it Standard"))
     );
 }
+
+#[test]
+fn a_record_that_is_not_an_object_is_an_error_not_a_skip() {
+    let e = read_export("mix.json", br#"[1, {"FlowName": "x"}]"#, None, 0).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "mix.json:record 1: a record must be an object, not `1`"
+    );
+}
