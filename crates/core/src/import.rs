@@ -523,7 +523,7 @@ impl Builder<'_> {
                     continue;
                 };
                 if sku.scope != Scope::User {
-                    // Process, per flow and capacity units count for the tenant, not the user (EXPORTS §A5.3).
+                    // Process, per flow and capacity units count for the tenant, not the user (docs/import.md).
                     *skipped_scope.entry(sku.id.clone()).or_default() += 1;
                     continue;
                 }

@@ -683,7 +683,7 @@ pub fn users(file: &str, records: &[Rec]) -> Result<Vec<UserRow>, ImportError> {
                             let status = read::key(p, "capabilityStatus")
                                 .and_then(Value::as_str)
                                 .unwrap_or("Enabled");
-                            // Warning: expired but in grace, still honoured (EXPORTS §A5.2).
+                            // Warning: expired but in grace, still honoured (docs/import.md).
                             Some((
                                 id,
                                 status.eq_ignore_ascii_case("enabled")
