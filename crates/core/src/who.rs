@@ -318,3 +318,63 @@ pub fn csv(r: &ByUser) -> Result<String, csv::Error> {
     let bytes = w.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::scenario::Format;
+    use crate::{Catalog, Scenario};
+
+    #[test]
+    fn a_premium_flow_of_an_e3_owner_is_their_gap_and_units_are_counted() {
+        let catalog = Catalog::seed().unwrap();
+        let text = r#"
+[tenant]
+id = "t"
+at = "2024-06-01"
+[[subscriptions]]
+sku = "power-automate-per-user"
+quantity = 3
+[[users]]
+id = "ann"
+licenses = ["office-365-e3", "power-automate-per-user"]
+[[users]]
+id = "bob"
+licenses = ["office-365-e3"]
+[[environments]]
+id = "default"
+default = true
+[[flows]]
+id = "sync"
+environment = "default"
+owner = "bob"
+connectors = ["shared_salesforce"]
+created = "2024-01-01"
+"#;
+        let s = Scenario::parse(text, Format::Toml, "t.toml", &catalog).unwrap();
+        let day = s.tenant.at.unwrap();
+        let snap = Snapshot::new(Arc::new(catalog), s, day).unwrap();
+        let r = by_user(&snap, &crate::audit::audit(&snap));
+        let bob = r.users.iter().find(|u| u.user == "bob").unwrap();
+        assert!(bob.gap);
+        // FLOW-4: a premium connector needs a premium licence; a spare per-user unit is the cheapest fix.
+        assert_eq!(bob.rules, vec![Rule::Flow4]);
+        let fix = bob.cheapest_fix.as_ref().unwrap();
+        assert_eq!(fix.fix.sku.as_deref(), Some("power-automate-per-user"));
+        let ann = r.users.iter().find(|u| u.user == "ann").unwrap();
+        assert!(!ann.gap);
+        let per_user = r
+            .skus
+            .iter()
+            .find(|s| s.sku == "power-automate-per-user")
+            .unwrap();
+        assert_eq!(
+            (per_user.bought, per_user.assigned, per_user.spare),
+            (Some(3), 1, Some(2))
+        );
+        assert!(table(&r).contains("bob"));
+        assert!(csv(&r).unwrap().lines().count() > 3);
+    }
+}
