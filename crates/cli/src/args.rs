@@ -77,8 +77,10 @@ pub enum Command {
     /// May this flow run, or this user open this app? Under which licence, and why?
     #[command(subcommand)]
     Check(Check),
-    /// Every flow that needs a licence it lacks, with enforcement kind, dates and fixes (ENF-1, ENF-2).
-    Audit,
+    /// Every flow that needs a licence it lacks, with enforcement kind, dates and fixes (ENF-1, ENF-2); with
+    /// `--by user`, who needs what: per user the rights held, what they own and run, the rule behind each gap and
+    /// the cheapest fix, and per SKU the units short or spare.
+    Audit(AuditArgs),
     /// The cheapest set of changes (buy, assign, reassign, allocate, set a flow's licence, associate an app,
     /// change an owner) that turns every denied flow and app decision, worked out jointly, with the bill before
     /// and after and the saving against the audit's per-flow sum.
@@ -105,6 +107,10 @@ pub enum Command {
     Explain(Explain),
     /// Write a synthetic tenant of any size, for load and scale tests.
     Generate(Generate),
+    /// Turn admin exports (PowerShell, Graph, admin center, CoE, licensing API; JSON or CSV) into a scenario
+    /// file. Each file's kind is told from its content; every guessed value gets a `# guessed:` comment, and
+    /// stderr lists everything unknown by name and count.
+    Import(ImportArgs),
     /// Run the HTTP API (and keep every change in SQLite, or PostgreSQL with --database-url).
     Serve(Serve),
     /// Create, list and revoke API keys, straight in the server's store.
@@ -346,6 +352,20 @@ pub enum LogicArg {
 }
 
 #[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// `flow` (the default): one row per flow at risk; `user`: one row per user, and units per SKU.
+    #[arg(long, value_enum, default_value_t = AuditBy::Flow)]
+    pub by: AuditBy,
+}
+
+/// `--by` of `audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditBy {
+    Flow,
+    User,
+}
+
+#[derive(Debug, Args)]
 pub struct CatalogArgs {
     /// List connectors instead of SKUs.
     #[arg(long)]
@@ -357,6 +377,58 @@ pub struct Explain {
     /// The rule's ID, as answers name it (`FLOW-4`; `flow_4` and `flow4` work too).
     #[arg(value_name = "RULE")]
     pub rule: String,
+}
+
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  entitle import --flows flows.json --users users.json --skus skus.json -o tenant.toml
+  entitle import --flows flows.csv --apps apps.csv --environments envs.csv --users users.csv \\
+      --skus subscribedSkus.json --allocations allocations.json --capacity capacity.json \\
+      --at-risk at-risk.csv -o tenant.toml
+  entitle import exports/*.json -o tenant.toml      # kinds told from the content";
+
+#[derive(Debug, Args)]
+#[command(after_help = IMPORT_EXAMPLES)]
+pub struct ImportArgs {
+    /// `Get-AdminFlow` (thin list or per flow), admin REST flow JSON, or the CoE `admin_flow` table.
+    #[arg(long, value_name = "FILE")]
+    pub flows: Vec<PathBuf>,
+    /// `Get-AdminPowerApp`.
+    #[arg(long, value_name = "FILE")]
+    pub apps: Vec<PathBuf>,
+    /// `Get-AdminPowerAppEnvironment` or the BAP environments JSON.
+    #[arg(long, value_name = "FILE")]
+    pub environments: Vec<PathBuf>,
+    /// Graph `/users` (with assignedLicenses, assignedPlans) or the admin center's "Export users" CSV.
+    #[arg(long, value_name = "FILE")]
+    pub users: Vec<PathBuf>,
+    /// Graph `/subscribedSkus`.
+    #[arg(long, value_name = "FILE")]
+    pub skus: Vec<PathBuf>,
+    /// Licensing API `currencyAllocations` (one environment or `allocationsByEnvironment`).
+    #[arg(long, value_name = "FILE")]
+    pub allocations: Vec<PathBuf>,
+    /// `Get-AdminFlowAtRiskOfSuspension` via Export-Csv: compared with entitle's own audit.
+    #[arg(long, value_name = "FILE")]
+    pub at_risk: Vec<PathBuf>,
+    /// Licensing API `tenantCapacity`.
+    #[arg(long, value_name = "FILE")]
+    pub capacity: Vec<PathBuf>,
+    /// The connector list (`…/apis`), to classify custom connectors.
+    #[arg(long, value_name = "FILE")]
+    pub connectors: Vec<PathBuf>,
+    /// Any other export; its kind is told from its content.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Where to write the scenario (TOML); default: standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The tenant's id in the scenario (default: the tenant GUID the exports carry).
+    #[arg(long, value_name = "ID")]
+    pub tenant: Option<String>,
+    /// Write the summary to stderr as JSON instead of text.
+    #[arg(long)]
+    pub summary_json: bool,
 }
 
 #[derive(Debug, Args)]

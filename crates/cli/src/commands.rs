@@ -15,7 +15,7 @@ use entitle_core::{Snapshot, generate, rulebook};
 
 use std::io::Write;
 
-use crate::args::{Check, Cli, Command, Format, LogicArg};
+use crate::args::{AuditBy, Check, Cli, Command, Format, LogicArg};
 use crate::input::{self, CliError, resolve};
 use entitle_render as output;
 
@@ -102,7 +102,12 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
             .map(Out::Text)
             .map_err(CliError::from),
         Command::Generate(args) => {
+            let spinner = crate::progress::Progress::spinner(
+                usize::try_from(args.flows).unwrap_or(usize::MAX) >= crate::progress::LARGE,
+                "generating",
+            );
             let scenario = generate::synthetic(args.flows, args.users, args.environments, args.seed);
+            spinner.done();
             if args.json {
                 json(scenario)
             } else {
@@ -112,6 +117,7 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                     .map_err(|e| CliError::Internal(e.to_string()))
             }
         }
+        Command::Import(args) => crate::import::run(args, g.at, catalog),
         command => {
             let snap = input::snapshot(g.scenario.as_deref(), g.at, catalog)?;
             match command {
@@ -150,8 +156,19 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                         output::app_csv,
                     )
                 }
-                Command::Audit => {
+                Command::Audit(args) => {
+                    let spinner = crate::progress::Progress::spinner(
+                        snap.flows().len() >= crate::progress::LARGE,
+                        "auditing",
+                    );
                     let a = audit(&snap);
+                    spinner.done();
+                    if args.by == AuditBy::User {
+                        let r = entitle_core::who::by_user(&snap, &a);
+                        return render(g.format, r, entitle_core::who::table, |r| {
+                            entitle_core::who::csv(r).map_err(|e| output::RenderError(e.to_string()))
+                        });
+                    }
                     render(g.format, a, |x| output::audit_table(x, color), output::audit_csv)
                 }
                 Command::Optimise(args) => {
@@ -284,6 +301,7 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                 | Command::Explain(_)
                 | Command::Catalog(_)
                 | Command::Generate(_)
+                | Command::Import(_)
                 | Command::Serve(_)
                 | Command::Key(_) => Err(CliError::Internal("unreachable command branch".to_owned())),
             }

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod import;
 mod input;
 mod progress;
 mod server;

@@ -10,9 +10,9 @@ mod model;
 mod tests;
 
 pub use model::{
-    Capability, CapabilitySet, Catalog, CatalogMeta, Channel, Connector, EnforcementTerms, Grants, Kind,
-    NonLicensedPool, Price, ProductLine, RequestTerms, Scope, SelfServiceTerms, Sku, SkuIdx, Terms, Tier,
-    TierChange,
+    Capability, CapabilitySet, Catalog, CatalogMeta, Channel, Connector, EnforcementTerms, Grants, GraphSku,
+    Kind, NonLicensedPool, Price, ProductLine, RequestTerms, Scope, SelfServiceTerms, Sku, SkuIdx, Terms,
+    Tier, TierChange,
 };
 
 use crate::error::CatalogError;

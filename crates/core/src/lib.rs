@@ -16,6 +16,7 @@ pub mod error;
 pub mod fixes;
 pub mod flows;
 pub mod generate;
+pub mod import;
 pub mod money;
 pub mod optimise;
 pub mod portals;
@@ -26,6 +27,7 @@ pub mod rule;
 pub mod rulebook;
 pub mod scenario;
 pub mod snapshot;
+pub mod who;
 
 pub use catalog::Catalog;
 pub use chunked::Chunked;

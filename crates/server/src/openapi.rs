@@ -324,6 +324,30 @@ pub fn document() -> Value {
                 ("201", created(object()))),
         }),
     );
+    let export_parts: Map<String, Value> = crate::routes::import::PART_NAMES
+        .iter()
+        .map(|(name, kind)| {
+            (
+                (*name).to_owned(),
+                json!({"type": "string", "format": "binary", "description": format!("{}, JSON or CSV", kind.as_str())}),
+            )
+        })
+        .chain(std::iter::once((
+            "file".to_owned(),
+            json!({"type": "string", "format": "binary", "description": "Any export; its kind is told from its content"}),
+        )))
+        .collect();
+    add(
+        "/tenants:import",
+        json!({
+            "post": op("Create a tenant from admin exports (one multipart part per export, kind told from its content); with dry_run=true, the import's summary (what was read, guessed and not known, by name and count) and nothing created (docs/import.md)", "tenants",
+                vec![query("catalog", "Catalog edition: seed (default) or current", string(), false),
+                     query("tenant", "The tenant's id (default: the tenant GUID the exports carry)", json!({"type": "string", "pattern": entitle_core::scenario::ids::PATTERN, "maxLength": entitle_core::scenario::ids::MAX_LEN}), false),
+                     dry_run()],
+                Some(json!({"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "properties": export_parts}}}})),
+                ("201", created(object()))),
+        }),
+    );
     add(
         "/tenants/{t}",
         json!({

@@ -24,7 +24,8 @@ export class ApiError extends Error {
 export const seg = encodeURIComponent;
 
 /**
- * Calls the API. `body` is sent as JSON unless it is a string (then `type` names its Content-Type);
+ * Calls the API. `body` is sent as JSON unless it is a string (then `type` names its Content-Type) or a FormData
+ * (sent as multipart/form-data);
  * `query` entries with an empty value are left out. Answers {data, etag, status}; throws ApiError.
  */
 export async function api(method, path, { body, query, type, key = session.key(), headers = {} } = {}) {
@@ -34,7 +35,10 @@ export async function api(method, path, { body, query, type, key = session.key()
   }
   const init = { method, headers: { Accept: 'application/json', ...headers } };
   if (key) init.headers.Authorization = `Bearer ${key}`;
-  if (body !== undefined) {
+  if (body instanceof FormData) {
+    // multipart/form-data: the browser writes the Content-Type with its boundary.
+    init.body = body;
+  } else if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     init.headers['Content-Type'] = typeof body === 'string' ? (type || 'text/plain') : 'application/json';
   }

@@ -26,6 +26,21 @@ pub struct Catalog {
     sku_index: HashMap<String, SkuIdx>,
     #[serde(skip)]
     connector_index: HashMap<String, usize>,
+    /// Graph `skuId`, `skuPartNumber` (upper case) and English product name (lower case) → SKU, for the importer.
+    #[serde(skip)]
+    graph_index: HashMap<String, SkuIdx>,
+}
+
+/// One Microsoft Graph SKU that is this catalog SKU: imports join on `id`, never on the name.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSku {
+    /// The Graph `skuId` GUID (lower case).
+    pub id: String,
+    /// The Graph `skuPartNumber`.
+    pub part_number: String,
+    /// The English product name the admin center's licence CSV writes.
+    pub name: String,
 }
 
 /// What edition this is.
@@ -312,6 +327,14 @@ pub struct Sku {
     /// Microsoft Graph `skuPartNumber` (FACTS.md §6.3), where one is known.
     #[serde(default)]
     pub sku_part_number: Option<String>,
+    /// The Graph SKUs that are this SKU (one product can have several: `FLOW_PER_USER` and `FLOW_PER_USER_DEPT`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub graph_skus: Vec<GraphSku>,
+    /// The service-plan ids that carry this SKU's Power Platform right: a user holds the right when one of them is
+    /// enabled in `assignedPlans` and not listed in the assignment's `disabledPlans` (an admin can switch the
+    /// Power Automate plan of an E3 off and leave the rest of E3 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_plans: Vec<String>,
     pub product_line: ProductLine,
     pub scope: Scope,
     pub kind: Kind,
@@ -554,6 +577,20 @@ impl Catalog {
         self.sku_idx(id).and_then(|i| self.sku(i))
     }
 
+    /// Looks a SKU up by a Graph `skuId` GUID, a `skuPartNumber` or an English admin-center product name (any
+    /// case, surrounding spaces ignored).
+    pub fn sku_by_graph(&self, key: &str) -> Option<SkuIdx> {
+        let key = key.trim();
+        self.graph_index
+            .get(&key.to_ascii_lowercase())
+            .or_else(|| {
+                self.graph_index
+                    .get(&format!("part:{}", key.to_ascii_uppercase()))
+            })
+            .or_else(|| self.graph_index.get(&format!("name:{}", key.to_lowercase())))
+            .copied()
+    }
+
     /// Looks a connector up by API name.
     pub fn connector(&self, id: &str) -> Option<&Connector> {
         self.connector_index.get(id).and_then(|&i| self.connectors.get(i))
@@ -634,6 +671,26 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
                 &format!("skus[{i}].successor"),
                 &format!("unknown SKU `{next}`"),
             ));
+        }
+    }
+    for (i, sku) in catalog.skus.iter().enumerate() {
+        let idx =
+            SkuIdx(u16::try_from(i).map_err(|_| CatalogError::invalid(origin, "skus", "too many SKUs"))?);
+        for g in &sku.graph_skus {
+            let keys = [
+                g.id.to_ascii_lowercase(),
+                format!("part:{}", g.part_number.to_ascii_uppercase()),
+                format!("name:{}", g.name.to_lowercase()),
+            ];
+            for key in keys {
+                if catalog.graph_index.insert(key.clone(), idx).is_some() {
+                    return Err(CatalogError::invalid(
+                        origin,
+                        &format!("skus[{i}].graph_skus"),
+                        &format!("`{key}` names two SKUs"),
+                    ));
+                }
+            }
         }
     }
     for (i, c) in catalog.connectors.iter().enumerate() {

@@ -1248,3 +1248,37 @@ fn capabilities_are_consistent() {
         }
     }
 }
+
+#[test]
+fn graph_sku_ids_part_numbers_and_names_find_the_sku() {
+    for catalog in editions() {
+        let id = |key: &str| {
+            catalog
+                .sku_by_graph(key)
+                .and_then(|i| catalog.sku(i))
+                .map(|s| s.id.as_str())
+        };
+        assert_eq!(
+            id("EDA1941C-3C4F-4995-B5EB-E85A42175AB9"),
+            Some("power-automate-premium")
+        );
+        assert_eq!(id("POWERAUTOMATE_ATTENDED_RPA"), Some("power-automate-premium"));
+        assert_eq!(id(" Office 365 E3 "), Some("office-365-e3"));
+        assert_eq!(id("46c3a859-c90d-40b3-9551-6178a48d5c18"), Some("office-365-e3"));
+        assert_eq!(id("FLOW_PER_USER_DEPT"), Some("power-automate-per-user"));
+        assert_eq!(id("VISIOCLIENT"), None);
+        // The deciding plans: Power Automate Premium's right is the POWER_AUTOMATE_ATTENDED_RPA plan.
+        let premium = sku(&catalog, "power-automate-premium");
+        assert_eq!(
+            premium.service_plans,
+            vec!["375cd0ad-c407-49fd-866a-0bff4f8a9a4d"]
+        );
+        // Every Graph id is a lower-case GUID.
+        for s in &catalog.skus {
+            for g in &s.graph_skus {
+                assert_eq!(g.id, g.id.to_ascii_lowercase(), "{}", s.id);
+                assert_eq!(g.id.len(), 36, "{}", s.id);
+            }
+        }
+    }
+}

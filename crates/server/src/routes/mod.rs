@@ -1,6 +1,7 @@
 //! The HTTP API: every route in one table.
 
 pub mod answers;
+pub mod import;
 pub mod items;
 pub mod keys;
 pub mod licenses;
@@ -72,6 +73,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
                 .delete(items::delete_h),
         )
         .route("/v1/tenants", get(tenants::list).post(tenants::create))
+        .route("/v1/tenants:import", post(import::import))
         .route("/v1/keys", get(keys::list_operator).post(keys::create_operator))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke_operator))
         .route("/v1/me", get(keys::me))
