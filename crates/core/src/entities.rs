@@ -33,6 +33,19 @@ pub struct Flip {
     pub allowed_after: bool,
 }
 
+impl Flip {
+    /// The flip of a decision that was `before` and is `after`, if it turned.
+    fn of(kind: &'static str, id: &str, user: Option<&str>, before: bool, after: bool) -> Option<Flip> {
+        (before != after).then(|| Flip {
+            kind,
+            id: id.to_owned(),
+            user: user.map(str::to_owned),
+            allowed_before: before,
+            allowed_after: after,
+        })
+    }
+}
+
 /// What a change would do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Impact {
@@ -55,15 +68,7 @@ pub fn flips(before: &Snapshot, after: &Snapshot) -> Vec<Flip> {
             decide_flow(before, i, None).allowed,
             decide_flow(after, j, None).allowed,
         );
-        if a != b {
-            out.push(Flip {
-                kind: "flow",
-                id: f.id.to_string(),
-                user: None,
-                allowed_before: a,
-                allowed_after: b,
-            });
-        }
+        out.extend(Flip::of("flow", &f.id, None, a, b));
     }
     for (i, app) in before.apps() {
         let Some(j) = after.app_idx(&app.id) else { continue };
@@ -71,15 +76,7 @@ pub fn flips(before: &Snapshot, after: &Snapshot) -> Vec<Flip> {
             let id = before.user_id(*u);
             let Some(v) = after.user_idx(id) else { continue };
             let (a, b) = (decide_app(before, i, *u).allowed, decide_app(after, j, v).allowed);
-            if a != b {
-                out.push(Flip {
-                    kind: "app",
-                    id: app.id.to_string(),
-                    user: Some(id.to_owned()),
-                    allowed_before: a,
-                    allowed_after: b,
-                });
-            }
+            out.extend(Flip::of("app", &app.id, Some(id), a, b));
         }
     }
     out
@@ -146,15 +143,7 @@ fn flips_of_patch(before: &Snapshot, after: &Snapshot, t: &crate::snapshot::Touc
             decide_flow(before, i, None).allowed,
             decide_flow(after, i, None).allowed,
         );
-        if a != b {
-            out.push(Flip {
-                kind: "flow",
-                id: f.id.to_string(),
-                user: None,
-                allowed_before: a,
-                allowed_after: b,
-            });
-        }
+        out.extend(Flip::of("flow", &f.id, None, a, b));
     }
     if !users.is_empty() {
         for (i, app) in before.apps() {
@@ -163,15 +152,7 @@ fn flips_of_patch(before: &Snapshot, after: &Snapshot, t: &crate::snapshot::Touc
                     decide_app(before, i, *u).allowed,
                     decide_app(after, i, *u).allowed,
                 );
-                if a != b {
-                    out.push(Flip {
-                        kind: "app",
-                        id: app.id.to_string(),
-                        user: Some(before.user_id(*u).to_owned()),
-                        allowed_before: a,
-                        allowed_after: b,
-                    });
-                }
+                out.extend(Flip::of("app", &app.id, Some(before.user_id(*u)), a, b));
             }
         }
     }
