@@ -172,26 +172,8 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                     render(g.format, a, |x| output::audit_table(x, color), output::audit_csv)
                 }
                 Command::Optimise(args) => {
-                    let only = match args.only.as_deref().map(str::trim) {
-                        None | Some("") | Some("all") => Only::All,
-                        Some("flows") => Only::Flows,
-                        Some("apps") => Only::Apps,
-                        Some(list) => {
-                            let ids: Vec<String> = list
-                                .split(',')
-                                .map(|x| x.trim().to_owned())
-                                .filter(|x| !x.is_empty())
-                                .collect();
-                            for id in &ids {
-                                if snap.flow_idx(id).is_none() && snap.app_idx(id).is_none() {
-                                    return Err(CliError::Input(format!(
-                                        "--only: no flow or app `{id}` in the scenario"
-                                    )));
-                                }
-                            }
-                            Only::Ids(ids)
-                        }
-                    };
+                    let only = Only::parse(&snap, args.only.as_deref())
+                        .map_err(|e| CliError::Input(format!("--only: {e} in the scenario")))?;
                     if g.format == Format::Csv {
                         return Err(CliError::Input(
                             "optimise: --format table or json (a plan is not one table)".to_owned(),

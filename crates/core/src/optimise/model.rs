@@ -116,6 +116,30 @@ pub enum Only {
 }
 
 impl Only {
+    /// `all` (or nothing), `flows`, `apps`, or a comma-separated list of flow and app ids of `snap`; the error
+    /// names the first id that is neither (the CLI's `--only` and the API's `?only=` read it alike).
+    pub fn parse(snap: &crate::Snapshot, text: Option<&str>) -> Result<Only, String> {
+        Ok(match text.map(str::trim) {
+            None | Some("" | "all") => Only::All,
+            Some("flows") => Only::Flows,
+            Some("apps") => Only::Apps,
+            Some(list) => {
+                let ids: Vec<String> = list
+                    .split(',')
+                    .map(|x| x.trim().to_owned())
+                    .filter(|x| !x.is_empty())
+                    .collect();
+                if let Some(id) = ids
+                    .iter()
+                    .find(|id| snap.flow_idx(id).is_none() && snap.app_idx(id).is_none())
+                {
+                    return Err(format!("no flow or app `{id}`"));
+                }
+                Only::Ids(ids)
+            }
+        })
+    }
+
     fn flow(&self, id: &str) -> bool {
         match self {
             Only::All | Only::Flows => true,

@@ -171,20 +171,9 @@ impl<'s> Ids<'s> {
 
     /// Empty and duplicate ids.
     fn check_unique(&self, out: &mut Vec<Problem>) {
-        let section = KeyPath::root().key(self.kind.section());
         for (i, id) in self.order.iter().enumerate() {
-            let key = section.index(i).key("id");
-            if id.trim().is_empty() {
-                out.push(Problem::new(key, format!("empty {} id", self.kind.noun())));
-            } else if let Err(why) = ids::check(id) {
-                out.push(invalid_id(key, self.kind.noun(), id, &why));
-            } else if let Some(&first) = self.first.get(id).filter(|&&f| f != i) {
-                out.push(
-                    Problem::new(key, format!("duplicate {} id `{id}`", self.kind.noun())).help(Some(
-                        format!("`{}[{first}]` has the same id", self.kind.section()),
-                    )),
-                );
-            }
+            let first = self.first.get(id).copied().filter(|&f| f != i);
+            out.extend(id_problem(self.kind.section(), self.kind.noun(), i, id, first));
         }
     }
 
@@ -224,6 +213,22 @@ impl<'s> Ids<'s> {
             )),
             _ => None,
         }
+    }
+}
+
+/// The problem with item `i`'s id in `section` (`noun`: how messages name it), if any: blank, not of the id
+/// grammar, or the same as item `first`'s.
+fn id_problem(section: &str, noun: &str, i: usize, id: &str, first: Option<usize>) -> Option<Problem> {
+    let key = KeyPath::root().key(section).index(i).key("id");
+    if id.trim().is_empty() {
+        Some(Problem::new(key, format!("empty {noun} id")))
+    } else if let Err(why) = ids::check(id) {
+        Some(invalid_id(key, noun, id, &why))
+    } else {
+        first.map(|first| {
+            Problem::new(key, format!("duplicate {noun} id `{id}`"))
+                .help(Some(format!("`{section}[{first}]` has the same id")))
+        })
     }
 }
 
@@ -554,19 +559,12 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
     // [[license_requests]]
     let mut request_ids: HashMap<&str, usize> = HashMap::new();
     for (i, r) in s.license_requests.iter().enumerate() {
-        let here = root.key("license_requests").index(i);
-        if r.id.trim().is_empty() {
-            out.push(Problem::new(here.key("id"), "empty licence request id"));
-        } else if let Err(why) = ids::check(&r.id) {
-            out.push(invalid_id(here.key("id"), "licence request", &r.id, &why));
-        } else if let Some(&first) = request_ids.get(r.id.as_str()) {
-            out.push(
-                Problem::new(here.key("id"), format!("duplicate licence request id `{}`", r.id))
-                    .help(Some(format!("`license_requests[{first}]` has the same id"))),
-            );
-        } else {
+        let first = request_ids.get(r.id.as_str()).copied();
+        let problem = id_problem("license_requests", "licence request", i, &r.id, first);
+        if problem.is_none() {
             request_ids.insert(&r.id, i);
         }
+        out.extend(problem);
         check_request(&checks, i, r, &mut out);
     }
 
@@ -660,17 +658,8 @@ pub(crate) fn problems_in(
         let Some(r) = s.license_requests.get(i) else {
             continue;
         };
-        let here = KeyPath::root().key("license_requests").index(i);
-        if r.id.trim().is_empty() {
-            out.push(Problem::new(here.key("id"), "empty licence request id"));
-        } else if let Err(why) = ids::check(&r.id) {
-            out.push(invalid_id(here.key("id"), "licence request", &r.id, &why));
-        } else if let Some(first) = s.license_requests.iter().take(i).position(|x| x.id == r.id) {
-            out.push(
-                Problem::new(here.key("id"), format!("duplicate licence request id `{}`", r.id))
-                    .help(Some(format!("`license_requests[{first}]` has the same id"))),
-            );
-        }
+        let first = s.license_requests.iter().take(i).position(|x| x.id == r.id);
+        out.extend(id_problem("license_requests", "licence request", i, &r.id, first));
     }
     for i in d.license_requests.touched() {
         if let Some(r) = s.license_requests.get(i) {
@@ -688,9 +677,7 @@ fn new_ids(
     before: impl Fn(&str) -> Option<usize>,
     out: &mut Vec<Problem>,
 ) {
-    let section = KeyPath::root().key(kind.section());
     for (n, &(i, id)) in appended.iter().enumerate() {
-        let key = section.index(i).key("id");
         let first = before(id).or_else(|| {
             appended
                 .iter()
@@ -698,16 +685,7 @@ fn new_ids(
                 .find(|(_, other)| *other == id)
                 .map(|(j, _)| *j)
         });
-        if id.trim().is_empty() {
-            out.push(Problem::new(key, format!("empty {} id", kind.noun())));
-        } else if let Err(why) = ids::check(id) {
-            out.push(invalid_id(key, kind.noun(), id, &why));
-        } else if let Some(first) = first {
-            out.push(
-                Problem::new(key, format!("duplicate {} id `{id}`", kind.noun()))
-                    .help(Some(format!("`{}[{first}]` has the same id", kind.section()))),
-            );
-        }
+        out.extend(id_problem(kind.section(), kind.noun(), i, id, first));
     }
 }
 

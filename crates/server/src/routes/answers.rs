@@ -392,28 +392,8 @@ pub struct PlanQuery {
 
 /// Which decisions a plan targets, from `only` (an id the tenant lacks is bad input, pointed at `query:only`).
 pub fn plan_targets(snap: &Snapshot, only: Option<&str>) -> Result<entitle_core::optimise::Only, Problem> {
-    use entitle_core::optimise::Only;
-    Ok(match only.map(str::trim) {
-        None | Some("" | "all") => Only::All,
-        Some("flows") => Only::Flows,
-        Some("apps") => Only::Apps,
-        Some(list) => {
-            let ids: Vec<String> = list
-                .split(',')
-                .map(|x| x.trim().to_owned())
-                .filter(|x| !x.is_empty())
-                .collect();
-            if let Some(id) = ids
-                .iter()
-                .find(|id| snap.flow_idx(id).is_none() && snap.app_idx(id).is_none())
-            {
-                return Err(
-                    Problem::unprocessable(format!("no flow or app `{id}` in the tenant")).at("query:only"),
-                );
-            }
-            Only::Ids(ids)
-        }
-    })
+    entitle_core::optimise::Only::parse(snap, only)
+        .map_err(|e| Problem::unprocessable(format!("{e} in the tenant")).at("query:only"))
 }
 
 /// `GET …/plan`: the CLI's `optimise`, the cheapest set of changes that turns every targeted decision, worked
