@@ -78,8 +78,9 @@ uiTest('the apps list: every app with its kind, environment, users and portal lo
   // The link opens the app's page.
   await page.locator('tr[data-app="escalation-tracker"] a').click();
   await page.waitForURL((url) => url.hash === `#/t/${tenant}/apps/escalation-tracker`);
-  assert.equal(await textOf(page.locator('h2').first()), 'App escalation-tracker');
+  // The hash changes before the app's page replaces the list: wait for the page, then read it.
   await page.locator('#decision .verdict').waitFor();
+  assert.equal(await textOf(page.locator('h2').first()), 'App escalation-tracker');
   problems.assertNone();
 });
 
