@@ -217,3 +217,16 @@ pub enum LedgerError {
     #[error("event id `{id}` was used for a different event")]
     IdReused { id: String },
 }
+
+/// What a tenant used in one month, read back for reports: per portal (logins, page views), per environment
+/// (credits), and the credits drawn from the unallocated pool.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MonthUsage {
+    pub month: Option<Month>,
+    /// Portal id → (passes charged, page views).
+    pub portals: std::collections::BTreeMap<String, (u64, u64)>,
+    /// Environment id → credits consumed.
+    pub credits: std::collections::BTreeMap<String, u64>,
+    /// Credits drawn from the tenant's unallocated pool (part of `credits`).
+    pub pool: u64,
+}

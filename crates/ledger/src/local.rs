@@ -6,8 +6,8 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use crate::answer::{
-    Answer, CreditAllowance, CreditAnswer, CreditSource, Event, LedgerError, LoginAnswer, Overage,
-    PortalLimits, ViewsAnswer,
+    Answer, CreditAllowance, CreditAnswer, CreditSource, Event, LedgerError, LoginAnswer, MonthUsage,
+    Overage, PortalLimits, ViewsAnswer,
 };
 use crate::month::Month;
 use crate::pass::PassBook;
@@ -315,6 +315,40 @@ impl LocalLedger {
                 .copied()
                 .unwrap_or(0)
         })
+    }
+
+    /// What `tenant` used in `month` on the portals and environments named (named ones with nothing used
+    /// are listed with zeros).
+    #[must_use]
+    pub fn usage(&self, tenant: &str, portals: &[&str], environments: &[&str], month: Month) -> MonthUsage {
+        let mut u = MonthUsage {
+            month: Some(month),
+            ..MonthUsage::default()
+        };
+        for p in portals {
+            let (logins, views) = self.portal_read(tenant, p, |x| {
+                (x.logins_in(month), x.page_views.get(&month).copied().unwrap_or(0))
+            });
+            u.portals.insert((*p).to_owned(), (logins, views));
+        }
+        let found = self
+            .credits
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+            .cloned();
+        let c = found.as_deref().map(lock);
+        for e in environments {
+            let n = c
+                .as_ref()
+                .and_then(|c| c.environments.get(*e))
+                .and_then(|m| m.get(&month))
+                .copied()
+                .unwrap_or(0);
+            u.credits.insert((*e).to_owned(), n);
+        }
+        u.pool = c.as_ref().and_then(|c| c.pool.get(&month)).copied().unwrap_or(0);
+        u
     }
 
     fn portal_read<T: Default>(&self, tenant: &str, portal: &str, f: impl FnOnce(&Portal) -> T) -> T {
