@@ -91,6 +91,12 @@ pub enum Command {
     Limits(Limits),
     /// The monthly bill, per SKU and in total, per currency.
     Cost,
+    /// Portal logins and page views, AI Builder credits and Dataverse storage in a month against what is allocated
+    /// (PORTAL-5, AI-1, CAP-6), from the scenario's `[[consumption]]` records, with the fix for each overage.
+    Consumption(MonthArg),
+    /// The monthly statement: licences and add-ons, consumption against allocation, overages and what closing them
+    /// costs, and the change from the month before.
+    Statement(MonthArg),
     /// Would this purchase be accepted, and what would it cost? (a dry run)
     Buy(Buy),
     /// Which apps, flows and users a change to an entity would affect, before it is made (ENT-5).
@@ -445,4 +451,12 @@ pub struct Generate {
     /// Write JSON instead of TOML.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--month YYYY-MM`.
+#[derive(Debug, clap::Args)]
+pub struct MonthArg {
+    /// The calendar month (UTC), e.g. 2024-06; default: the month of the evaluation date.
+    #[arg(long, value_name = "YYYY-MM")]
+    pub month: Option<String>,
 }

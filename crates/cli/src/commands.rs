@@ -5,6 +5,7 @@ use entitle_core::audit::audit;
 use entitle_core::buying::{cost, preview_purchase};
 use entitle_core::capacity::capacity;
 use entitle_core::changes::{BulkAssign, apply};
+use entitle_core::consumption;
 use entitle_core::entities::{EntityChange, impact};
 use entitle_core::optimise::{Only, Options as OptimiseOptions, optimise};
 use entitle_core::report::{app_answer, flow_answer};
@@ -12,6 +13,7 @@ use entitle_core::requests::{flow_limit, user_limit};
 use entitle_core::scenario::json_schema;
 use entitle_core::scenario::{Format as ScenarioFormat, Logic};
 use entitle_core::{Snapshot, generate, rulebook};
+use entitle_ledger::Month;
 
 use std::io::Write;
 
@@ -55,6 +57,40 @@ fn render<T: serde::Serialize + 'static>(
         Format::Table => Ok(Out::Text(table(&value))),
         Format::Csv => csv(&value).map(Out::Text).map_err(CliError::from),
     }
+}
+
+/// `--month`, or the month of the evaluation date.
+fn month_arg(snap: &Snapshot, month: Option<&str>) -> Result<Month, CliError> {
+    match month {
+        None => Ok(Month::of_date(snap.at())),
+        Some(m) => m
+            .parse()
+            .map_err(|e: entitle_ledger::BadMonth| CliError::Input(format!("--month: {e}"))),
+    }
+}
+
+/// What the offline ledger counted in `month` for the scenario's portals and environments.
+fn usage_of(
+    snap: &Snapshot,
+    ledger: &entitle_ledger::LocalLedger,
+    month: Month,
+) -> entitle_ledger::MonthUsage {
+    let sc = snap.scenario();
+    let portals: Vec<&str> = sc
+        .apps
+        .iter()
+        .filter(|a| a.kind == entitle_core::scenario::AppKind::Portal)
+        .map(|a| a.id.as_str())
+        .collect();
+    let envs: Vec<&str> = sc.environments.iter().map(|e| e.id.as_str()).collect();
+    ledger.usage(&sc.tenant.id, &portals, &envs, month)
+}
+
+fn refused_text(o: &consumption::Offline) -> Vec<String> {
+    o.refused
+        .iter()
+        .map(|(i, why)| format!("consumption[{i}]: {why}"))
+        .collect()
 }
 
 fn json<T: serde::Serialize + 'static>(value: T) -> Result<Out, CliError> {
@@ -188,6 +224,35 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                     let plan = optimise(&snap, &opts, &bar);
                     bar.finish();
                     render(g.format, plan, output::plan_table, |_| Ok(String::new()))
+                }
+                Command::Consumption(args) => {
+                    let month = month_arg(&snap, args.month.as_deref())?;
+                    let offline = consumption::offline(&snap);
+                    let usage = usage_of(&snap, &offline.ledger, month);
+                    let mut r = consumption::report(&snap, month, &usage);
+                    r.refused = refused_text(&offline);
+                    render(g.format, r, consumption::table, |r| {
+                        consumption::csv(r).map_err(|e| output::RenderError(e.to_string()))
+                    })
+                }
+                Command::Statement(args) => {
+                    let month = month_arg(&snap, args.month.as_deref())?;
+                    if g.format == Format::Csv {
+                        return Err(CliError::Input(
+                            "statement: --format table or json (use `consumption --format csv` for the usage rows)".to_owned(),
+                        ));
+                    }
+                    // Each month is evaluated on its last day (or the evaluation date while it runs).
+                    let day = consumption::statement_day(month, snap.at());
+                    let on = |d| snap.on(d).map_err(|e| CliError::Input(format!("statement: {e}")));
+                    let this = on(day)?;
+                    let before = on(consumption::statement_day(month.previous(), snap.at()))?;
+                    let offline = consumption::offline(&this);
+                    let usage = usage_of(&this, &offline.ledger, month);
+                    let before_usage = usage_of(&before, &offline.ledger, month.previous());
+                    let mut st = consumption::statement(&this, &usage, &before, &before_usage, month);
+                    st.consumption.refused = refused_text(&offline);
+                    render(g.format, st, consumption::statement_table, |_| Ok(String::new()))
                 }
                 Command::Capacity => {
                     let c = capacity(&snap);

@@ -54,6 +54,28 @@ pub struct Cost {
     pub rules: Vec<Rule>,
 }
 
+/// The days a subscription is in force: from its start, to its end (exclusive) or, for a trial, the end of the
+/// trial's days (CAT-10) if sooner. `None`: open.
+pub fn in_force(
+    sub: &crate::scenario::Subscription,
+    def: &crate::catalog::Sku,
+    catalog: &crate::Catalog,
+) -> (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>) {
+    let mut end = sub.end;
+    if sub.channel == PurchaseChannel::Trial
+        && let Some(s) = sub.start
+    {
+        let days = def
+            .trial_days
+            .unwrap_or(catalog.terms.self_service.admin_trial_days);
+        end = end
+            .into_iter()
+            .chain(s.checked_add_days(Days::new(u64::from(days))))
+            .min();
+    }
+    (sub.start, end)
+}
+
 /// The bill for the evaluation month: every subscription in force, priced at the price in force (seeded plans
 /// are not priced, CAT-9; trials and free plans cost nothing, CAT-10, BUY-7).
 pub fn cost(snap: &Snapshot) -> Cost {
@@ -66,20 +88,8 @@ pub fn cost(snap: &Snapshot) -> Cost {
         let Some(def) = catalog.sku_by_id(&sub.sku) else {
             continue;
         };
-        let trial_days = def
-            .trial_days
-            .unwrap_or(catalog.terms.self_service.admin_trial_days);
-        let started = sub.start.is_none_or(|s| s <= at);
-        let mut end = sub.end;
-        if sub.channel == PurchaseChannel::Trial
-            && let Some(s) = sub.start
-        {
-            end = end
-                .into_iter()
-                .chain(s.checked_add_days(Days::new(u64::from(trial_days))))
-                .min();
-        }
-        if !started || end.is_some_and(|e| e <= at) {
+        let (start, end) = in_force(sub, def, catalog);
+        if start.is_some_and(|s| s > at) || end.is_some_and(|e| e <= at) {
             continue;
         }
         if def.kind == Kind::Seeded {

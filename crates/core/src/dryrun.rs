@@ -744,6 +744,7 @@ impl<'a> World<'a> {
             usage: Chunked::new(),
             events,
             license_requests: Chunked::new(),
+            consumption: Chunked::new(),
         }
     }
 }

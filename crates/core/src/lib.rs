@@ -8,6 +8,7 @@ pub mod capacity;
 pub mod catalog;
 pub mod changes;
 pub mod chunked;
+pub mod consumption;
 pub mod decision;
 pub mod dryrun;
 pub mod enforcement;

@@ -219,7 +219,7 @@ fn unknown_key_without_a_close_one_lists_the_keys() {
     assert_eq!(
         toml_error(text),
         "t.toml:3:1: tenant.paint: unknown key `paint` (valid keys: `id`, `cloud`, `segment`, `country`, `at`, \
-         `transition_period`, `self_service`, `m365_term_end`)"
+         `transition_period`, `self_service`, `m365_term_end`, `portal_overage`, `ai_unallocated_use`)"
     );
 }
 
@@ -1157,6 +1157,7 @@ mod round_trip {
             }]
             .into(),
             flows: flows.into(),
+            consumption: Default::default(),
         }
     }
 

@@ -14,8 +14,8 @@ pub mod month;
 pub mod pass;
 
 pub use answer::{
-    Answer, CreditAllowance, CreditAnswer, CreditSource, Event, LedgerError, LoginAnswer, Overage,
-    PortalLimits, ViewsAnswer,
+    Answer, CreditAllowance, CreditAnswer, CreditSource, Event, LedgerError, LoginAnswer, MonthUsage,
+    Overage, PortalLimits, ViewsAnswer,
 };
 pub use local::{LocalLedger, check_time};
 pub use month::{BadMonth, Month};

@@ -559,6 +559,9 @@ pub struct LimitTerms {
     pub min_page_views_per_portal: u64,
     /// Seeded AI Builder credits per tenant, at most.
     pub ai_seeded_cap: u64,
+    /// The first day licences no longer carry seeded AI Builder credits (FACTS §7.2: 2026-11-01).
+    #[serde(default)]
+    pub ai_seeded_until: Option<NaiveDate>,
 }
 
 impl Catalog {

@@ -39,6 +39,9 @@ pub struct Scenario {
     /// Licences users asked an admin for (entitle extension; the server's licence requests).
     #[serde(default, skip_serializing_if = "Chunked::is_empty")]
     pub license_requests: Chunked<LicenseRequest>,
+    /// Portal logins, page views and AI Builder credits consumed (entitle extension; PORTAL-2, PORTAL-3, AI-1).
+    #[serde(default, skip_serializing_if = "Chunked::is_empty")]
+    pub consumption: Chunked<Consumption>,
 }
 
 /// `[tenant]`.
@@ -67,6 +70,28 @@ pub struct Tenant {
     /// than the catalog's `tenant_transition_until` (2020-10-01).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m365_term_end: Option<NaiveDate>,
+    /// What happens to portal logins and page views past a portal's monthly allocation (entitle extension,
+    /// PORTAL-5): `allow-and-report` (the default) counts them and reports the overage; `refuse` refuses them.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub portal_overage: PortalOverage,
+    /// Environments without an AI Builder allocation may consume the tenant's unallocated credits (entitle
+    /// extension; the admin center's tenant setting). Off by default: seed 000 has an admin allocate capacity to
+    /// the environment where AI Builder is used (AI-1).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub ai_unallocated_use: bool,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// `tenant.portal_overage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortalOverage {
+    #[default]
+    AllowAndReport,
+    Refuse,
 }
 
 /// The cloud a tenant lives in; anything but `public` is national or sovereign (FLOW-19).
@@ -564,4 +589,51 @@ pub enum RequestState {
     Pending,
     Approved,
     Denied,
+}
+
+/// `[[consumption]]`: one consumption event (entitle extension). The server's `…/logins`, `…/page-views` and
+/// `…/ai-credits:consume` take the same events; an export writes them back here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Consumption {
+    pub kind: ConsumptionKind,
+    /// The event's id: an event sent twice with one id counts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// When it happened (RFC 3339); it counts in this time's calendar month (UTC).
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `portal-login`, `page-views`: the portal (an app of kind `portal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal: Option<String>,
+    /// `portal-login`: the external user (a contact id, not a user of `[[users]]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `page-views`: how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// `ai-credits`: the environment that consumed them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// `ai-credits`: how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<u64>,
+    /// `ai-credits`: the model (for reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// `ai-credits`: a preview model, which needs no paid capacity (AI-2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
+}
+
+/// Consumption kinds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsumptionKind {
+    /// An authenticated external user's login to a portal (PORTAL-2).
+    #[default]
+    PortalLogin,
+    /// Anonymous page views (PORTAL-3).
+    PageViews,
+    /// AI Builder credits (AI-1).
+    AiCredits,
 }

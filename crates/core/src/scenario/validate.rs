@@ -42,8 +42,8 @@ use super::ids;
 use super::limits::MAX_QUANTITY;
 use super::locate::Target;
 use super::model::{
-    EnvironmentKind, EventKind, Flow, LicenseRequest, PurchaseChannel, SCENARIO_VERSION, Scenario, Usage,
-    User, UserKind,
+    AppKind, Consumption, ConsumptionKind, EnvironmentKind, EventKind, Flow, LicenseRequest, PurchaseChannel,
+    SCENARIO_VERSION, Scenario, Usage, User, UserKind,
 };
 use super::path::KeyPath;
 use super::suggest;
@@ -568,7 +568,87 @@ pub(crate) fn problems(s: &Scenario, catalog: &Catalog) -> Vec<Problem> {
         check_request(&checks, i, r, &mut out);
     }
 
+    // [[consumption]]
+    let mut event_ids: HashMap<&str, usize> = HashMap::new();
+    for (i, c) in s.consumption.iter().enumerate() {
+        if let Some(id) = &c.id {
+            let first = event_ids.get(id.as_str()).copied();
+            let problem = id_problem("consumption", "consumption event", i, id, first);
+            if problem.is_none() {
+                event_ids.insert(id, i);
+            }
+            out.extend(problem);
+        }
+        check_consumption(s, &checks, i, c, &mut out);
+    }
+
     out
+}
+
+/// A `[[consumption]]` record: the fields its kind needs, no others, and references that exist.
+fn check_consumption(s: &Scenario, c: &Checks<'_>, i: usize, e: &Consumption, out: &mut Vec<Problem>) {
+    let here = KeyPath::root().key("consumption").index(i);
+    let (kind, needs): (&str, &[&str]) = match e.kind {
+        ConsumptionKind::PortalLogin => ("portal-login", &["portal", "user"]),
+        ConsumptionKind::PageViews => ("page-views", &["portal", "count"]),
+        ConsumptionKind::AiCredits => ("ai-credits", &["environment", "credits"]),
+    };
+    let given = [
+        ("portal", e.portal.is_some()),
+        ("user", e.user.is_some()),
+        ("count", e.count.is_some()),
+        ("environment", e.environment.is_some()),
+        ("credits", e.credits.is_some()),
+        ("model", e.model.is_some()),
+        ("preview", e.preview),
+    ];
+    for (field, is_given) in given {
+        let needed = needs.contains(&field);
+        let wanted = needed || (e.kind == ConsumptionKind::AiCredits && matches!(field, "model" | "preview"));
+        if needed && !is_given {
+            out.push(
+                Problem::new(here.key(field), format!("a `{kind}` record needs a `{field}`"))
+                    .at(here.key("kind"), Target::Value),
+            );
+        } else if is_given && !wanted {
+            out.push(
+                Problem::new(
+                    here.key(field),
+                    format!("`{field}` is not a field of a `{kind}` record"),
+                )
+                .at(here.key("kind"), Target::Value),
+            );
+        }
+    }
+    if let Some(portal) = &e.portal {
+        let found = s.apps.iter().find(|a| a.id == *portal);
+        match found {
+            Some(a) if a.kind != AppKind::Portal => out.push(Problem::new(
+                here.key("portal"),
+                format!("app `{portal}` is a {} app, not a portal", a.kind.as_str()),
+            )),
+            Some(_) => {}
+            None => c.apps.check_ref(portal, here.key("portal"), out),
+        }
+    }
+    if let Some(user) = &e.user
+        && let Err(why) = ids::check(user)
+    {
+        out.push(invalid_id(here.key("user"), "external user", user, &why));
+    }
+    if let Some(env) = &e.environment {
+        c.envs.check_ref(env, here.key("environment"), out);
+    }
+    for (field, n) in [("count", e.count), ("credits", e.credits)] {
+        match n {
+            Some(0) => out.push(Problem::new(
+                here.key(field),
+                format!("`{field}` is 0; a record counts something"),
+            )),
+            Some(n) => quantity(n, here.key(field), out),
+            None => {}
+        }
+    }
 }
 
 /// The problems of `s`, a scenario that differs from `base`'s (a valid one) by `delta` alone: the checks of the
