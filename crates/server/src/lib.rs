@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod consumption;
 pub mod http;
 pub mod keys;
 pub mod limits;

@@ -189,6 +189,15 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
         });
     }
 
+    // Consumption events taken before a restart (or by a crashed node, all but its last second).
+    let restored = state
+        .consumption
+        .restore(state.store.as_ref(), crate::routes::consumption::clock_ms(&state))
+        .await;
+    if restored > 0 {
+        tracing::info!(events = restored, "consumption events restored from the store");
+    }
+
     // The local meter's counts reach the store every second (a crash loses at most that) and at shutdown.
     let saver = {
         let state = Arc::clone(&state);
@@ -197,6 +206,7 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
             loop {
                 tick.tick().await;
                 state.meter.save(state.store.as_ref(), now()).await;
+                state.consumption.flush(state.store.as_ref()).await;
             }
         })
     };
@@ -230,6 +240,7 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
         serve_connections(listener, app, limits, Arc::clone(&final_state), stop).await;
         saver.abort();
         final_state.meter.save(final_state.store.as_ref(), now()).await;
+        final_state.consumption.flush(final_state.store.as_ref()).await;
         Ok(())
     });
     let fd_limit = crate::config::fd_soft_limit();

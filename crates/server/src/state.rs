@@ -204,6 +204,8 @@ pub struct AppState {
     pub meter: crate::meter::UsageMeter,
     /// Answers to usage events that carried an idempotency key.
     pub replays: crate::meter::Replays,
+    /// Portal passes and page views, AI Builder credits (PORTAL, AI).
+    pub consumption: crate::consumption::Ledgers,
     /// CPU-heavy work in progress (see [`AppState::heavy`]), and how many pieces wait for a turn.
     heavy: tokio::sync::Semaphore,
     heavy_waiting: std::sync::atomic::AtomicUsize,
@@ -247,6 +249,7 @@ impl AppState {
             metrics: crate::metrics::Metrics::new(),
             meter,
             replays: crate::meter::Replays::default(),
+            consumption: crate::consumption::Ledgers::default(),
             // One core is left to the async threads: health checks and decisions never wait on heavy work.
             heavy: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism()

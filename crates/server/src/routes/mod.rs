@@ -1,6 +1,7 @@
 //! The HTTP API: every route in one table.
 
 pub mod answers;
+pub mod consumption;
 pub mod import;
 pub mod items;
 pub mod keys;
@@ -47,6 +48,15 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route(&at("/subscribedSkus"), get(licenses::subscribed_skus))
         .route(&at("/usage"), get(usage::report).post(usage::count))
         .route(&at("/usage:batch"), post(usage::count_batch))
+        .route(&at("/portals/{p}/logins"), post(consumption::login))
+        .route(&at("/portals/{p}/page-views"), post(consumption::page_views))
+        .route(
+            &at("/environments/{e}/ai-credits:consume"),
+            post(consumption::consume_credits),
+        )
+        .route(&at("/consumption:batch"), post(consumption::batch))
+        .route(&at("/consumption"), get(consumption::report))
+        .route(&at("/statement"), get(consumption::statement))
         .route(&at("/usage/users"), get(usage::users_report))
         .route(
             &at("/keys"),

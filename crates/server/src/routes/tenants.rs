@@ -91,7 +91,25 @@ pub async fn create(
         return Err(crate::http::nul_problem(pointer));
     }
     let req = write_req(&caller, &method, &uri.to_string(), &headers, &body, q.dry_run)?;
-    create_tenant(&state, &req, &catalog_name, scenario).await
+    // `[[consumption]]` is history: it goes to the ledger and its log, not into the stored scenario.
+    let history = std::mem::take(&mut scenario.consumption);
+    let tenant = scenario.tenant.id.clone();
+    let res = create_tenant(&state, &req, &catalog_name, scenario).await?;
+    if res.status() == StatusCode::CREATED && !history.is_empty() {
+        let snap = crate::routes::answers::snapshot_on(&state, &caller, &tenant, None).await?;
+        // In time order, each at its own time: history is replayed as it happened, whatever its age.
+        let mut history: Vec<_> = history.iter().collect();
+        history.sort_by_key(|r| r.at);
+        for rec in history {
+            if let Ok(e) = entitle_core::consumption::event(&snap, &tenant, rec) {
+                let from_pool =
+                    matches!(e, entitle_ledger::Event::Credits { allowance, .. } if allowance.allocated == 0);
+                state.consumption.ledger.restore(&e, e.at_ms());
+                state.consumption.log(&tenant, rec.clone(), from_pool);
+            }
+        }
+    }
+    Ok(res)
 }
 
 /// Scenario problems with their pointers, plus the line and column the engine found.
@@ -202,8 +220,19 @@ pub async fn export(
             .at("query:format"));
         }
     };
+    // The consumption the tenant's events logged, back as `[[consumption]]`: the export loses nothing.
+    let mut logged = crate::consumption::Ledgers::logged(state.store.as_ref()).await;
+    logged.extend(state.consumption.pending());
+    let mut scenario = cur.scenario().clone();
+    let mut records: Vec<_> = logged
+        .into_iter()
+        .filter(|l| l.tenant == t)
+        .map(|l| l.record)
+        .collect();
+    records.sort_by_key(|r| r.at);
+    scenario.consumption = records.into();
     let text = state
-        .heavy(|| cur.scenario().to_string_as(format))
+        .heavy(|| scenario.to_string_as(format))
         .await?
         .map_err(Problem::internal)?;
     let ct = if format == Format::Toml {

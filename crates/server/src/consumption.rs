@@ -1,0 +1,175 @@
+//! The consumption ledgers in the server (PORTAL-2/3/5/6, AI-1/2): counted in this process by `entitle-ledger`,
+//! and every accepted event appended to a log in the store every second (and at shutdown). At start the log is
+//! replayed, so a crash loses at most the last second of events and never counts one twice (a replay builds a
+//! fresh ledger). The log is also what an export writes back as `[[consumption]]`.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use entitle_core::scenario::{Consumption, ConsumptionKind};
+use entitle_ledger::{CreditAllowance, Event, LocalLedger, PortalLimits};
+use serde::{Deserialize, Serialize};
+
+use crate::store::Store;
+
+/// Store rows of the log: `consumption:<node>:<sequence>`.
+const PREFIX: &str = "consumption:";
+
+/// An accepted event as logged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Logged {
+    pub tenant: String,
+    pub record: Consumption,
+    /// AI Builder credits drawn from the tenant's unallocated pool rather than the environment's allocation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_pool: bool,
+}
+
+/// The node's ledger and the events not yet in the store.
+#[derive(Debug)]
+pub struct Ledgers {
+    pub ledger: LocalLedger,
+    pending: Mutex<Vec<Logged>>,
+    node: String,
+    seq: AtomicU64,
+}
+
+impl Default for Ledgers {
+    fn default() -> Self {
+        // A node's rows never collide with another's: the start time and the process id name the node.
+        let node = format!("{}-{}", crate::store::now_ms(), std::process::id());
+        Ledgers {
+            ledger: LocalLedger::new(),
+            pending: Mutex::new(Vec::new()),
+            node,
+            seq: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The ledger event of a logged record, with no allocation: a replay applies it as it was taken.
+pub fn replay_event<'a>(tenant: &'a str, r: &'a Consumption, from_pool: bool) -> Option<Event<'a>> {
+    let at_ms = entitle_core::consumption::ms(r.at);
+    let id = r.id.as_deref();
+    Some(match r.kind {
+        ConsumptionKind::PortalLogin => Event::Login {
+            tenant,
+            id,
+            portal: r.portal.as_deref()?,
+            user: r.user.as_deref()?,
+            at_ms,
+            limits: PortalLimits::default(),
+        },
+        ConsumptionKind::PageViews => Event::PageViews {
+            tenant,
+            id,
+            portal: r.portal.as_deref()?,
+            count: r.count?,
+            at_ms,
+            limits: PortalLimits::default(),
+        },
+        ConsumptionKind::AiCredits => Event::Credits {
+            tenant,
+            id,
+            environment: r.environment.as_deref()?,
+            credits: r.credits?,
+            model: r.model.as_deref().unwrap_or(""),
+            preview: r.preview,
+            at_ms,
+            // Drawn from where it was drawn when taken (a replay checks nothing).
+            allowance: CreditAllowance {
+                allocated: if from_pool { 0 } else { u64::MAX },
+                unallocated: u64::MAX,
+                unallocated_use: true,
+            },
+        },
+    })
+}
+
+impl Ledgers {
+    /// Records an accepted event for the store.
+    pub fn log(&self, tenant: &str, record: Consumption, from_pool: bool) {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Logged {
+                tenant: tenant.to_owned(),
+                record,
+                from_pool,
+            });
+    }
+
+    /// The events taken since the last flush.
+    pub fn pending(&self) -> Vec<Logged> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Writes the events taken since the last flush as one row; on failure they are kept for the next.
+    pub async fn flush(&self, store: &dyn Store) {
+        let batch = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if batch.is_empty() {
+            return;
+        }
+        let key = format!(
+            "{PREFIX}{}:{:020}",
+            self.node,
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        );
+        let saved = match serde_json::to_string(&batch) {
+            Ok(data) => store.meter_save(&[(key, data)]).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, events = batch.len(), "saving consumption events failed; kept for the next try");
+            let mut pending = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let later = std::mem::take(&mut *pending);
+            *pending = batch;
+            pending.extend(later);
+        }
+    }
+
+    /// Every logged event in the store, in time order (all nodes').
+    pub async fn logged(store: &dyn Store) -> Vec<Logged> {
+        let rows = store.meter_load().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading consumption events failed");
+            Vec::new()
+        });
+        let mut out: Vec<Logged> = rows
+            .iter()
+            .filter(|(k, _)| k.starts_with(PREFIX))
+            .filter_map(|(k, data)| match serde_json::from_str::<Vec<Logged>>(data) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(row = %k, error = %e, "a consumption row does not read; skipped");
+                    None
+                }
+            })
+            .flatten()
+            .collect();
+        out.sort_by_key(|l| l.record.at);
+        out
+    }
+
+    /// Replays the store's log into this (fresh) ledger.
+    pub async fn restore(&self, store: &dyn Store, now_ms: u64) -> usize {
+        let logged = Ledgers::logged(store).await;
+        for l in &logged {
+            if let Some(e) = replay_event(&l.tenant, &l.record, l.from_pool) {
+                // Each at its own time (the log is in time order), so no login is older than what is kept.
+                self.ledger.restore(&e, e.at_ms().min(now_ms));
+            }
+        }
+        logged.len()
+    }
+}

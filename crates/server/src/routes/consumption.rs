@@ -1,0 +1,528 @@
+//! Consumption as it happens (PORTAL-2, PORTAL-3, PORTAL-4, PORTAL-5, PORTAL-6, AI-1, AI-2, D365-3):
+//! `POST …/portals/{p}/logins`, `POST …/portals/{p}/page-views`, `POST …/environments/{e}/ai-credits:consume`,
+//! `POST …/consumption:batch`; and what was consumed: `GET …/consumption?month=` (JSON or the admin center's CSV
+//! columns) and `GET …/statement?month=`.
+//!
+//! Every event is answered on the spot from the node's ledger (`entitle-ledger`) with the allocation the tenant's
+//! snapshot gives it; an event may be up to 7 days late and never in the future (the tenant clock: now, or the
+//! end of the day `--today` pins); an event id (`id`, or the `Idempotency-Key` header) makes it count once.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use entitle_core::Snapshot;
+use entitle_core::consumption as core_consumption;
+use entitle_core::scenario::{AppKind, Consumption, ConsumptionKind};
+use entitle_ledger::{Answer, CreditSource, LedgerError, Month, MonthUsage, PassError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::answers::snapshot_on;
+use crate::http::{Caller, Q, json_body};
+use crate::policy::{Access, Family, Scope, require};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// Events one batch may carry.
+pub const MAX_BATCH: usize = 10_000;
+/// The longest id, user or model name taken.
+const MAX_TEXT: usize = 256;
+
+/// The tenant clock in ms: now, or the last millisecond of the day the server's `--today` pins.
+pub fn clock_ms(state: &AppState) -> u64 {
+    let ms = match state.today {
+        Some(d) => d
+            .and_hms_milli_opt(23, 59, 59, 999)
+            .map_or(0, |t| t.and_utc().timestamp_millis()),
+        None => crate::store::now_ms(),
+    };
+    u64::try_from(ms).unwrap_or(0)
+}
+
+fn rfc3339(ms: u64) -> String {
+    DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// `POST …/portals/{p}/logins`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginAsk {
+    /// The external user (a contact id); a user of the tenant is an internal user (PORTAL-4).
+    pub user: String,
+    /// When (RFC 3339); default: now. At most 7 days old, never in the future.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+    /// The event's id: sent again, it gets the first answer and counts nothing more.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// `POST …/portals/{p}/page-views`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ViewsAsk {
+    pub count: u64,
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// `POST …/environments/{e}/ai-credits:consume`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditsAsk {
+    pub credits: u64,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// A preview model: free (AI-2).
+    #[serde(default)]
+    pub preview: bool,
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// `POST …/consumption:batch`: records as in the scenario's `[[consumption]]`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchAsk {
+    pub events: Vec<Consumption>,
+}
+
+fn idempotency(headers: &HeaderMap, id: Option<String>) -> Result<Option<String>, Problem> {
+    match headers.get("idempotency-key") {
+        Some(v) => {
+            let v = v.to_str().map_err(|_| {
+                Problem::bad_request("invalid", "Idempotency-Key is not ASCII").at("header:Idempotency-Key")
+            })?;
+            Ok(Some(v.to_owned()))
+        }
+        None => Ok(id),
+    }
+}
+
+/// Bounds on what a caller controls: text lengths, counts, and the fields of the record's kind.
+fn check_record(r: &Consumption) -> Result<(), Problem> {
+    for (field, v) in [
+        ("id", &r.id),
+        ("user", &r.user),
+        ("model", &r.model),
+        ("portal", &r.portal),
+        ("environment", &r.environment),
+    ] {
+        if let Some(v) = v
+            && (v.is_empty() || v.len() > MAX_TEXT || v.chars().any(char::is_control))
+        {
+            return Err(Problem::unprocessable(format!(
+                "`{field}` must be 1 to {MAX_TEXT} characters without control characters"
+            ))
+            .at(format!("/{field}")));
+        }
+    }
+    for (field, n) in [("count", r.count), ("credits", r.credits)] {
+        if let Some(n) = n
+            && !(1..=entitle_core::scenario::limits::MAX_QUANTITY).contains(&n)
+        {
+            return Err(Problem::unprocessable(format!(
+                "`{field}` must be between 1 and {}",
+                entitle_core::scenario::limits::MAX_QUANTITY
+            ))
+            .at(format!("/{field}")));
+        }
+    }
+    Ok(())
+}
+
+/// Why an event was refused, as a problem naming the field.
+fn ledger_problem(e: &LedgerError, r: &Consumption, snap: &Snapshot) -> Problem {
+    let text = e.to_string();
+    match e {
+        LedgerError::Future { .. }
+        | LedgerError::TooLate { .. }
+        | LedgerError::Pass(PassError::TooLate { .. }) => Problem::unprocessable(text).at("/at"),
+        LedgerError::Pass(PassError::TooMany) => {
+            Problem::new(StatusCode::TOO_MANY_REQUESTS, "too-many", text).at("/user")
+        }
+        LedgerError::IdReused { .. } => Problem::unprocessable(text).at("/id"),
+        LedgerError::OverAllocation {
+            what,
+            month,
+            used,
+            allocated,
+        } => {
+            let mut p = Problem::conflict(text).at(if *what == "logins" { "/user" } else { "/count" });
+            let sku = if *what == "logins" {
+                "portal-logins-tier-1"
+            } else {
+                "portal-page-views"
+            };
+            p.extra.insert("rule".into(), json!("PORTAL-5"));
+            p.extra.insert(
+                "fix".into(),
+                json!({"action": "buy-license", "sku": sku, "then": format!("allocate more {what} to the portal for {month}"), "used": used, "allocated": allocated}),
+            );
+            p
+        }
+        LedgerError::NoAllocation { environment } => {
+            let mut p = Problem::conflict(text).at("/credits");
+            p.extra.insert("rule".into(), json!("AI-1"));
+            p.extra.insert(
+                "fix".into(),
+                json!({"action": "allocate-capacity", "target": environment, "sku": "ai-builder-capacity", "quantity": r.credits}),
+            );
+            p
+        }
+        LedgerError::Overdraft {
+            pool,
+            month,
+            used,
+            available,
+            requested,
+        } => {
+            let missing = used.saturating_add(*requested).saturating_sub(*available);
+            let pool_left = core_consumption::pool(snap, *month).unallocated;
+            let mut p = Problem::conflict(text).at("/credits");
+            p.extra.insert("rule".into(), json!("AI-1"));
+            let fix = if *pool == CreditSource::Allocation && pool_left >= missing {
+                json!({"action": "allocate-capacity", "target": r.environment, "sku": "ai-builder-capacity", "quantity": missing})
+            } else {
+                json!({"action": "buy-license", "sku": "ai-builder-capacity", "quantity": missing.div_ceil(1_000_000).max(1), "adds_credits": missing})
+            };
+            p.extra.insert("fix".into(), fix);
+            p
+        }
+    }
+}
+
+/// The answer to an accepted event.
+fn answer_json(a: &Answer) -> Value {
+    match a {
+        Answer::Login(l) => json!({
+            "charged": l.charged, "pass_ends_at": rfc3339(l.pass_ends_ms), "month": l.month,
+            "allocated": l.allocated, "used": l.used, "remaining": l.allocated.saturating_sub(l.used),
+            "over": l.used.saturating_sub(l.allocated), "replayed": l.replayed,
+            "rules": ["PORTAL-2", "PORTAL-5", "PORTAL-6"],
+        }),
+        Answer::PageViews(v) => json!({
+            "counted": v.counted, "month": v.month, "allocated": v.allocated, "used": v.used,
+            "remaining": v.allocated.saturating_sub(v.used), "over": v.used.saturating_sub(v.allocated),
+            "replayed": v.replayed, "rules": ["PORTAL-3", "PORTAL-5", "PORTAL-6"],
+        }),
+        Answer::Credits(c) => json!({
+            "consumed": c.consumed, "month": c.month,
+            "source": match c.source { CreditSource::Allocation => "allocation", CreditSource::Pool => "pool" },
+            "available": c.available, "used": c.used, "remaining": c.available.saturating_sub(c.used),
+            "replayed": c.replayed, "rules": ["AI-1", "AI-2"],
+        }),
+    }
+}
+
+/// PORTAL-4, D365-3: a login by one of the tenant's users is covered by their licence (or refused), never billed.
+fn internal_login(snap: &Snapshot, portal: &str, user: &str) -> Option<Result<Value, Problem>> {
+    let u = snap.user_idx(user)?;
+    let a = snap.app_idx(portal)?;
+    let report = entitle_core::report::app_answer(snap, a, u);
+    if report.allowed {
+        Some(Ok(json!({
+            "charged": false, "internal": true, "licensed_by": report.licensed_by, "rules": report.rules,
+        })))
+    } else {
+        let why: Vec<&str> = report.problems.iter().map(|p| p.message.as_str()).collect();
+        let mut p = Problem::forbidden(format!(
+            "`{user}` is a user of the tenant whose licence does not cover this portal: {}",
+            why.join("; ")
+        ))
+        .at("/user");
+        p.extra.insert("rules".into(), json!(report.rules));
+        Some(Err(p))
+    }
+}
+
+/// Takes one record: checks it, answers it from the ledger, logs it. `Ok` is the 200 body.
+fn take(state: &AppState, snap: &Snapshot, t: &str, rec: Consumption, now: u64) -> Result<Value, Problem> {
+    check_record(&rec)?;
+    if rec.kind == ConsumptionKind::PortalLogin
+        && let (Some(p), Some(u)) = (rec.portal.as_deref(), rec.user.as_deref())
+        && let Some(internal) = internal_login(snap, p, u)
+    {
+        return internal;
+    }
+    let event = core_consumption::event(snap, t, &rec).map_err(|why| {
+        let (field, status) = match rec.kind {
+            ConsumptionKind::AiCredits => ("/environment", StatusCode::NOT_FOUND),
+            _ => ("/portal", StatusCode::NOT_FOUND),
+        };
+        Problem::new(status, "not-found", why).at(field)
+    })?;
+    match state.consumption.ledger.take(&event, now) {
+        Ok(answer) => {
+            if !answer_replayed(&answer) {
+                let from_pool = matches!(answer, Answer::Credits(c) if c.source == CreditSource::Pool);
+                state.consumption.log(t, rec, from_pool);
+            }
+            Ok(answer_json(&answer))
+        }
+        Err(e) => Err(ledger_problem(&e, &rec, snap)),
+    }
+}
+
+fn answer_replayed(a: &Answer) -> bool {
+    match a {
+        Answer::Login(l) => l.replayed,
+        Answer::PageViews(v) => v.replayed,
+        Answer::Credits(c) => c.replayed,
+    }
+}
+
+fn at_or_now(at: Option<DateTime<Utc>>, now: u64) -> DateTime<Utc> {
+    at.unwrap_or_else(|| DateTime::from_timestamp_millis(i64::try_from(now).unwrap_or(0)).unwrap_or_default())
+}
+
+async fn writer(
+    state: &AppState,
+    caller: &Caller,
+    t: &str,
+    environment: Option<&str>,
+) -> Result<Arc<Snapshot>, Problem> {
+    let snap = snapshot_on(state, caller, t, None).await?;
+    require(
+        &caller.0,
+        Family::Usage,
+        Access::Write,
+        Scope {
+            environment,
+            user: None,
+        },
+    )?;
+    Ok(snap)
+}
+
+fn environment_of<'s>(snap: &'s Snapshot, portal: &str) -> Option<&'s str> {
+    snap.scenario()
+        .apps
+        .iter()
+        .find(|a| a.id == portal && a.kind == AppKind::Portal)
+        .map(|a| a.environment.as_str())
+}
+
+/// `POST /v1/tenants/{t}/portals/{p}/logins`.
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, p)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let ask: LoginAsk = json_body(&headers, &body)?;
+    let snap = snapshot_on(&state, &caller, &t, None).await?;
+    let env = environment_of(&snap, &p).map(str::to_owned);
+    let snap = writer(&state, &caller, &t, env.as_deref()).await.map(|_| snap)?;
+    let now = clock_ms(&state);
+    let rec = Consumption {
+        kind: ConsumptionKind::PortalLogin,
+        id: idempotency(&headers, ask.id)?,
+        at: at_or_now(ask.at, now),
+        portal: Some(p),
+        user: Some(ask.user),
+        ..Consumption::default()
+    };
+    Ok(axum::Json(take(&state, &snap, &t, rec, now)?).into_response())
+}
+
+/// `POST /v1/tenants/{t}/portals/{p}/page-views`.
+pub async fn page_views(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, p)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let ask: ViewsAsk = json_body(&headers, &body)?;
+    let snap = snapshot_on(&state, &caller, &t, None).await?;
+    let env = environment_of(&snap, &p).map(str::to_owned);
+    writer(&state, &caller, &t, env.as_deref()).await?;
+    let now = clock_ms(&state);
+    let rec = Consumption {
+        kind: ConsumptionKind::PageViews,
+        id: idempotency(&headers, ask.id)?,
+        at: at_or_now(ask.at, now),
+        portal: Some(p),
+        count: Some(ask.count),
+        ..Consumption::default()
+    };
+    Ok(axum::Json(take(&state, &snap, &t, rec, now)?).into_response())
+}
+
+/// `POST /v1/tenants/{t}/environments/{e}/ai-credits:consume`.
+pub async fn consume_credits(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, e)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let ask: CreditsAsk = json_body(&headers, &body)?;
+    let snap = writer(&state, &caller, &t, Some(&e)).await?;
+    let now = clock_ms(&state);
+    let rec = Consumption {
+        kind: ConsumptionKind::AiCredits,
+        id: idempotency(&headers, ask.id)?,
+        at: at_or_now(ask.at, now),
+        environment: Some(e),
+        credits: Some(ask.credits),
+        model: ask.model,
+        preview: ask.preview,
+        ..Consumption::default()
+    };
+    Ok(axum::Json(take(&state, &snap, &t, rec, now)?).into_response())
+}
+
+/// `POST /v1/tenants/{t}/consumption:batch`: each event answered in order with its status; one bad event
+/// refuses that event alone.
+pub async fn batch(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let ask: BatchAsk = json_body(&headers, &body)?;
+    if ask.events.len() > MAX_BATCH {
+        return Err(Problem::unprocessable(format!(
+            "{} events; at most {MAX_BATCH} a batch",
+            ask.events.len()
+        ))
+        .at("/events"));
+    }
+    let snap = writer(&state, &caller, &t, None).await?;
+    let now = clock_ms(&state);
+    let mut results = Vec::with_capacity(ask.events.len());
+    let (mut accepted, mut refused) = (0u64, 0u64);
+    for (i, rec) in ask.events.into_iter().enumerate() {
+        match take(&state, &snap, &t, rec, now) {
+            Ok(v) => {
+                accepted += 1;
+                results.push(json!({"status": 200, "answer": v}));
+            }
+            Err(p) => {
+                refused += 1;
+                let p = p.under(&format!("/events/{i}"));
+                results.push(json!({"status": p.status, "problem": &*p}));
+            }
+        }
+    }
+    Ok(axum::Json(json!({"accepted": accepted, "refused": refused, "results": results})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonthQuery {
+    #[serde(default)]
+    pub month: Option<String>,
+    /// `json` (default) or `csv`.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+fn month_of(q: &MonthQuery, today: chrono::NaiveDate) -> Result<Month, Problem> {
+    match q.month.as_deref() {
+        None => Ok(Month::of_date(today)),
+        Some(m) => m
+            .parse()
+            .map_err(|e: entitle_ledger::BadMonth| Problem::unprocessable(e.to_string()).at("query:month")),
+    }
+}
+
+fn usage(state: &AppState, snap: &Snapshot, month: Month) -> MonthUsage {
+    let sc = snap.scenario();
+    let portals: Vec<&str> = sc
+        .apps
+        .iter()
+        .filter(|a| a.kind == AppKind::Portal)
+        .map(|a| a.id.as_str())
+        .collect();
+    let envs: Vec<&str> = sc.environments.iter().map(|e| e.id.as_str()).collect();
+    state
+        .consumption
+        .ledger
+        .usage(&sc.tenant.id, &portals, &envs, month)
+}
+
+fn wants_csv(q: &MonthQuery, headers: &HeaderMap) -> Result<bool, Problem> {
+    match q.format.as_deref() {
+        Some("csv") => Ok(true),
+        Some("json") => Ok(false),
+        Some(other) => {
+            Err(Problem::unprocessable(format!("unknown format `{other}`: json or csv")).at("query:format"))
+        }
+        None => Ok(headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/csv"))),
+    }
+}
+
+/// `GET /v1/tenants/{t}/consumption?month=YYYY-MM[&format=csv]`.
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    headers: HeaderMap,
+    Q(q): Q<MonthQuery>,
+) -> Result<Response, Problem> {
+    let cur = snapshot_on(&state, &caller, &t, None).await?;
+    require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
+    let month = month_of(&q, cur.at())?;
+    let csv = wants_csv(&q, &headers)?;
+    let day = core_consumption::statement_day(month, cur.at());
+    let snap = snapshot_on(&state, &caller, &t, Some(day)).await?;
+    let r = core_consumption::report(&snap, month, &usage(&state, &snap, month));
+    if csv {
+        let text = core_consumption::csv(&r).map_err(Problem::internal)?;
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response());
+    }
+    Ok(axum::Json(r).into_response())
+}
+
+/// `GET /v1/tenants/{t}/statement?month=YYYY-MM`.
+pub async fn statement(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    Q(q): Q<MonthQuery>,
+) -> Result<Response, Problem> {
+    let cur = snapshot_on(&state, &caller, &t, None).await?;
+    require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
+    let month = month_of(&q, cur.at())?;
+    if q.format.as_deref().is_some_and(|f| f != "json") {
+        return Err(
+            Problem::unprocessable("a statement is JSON; the consumption rows have a CSV form")
+                .at("query:format"),
+        );
+    }
+    let snap = snapshot_on(
+        &state,
+        &caller,
+        &t,
+        Some(core_consumption::statement_day(month, cur.at())),
+    )
+    .await?;
+    let before = snapshot_on(
+        &state,
+        &caller,
+        &t,
+        Some(core_consumption::statement_day(month.previous(), cur.at())),
+    )
+    .await?;
+    let this = usage(&state, &snap, month);
+    let prev = usage(&state, &before, month.previous());
+    Ok(axum::Json(core_consumption::statement(&snap, &this, &before, &prev, month)).into_response())
+}
