@@ -1,0 +1,284 @@
+//! Consumption through the HTTP API (PORTAL-2, PORTAL-3, PORTAL-4, PORTAL-5, PORTAL-6, AI-1, AI-2, D365-3): day
+//! passes, replays, internal users, bad input, overdrafts with their fix, the month's report (JSON and CSV), the
+//! statement, and the export that writes the events back.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test helpers (outside #[test] functions) fail the test on a bad answer"
+)]
+
+mod common;
+
+use chrono::NaiveDate;
+use common::{ADMIN, Backend, Opts, TestApp, spawn_with, workspace};
+use serde_json::json;
+
+const T: &str = "/v1/tenants/fabrikam-homes";
+
+async fn app(backend: Backend) -> TestApp {
+    let app = spawn_with(
+        backend,
+        Opts {
+            today: NaiveDate::from_ymd_opt(2024, 6, 20),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let toml = std::fs::read_to_string(workspace().join("examples/portal-consumption.toml")).unwrap();
+    app.create_tenant_toml(&toml, None).await.expect(201);
+    app
+}
+
+async fn login(app: &TestApp, body: serde_json::Value) -> common::Resp {
+    app.post(&format!("{T}/portals/buyers/logins"), ADMIN, body).await
+}
+
+async fn portal_2_passes_replays_and_internal_users(backend: Backend) {
+    let app = app(backend).await;
+    // The scenario's history counted 5 passes on `buyers` in June.
+    let first = login(
+        &app,
+        json!({"user": "contact-zed", "at": "2024-06-20T10:00:00Z", "id": "e1"}),
+    )
+    .await
+    .expect(200)
+    .json();
+    assert_eq!(first["charged"], true, "{first}");
+    assert_eq!(first["used"], 6, "{first}");
+    assert_eq!(first["pass_ends_at"], "2024-06-21T10:00:00.000Z");
+    assert!(first["rules"].as_array().unwrap().contains(&json!("PORTAL-2")));
+    // Inside the pass: free (PORTAL-2).
+    let second = login(&app, json!({"user": "contact-zed", "at": "2024-06-20T23:00:00Z"}))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(second["charged"], false, "{second}");
+    assert_eq!(second["used"], 6);
+    // Another portal counts on its own.
+    let other = app
+        .post(
+            &format!("{T}/portals/sellers/logins"),
+            ADMIN,
+            json!({"user": "contact-zed", "at": "2024-06-20T11:00:00Z"}),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(other["charged"], true, "{other}");
+    // A replayed id: the first answer, nothing counted; the same id on another event is refused.
+    let again = login(
+        &app,
+        json!({"user": "contact-zed", "at": "2024-06-20T10:00:00Z", "id": "e1"}),
+    )
+    .await
+    .expect(200)
+    .json();
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["used"], 6);
+    let reused = login(&app, json!({"user": "contact-amy", "id": "e1"}))
+        .await
+        .expect(422)
+        .json();
+    assert_eq!(reused["pointer"], "/id", "{reused}");
+    // PORTAL-4: a user of the tenant is covered by their licence and consumes nothing.
+    let maria = login(&app, json!({"user": "maria"})).await.expect(200).json();
+    assert_eq!(maria["internal"], true, "{maria}");
+    assert_eq!(maria["charged"], false);
+    assert!(
+        maria["rules"].as_array().unwrap().contains(&json!("PORTAL-4")),
+        "{maria}"
+    );
+    let report = app
+        .get(&format!("{T}/consumption?month=2024-06"), ADMIN)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(report["portals"][0]["portal"], "buyers");
+    assert_eq!(report["portals"][0]["logins"]["used"], 6, "{report}");
+    assert_eq!(report["portals"][1]["logins"]["used"], 2, "{report}");
+}
+on_every_backend!(
+    portal_2_day_passes_over_http,
+    portal_2_passes_replays_and_internal_users
+);
+
+async fn bad_input_names_the_field_and_changes_nothing(backend: Backend) {
+    let app = app(backend).await;
+    let cases = [
+        (
+            format!("{T}/portals/nope/logins"),
+            json!({"user": "x"}),
+            404,
+            "/portal",
+        ),
+        (
+            format!("{T}/portals/buyers/logins"),
+            json!({"user": "x", "at": "2024-06-01T00:00:00Z"}),
+            422,
+            "/at",
+        ),
+        (
+            format!("{T}/portals/buyers/logins"),
+            json!({"user": "x", "at": "2024-06-21T00:00:01Z"}),
+            422,
+            "/at",
+        ),
+        (
+            format!("{T}/portals/buyers/logins"),
+            json!({"user": ""}),
+            422,
+            "/user",
+        ),
+        (
+            format!("{T}/portals/buyers/page-views"),
+            json!({"count": 0}),
+            422,
+            "/count",
+        ),
+        (
+            format!("{T}/portals/buyers/page-views"),
+            json!({"count": -3}),
+            422,
+            "/count",
+        ),
+        (
+            format!("{T}/environments/nowhere/ai-credits:consume"),
+            json!({"credits": 5}),
+            404,
+            "/environment",
+        ),
+    ];
+    for (path, body, status, pointer) in cases {
+        let p = app.post(&path, ADMIN, body.clone()).await.expect(status).json();
+        assert_eq!(p["pointer"], pointer, "{path} {body}: {p}");
+    }
+    let bad_month = app
+        .get(&format!("{T}/consumption?month=2024-6"), ADMIN)
+        .await
+        .expect(422)
+        .json();
+    assert_eq!(bad_month["pointer"], "query:month");
+    let report = app
+        .get(&format!("{T}/consumption?month=2024-06"), ADMIN)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(
+        report["portals"][0]["logins"]["used"], 5,
+        "nothing counted: {report}"
+    );
+    assert_eq!(report["portals"][0]["page_views"]["used"], 60_000, "{report}");
+}
+on_every_backend!(
+    consumption_bad_input_is_refused_with_its_field,
+    bad_input_names_the_field_and_changes_nothing
+);
+
+async fn ai_1_credits_never_overdraw(backend: Backend) {
+    let app = app(backend).await;
+    let path = format!("{T}/environments/prod/ai-credits:consume");
+    // 650 of 1,000 used in June: 350 fit, then nothing.
+    let ok = app
+        .post(
+            &path,
+            ADMIN,
+            json!({"credits": 350, "model": "invoice", "at": "2024-06-20T09:00:00Z"}),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(ok["used"], 1000, "{ok}");
+    let over = app
+        .post(&path, ADMIN, json!({"credits": 1, "at": "2024-06-20T09:01:00Z"}))
+        .await
+        .expect(409)
+        .json();
+    assert_eq!(over["rule"], "AI-1", "{over}");
+    assert_eq!(over["fix"]["action"], "allocate-capacity", "{over}");
+    // AI-2: a preview model is free even with nothing left.
+    let preview = app
+        .post(&path, ADMIN, json!({"credits": 500, "preview": true}))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(preview["consumed"], 0, "{preview}");
+    // AI-1: an environment with no allocation may not draw on the pool (seed 000).
+    let none = app
+        .post(
+            &format!("{T}/environments/default/ai-credits:consume"),
+            ADMIN,
+            json!({"credits": 1}),
+        )
+        .await
+        .expect(409)
+        .json();
+    assert_eq!(none["rule"], "AI-1");
+    let report = app
+        .get(&format!("{T}/consumption?month=2024-06"), ADMIN)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(report["environments"][0]["credits"]["used"], 1000, "{report}");
+}
+on_every_backend!(
+    ai_1_credits_are_never_overdrawn_over_http,
+    ai_1_credits_never_overdraw
+);
+
+async fn statement_csv_and_export(backend: Backend) {
+    let app = app(backend).await;
+    let csv = app
+        .get(&format!("{T}/consumption?month=2024-06&format=csv"), ADMIN)
+        .await
+        .expect(200);
+    assert!(csv.header("content-type").unwrap_or("").starts_with("text/csv"));
+    let text = csv.text.clone();
+    assert!(
+        text.starts_with(
+            "Month,Environment ID,Resource Type,Resource ID,Unit,Entitled Quantity,Consumed Quantity"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("2024-06,prod,Portal,buyers,page views,50000,60000,0,10000,over"),
+        "{text}"
+    );
+    let st = app
+        .get(&format!("{T}/statement?month=2024-06"), ADMIN)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(st["month"], "2024-06");
+    assert_eq!(st["previous_month"], "2024-05");
+    assert_eq!(st["overage_total"]["EUR"], "100.00", "{st}");
+    assert_eq!(st["overage_total"]["USD"], "80.00", "{st}");
+    let change = st["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["what"] == "portal-logins" && c["of"] == "buyers")
+        .cloned();
+    assert_eq!(
+        change,
+        Some(json!({"what": "portal-logins", "of": "buyers", "before": "3", "now": "5"})),
+        "{st}"
+    );
+    // The export writes the history and the new event back as [[consumption]].
+    login(&app, json!({"user": "contact-zed", "at": "2024-06-20T10:00:00Z"}))
+        .await
+        .expect(200);
+    let export = app
+        .get(&format!("{T}/export?format=json"), ADMIN)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(
+        export["consumption"].as_array().map(Vec::len),
+        Some(17),
+        "{}",
+        export["consumption"]
+    );
+}
+on_every_backend!(statement_report_csv_and_lossless_export, statement_csv_and_export);
