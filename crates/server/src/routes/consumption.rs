@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use entitle_core::Snapshot;
 use entitle_core::consumption as core_consumption;
 use entitle_core::scenario::{AppKind, Consumption, ConsumptionKind};
-use entitle_ledger::{Answer, CreditSource, LedgerError, Month, MonthUsage, PassError};
+use entitle_ledger::{Answer, CreditSource, Event, LedgerError, Month, MonthUsage, PassError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -246,22 +246,89 @@ fn internal_login(snap: &Snapshot, portal: &str, user: &str) -> Option<Result<Va
     }
 }
 
+/// The allocations events are checked against, worked out once per portal and per environment and month for
+/// a request (a batch of 10,000 logins to one portal looks its allocation up once).
+struct Resolver<'s> {
+    snap: &'s Snapshot,
+    portals: std::collections::HashMap<String, Result<entitle_ledger::PortalLimits, String>>,
+    credits: std::collections::HashMap<(String, Month), Result<entitle_ledger::CreditAllowance, String>>,
+}
+
+impl<'s> Resolver<'s> {
+    fn new(snap: &'s Snapshot) -> Self {
+        Resolver { snap, portals: Default::default(), credits: Default::default() }
+    }
+
+    fn portal(&mut self, p: &str) -> Result<entitle_ledger::PortalLimits, Problem> {
+        let snap = self.snap;
+        let found = match self.portals.get(p) {
+            Some(r) => r.clone(),
+            None => {
+                let r = core_consumption::portal_limits(snap, p);
+                self.portals.insert(p.to_owned(), r.clone());
+                r
+            }
+        };
+        found.map_err(|why| Problem::new(StatusCode::NOT_FOUND, "not-found", why).at("/portal"))
+    }
+
+    fn allowance(&mut self, e: &str, month: Month) -> Result<entitle_ledger::CreditAllowance, Problem> {
+        let snap = self.snap;
+        let key = (e.to_owned(), month);
+        let found = match self.credits.get(&key) {
+            Some(r) => r.clone(),
+            None => {
+                let r = core_consumption::allowance(snap, e, month);
+                self.credits.insert(key, r.clone());
+                r
+            }
+        };
+        found.map_err(|why| Problem::new(StatusCode::NOT_FOUND, "not-found", why).at("/environment"))
+    }
+
+    /// The ledger event of a checked record.
+    fn event<'a>(&mut self, t: &'a str, r: &'a Consumption) -> Result<Event<'a>, Problem> {
+        let at_ms = core_consumption::ms(r.at);
+        let id = r.id.as_deref();
+        let need = |v: Option<&'a str>, what: &str| {
+            v.ok_or_else(|| Problem::unprocessable(format!("this kind of event needs `{what}`")).at(format!("/{what}")))
+        };
+        let num = |v: Option<u64>, what: &str| {
+            v.ok_or_else(|| Problem::unprocessable(format!("this kind of event needs `{what}`")).at(format!("/{what}")))
+        };
+        Ok(match r.kind {
+            ConsumptionKind::PortalLogin => {
+                let portal = need(r.portal.as_deref(), "portal")?;
+                let user = need(r.user.as_deref(), "user")?;
+                Event::Login { tenant: t, id, portal, user, at_ms, limits: self.portal(portal)? }
+            }
+            ConsumptionKind::PageViews => {
+                let portal = need(r.portal.as_deref(), "portal")?;
+                let count = num(r.count, "count")?;
+                Event::PageViews { tenant: t, id, portal, count, at_ms, limits: self.portal(portal)? }
+            }
+            ConsumptionKind::AiCredits => {
+                let environment = need(r.environment.as_deref(), "environment")?;
+                let credits = num(r.credits, "credits")?;
+                let allowance = self.allowance(environment, Month::of_ms(at_ms))?;
+                let model = r.model.as_deref().unwrap_or("");
+                Event::Credits { tenant: t, id, environment, credits, model, preview: r.preview, at_ms, allowance }
+            }
+        })
+    }
+}
+
 /// Takes one record: checks it, answers it from the ledger, logs it. `Ok` is the 200 body.
-fn take(state: &AppState, snap: &Snapshot, t: &str, rec: Consumption, now: u64) -> Result<Value, Problem> {
+fn take(state: &AppState, res: &mut Resolver<'_>, t: &str, rec: Consumption, now: u64) -> Result<Value, Problem> {
     check_record(&rec)?;
+    let snap = res.snap;
     if rec.kind == ConsumptionKind::PortalLogin
         && let (Some(p), Some(u)) = (rec.portal.as_deref(), rec.user.as_deref())
         && let Some(internal) = internal_login(snap, p, u)
     {
         return internal;
     }
-    let event = core_consumption::event(snap, t, &rec).map_err(|why| {
-        let (field, status) = match rec.kind {
-            ConsumptionKind::AiCredits => ("/environment", StatusCode::NOT_FOUND),
-            _ => ("/portal", StatusCode::NOT_FOUND),
-        };
-        Problem::new(status, "not-found", why).at(field)
-    })?;
+    let event = res.event(t, &rec)?;
     match state.consumption.ledger.take(&event, now) {
         Ok(answer) => {
             if !answer_replayed(&answer) {
@@ -334,7 +401,7 @@ pub async fn login(
         user: Some(ask.user),
         ..Consumption::default()
     };
-    Ok(axum::Json(take(&state, &snap, &t, rec, now)?).into_response())
+    Ok(axum::Json(take(&state, &mut Resolver::new(&snap), &t, rec, now)?).into_response())
 }
 
 /// `POST /v1/tenants/{t}/portals/{p}/page-views`.
@@ -358,7 +425,7 @@ pub async fn page_views(
         count: Some(ask.count),
         ..Consumption::default()
     };
-    Ok(axum::Json(take(&state, &snap, &t, rec, now)?).into_response())
+    Ok(axum::Json(take(&state, &mut Resolver::new(&snap), &t, rec, now)?).into_response())
 }
 
 /// `POST /v1/tenants/{t}/environments/{e}/ai-credits:consume`.
@@ -382,7 +449,7 @@ pub async fn consume_credits(
         preview: ask.preview,
         ..Consumption::default()
     };
-    Ok(axum::Json(take(&state, &snap, &t, rec, now)?).into_response())
+    Ok(axum::Json(take(&state, &mut Resolver::new(&snap), &t, rec, now)?).into_response())
 }
 
 /// `POST /v1/tenants/{t}/consumption:batch`: each event answered in order with its status; one bad event
@@ -404,10 +471,11 @@ pub async fn batch(
     }
     let snap = writer(&state, &caller, &t, None).await?;
     let now = clock_ms(&state);
+    let mut res = Resolver::new(&snap);
     let mut results = Vec::with_capacity(ask.events.len());
     let (mut accepted, mut refused) = (0u64, 0u64);
     for (i, rec) in ask.events.into_iter().enumerate() {
-        match take(&state, &snap, &t, rec, now) {
+        match take(&state, &mut res, &t, rec, now) {
             Ok(v) => {
                 accepted += 1;
                 results.push(json!({"status": 200, "answer": v}));
