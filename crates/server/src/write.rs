@@ -236,6 +236,9 @@ pub fn check(
     within: &Within,
 ) -> Result<Snapshot, Problem> {
     let day = scenario.tenant.at.unwrap_or_else(|| state.today());
+    if let Some(base) = base {
+        cap5(base, &scenario, within)?;
+    }
     let started = std::time::Instant::now();
     let built = match base {
         Some(base) => base.advance(scenario, day, "request"),
@@ -269,6 +272,42 @@ pub fn check(
             Err(Problem::unprocessable(e.to_string()).at(at))
         }
     }
+}
+
+/// CAP-5: an environment that gets a Dataverse database (created with one, or one attached) needs 1 GB of free
+/// database capacity in the tenant before the change. Production and sandbox environments only: trial, developer
+/// and Teams environments do not count against the pools (CAP-6). Decided by what changes, whichever route.
+fn cap5(base: &Snapshot, next: &Scenario, within: &Within) -> Result<(), Problem> {
+    use entitle_core::scenario::EnvironmentKind;
+    let (old, new) = (&base.scenario().environments, &next.environments);
+    let mut changed = old.differing(new, 64).unwrap_or_else(|| (0..old.len().min(new.len())).collect());
+    changed.extend(old.len()..new.len());
+    let gains = changed.into_iter().filter_map(|i| Some((i, new.get(i)?))).find(|(_, e)| {
+        e.dataverse
+            && !e.default
+            && matches!(e.kind, EnvironmentKind::Production | EnvironmentKind::Sandbox)
+            && !old.iter().any(|o| o.id == e.id && o.dataverse)
+    });
+    let Some((i, env)) = gains else { return Ok(()) };
+    let cap = entitle_core::capacity::capacity(base);
+    if cap.can_create_environment {
+        return Ok(());
+    }
+    let need = i64::try_from(base.catalog().terms.capacity.environment_min_database_mb).unwrap_or(i64::MAX);
+    let missing = u64::try_from(need.saturating_sub(cap.free_database_mb)).unwrap_or(0);
+    let gb = missing.div_ceil(1000).max(1);
+    let pointer = within.locate(&format!("environments[{i}].dataverse")).unwrap_or_else(|| "/dataverse".to_owned());
+    let mut p = Problem::conflict(format!(
+        "environment `{}` needs a Dataverse database, and the tenant has {} MB of database capacity free; at least {need} MB must be (CAP-5)",
+        env.id, cap.free_database_mb
+    ))
+    .at(pointer);
+    p.extra.insert("rule".into(), json!("CAP-5"));
+    p.extra.insert(
+        "fix".into(),
+        json!({"action": "buy-license", "sku": "dataverse-database-capacity", "quantity": gb, "rule": "CAP-4"}),
+    );
+    Err(p)
 }
 
 /// The ids `before` has and `after` no longer has: the users or environments a change deletes. A list that

@@ -594,3 +594,61 @@ pub async fn statement(
     let prev = usage(&state, &before, month.previous());
     Ok(axum::Json(core_consumption::statement(&snap, &this, &before, &prev, month)).into_response())
 }
+
+/// `PUT …/environments/{e}/storage`: the Dataverse storage an environment uses, as a platform reports it (CAP-6).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StorageAsk {
+    pub database_mb: u64,
+    pub file_mb: u64,
+    pub log_mb: u64,
+}
+
+/// `PUT /v1/tenants/{t}/environments/{e}/storage`: replaces the environment's storage use; the answer is the
+/// tenant's pools after it (CAP-1, CAP-6), with the state of each and the fix of an overage.
+pub async fn put_storage(
+    State(state): State<Arc<AppState>>,
+    Path((t, env)): Path<(String, String)>,
+    w: crate::http::Writing,
+) -> Result<Response, Problem> {
+    use crate::write::{Change, Mutation, Reply, Within, write};
+    let slot = state.slot(&w.caller.0, &t).await?;
+    let ask: StorageAsk = json_body(&w.headers, &w.body)?;
+    require(&w.caller.0, Family::Environments, Access::Write, Scope { environment: Some(&env), user: None })?;
+    for (field, v) in [("database_mb", ask.database_mb), ("file_mb", ask.file_mb), ("log_mb", ask.log_mb)] {
+        if v > entitle_core::scenario::limits::MAX_QUANTITY {
+            return Err(Problem::unprocessable(format!(
+                "{v} is more than {}, the largest quantity entitle takes",
+                entitle_core::scenario::limits::MAX_QUANTITY
+            ))
+            .at(format!("/{field}")));
+        }
+    }
+    let req = &w.req;
+    write(&state, &slot, req, |cur| {
+        let mut s = cur.scenario().clone();
+        let e = s
+            .environments
+            .iter_mut()
+            .find(|e| e.id == env)
+            .ok_or_else(|| Problem::not_found("environment", &env))?;
+        let before = serde_json::to_value(e.storage).map_err(Problem::internal)?;
+        let storage = entitle_core::scenario::Storage { database_mb: ask.database_mb, file_mb: ask.file_mb, log_mb: ask.log_mb };
+        e.storage = Some(storage);
+        let after = serde_json::to_value(storage).map_err(Problem::internal)?;
+        Ok(Mutation {
+            next: s,
+            blame: Vec::new(),
+            changes: vec![Change {
+                action: "report-storage",
+                kind: "environment",
+                item: Some(env.clone()),
+                before: Some(before),
+                after: Some(after.clone()),
+            }],
+            reply: Reply::json(StatusCode::OK, json!({"environment": env, "storage": after})),
+            within: Within::Scenario,
+        })
+    })
+    .await
+}

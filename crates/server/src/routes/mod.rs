@@ -57,6 +57,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route(&at("/consumption:batch"), post(consumption::batch))
         .route(&at("/consumption"), get(consumption::report))
         .route(&at("/statement"), get(consumption::statement))
+        .route(&at("/environments/{e}/storage"), put(consumption::put_storage))
         .route(&at("/usage/users"), get(usage::users_report))
         .route(
             &at("/keys"),
