@@ -222,7 +222,7 @@ pub enum LedgerError {
     Unavailable { outcome: Outcome, reason: String },
     /// A time, page view count or credit amount the Redis ledger cannot count exactly (its script computes in
     /// doubles); nothing was counted.
-    #[error("{what} {value} is past 2^52, the largest the Redis ledger takes")]
+    #[error("{what} {value} is 2^52 or more, past what the Redis ledger takes")]
     OutOfRange { what: &'static str, value: u64 },
 }
 

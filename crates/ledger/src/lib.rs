@@ -18,7 +18,10 @@ pub mod month;
 pub mod pass;
 mod redis;
 
-pub use self::redis::{BOOK_TTL_MS, CHUNK, Invocation, MAX_EXACT, MONTH_TTL_MS, RedisLedger, SCRIPT};
+pub use self::redis::{
+    BOOK_TTL_MS, CHUNK, Invocation, MAX_EXACT, MONTH_TTL_MS, RedisLedger, SCRIPT, SMALL_BOOK_BYTES,
+    WORK_BUDGET,
+};
 pub use answer::{
     Answer, CreditAllowance, CreditAnswer, CreditSource, Event, LedgerError, LoginAnswer, MonthUsage,
     Outcome, Overage, PortalLimits, ViewsAnswer,

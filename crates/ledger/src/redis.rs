@@ -6,8 +6,9 @@
 //! # Keys
 //! Every key of tenant `t` starts with `{prefix}{len(t)}{{t}}` (the tenant is a Redis Cluster hash tag, and its
 //! length makes the names unambiguous whatever the tenant's characters):
-//! - `…:b:{len(portal)}:{portal}:{user}`: a pass book (a string: `kept_from`, `anchor`, `cover` and the kept logins
-//!   as big-endian doubles), expiring [`BOOK_TTL_MS`] (9 days) after its last write;
+//! - `…:b:{len(portal)}:{portal}:{user}`: a pass book (a string: `kept_from`, `anchor`, `cover`, a count of folded
+//!   logins not yet dropped, then the logins, as big-endian doubles), expiring [`BOOK_TTL_MS`] (9 days) after
+//!   its last write;
 //! - `…:i:{id}`: an event id's fingerprint and first answer, expiring after [`RETAIN_MS`] (8 days);
 //! - `…:m:YYYY-MM`: a hash of the month's counts (`l:{portal}` passes, `v:{portal}` page views, `c:{environment}`
 //!   credits, `pool` credits from the unallocated pool), expiring [`MONTH_TTL_MS`] (400 days) after its last write.
@@ -45,6 +46,16 @@ pub const SCRIPT: &str = include_str!("ledger.lua");
 /// Events per script call, so that no call holds Redis (which runs one script at a time) for long.
 pub const CHUNK: usize = 256;
 
+/// Work one script call may do before it answers the events taken so far and leaves the rest of its chunk to
+/// the next call: one unit per event and per login of a book read or walked (see `ledger.lua`). Ordinary books
+/// (tens of logins) never reach it in a [`CHUNK`]; books near [`MAX_LOGINS`] do, and then a call stops after
+/// a few milliseconds.
+pub const WORK_BUDGET: u64 = 50_000;
+
+/// Pass books up to this size (bytes: 32 and 8 per login) are read and written whole, in one call each; larger
+/// ones by ranges, so that a login in time order costs the same whatever the book's size.
+pub const SMALL_BOOK_BYTES: u64 = 2_048;
+
 /// A pass book lives this long after its last write: the logins kept ([`RETAIN_MS`]) and one pass.
 pub const BOOK_TTL_MS: u64 = RETAIN_MS + DAY_MS;
 
@@ -52,8 +63,9 @@ pub const BOOK_TTL_MS: u64 = RETAIN_MS + DAY_MS;
 /// months after it ends): long enough for a year's reports.
 pub const MONTH_TTL_MS: u64 = 400 * DAY_MS;
 
-/// The largest time (ms), page view count or credit amount taken: the script counts in doubles, exact to 2^53.
-pub const MAX_EXACT: u64 = 1 << 52;
+/// The largest time (ms), page view count or credit amount taken: the script counts in doubles, exact below 2^53,
+/// and keeps a login as 2 * time + 1 at most.
+pub const MAX_EXACT: u64 = (1 << 52) - 1;
 
 /// Consumption ledgers kept in Redis, shared by every node using the same Redis and prefix.
 #[derive(Clone)]
@@ -62,6 +74,8 @@ pub struct RedisLedger {
     script: redis::Script,
     prefix: String,
     timeout: Duration,
+    budget: u64,
+    small_book: u64,
 }
 
 impl std::fmt::Debug for RedisLedger {
@@ -70,6 +84,8 @@ impl std::fmt::Debug for RedisLedger {
             .field("prefix", &self.prefix)
             .field("script", &self.script.get_hash())
             .field("timeout", &self.timeout)
+            .field("budget", &self.budget)
+            .field("small_book", &self.small_book)
             .finish_non_exhaustive()
     }
 }
@@ -115,7 +131,24 @@ impl RedisLedger {
             script: redis::Script::new(SCRIPT),
             prefix: prefix.into(),
             timeout: Duration::from_secs(1),
+            budget: WORK_BUDGET,
+            small_book: SMALL_BOOK_BYTES,
         }
+    }
+
+    /// Sets the size up to which pass books are read and written whole; [`SMALL_BOOK_BYTES`] by default. The
+    /// answers are the same either way (0: every book by ranges).
+    #[must_use]
+    pub const fn with_small_book_bytes(mut self, bytes: u64) -> Self {
+        self.small_book = bytes;
+        self
+    }
+
+    /// Sets the work one script call may do (at least one event is always taken); [`WORK_BUDGET`] by default.
+    #[must_use]
+    pub const fn with_work_budget(mut self, budget: u64) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Sets how long one call (one chunk) may take before its events are reported [`Outcome::Unknown`].
@@ -160,10 +193,11 @@ impl RedisLedger {
     }
 
     /// Takes each event in order, as [`Self::take`] would one after the other at the same `now_ms`: one script
-    /// call per [`CHUNK`] events, each chunk atomic. Answers in the events' order.
+    /// call per [`CHUNK`] events (or fewer, when a call spends its [`WORK_BUDGET`]), each call atomic. Answers in
+    /// the events' order.
     ///
-    /// When a chunk fails, its events get [`LedgerError::Unavailable`] with the outcome known for them, and the
-    /// later chunks are not sent ([`Outcome::NotTaken`]).
+    /// When a call fails, its events get [`LedgerError::Unavailable`] with the outcome known for them, and the
+    /// later ones are not sent ([`Outcome::NotTaken`]).
     pub async fn take_batch(&self, events: &[Event<'_>], now_ms: u64) -> Vec<Result<Answer, LedgerError>> {
         let mut out: Vec<Option<Result<Answer, LedgerError>>> = events
             .iter()
@@ -172,36 +206,41 @@ impl RedisLedger {
         let pending: Vec<usize> = (0..events.len())
             .filter(|&i| out.get(i).is_some_and(Option::is_none))
             .collect();
-        let mut failed: Option<String> = None;
-        for chunk in pending.chunks(CHUNK) {
+        let mut rest: &[usize] = &pending;
+        while !rest.is_empty() {
+            let chunk = rest.get(..CHUNK.min(rest.len())).unwrap_or(rest);
             let evs: Vec<&Event<'_>> = chunk.iter().filter_map(|&i| events.get(i)).collect();
-            let answers = match &failed {
-                Some(reason) => Err(LedgerError::Unavailable {
-                    outcome: Outcome::NotTaken,
-                    reason: format!("not sent: an earlier chunk of the batch failed ({reason})"),
-                }),
-                None => self.call(&evs, now_ms).await,
-            };
-            match answers {
+            match self.call(&evs, now_ms).await {
                 Ok(answers) => {
+                    // At least one answer (`call` checks): the events not answered go in the next call.
+                    let taken = answers.len();
                     for (&i, a) in chunk.iter().zip(answers) {
                         if let Some(slot) = out.get_mut(i) {
                             *slot = Some(a);
                         }
                     }
+                    rest = rest.get(taken..).unwrap_or_default();
                 }
                 Err(e) => {
-                    if failed.is_none() {
-                        failed = Some(match &e {
-                            LedgerError::Unavailable { reason, .. } => reason.clone(),
-                            other => other.to_string(),
-                        });
-                    }
                     for &i in chunk {
                         if let Some(slot) = out.get_mut(i) {
                             *slot = Some(Err(e.clone()));
                         }
                     }
+                    let reason = match &e {
+                        LedgerError::Unavailable { reason, .. } => reason.clone(),
+                        other => other.to_string(),
+                    };
+                    let not_sent = LedgerError::Unavailable {
+                        outcome: Outcome::NotTaken,
+                        reason: format!("not sent: an earlier call of the batch failed ({reason})"),
+                    };
+                    for &i in rest.get(chunk.len()..).unwrap_or_default() {
+                        if let Some(slot) = out.get_mut(i) {
+                            *slot = Some(Err(not_sent.clone()));
+                        }
+                    }
+                    break;
                 }
             }
         }
@@ -272,7 +311,8 @@ impl RedisLedger {
         Ok(u)
     }
 
-    /// One script call for one chunk, bounded by the timeout: one answer per event, or why the chunk failed.
+    /// One script call for one chunk, bounded by the timeout: the answers of its first events (all of them
+    /// unless the call spent its work budget), or why the call failed.
     async fn call(
         &self,
         events: &[&Event<'_>],
@@ -292,7 +332,7 @@ impl RedisLedger {
             Ok(Err(e)) => return Err(unavailable(outcome_of(&e), &e)),
             Err(_) => return Err(timed_out(Outcome::Unknown)),
         };
-        if raw.len() != events.len() {
+        if raw.is_empty() || raw.len() > events.len() {
             return Err(LedgerError::Unavailable {
                 outcome: Outcome::Unknown,
                 reason: format!("{} answers for {} events", raw.len(), events.len()),
@@ -317,7 +357,7 @@ impl RedisLedger {
     fn encode(&self, events: &[&Event<'_>], now_ms: u64) -> Invocation {
         let mut inv = Invocation {
             keys: Vec::with_capacity(events.len() * 2),
-            args: Vec::with_capacity(7 + 9 * events.len()),
+            args: Vec::with_capacity(9 + 9 * events.len()),
         };
         inv.args.extend(
             [
@@ -328,6 +368,8 @@ impl RedisLedger {
                 RETAIN_MS,
                 MONTH_TTL_MS,
                 MAX_LOGINS as u64,
+                self.budget,
+                self.small_book,
             ]
             .map(|x| x.to_string()),
         );

@@ -22,7 +22,7 @@ use std::time::Duration;
 use entitle_ledger::{
     Answer, BOOK_TTL_MS, CreditAllowance, DAY_MS, Event, LATE_MS, LedgerError, LocalLedger, MAX_EXACT,
     MAX_LOGINS, MONTH_TTL_MS, Month, Outcome, Overage, PassError, PortalLimits, RETAIN_MS, RedisLedger,
-    passes_by_month,
+    SMALL_BOOK_BYTES, WORK_BUDGET, passes_by_month,
 };
 use proptest::prelude::*;
 use redis::AsyncCommands;
@@ -272,11 +272,14 @@ proptest! {
     /// PORTAL-2, PORTAL-3, PORTAL-5, PORTAL-6, AI-1, AI-2 and event ids: every answer and the usage left are the
     /// in-process ledger's, step by step, while the clock moves (and sometimes steps back).
     #[test]
-    fn portal_2_portal_3_ai_1_redis_answers_as_in_process(steps in stream(160, true)) {
+    fn portal_2_portal_3_ai_1_redis_answers_as_in_process(
+        steps in stream(160, true),
+        small_book in prop_oneof![Just(SMALL_BOOK_BYTES), Just(0), 32u64..200],
+    ) {
         let Some(url) = redis_url("the Redis ledger test") else { return Ok(()) };
         RT.block_on(async {
             let prefix = unique_prefix();
-            let redis = connect(&url, &prefix).await;
+            let redis = connect(&url, &prefix).await.with_small_book_bytes(small_book);
             let local = LocalLedger::new();
             for (i, (e, now)) in events(&steps).iter().enumerate() {
                 let want = local.take(e, *now);
@@ -288,13 +291,19 @@ proptest! {
         });
     }
 
-    /// A batch (one script call per 256 events) answers as the same events taken one by one at the same `now`.
+    /// A batch (one script call per 256 events, or fewer when a call spends its work budget) answers as the same
+    /// events taken one by one at the same `now`.
     #[test]
-    fn redis_batch_equals_singles(steps in stream(300, false)) {
+    fn redis_batch_equals_singles(
+        steps in stream(300, false),
+        budget in prop_oneof![Just(WORK_BUDGET), 1u64..400],
+        small_book in prop_oneof![Just(SMALL_BOOK_BYTES), Just(0)],
+    ) {
         let Some(url) = redis_url("the Redis ledger test") else { return Ok(()) };
         RT.block_on(async {
             let (p1, p2) = (unique_prefix(), unique_prefix());
-            let (batched, single) = (connect(&url, &p1).await, connect(&url, &p2).await);
+            let batched = connect(&url, &p1).await.with_work_budget(budget).with_small_book_bytes(small_book);
+            let single = connect(&url, &p2).await;
             let local = LocalLedger::new();
             let timed = events(&steps);
             let now = T0;
