@@ -6,6 +6,9 @@
 //! (with `BATCH` > 1, each client sends `take_batch` calls of that many logins: the batched ingest path)
 //! `cargo run --release -p entitle-ledger --example redis_load -- args URL PREFIX`: the `EVALSHA` arguments of one
 //! login, one per line, with `__rand_int__` for the user (which `redis-benchmark` replaces by a 12-digit number).
+//! `cargo run --release -p entitle-ledger --example redis_load -- big URL PREFIX`: one user's book near the 10,000
+//! logins cap: 9,700 logins in time order, then two batches of 256 late ones (early and late in the book).
+//! Deletes its book.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,11 +39,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_owned());
     let url = arg(1, "redis://127.0.0.1:6379");
-    if arg(0, "run") == "args" {
-        let ledger =
-            RedisLedger::connect(&url, arg(2, "entitle-ledger-load:"), Duration::from_secs(5)).await?;
-        print_args(&ledger);
-        return Ok(());
+    match arg(0, "run").as_str() {
+        "args" => {
+            let ledger =
+                RedisLedger::connect(&url, arg(2, "entitle-ledger-load:"), Duration::from_secs(5)).await?;
+            print_args(&ledger);
+            return Ok(());
+        }
+        "big" => return big_book(&url, &arg(2, "entitle-ledger-load:")).await,
+        _ => {}
     }
     let clients: u64 = arg(2, "50").parse()?;
     let requests: u64 = arg(3, "200000").parse()?;
@@ -93,6 +100,66 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "entitle-ledger: {done} logins, {clients} concurrent, batches of {batch}, {charged} charged, {secs:.2} s"
     );
     println!("entitle-ledger ops/s: {:.0}", done as f64 / secs);
+    Ok(())
+}
+
+/// One book near the cap: logins one minute apart over 6.7 days, then late ones in between.
+async fn big_book(url: &str, prefix: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let ledger = RedisLedger::connect(url, prefix, Duration::from_secs(30)).await?;
+    let start = NOW - 7 * 86_400_000;
+    let at = |ms| match login("big-book-user") {
+        Event::Login {
+            tenant,
+            id,
+            portal,
+            user,
+            limits,
+            ..
+        } => Event::Login {
+            tenant,
+            id,
+            portal,
+            user,
+            at_ms: ms,
+            limits,
+        },
+        other => other,
+    };
+    let n = 9_700u64;
+    let events: Vec<Event<'_>> = (0..n).map(|i| at(start + i * 60_000)).collect();
+    let t = Instant::now();
+    let ok = ledger
+        .take_batch(&events, NOW)
+        .await
+        .iter()
+        .filter(|a| a.is_ok())
+        .count();
+    println!(
+        "{n} logins in time order into one book: {ok} taken, {:.0} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    for (what, from) in [("early", 30_000), ("late", (n - 260) * 60_000 + 30_000)] {
+        let events: Vec<Event<'_>> = (0..256).map(|i| at(start + from + i * 60_000 + 1)).collect();
+        let t = Instant::now();
+        let ok = ledger
+            .take_batch(&events, NOW)
+            .await
+            .iter()
+            .filter(|a| a.is_ok())
+            .count();
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        println!("256 late logins {what} in the book: {ok} taken, {ms:.0} ms");
+    }
+    let mut conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let base = format!("{prefix}7{{contoso}}");
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{base}:b:15:customer-portal:big-book-user"))
+        .arg(format!("{base}:m:2024-06"))
+        .arg(format!("{base}:m:2024-05"))
+        .query_async(&mut conn)
+        .await?;
     Ok(())
 }
 
