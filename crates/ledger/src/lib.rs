@@ -22,9 +22,10 @@ pub use self::redis::{
     BOOK_TTL_MS, CHUNK, Invocation, MAX_EXACT, MONTH_TTL_MS, RedisLedger, SCRIPT, SMALL_BOOK_BYTES,
     WORK_BUDGET,
 };
+pub use answer::Outcome;
 pub use answer::{
     Answer, CreditAllowance, CreditAnswer, CreditSource, Event, LedgerError, LoginAnswer, MonthUsage,
-    Outcome, Overage, PortalLimits, ViewsAnswer,
+    Overage, PortalLimits, ViewsAnswer,
 };
 pub use local::{LocalLedger, check_time};
 pub use month::{BadMonth, Month};
