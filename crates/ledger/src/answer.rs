@@ -216,6 +216,35 @@ pub enum LedgerError {
     },
     #[error("event id `{id}` was used for a different event")]
     IdReused { id: String },
+    /// The Redis ledger could not answer: Redis failed, refused the call or did not answer in time. `outcome` says
+    /// whether the event may have been counted all the same; it is never guessed.
+    #[error("the ledger's Redis did not answer ({reason}): {outcome}")]
+    Unavailable { outcome: Outcome, reason: String },
+    /// A time, page view count or credit amount the Redis ledger cannot count exactly (its script computes in
+    /// doubles); nothing was counted.
+    #[error("{what} {value} is 2^52 or more, past what the Redis ledger takes")]
+    OutOfRange { what: &'static str, value: u64 },
+}
+
+/// What is known of an event that got [`LedgerError::Unavailable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It was not counted: Redis refused the call before running it, or it was never sent.
+    NotTaken,
+    /// It may or may not have been counted (the call timed out, or the connection broke, after it was sent).
+    /// Resending an event with an id settles it: a replay means it had been taken, else it is taken then.
+    Unknown,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::NotTaken => "the event was not counted",
+            Outcome::Unknown => {
+                "the event may or may not have been counted; resend it with its id to find out"
+            }
+        })
+    }
 }
 
 /// What a tenant used in one month, read back for reports: per portal (logins, page views), per environment

@@ -86,6 +86,12 @@ impl Month {
         self.next().start_ms()
     }
 
+    /// The month numbered `i` months since year 0 (`year * 12 + month - 1`, as the Redis script names months in
+    /// its answers), if it is one of years 1..=9999.
+    pub(crate) fn from_index(i: u32) -> Option<Month> {
+        (12..=9999 * 12 + 11).contains(&i).then_some(Month(i))
+    }
+
     /// When late events stop being taken for it: [`crate::LATE_MS`] after it ends.
     #[must_use]
     pub fn closes_ms(self) -> u64 {
