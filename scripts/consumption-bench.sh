@@ -14,7 +14,11 @@ cd "$(dirname "$0")/.."
 runs=${CB_RUNS:-3}
 duration=${CB_DURATION:-10s}
 target_dir=${CARGO_TARGET_DIR:-target}
-command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 2; }
+if ! command -v wrk >/dev/null; then
+  echo "== installing wrk (apt-get)" >&2
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get install -y -q wrk >/dev/null || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q wrk >/dev/null; }
+fi
 echo "== cargo build --release -p entitle-cli" >&2
 cargo build -q --release -p entitle-cli
 bin="$target_dir/release/entitle"

@@ -152,6 +152,12 @@ fn ledger_problem(e: &LedgerError, r: &Consumption, snap: &Snapshot) -> Problem 
             Problem::new(StatusCode::TOO_MANY_REQUESTS, "too-many", text).at("/user")
         }
         LedgerError::IdReused { .. } => Problem::unprocessable(text).at("/id"),
+        LedgerError::OutOfRange { .. } => Problem::unprocessable(text),
+        LedgerError::Unavailable { .. } => {
+            let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "ledger-unavailable", text);
+            p.retry_after = Some(1);
+            p
+        }
         LedgerError::OverAllocation {
             what,
             month,
