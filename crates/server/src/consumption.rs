@@ -1,13 +1,19 @@
-//! The consumption ledgers in the server (PORTAL-2/3/5/6, AI-1/2): counted in this process by `entitle-ledger`,
-//! and every accepted event appended to a log in the store every second (and at shutdown). At start the log is
-//! replayed, so a crash loses at most the last second of events and never counts one twice (a replay builds a
-//! fresh ledger). The log is also what an export writes back as `[[consumption]]`.
+//! The consumption ledgers in the server (PORTAL-2/3/5/6, AI-1/2), counted by `entitle-ledger`: in this process
+//! for one node, or in Redis when several nodes share the work (`--redis-url`; exact across nodes, one script
+//! call per event or per 256 events of a batch).
+//!
+//! Every accepted event is appended to a log in the store every second (and at shutdown). A single node replays
+//! the log at start, so a crash loses at most the last second of events and never counts one twice (a replay
+//! builds a fresh ledger); with Redis the counts live in Redis and the log is not replayed. The log is also what
+//! an export writes back as `[[consumption]]`.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use entitle_core::scenario::{Consumption, ConsumptionKind};
-use entitle_ledger::{CreditAllowance, Event, LocalLedger, PortalLimits};
+use entitle_ledger::{
+    Answer, CreditAllowance, Event, LedgerError, LocalLedger, Month, MonthUsage, PortalLimits, RedisLedger,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::store::Store;
@@ -25,10 +31,17 @@ pub struct Logged {
     pub from_pool: bool,
 }
 
+/// Where the counts live.
+#[derive(Debug)]
+pub enum Backend {
+    Local(LocalLedger),
+    Shared(RedisLedger),
+}
+
 /// The node's ledger and the events not yet in the store.
 #[derive(Debug)]
 pub struct Ledgers {
-    pub ledger: LocalLedger,
+    pub backend: Backend,
     pending: Mutex<Vec<Logged>>,
     node: String,
     seq: AtomicU64,
@@ -39,7 +52,7 @@ impl Default for Ledgers {
         // A node's rows never collide with another's: the start time and the process id name the node.
         let node = format!("{}-{}", crate::store::now_ms(), std::process::id());
         Ledgers {
-            ledger: LocalLedger::new(),
+            backend: Backend::Local(LocalLedger::new()),
             pending: Mutex::new(Vec::new()),
             node,
             seq: AtomicU64::new(0),
@@ -87,6 +100,66 @@ pub fn replay_event<'a>(tenant: &'a str, r: &'a Consumption, from_pool: bool) ->
 }
 
 impl Ledgers {
+    /// Counts in Redis.
+    #[must_use]
+    pub fn shared(ledger: RedisLedger) -> Ledgers {
+        Ledgers {
+            backend: Backend::Shared(ledger),
+            ..Ledgers::default()
+        }
+    }
+
+    /// `local` or `redis`.
+    #[must_use]
+    pub fn mode(&self) -> &'static str {
+        match self.backend {
+            Backend::Local(_) => "local",
+            Backend::Shared(_) => "redis",
+        }
+    }
+
+    /// Takes events (see `LocalLedger::take`), answers in order.
+    pub async fn take_batch(&self, events: &[Event<'_>], now_ms: u64) -> Vec<Result<Answer, LedgerError>> {
+        match &self.backend {
+            Backend::Local(l) => events.iter().map(|e| l.take(e, now_ms)).collect(),
+            Backend::Shared(r) => r.take_batch(events, now_ms).await,
+        }
+    }
+
+    /// Takes one event.
+    pub async fn take(&self, event: &Event<'_>, now_ms: u64) -> Result<Answer, LedgerError> {
+        match &self.backend {
+            Backend::Local(l) => l.take(event, now_ms),
+            Backend::Shared(r) => r.take(event, now_ms).await,
+        }
+    }
+
+    /// Applies history (a scenario's records, in time order): as taken, without checks, in a local ledger; in
+    /// Redis, taken at its own time (an event past an allocation under `refuse` is then refused there too).
+    pub async fn history(&self, event: &Event<'_>) -> bool {
+        match &self.backend {
+            Backend::Local(l) => {
+                l.restore(event, event.at_ms());
+                true
+            }
+            Backend::Shared(r) => r.take(event, event.at_ms()).await.is_ok(),
+        }
+    }
+
+    /// What `tenant` used in `month`.
+    pub async fn usage(
+        &self,
+        tenant: &str,
+        portals: &[&str],
+        envs: &[&str],
+        month: Month,
+    ) -> Result<MonthUsage, LedgerError> {
+        match &self.backend {
+            Backend::Local(l) => Ok(l.usage(tenant, portals, envs, month)),
+            Backend::Shared(r) => r.usage(tenant, portals, envs, month).await,
+        }
+    }
+
     /// Records an accepted event for the store.
     pub fn log(&self, tenant: &str, record: Consumption, from_pool: bool) {
         self.pending
@@ -161,13 +234,16 @@ impl Ledgers {
         out
     }
 
-    /// Replays the store's log into this (fresh) ledger.
+    /// Replays the store's log into this (fresh, local) ledger; Redis keeps its own counts.
     pub async fn restore(&self, store: &dyn Store, now_ms: u64) -> usize {
+        let Backend::Local(ledger) = &self.backend else {
+            return 0;
+        };
         let logged = Ledgers::logged(store).await;
         for l in &logged {
             if let Some(e) = replay_event(&l.tenant, &l.record, l.from_pool) {
                 // Each at its own time (the log is in time order), so no login is older than what is kept.
-                self.ledger.restore(&e, e.at_ms().min(now_ms));
+                ledger.restore(&e, e.at_ms().min(now_ms));
             }
         }
         logged.len()

@@ -509,26 +509,70 @@ pub fn document() -> Value {
             "post": op("Many usage events, each answered with its own status (200, 429 or 503 as for one event); counted in chunks of 256 events per meter call", "usage", vec![t()], json_body(r("UsageBatch")), ("200", ok_json(object()))),
         }),
     );
-    let month = || query("month", "A calendar month, YYYY-MM (default: the evaluation date's)", json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}), false);
+    let month = || {
+        query(
+            "month",
+            "A calendar month, YYYY-MM (default: the evaluation date's)",
+            json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}),
+            false,
+        )
+    };
     let idem = || json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "The event's id (as `id`): sent again, the first answer, nothing counted", "schema": {"type": "string"}});
     let consumption_op = |summary: &str, params: Vec<Value>, body: &str| {
-        let mut o = op(summary, "consumption", params, json_body(r(body)), ("200", ok_json(object())));
+        let mut o = op(
+            summary,
+            "consumption",
+            params,
+            json_body(r(body)),
+            ("200", ok_json(object())),
+        );
         with_problem(&mut o, "404", "No such portal or environment in the tenant");
-        with_problem(&mut o, "409", "Past the allocation under the tenant's `refuse` policy (PORTAL-5), or AI Builder credits the environment may not draw (AI-1); `fix` says what to allocate or buy; nothing counted");
-        with_problem(&mut o, "422", "A bad field (named by `pointer`), a time more than 7 days old or in the future, or an id used for another event; nothing counted");
+        with_problem(
+            &mut o,
+            "409",
+            "Past the allocation under the tenant's `refuse` policy (PORTAL-5), or AI Builder credits the environment may not draw (AI-1); `fix` says what to allocate or buy; nothing counted",
+        );
+        with_problem(
+            &mut o,
+            "422",
+            "A bad field (named by `pointer`), a time more than 7 days old or in the future, or an id used for another event; nothing counted",
+        );
         o
     };
-    let mut login = consumption_op("An authenticated external user's login to a portal: a 24-hour day pass per user and portal (PORTAL-2); a user of the tenant is covered by their licence (PORTAL-4) or refused (403, D365-3)", vec![t(), path_param("p", "Portal (an app of kind portal)"), idem()], "LoginAsk");
-    with_problem(&mut login, "403", "A user of the tenant whose licence does not cover the portal (PORTAL-4, D365-3)");
+    let mut login = consumption_op(
+        "An authenticated external user's login to a portal: a 24-hour day pass per user and portal (PORTAL-2); a user of the tenant is covered by their licence (PORTAL-4) or refused (403, D365-3)",
+        vec![t(), path_param("p", "Portal (an app of kind portal)"), idem()],
+        "LoginAsk",
+    );
+    with_problem(
+        &mut login,
+        "403",
+        "A user of the tenant whose licence does not cover the portal (PORTAL-4, D365-3)",
+    );
     add("/tenants/{t}/portals/{p}/logins", json!({"post": login}));
-    add("/tenants/{t}/portals/{p}/page-views", json!({"post": consumption_op("Anonymous page views of a portal (PORTAL-3)", vec![t(), path_param("p", "Portal (an app of kind portal)"), idem()], "ViewsAsk")}));
-    add("/tenants/{t}/environments/{e}/ai-credits:consume", json!({"post": consumption_op("AI Builder credits consumed in an environment, from its allocation (or the unallocated credits when the tenant lets it), never overdrawn (AI-1); preview models are free (AI-2)", vec![t(), path_param("e", "Environment id"), idem()], "CreditsAsk")}));
-    add("/tenants/{t}/consumption:batch", json!({"post": op("Many consumption events (the scenario's [[consumption]] records), each answered in order with its own status", "consumption", vec![t()], json_body(r("ConsumptionBatch")), ("200", ok_json(object())))}));
-    add("/tenants/{t}/consumption", json!({"get": op("A month's consumption against allocation per portal, environment and Dataverse pool, with the fix of each overage (JSON, or the admin center's capacity-report columns as CSV with format=csv or Accept: text/csv)", "consumption",
+    add(
+        "/tenants/{t}/portals/{p}/page-views",
+        json!({"post": consumption_op("Anonymous page views of a portal (PORTAL-3)", vec![t(), path_param("p", "Portal (an app of kind portal)"), idem()], "ViewsAsk")}),
+    );
+    add(
+        "/tenants/{t}/environments/{e}/ai-credits:consume",
+        json!({"post": consumption_op("AI Builder credits consumed in an environment, from its allocation (or the unallocated credits when the tenant lets it), never overdrawn (AI-1); preview models are free (AI-2)", vec![t(), path_param("e", "Environment id"), idem()], "CreditsAsk")}),
+    );
+    add(
+        "/tenants/{t}/consumption:batch",
+        json!({"post": op("Many consumption events (the scenario's [[consumption]] records), each answered in order with its own status", "consumption", vec![t()], json_body(r("ConsumptionBatch")), ("200", ok_json(object())))}),
+    );
+    add(
+        "/tenants/{t}/consumption",
+        json!({"get": op("A month's consumption against allocation per portal, environment and Dataverse pool, with the fix of each overage (JSON, or the admin center's capacity-report columns as CSV with format=csv or Accept: text/csv)", "consumption",
         vec![t(), month(), query("format", "`json` (default) or `csv`", json!({"type": "string", "enum": ["json", "csv"]}), false)], None,
-        ("200", json!({"description": "OK", "content": {"application/json": {"schema": object()}, "text/csv": {"schema": {"type": "string"}}}})))}));
-    add("/tenants/{t}/statement", json!({"get": op("The monthly statement: licences and add-ons (units × price, per currency), consumption against allocation, overages and the cost of closing each, the change from the month before", "consumption",
-        vec![t(), month(), query("format", "`json`", json!({"type": "string", "enum": ["json"]}), false)], None, ("200", ok_json(object())))}));
+        ("200", json!({"description": "OK", "content": {"application/json": {"schema": object()}, "text/csv": {"schema": {"type": "string"}}}})))}),
+    );
+    add(
+        "/tenants/{t}/statement",
+        json!({"get": op("The monthly statement: licences and add-ons (units × price, per currency), consumption against allocation, overages and the cost of closing each, the change from the month before", "consumption",
+        vec![t(), month(), query("format", "`json`", json!({"type": "string", "enum": ["json"]}), false)], None, ("200", ok_json(object())))}),
+    );
     add(
         "/tenants/{t}/subscribedSkus",
         json!({

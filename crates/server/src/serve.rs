@@ -44,6 +44,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, error: std::io::Error },
     #[error("embedded catalog: {0}")]
     Catalog(String),
+    #[error("--redis-url: the consumption ledger cannot reach Redis: {0}")]
+    Ledger(String),
 }
 
 /// A node that is serving.
@@ -102,18 +104,26 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
         ),
         None => UsageMeter::local(store.as_ref(), now()).await,
     };
-    let state = Arc::new(
-        AppState::new(
-            Arc::clone(&store),
-            catalogs()?,
-            config.catalog.clone(),
-            config.today,
-            meter,
-            config.memory_budget,
-        )
-        .await
-        .map_err(store_err)?,
-    );
+    let mut state = AppState::new(
+        Arc::clone(&store),
+        catalogs()?,
+        config.catalog.clone(),
+        config.today,
+        meter,
+        config.memory_budget,
+    )
+    .await
+    .map_err(store_err)?;
+    // Several nodes count consumption in the Redis they share the request meter in (keys of their own prefix).
+    if let Some(url) = &config.redis_url {
+        let timeout = std::time::Duration::from_millis(config.redis_timeout_ms);
+        let ledger =
+            entitle_ledger::RedisLedger::connect(url, format!("{}ledger:", config.redis_prefix), timeout)
+                .await
+                .map_err(|e| StartError::Ledger(e.to_string()))?;
+        state.consumption = crate::consumption::Ledgers::shared(ledger);
+    }
+    let state = Arc::new(state);
     // The first start makes the operator key: ENTITLE_ADMIN_KEY, or a random one printed once.
     let spec = KeySpec {
         role: Role::Operator,

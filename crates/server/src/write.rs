@@ -280,14 +280,19 @@ pub fn check(
 fn cap5(base: &Snapshot, next: &Scenario, within: &Within) -> Result<(), Problem> {
     use entitle_core::scenario::EnvironmentKind;
     let (old, new) = (&base.scenario().environments, &next.environments);
-    let mut changed = old.differing(new, 64).unwrap_or_else(|| (0..old.len().min(new.len())).collect());
+    let mut changed = old
+        .differing(new, 64)
+        .unwrap_or_else(|| (0..old.len().min(new.len())).collect());
     changed.extend(old.len()..new.len());
-    let gains = changed.into_iter().filter_map(|i| Some((i, new.get(i)?))).find(|(_, e)| {
-        e.dataverse
-            && !e.default
-            && matches!(e.kind, EnvironmentKind::Production | EnvironmentKind::Sandbox)
-            && !old.iter().any(|o| o.id == e.id && o.dataverse)
-    });
+    let gains = changed
+        .into_iter()
+        .filter_map(|i| Some((i, new.get(i)?)))
+        .find(|(_, e)| {
+            e.dataverse
+                && !e.default
+                && matches!(e.kind, EnvironmentKind::Production | EnvironmentKind::Sandbox)
+                && !old.iter().any(|o| o.id == e.id && o.dataverse)
+        });
     let Some((i, env)) = gains else { return Ok(()) };
     let cap = entitle_core::capacity::capacity(base);
     if cap.can_create_environment {
@@ -296,7 +301,9 @@ fn cap5(base: &Snapshot, next: &Scenario, within: &Within) -> Result<(), Problem
     let need = i64::try_from(base.catalog().terms.capacity.environment_min_database_mb).unwrap_or(i64::MAX);
     let missing = u64::try_from(need.saturating_sub(cap.free_database_mb)).unwrap_or(0);
     let gb = missing.div_ceil(1000).max(1);
-    let pointer = within.locate(&format!("environments[{i}].dataverse")).unwrap_or_else(|| "/dataverse".to_owned());
+    let pointer = within
+        .locate(&format!("environments[{i}].dataverse"))
+        .unwrap_or_else(|| "/dataverse".to_owned());
     let mut p = Problem::conflict(format!(
         "environment `{}` needs a Dataverse database, and the tenant has {} MB of database capacity free; at least {need} MB must be (CAP-5)",
         env.id, cap.free_database_mb

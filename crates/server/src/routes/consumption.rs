@@ -262,7 +262,11 @@ struct Resolver<'s> {
 
 impl<'s> Resolver<'s> {
     fn new(snap: &'s Snapshot) -> Self {
-        Resolver { snap, portals: Default::default(), credits: Default::default() }
+        Resolver {
+            snap,
+            portals: Default::default(),
+            credits: Default::default(),
+        }
     }
 
     fn portal(&mut self, p: &str) -> Result<entitle_ledger::PortalLimits, Problem> {
@@ -297,54 +301,138 @@ impl<'s> Resolver<'s> {
         let at_ms = core_consumption::ms(r.at);
         let id = r.id.as_deref();
         let need = |v: Option<&'a str>, what: &str| {
-            v.ok_or_else(|| Problem::unprocessable(format!("this kind of event needs `{what}`")).at(format!("/{what}")))
+            v.ok_or_else(|| {
+                Problem::unprocessable(format!("this kind of event needs `{what}`")).at(format!("/{what}"))
+            })
         };
         let num = |v: Option<u64>, what: &str| {
-            v.ok_or_else(|| Problem::unprocessable(format!("this kind of event needs `{what}`")).at(format!("/{what}")))
+            v.ok_or_else(|| {
+                Problem::unprocessable(format!("this kind of event needs `{what}`")).at(format!("/{what}"))
+            })
         };
         Ok(match r.kind {
             ConsumptionKind::PortalLogin => {
                 let portal = need(r.portal.as_deref(), "portal")?;
                 let user = need(r.user.as_deref(), "user")?;
-                Event::Login { tenant: t, id, portal, user, at_ms, limits: self.portal(portal)? }
+                Event::Login {
+                    tenant: t,
+                    id,
+                    portal,
+                    user,
+                    at_ms,
+                    limits: self.portal(portal)?,
+                }
             }
             ConsumptionKind::PageViews => {
                 let portal = need(r.portal.as_deref(), "portal")?;
                 let count = num(r.count, "count")?;
-                Event::PageViews { tenant: t, id, portal, count, at_ms, limits: self.portal(portal)? }
+                Event::PageViews {
+                    tenant: t,
+                    id,
+                    portal,
+                    count,
+                    at_ms,
+                    limits: self.portal(portal)?,
+                }
             }
             ConsumptionKind::AiCredits => {
                 let environment = need(r.environment.as_deref(), "environment")?;
                 let credits = num(r.credits, "credits")?;
                 let allowance = self.allowance(environment, Month::of_ms(at_ms))?;
                 let model = r.model.as_deref().unwrap_or("");
-                Event::Credits { tenant: t, id, environment, credits, model, preview: r.preview, at_ms, allowance }
+                Event::Credits {
+                    tenant: t,
+                    id,
+                    environment,
+                    credits,
+                    model,
+                    preview: r.preview,
+                    at_ms,
+                    allowance,
+                }
             }
         })
     }
 }
 
-/// Takes one record: checks it, answers it from the ledger, logs it. `Ok` is the 200 body.
-fn take(state: &AppState, res: &mut Resolver<'_>, t: &str, rec: Consumption, now: u64) -> Result<Value, Problem> {
-    check_record(&rec)?;
-    let snap = res.snap;
+/// What a record comes to before the ledger: an answer already (an internal user), a refusal, or an event.
+enum Prepared<'a> {
+    Done(Result<Value, Problem>),
+    Event(Event<'a>),
+}
+
+fn prepare<'a>(res: &mut Resolver<'_>, t: &'a str, rec: &'a Consumption) -> Prepared<'a> {
+    if let Err(p) = check_record(rec) {
+        return Prepared::Done(Err(p));
+    }
     if rec.kind == ConsumptionKind::PortalLogin
         && let (Some(p), Some(u)) = (rec.portal.as_deref(), rec.user.as_deref())
-        && let Some(internal) = internal_login(snap, p, u)
+        && let Some(internal) = internal_login(res.snap, p, u)
     {
-        return internal;
+        return Prepared::Done(internal);
     }
-    let event = res.event(t, &rec)?;
-    match state.consumption.ledger.take(&event, now) {
-        Ok(answer) => {
-            if !answer_replayed(&answer) {
-                let from_pool = matches!(answer, Answer::Credits(c) if c.source == CreditSource::Pool);
-                state.consumption.log(t, rec, from_pool);
-            }
-            Ok(answer_json(&answer))
-        }
-        Err(e) => Err(ledger_problem(&e, &rec, snap)),
+    match res.event(t, rec) {
+        Ok(e) => Prepared::Event(e),
+        Err(p) => Prepared::Done(Err(p)),
     }
+}
+
+/// Logs an accepted event and gives its answer's body.
+fn accepted(state: &AppState, t: &str, rec: &Consumption, answer: &Answer) -> Value {
+    if !answer_replayed(answer) {
+        let from_pool = matches!(answer, Answer::Credits(c) if c.source == CreditSource::Pool);
+        state.consumption.log(t, rec.clone(), from_pool);
+    }
+    answer_json(answer)
+}
+
+/// Takes records: checks each, answers them from the ledger (one call for all the events of a batch), logs the
+/// accepted ones. Answers in order; `Ok` is an event's 200 body.
+async fn take_all(
+    state: &AppState,
+    snap: &Snapshot,
+    t: &str,
+    recs: &[Consumption],
+    now: u64,
+) -> Vec<Result<Value, Problem>> {
+    let mut res = Resolver::new(snap);
+    let prepared: Vec<Prepared<'_>> = recs.iter().map(|r| prepare(&mut res, t, r)).collect();
+    let events: Vec<Event<'_>> = prepared
+        .iter()
+        .filter_map(|p| match p {
+            Prepared::Event(e) => Some(*e),
+            Prepared::Done(_) => None,
+        })
+        .collect();
+    let mut answers = state.consumption.take_batch(&events, now).await.into_iter();
+    let mut out = Vec::with_capacity(recs.len());
+    for (rec, p) in recs.iter().zip(prepared) {
+        out.push(match p {
+            Prepared::Done(r) => r,
+            Prepared::Event(_) => match answers.next() {
+                Some(Ok(a)) => Ok(accepted(state, t, rec, &a)),
+                Some(Err(e)) => Err(ledger_problem(&e, rec, snap)),
+                None => Err(Problem::internal(
+                    "the ledger answered fewer events than it was given",
+                )),
+            },
+        });
+    }
+    out
+}
+
+/// One record, as [`take_all`].
+async fn take(
+    state: &AppState,
+    snap: &Snapshot,
+    t: &str,
+    rec: Consumption,
+    now: u64,
+) -> Result<Value, Problem> {
+    take_all(state, snap, t, std::slice::from_ref(&rec), now)
+        .await
+        .pop()
+        .unwrap_or_else(|| Err(Problem::internal("no answer")))
 }
 
 fn answer_replayed(a: &Answer) -> bool {
@@ -407,7 +495,7 @@ pub async fn login(
         user: Some(ask.user),
         ..Consumption::default()
     };
-    Ok(axum::Json(take(&state, &mut Resolver::new(&snap), &t, rec, now)?).into_response())
+    Ok(axum::Json(take(&state, &snap, &t, rec, now).await?).into_response())
 }
 
 /// `POST /v1/tenants/{t}/portals/{p}/page-views`.
@@ -431,7 +519,7 @@ pub async fn page_views(
         count: Some(ask.count),
         ..Consumption::default()
     };
-    Ok(axum::Json(take(&state, &mut Resolver::new(&snap), &t, rec, now)?).into_response())
+    Ok(axum::Json(take(&state, &snap, &t, rec, now).await?).into_response())
 }
 
 /// `POST /v1/tenants/{t}/environments/{e}/ai-credits:consume`.
@@ -455,7 +543,7 @@ pub async fn consume_credits(
         preview: ask.preview,
         ..Consumption::default()
     };
-    Ok(axum::Json(take(&state, &mut Resolver::new(&snap), &t, rec, now)?).into_response())
+    Ok(axum::Json(take(&state, &snap, &t, rec, now).await?).into_response())
 }
 
 /// `POST /v1/tenants/{t}/consumption:batch`: each event answered in order with its status; one bad event
@@ -477,11 +565,14 @@ pub async fn batch(
     }
     let snap = writer(&state, &caller, &t, None).await?;
     let now = clock_ms(&state);
-    let mut res = Resolver::new(&snap);
     let mut results = Vec::with_capacity(ask.events.len());
     let (mut accepted, mut refused) = (0u64, 0u64);
-    for (i, rec) in ask.events.into_iter().enumerate() {
-        match take(&state, &mut res, &t, rec, now) {
+    for (i, r) in take_all(&state, &snap, &t, &ask.events, now)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        match r {
             Ok(v) => {
                 accepted += 1;
                 results.push(json!({"status": 200, "answer": v}));
@@ -515,7 +606,7 @@ fn month_of(q: &MonthQuery, today: chrono::NaiveDate) -> Result<Month, Problem> 
     }
 }
 
-fn usage(state: &AppState, snap: &Snapshot, month: Month) -> MonthUsage {
+async fn usage(state: &AppState, snap: &Snapshot, month: Month) -> Result<MonthUsage, Problem> {
     let sc = snap.scenario();
     let portals: Vec<&str> = sc
         .apps
@@ -526,8 +617,17 @@ fn usage(state: &AppState, snap: &Snapshot, month: Month) -> MonthUsage {
     let envs: Vec<&str> = sc.environments.iter().map(|e| e.id.as_str()).collect();
     state
         .consumption
-        .ledger
         .usage(&sc.tenant.id, &portals, &envs, month)
+        .await
+        .map_err(|e| {
+            let mut p = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ledger-unavailable",
+                e.to_string(),
+            );
+            p.retry_after = Some(1);
+            p
+        })
 }
 
 fn wants_csv(q: &MonthQuery, headers: &HeaderMap) -> Result<bool, Problem> {
@@ -558,7 +658,7 @@ pub async fn report(
     let csv = wants_csv(&q, &headers)?;
     let day = core_consumption::statement_day(month, cur.at());
     let snap = snapshot_on(&state, &caller, &t, Some(day)).await?;
-    let r = core_consumption::report(&snap, month, &usage(&state, &snap, month));
+    let r = core_consumption::report(&snap, month, &usage(&state, &snap, month).await?);
     if csv {
         let text = core_consumption::csv(&r).map_err(Problem::internal)?;
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response());
@@ -596,8 +696,8 @@ pub async fn statement(
         Some(core_consumption::statement_day(month.previous(), cur.at())),
     )
     .await?;
-    let this = usage(&state, &snap, month);
-    let prev = usage(&state, &before, month.previous());
+    let this = usage(&state, &snap, month).await?;
+    let prev = usage(&state, &before, month.previous()).await?;
     Ok(axum::Json(core_consumption::statement(&snap, &this, &before, &prev, month)).into_response())
 }
 
@@ -620,8 +720,20 @@ pub async fn put_storage(
     use crate::write::{Change, Mutation, Reply, Within, write};
     let slot = state.slot(&w.caller.0, &t).await?;
     let ask: StorageAsk = json_body(&w.headers, &w.body)?;
-    require(&w.caller.0, Family::Environments, Access::Write, Scope { environment: Some(&env), user: None })?;
-    for (field, v) in [("database_mb", ask.database_mb), ("file_mb", ask.file_mb), ("log_mb", ask.log_mb)] {
+    require(
+        &w.caller.0,
+        Family::Environments,
+        Access::Write,
+        Scope {
+            environment: Some(&env),
+            user: None,
+        },
+    )?;
+    for (field, v) in [
+        ("database_mb", ask.database_mb),
+        ("file_mb", ask.file_mb),
+        ("log_mb", ask.log_mb),
+    ] {
         if v > entitle_core::scenario::limits::MAX_QUANTITY {
             return Err(Problem::unprocessable(format!(
                 "{v} is more than {}, the largest quantity entitle takes",
@@ -639,7 +751,11 @@ pub async fn put_storage(
             .find(|e| e.id == env)
             .ok_or_else(|| Problem::not_found("environment", &env))?;
         let before = serde_json::to_value(e.storage).map_err(Problem::internal)?;
-        let storage = entitle_core::scenario::Storage { database_mb: ask.database_mb, file_mb: ask.file_mb, log_mb: ask.log_mb };
+        let storage = entitle_core::scenario::Storage {
+            database_mb: ask.database_mb,
+            file_mb: ask.file_mb,
+            log_mb: ask.log_mb,
+        };
         e.storage = Some(storage);
         let after = serde_json::to_value(storage).map_err(Problem::internal)?;
         Ok(Mutation {

@@ -104,8 +104,9 @@ pub async fn create(
             if let Ok(e) = entitle_core::consumption::event(&snap, &tenant, rec) {
                 let from_pool =
                     matches!(e, entitle_ledger::Event::Credits { allowance, .. } if allowance.allocated == 0);
-                state.consumption.ledger.restore(&e, e.at_ms());
-                state.consumption.log(&tenant, rec.clone(), from_pool);
+                if state.consumption.history(&e).await {
+                    state.consumption.log(&tenant, rec.clone(), from_pool);
+                }
             }
         }
     }
