@@ -360,7 +360,14 @@ fn purchase(
 /// The month's report from what the ledger counted (`usage`) and what `snap` allocates.
 pub fn report(snap: &Snapshot, month: Month, usage: &MonthUsage) -> Report {
     let day = month.first_day();
-    let mut rules = vec![Rule::Portal5, Rule::Portal6, Rule::Ai1, Rule::Ai2];
+    let mut rules = Vec::new();
+    if usage.portals.values().any(|(l, _)| *l > 0) {
+        rules.push(Rule::Portal2);
+    }
+    if usage.portals.values().any(|(_, v)| *v > 0) {
+        rules.push(Rule::Portal3);
+    }
+    rules.extend([Rule::Portal5, Rule::Portal6, Rule::Ai1, Rule::Ai2]);
     let mut portals = Vec::new();
     for a in snap.scenario().apps.iter().filter(|a| a.kind == AppKind::Portal) {
         let (logins, views) = usage.portals.get(&a.id).copied().unwrap_or((0, 0));
@@ -477,6 +484,10 @@ pub fn report(snap: &Snapshot, month: Month, usage: &MonthUsage) -> Report {
         storage.push(StorageReport { pool, mb, fix });
     }
     rules.extend([Rule::Cap1, Rule::Cap6]);
+    if !cap.can_create_environment {
+        // No new environment with a database until 1 GB is free.
+        rules.push(Rule::Cap5);
+    }
     Report {
         month,
         portals,

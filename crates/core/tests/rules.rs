@@ -20,6 +20,7 @@ mod rules {
     mod buy;
     mod cap;
     mod cat;
+    mod consumption;
     mod enf;
     mod flow;
     mod m365_d365;

@@ -282,3 +282,194 @@ async fn statement_csv_and_export(backend: Backend) {
     );
 }
 on_every_backend!(statement_report_csv_and_lossless_export, statement_csv_and_export);
+
+async fn portal_3_5_6_and_ai_2_name_their_rules(backend: Backend) {
+    // The clock at the end of 3 June: the last days of May are at most 7 days old.
+    let app = spawn_with(
+        backend,
+        Opts {
+            today: NaiveDate::from_ymd_opt(2024, 6, 3),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let toml = std::fs::read_to_string(workspace().join("examples/portal-consumption.toml")).unwrap();
+    app.create_tenant_toml(&toml, None).await.expect(201);
+    // PORTAL-3: page views counted in the month of their time, named in the answer.
+    let v = app
+        .post(
+            &format!("{T}/portals/sellers/page-views"),
+            ADMIN,
+            json!({"count": 1200, "at": "2024-06-02T10:00:00Z"}),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(v["used"], 1200, "{v}");
+    assert!(v["rules"].as_array().unwrap().contains(&json!("PORTAL-3")), "{v}");
+    // PORTAL-6: an event of the last days of May counts in May (still open), and June starts from June's own.
+    let may = login(&app, json!({"user": "contact-may", "at": "2024-05-31T22:00:00Z"}))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(may["month"], "2024-05", "{may}");
+    assert_eq!(may["used"], 4, "May had 3 passes on `buyers`: {may}");
+    assert!(may["rules"].as_array().unwrap().contains(&json!("PORTAL-6")));
+    // AI-2: a preview model is free; named.
+    let p = app
+        .post(
+            &format!("{T}/environments/prod/ai-credits:consume"),
+            ADMIN,
+            json!({"credits": 50, "preview": true}),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(p["consumed"], 0, "{p}");
+    assert!(p["rules"].as_array().unwrap().contains(&json!("AI-2")), "{p}");
+}
+on_every_backend!(
+    portal_3_portal_6_ai_2_answers_name_their_rules,
+    portal_3_5_6_and_ai_2_name_their_rules
+);
+
+/// PORTAL-5 under the `refuse` policy: past the allocation a login is refused with the rule and what to buy.
+async fn portal_5_refuse(backend: Backend) {
+    let app = spawn_with(
+        backend,
+        Opts {
+            today: NaiveDate::from_ymd_opt(2024, 6, 20),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let toml = std::fs::read_to_string(workspace().join("examples/portal-consumption.toml"))
+        .unwrap()
+        .replace(
+            "at = \"2024-06-20\"",
+            "at = \"2024-06-20\"\nportal_overage = \"refuse\"",
+        );
+    app.create_tenant_toml(&toml, None).await.expect(201);
+    // `sellers` has 1 pass of 100 in June: 99 more fit.
+    for i in 0..99 {
+        login_to(&app, "sellers", &format!("c-{i}")).await.expect(200);
+    }
+    let over = login_to(&app, "sellers", "c-last").await.expect(409).json();
+    assert_eq!(over["rule"], "PORTAL-5", "{over}");
+    assert_eq!(over["fix"]["sku"], "portal-logins-tier-1", "{over}");
+    // Nothing counted; a login inside an open pass still goes through (it costs nothing).
+    login_to(&app, "sellers", "c-0").await.expect(200);
+    let r = app
+        .get(&format!("{T}/consumption?month=2024-06"), ADMIN)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(r["portals"][1]["logins"]["used"], 100, "{r}");
+}
+on_every_backend!(portal_5_refuse_policy_stops_at_the_allocation, portal_5_refuse);
+
+async fn login_to(app: &TestApp, portal: &str, user: &str) -> common::Resp {
+    app.post(
+        &format!("{T}/portals/{portal}/logins"),
+        ADMIN,
+        json!({"user": user}),
+    )
+    .await
+}
+
+/// CAP-5 and CAP-6: storage reported by a platform counts against the pools; an environment that gets a
+/// database while less than 1 GB is free is refused, whichever route gives it one.
+async fn cap_5_cap_6(backend: Backend) {
+    let app = app(backend).await;
+    let put = app
+        .put(
+            &format!("{T}/environments/prod/storage"),
+            ADMIN,
+            None,
+            json!({"database_mb": 20000, "file_mb": 100, "log_mb": 5}),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(put["storage"]["database_mb"], 20000, "{put}");
+    let r = app
+        .get(&format!("{T}/consumption?month=2024-06"), ADMIN)
+        .await
+        .expect(200)
+        .json();
+    let db = r["storage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pool"] == "database")
+        .unwrap()
+        .clone();
+    assert_eq!(db["mb"]["used"], 20000, "{r}");
+    assert_eq!(db["mb"]["state"], "over");
+    assert!(r["rules"].as_array().unwrap().contains(&json!("CAP-6")), "{r}");
+    let bad = app
+        .put(
+            &format!("{T}/environments/prod/storage"),
+            ADMIN,
+            None,
+            json!({"database_mb": 1, "file_mb": 1}),
+        )
+        .await
+        .expect(422)
+        .json();
+    assert!(bad["detail"].as_str().unwrap().contains("log_mb"), "{bad}");
+    // CAP-5: a new environment with a database, and a database attached to one that had none: both refused.
+    let new_env = app
+        .post(
+            &format!("{T}/environments"),
+            ADMIN,
+            json!({"id": "eu", "dataverse": true}),
+        )
+        .await
+        .expect(409)
+        .json();
+    assert_eq!(new_env["rule"], "CAP-5", "{new_env}");
+    assert_eq!(new_env["fix"]["sku"], "dataverse-database-capacity", "{new_env}");
+    app.post(&format!("{T}/environments"), ADMIN, json!({"id": "eu"}))
+        .await
+        .expect(201);
+    let etag = app
+        .get(&format!("{T}/environments/eu"), ADMIN)
+        .await
+        .expect(200)
+        .etag();
+    let attach = app
+        .patch(
+            &format!("{T}/environments/eu"),
+            ADMIN,
+            Some(&etag),
+            json!({"dataverse": true}),
+        )
+        .await
+        .expect(409)
+        .json();
+    assert_eq!(attach["rule"], "CAP-5", "{attach}");
+    // Once storage is back under the pools, the same change goes through.
+    app.put(
+        &format!("{T}/environments/prod/storage"),
+        ADMIN,
+        None,
+        json!({"database_mb": 100, "file_mb": 100, "log_mb": 5}),
+    )
+    .await
+    .expect(200);
+    let etag = app
+        .get(&format!("{T}/environments/eu"), ADMIN)
+        .await
+        .expect(200)
+        .etag();
+    app.patch(
+        &format!("{T}/environments/eu"),
+        ADMIN,
+        Some(&etag),
+        json!({"dataverse": true}),
+    )
+    .await
+    .expect(200);
+}
+on_every_backend!(cap_5_cap_6_storage_and_new_databases, cap_5_cap_6);
