@@ -147,44 +147,77 @@ pub fn ms(at: chrono::DateTime<chrono::Utc>) -> u64 {
     u64::try_from(at.timestamp_millis()).unwrap_or(0)
 }
 
-/// The ledger event of a `[[consumption]]` record, with the allocation `snap` gives it.
+/// Why a record makes no event: the field at fault (`portal`, `user`, `count`, `environment`, `credits`), whether
+/// it is missing (else it names something the tenant does not have), and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoEvent {
+    pub field: &'static str,
+    pub missing: bool,
+    pub why: String,
+}
+
+impl std::fmt::Display for NoEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
+/// The ledger event of a `[[consumption]]` record, with the allocations `portal` and `allowance` give (a server
+/// caches them per request; [`event`] asks the snapshot each time).
 ///
 /// # Errors
-/// The record names something the snapshot does not have, or lacks a field its kind needs.
-pub fn event<'a>(snap: &Snapshot, tenant: &'a str, rec: &'a Consumption) -> Result<Event<'a>, String> {
+/// A field its kind needs is missing, or a portal or environment is unknown ([`NoEvent`]).
+pub fn event_with<'a>(
+    tenant: &'a str,
+    rec: &'a Consumption,
+    mut portal_of: impl FnMut(&str) -> Result<PortalLimits, String>,
+    mut allowance_of: impl FnMut(&str, Month) -> Result<CreditAllowance, String>,
+) -> Result<Event<'a>, NoEvent> {
     let at_ms = ms(rec.at);
     let id = rec.id.as_deref();
-    let need =
-        |v: Option<&'a str>, what: &str| v.ok_or_else(|| format!("a record of this kind needs `{what}`"));
+    let missing = |field: &'static str| NoEvent {
+        field,
+        missing: true,
+        why: format!("this kind of event needs `{field}`"),
+    };
+    let unknown = |field: &'static str| {
+        move |why: String| NoEvent {
+            field,
+            missing: false,
+            why,
+        }
+    };
     match rec.kind {
         ConsumptionKind::PortalLogin => {
-            let portal = need(rec.portal.as_deref(), "portal")?;
-            let user = need(rec.user.as_deref(), "user")?;
+            let portal = rec.portal.as_deref().ok_or_else(|| missing("portal"))?;
+            let user = rec.user.as_deref().ok_or_else(|| missing("user"))?;
+            let limits = portal_of(portal).map_err(unknown("portal"))?;
             Ok(Event::Login {
                 tenant,
                 id,
                 portal,
                 user,
                 at_ms,
-                limits: portal_limits(snap, portal)?,
+                limits,
             })
         }
         ConsumptionKind::PageViews => {
-            let portal = need(rec.portal.as_deref(), "portal")?;
-            let count = rec.count.ok_or("a `page-views` record needs `count`")?;
+            let portal = rec.portal.as_deref().ok_or_else(|| missing("portal"))?;
+            let count = rec.count.ok_or_else(|| missing("count"))?;
+            let limits = portal_of(portal).map_err(unknown("portal"))?;
             Ok(Event::PageViews {
                 tenant,
                 id,
                 portal,
                 count,
                 at_ms,
-                limits: portal_limits(snap, portal)?,
+                limits,
             })
         }
         ConsumptionKind::AiCredits => {
-            let environment = need(rec.environment.as_deref(), "environment")?;
-            let credits = rec.credits.ok_or("an `ai-credits` record needs `credits`")?;
-            let allowance = allowance(snap, environment, Month::of_ms(at_ms))?;
+            let environment = rec.environment.as_deref().ok_or_else(|| missing("environment"))?;
+            let credits = rec.credits.ok_or_else(|| missing("credits"))?;
+            let allowance = allowance_of(environment, Month::of_ms(at_ms)).map_err(unknown("environment"))?;
             let model = rec.model.as_deref().unwrap_or("");
             Ok(Event::Credits {
                 tenant,
@@ -198,6 +231,19 @@ pub fn event<'a>(snap: &Snapshot, tenant: &'a str, rec: &'a Consumption) -> Resu
             })
         }
     }
+}
+
+/// [`event_with`] the allocations of `snap`.
+///
+/// # Errors
+/// As [`event_with`].
+pub fn event<'a>(snap: &Snapshot, tenant: &'a str, rec: &'a Consumption) -> Result<Event<'a>, NoEvent> {
+    event_with(
+        tenant,
+        rec,
+        |p| portal_limits(snap, p),
+        |e, m| allowance(snap, e, m),
+    )
 }
 
 /// A scenario's `[[consumption]]` counted offline, in time order (each record at its own time, none late).
@@ -226,6 +272,7 @@ pub fn offline(snap: &Snapshot) -> Offline {
             continue;
         };
         let taken = event(snap, tenant, rec)
+            .map_err(|e| e.why)
             .and_then(|e| out.ledger.take(&e, at).map_err(|e: LedgerError| e.to_string()));
         if let Err(why) = taken {
             refused.push((i, why));

@@ -269,88 +269,30 @@ impl<'s> Resolver<'s> {
         }
     }
 
-    fn portal(&mut self, p: &str) -> Result<entitle_ledger::PortalLimits, Problem> {
-        let snap = self.snap;
-        let found = match self.portals.get(p) {
-            Some(r) => r.clone(),
-            None => {
-                let r = core_consumption::portal_limits(snap, p);
-                self.portals.insert(p.to_owned(), r.clone());
-                r
-            }
-        };
-        found.map_err(|why| Problem::new(StatusCode::NOT_FOUND, "not-found", why).at("/portal"))
-    }
-
-    fn allowance(&mut self, e: &str, month: Month) -> Result<entitle_ledger::CreditAllowance, Problem> {
-        let snap = self.snap;
-        let key = (e.to_owned(), month);
-        let found = match self.credits.get(&key) {
-            Some(r) => r.clone(),
-            None => {
-                let r = core_consumption::allowance(snap, e, month);
-                self.credits.insert(key, r.clone());
-                r
-            }
-        };
-        found.map_err(|why| Problem::new(StatusCode::NOT_FOUND, "not-found", why).at("/environment"))
-    }
-
-    /// The ledger event of a checked record.
+    /// The ledger event of a checked record: a missing field is 422, an unknown portal or environment 404.
     fn event<'a>(&mut self, t: &'a str, r: &'a Consumption) -> Result<Event<'a>, Problem> {
-        let at_ms = core_consumption::ms(r.at);
-        let id = r.id.as_deref();
-        let need = |v: Option<&'a str>, what: &str| {
-            v.ok_or_else(|| {
-                Problem::unprocessable(format!("this kind of event needs `{what}`")).at(format!("/{what}"))
-            })
+        let snap = self.snap;
+        let (portals, credits) = (&mut self.portals, &mut self.credits);
+        let portal_of = |p: &str| {
+            portals
+                .entry(p.to_owned())
+                .or_insert_with(|| core_consumption::portal_limits(snap, p))
+                .clone()
         };
-        let num = |v: Option<u64>, what: &str| {
-            v.ok_or_else(|| {
-                Problem::unprocessable(format!("this kind of event needs `{what}`")).at(format!("/{what}"))
-            })
+        let allowance_of = |e: &str, m: Month| {
+            credits
+                .entry((e.to_owned(), m))
+                .or_insert_with(|| core_consumption::allowance(snap, e, m))
+                .clone()
         };
-        Ok(match r.kind {
-            ConsumptionKind::PortalLogin => {
-                let portal = need(r.portal.as_deref(), "portal")?;
-                let user = need(r.user.as_deref(), "user")?;
-                Event::Login {
-                    tenant: t,
-                    id,
-                    portal,
-                    user,
-                    at_ms,
-                    limits: self.portal(portal)?,
-                }
-            }
-            ConsumptionKind::PageViews => {
-                let portal = need(r.portal.as_deref(), "portal")?;
-                let count = num(r.count, "count")?;
-                Event::PageViews {
-                    tenant: t,
-                    id,
-                    portal,
-                    count,
-                    at_ms,
-                    limits: self.portal(portal)?,
-                }
-            }
-            ConsumptionKind::AiCredits => {
-                let environment = need(r.environment.as_deref(), "environment")?;
-                let credits = num(r.credits, "credits")?;
-                let allowance = self.allowance(environment, Month::of_ms(at_ms))?;
-                let model = r.model.as_deref().unwrap_or("");
-                Event::Credits {
-                    tenant: t,
-                    id,
-                    environment,
-                    credits,
-                    model,
-                    preview: r.preview,
-                    at_ms,
-                    allowance,
-                }
-            }
+        core_consumption::event_with(t, r, portal_of, allowance_of).map_err(|e| {
+            let status = if e.missing {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            let slug = if e.missing { "invalid" } else { "not-found" };
+            Problem::new(status, slug, e.why).at(format!("/{}", e.field))
         })
     }
 }
