@@ -11,6 +11,9 @@ import { h, mount, table } from './dom.js';
 const COLOURS = ['#0b57d0', '#d56e0c', '#188038', '#a142f4', '#c5221f', '#5f6368'];
 const FILLS = ['#0b57d0cc', '#d56e0ccc', '#188038cc', '#a142f4cc', '#c5221fcc', '#5f6368cc'];
 
+/** The y axis's steps when every value is whole: 1, 2, 5, 10, 20, 25, 50, 100, … */
+const WHOLE = Array.from({ length: 16 }, (_, e) => [1, 2, 2.5, 5].map((m) => m * 10 ** e)).flat().filter(Number.isInteger);
+
 let serial = 0;
 
 /** A label fit for an axis: long ids are cut, the table has them whole. */
@@ -70,6 +73,8 @@ export function barChart({ id, title, x, series, stacked = false, time = false, 
   };
   const top = Math.max(1, ...drawn.flat(), ...lines.map((l) => l.value), ...levels.flatMap((l) => l.values.map((v) => Number(v) || 0)));
   const data = [xs, ...order.map((i) => drawn[i])];
+  // Counts (logins, units, MB) are ticked in whole steps: no "0.2" on an axis whose values are all whole.
+  const integral = [...drawn.flat(), ...lines.map((l) => l.value), ...levels.flatMap((l) => l.values)].every((v) => Number.isInteger(Number(v)));
   // Horizontal marks (a pool's size) across the whole plot, drawn on the canvas after the bars.
   const marks = (u) => {
     const { ctx } = u;
@@ -133,7 +138,7 @@ export function barChart({ id, title, x, series, stacked = false, time = false, 
         rotate: [0, -35, -60][crowded(width)],
         size: [26 + 14 * tickLines, 100, 90][crowded(width)],
       },
-      { stroke: 'currentColor', grid: { stroke: '#8884', width: 1 }, size: 64, values: (u, splits) => splits.map((v) => `${v.toLocaleString('en-US')}${unit}`) },
+      { stroke: 'currentColor', grid: { stroke: '#8884', width: 1 }, size: 64, incrs: integral ? WHOLE : undefined, values: (u, splits) => splits.map((v) => `${v.toLocaleString('en-US')}${unit}`) },
     ],
     series: [
       {},
