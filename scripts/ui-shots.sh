@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Screenshots of every view of the admin web UI at 1440×900 and 390×844 (a phone), for a person to look at:
-# the tenants list, and each tab of fabrikam-bakery (examples/small-business-m365.toml) and northwind-care
-# (examples/customer-service-d365.toml: two currencies, Dataverse storage, dated enforcement), and an error page.
+# the tenants list, and each tab of fabrikam-bakery (examples/small-business-m365.toml), northwind-care
+# (examples/customer-service-d365.toml: two currencies, Dataverse storage, dated enforcement) and fabrikam-homes
+# (examples/portal-consumption.toml: portals, AI Builder credits and storage by the month, with overages), and an
+# error page.
 #
 #   scripts/ui-shots.sh                 # PNGs in $CARGO_TARGET_DIR/ui-shots/ (default target/ui-shots/), not committed
 #   SHOTS_DIR=/tmp/shots scripts/ui-shots.sh
@@ -21,5 +23,6 @@ cargo build -q -p entitle-cli
 start_server "$target_dir/debug/entitle" shots --today 2024-06-03
 create_tenant examples/small-business-m365.toml application/toml >/dev/null
 create_tenant examples/customer-service-d365.toml application/toml >/dev/null
+create_tenant examples/portal-consumption.toml application/toml >/dev/null
 rm -rf "$SHOTS_DIR"
 ENTITLE_URL=$base ENTITLE_KEY=$key node ui-tests/shots.mjs

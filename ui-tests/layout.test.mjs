@@ -6,20 +6,30 @@ import { freshTenant, go, signIn, tenantTab, uiTest } from './helpers.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = require.resolve('axe-core/axe.min.js');
-const TABS = ['overview', 'audit', 'flows', 'apps', 'environments', 'users', 'licences', 'requests', 'usage', 'capacity', 'changes', 'keys'];
+const TABS = ['overview', 'audit', 'flows', 'apps', 'environments', 'users', 'licences', 'requests', 'usage', 'capacity', 'consumption', 'changes', 'keys'];
 const SIZES = [[390, 844], [1440, 900]];
 
-/** Every view of a tenant (and the tenants list, a flow, a user, an error page), each once drawn. */
-async function* views(page, tenant) {
+/**
+ * Every view of a tenant (and the tenants list, a flow, a user, an error page), each once drawn; and the
+ * consumption of a tenant with portals, AI Builder credits and overages (`portals`), a month with its charts and one
+ * the API refuses.
+ */
+async function* views(page, tenant, portals) {
   await go(page, '#/tenants');
   await page.locator('tbody tr[data-tenant-row]').first().waitFor();
   yield 'tenants';
   for (const tab of TABS) {
     await tenantTab(page, tenant, tab);
     // The overview's charts are drawn once their box has a width.
-    if (tab === 'overview') await page.locator('figure.chart .chart-plot canvas').first().waitFor();
+    if (tab === 'overview' || tab === 'consumption') await page.locator('figure.chart .chart-plot canvas').first().waitFor();
     yield tab;
   }
+  await tenantTab(page, portals, 'consumption', '2024-06');
+  await page.locator('.consumption[data-month="2024-06"] figure.chart .chart-plot canvas').first().waitFor();
+  yield 'consumption of a tenant with portals';
+  await tenantTab(page, portals, 'consumption', '2024-13');
+  await page.locator('#consumption-error').waitFor();
+  yield 'consumption of a refused month';
   for (const [tab, item] of [['flows', 'invoice-sync'], ['users', 'bob']]) {
     await tenantTab(page, tenant, tab, item);
     await page.locator('#decision .verdict, #usage-hours, h3').first().waitFor();
@@ -30,18 +40,21 @@ async function* views(page, tenant) {
   yield 'error page';
 }
 
-// The error page's own requests: the unknown user is 404, and its usage 400.
-const UNKNOWN_USER = [/HTTP 40[04]: GET .*no-such-user$/, /status of 40[04] .*no-such-user/];
+// The error page's own requests: the unknown user is 404, and its usage 400; the refused month is 422.
+const UNKNOWN_USER = [/HTTP 40[04]: GET .*no-such-user$/, /status of 40[04] .*no-such-user/,
+  /HTTP 422: GET .*\/(consumption|statement)\?month=2024-13$/, /status of 422/];
 
 let shared;
+let sharedPortals;
 const tenant = async () => (shared ??= await freshTenant('ui-layout'));
+const portalTenant = async () => (sharedPortals ??= await freshTenant('ui-layout-portals', 'examples/portal-consumption.toml'));
 
 for (const [width, height] of SIZES) {
   uiTest(`no view scrolls sideways at ${width}×${height}`, async ({ page, problems }) => {
     const id = await tenant();
     await signIn(page);
     const wide = [];
-    for await (const view of views(page, id)) {
+    for await (const view of views(page, id, await portalTenant())) {
       const sw = await page.evaluate(() => document.documentElement.scrollWidth);
       if (sw > width) wide.push(`${view}: ${sw} px`);
     }
@@ -55,7 +68,7 @@ for (const [width, height] of SIZES) {
     const id = await tenant();
     await signIn(page);
     const found = [];
-    for await (const view of views(page, id)) {
+    for await (const view of views(page, id, await portalTenant())) {
       if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE });
       const violations = await page.evaluate(async () => {
         const r = await window.axe.run(document, { resultTypes: ['violations'] });

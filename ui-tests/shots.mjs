@@ -2,7 +2,7 @@
 //
 //   ENTITLE_URL, ENTITLE_KEY   the server and its operator key (as for the tests)
 //   SHOTS_DIR                  where the PNGs go (default $CARGO_TARGET_DIR/ui-shots, else target/ui-shots)
-//   SHOTS_TENANTS              the tenants shot, comma-separated (default fabrikam-bakery,northwind-care)
+//   SHOTS_TENANTS              the tenants shot, comma-separated (default fabrikam-bakery,northwind-care,fabrikam-homes)
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,8 +12,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const BASE = process.env.ENTITLE_URL.replace(/\/+$/, '');
 const KEY = process.env.ENTITLE_KEY;
 const dir = path.resolve(process.env.SHOTS_DIR || path.join(process.env.CARGO_TARGET_DIR || path.join(here, '..', 'target'), 'ui-shots'));
-const tenants = (process.env.SHOTS_TENANTS || 'fabrikam-bakery,northwind-care').split(',').filter(Boolean);
-export const TABS = ['overview', 'audit', 'plan', 'flows', 'apps', 'environments', 'users', 'licences', 'requests', 'usage', 'capacity', 'changes', 'keys'];
+const tenants = (process.env.SHOTS_TENANTS || 'fabrikam-bakery,northwind-care,fabrikam-homes').split(',').filter(Boolean);
+export const TABS = ['overview', 'audit', 'plan', 'flows', 'apps', 'environments', 'users', 'licences', 'requests', 'usage', 'capacity', 'consumption', 'changes', 'keys'];
 const SIZES = [['desktop', 1440, 900], ['phone', 390, 844]];
 
 mkdirSync(dir, { recursive: true });
@@ -42,6 +42,8 @@ try {
         await page.evaluate((h) => { window.location.hash = h; }, `#/t/${tenant}/${tab}`);
         await page.locator(`section.tenant a[data-tab="${tab}"][aria-current="page"]`).waitFor();
         await page.locator('#app .loading').waitFor({ state: 'detached' }).catch(() => {});
+        // Charts are drawn once their box has a width.
+        if (tab === 'overview' || tab === 'consumption') await page.locator('figure.chart .chart-plot canvas').first().waitFor().catch(() => {});
         await shoot(`${tenant}-${tab}`);
       }
       await page.evaluate((h) => { window.location.hash = h; }, `#/t/${tenant}/users/no-such-user`);

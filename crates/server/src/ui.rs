@@ -54,6 +54,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         "views/requests.js" => "text/javascript; charset=utf-8",
         "views/usage.js" => "text/javascript; charset=utf-8",
         "views/capacity.js" => "text/javascript; charset=utf-8",
+        "views/consumption.js" => "text/javascript; charset=utf-8",
         "views/changes.js" => "text/javascript; charset=utf-8",
         "views/keys.js" => "text/javascript; charset=utf-8",
     )

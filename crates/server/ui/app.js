@@ -15,6 +15,7 @@ import { licencesView } from './views/licences.js';
 import { requestsView } from './views/requests.js';
 import { usageView } from './views/usage.js';
 import { capacityView } from './views/capacity.js';
+import { consumptionView } from './views/consumption.js';
 import { changesView } from './views/changes.js';
 import { keysView } from './views/keys.js';
 
@@ -35,6 +36,8 @@ const TABS = [
   ['requests', 'Licence requests', requestsView],
   ['usage', 'API usage', usageView],
   ['capacity', 'Capacity', capacityView],
+  // A month in the route: #/t/{tenant}/consumption/{YYYY-MM}.
+  ['consumption', 'Consumption', consumptionView],
   ['changes', 'Changes', changesView],
   // Only these roles manage keys (policy.rs); others would get 403.
   ['keys', 'Keys', keysView, ['operator', 'global-admin']],
@@ -119,17 +122,17 @@ async function render(parts) {
     setCrumbs([[tenant, `#/t/${seg(tenant)}`], ...(tab ? [[entry[1], `#/t/${seg(tenant)}/${chosen}`]] : []), ...(item ? [[item, null]] : [])]);
     const { data: summary } = await api('GET', `/tenants/${seg(tenant)}`);
     const ctx = { me, tenant, summary, refresh: route };
-    if (item && !['flows', 'users', 'apps'].includes(chosen)) return notFound();
+    if (item && !['flows', 'users', 'apps', 'consumption'].includes(chosen)) return notFound();
     let body;
     try {
       if (item && chosen === 'flows') body = await flowView(ctx, item);
       else if (item && chosen === 'users') body = await userView(ctx, item);
       else if (item && chosen === 'apps') body = await appView(ctx, item);
-      else body = await entry[2](ctx);
+      else body = await entry[2](ctx, item);
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) throw e;
       // The tenant is there: keep its tabs, and offer the way back to the list the page came from.
-      body = errorPage(e, `#/t/${seg(tenant)}/${chosen}`, item ? `all ${entry[1].toLowerCase()}` : entry[1]);
+      body = errorPage(e, `#/t/${seg(tenant)}/${chosen}`, item && chosen !== 'consumption' ? `all ${entry[1].toLowerCase()}` : entry[1]);
     }
     return tenantFrame(ctx, chosen, body);
   }

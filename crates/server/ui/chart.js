@@ -11,6 +11,9 @@ import { h, mount, table } from './dom.js';
 const COLOURS = ['#0b57d0', '#d56e0c', '#188038', '#a142f4', '#c5221f', '#5f6368'];
 const FILLS = ['#0b57d0cc', '#d56e0ccc', '#188038cc', '#a142f4cc', '#c5221fcc', '#5f6368cc'];
 
+/** The y axis's steps when every value is whole: 1, 2, 5, 10, 20, 25, 50, 100, … */
+const WHOLE = Array.from({ length: 16 }, (_, e) => [1, 2, 2.5, 5].map((m) => m * 10 ** e)).flat().filter(Number.isInteger);
+
 let serial = 0;
 
 /** A label fit for an axis: long ids are cut, the table has them whole. */
@@ -19,12 +22,16 @@ const short = (s, n = 16) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 /**
  * A bar chart over categories (SKUs, environments, users) or dates: `x` is the category labels (or, with
  * `time`, the dates as YYYY-MM-DD), `series` [{label, values}] drawn side by side; `stacked` draws them one on
- * another (the timeline's kinds). `lines` [{label, value}] are horizontal marks (a pool's size). `summary` is the
- * aria-label; `tableColumns`/`tableRows` the table alternative. Answers a <figure>.
+ * another (the timeline's kinds). `lines` [{label, value}] are horizontal marks (a pool's size); `levels`
+ * [{label, values}] are a level per category (a month's allocation), drawn as a stepped line across each
+ * category's slot (categories only, not with `time`). `tick(label)` is a category's text on the axis (default:
+ * the label, cut; "\n" breaks a line). `summary` is the aria-label; `tableColumns`/`tableRows` the table
+ * alternative. Answers a <figure>.
  */
-export function barChart({ id, title, x, series, stacked = false, time = false, lines = [], summary, unit = '', tableColumns, tableRows, empty = 'Nothing to draw.' }) {
+export function barChart({ id, title, x, series, stacked = false, time = false, lines = [], levels = [], tick, summary, unit = '', tableColumns, tableRows, empty = 'Nothing to draw.' }) {
   const n = ++serial;
-  const legendItems = [...series.map((s, i) => [s.label, i]), ...lines.map((l, i) => [l.label, series.length + i])];
+  const legendItems = [...series.map((s, i) => [s.label, i]), ...lines.map((l, i) => [l.label, series.length + i]),
+    ...levels.map((l, i) => [l.label, series.length + lines.length + i])];
   const plotBox = h('div', { class: 'chart-plot', role: 'img', 'aria-label': summary });
   const tableBox = h('div', { class: 'chart-table', hidden: true, id: `${id}-table` },
     table(tableColumns, tableRows, { empty, caption: title }));
@@ -64,8 +71,10 @@ export function barChart({ id, title, x, series, stacked = false, time = false, 
     if (groups === 2) return uPlot.paths.bars({ size: [0.4, 30], align: i === 0 ? -1 : 1 });
     return uPlot.paths.bars({ size: [0.7 / (i + 1), 60], align: 0 });
   };
-  const top = Math.max(1, ...drawn.flat(), ...lines.map((l) => l.value));
+  const top = Math.max(1, ...drawn.flat(), ...lines.map((l) => l.value), ...levels.flatMap((l) => l.values.map((v) => Number(v) || 0)));
   const data = [xs, ...order.map((i) => drawn[i])];
+  // Counts (logins, units, MB) are ticked in whole steps: no "0.2" on an axis whose values are all whole.
+  const integral = [...drawn.flat(), ...lines.map((l) => l.value), ...levels.flatMap((l) => l.values)].every((v) => Number.isInteger(Number(v)));
   // Horizontal marks (a pool's size) across the whole plot, drawn on the canvas after the bars.
   const marks = (u) => {
     const { ctx } = u;
@@ -81,11 +90,33 @@ export function barChart({ id, title, x, series, stacked = false, time = false, 
       ctx.stroke();
       ctx.restore();
     });
+    // A level per category: a step across each category's slot, joined to the next one's.
+    levels.forEach((l, k) => {
+      if (time) return;
+      ctx.save();
+      ctx.strokeStyle = COLOURS[(series.length + lines.length + k) % COLOURS.length];
+      ctx.lineWidth = 2.5 * devicePixelRatio;
+      ctx.beginPath();
+      l.values.forEach((v, j) => {
+        const y = u.valToPos(Number(v) || 0, 'y', true);
+        const from = u.valToPos(j - 0.45, 'x', true);
+        const to = u.valToPos(j + 0.45, 'x', true);
+        if (j === 0) ctx.moveTo(from, y);
+        else ctx.lineTo(from, y);
+        ctx.lineTo(to, y);
+      });
+      ctx.stroke();
+      ctx.restore();
+    });
   };
-  // Category labels: cut and turned further when the categories are narrow (a phone).
+  // Category labels: cut and turned further when the categories are narrow (a phone); labels short enough for
+  // their slot stay level.
+  const ticks = x.map((l) => (tick ? tick(l) : String(l ?? '')));
+  const longest = Math.max(1, ...ticks.map((t) => Math.max(...t.split('\n').map((line) => Math.min(line.length, 20)))));
+  const tickLines = Math.max(1, ...ticks.map((t) => t.split('\n').length));
   const crowded = (width) => {
     const per = (width - 80) / Math.max(x.length, 1);
-    return time ? 0 : per < 60 ? 2 : per < 150 ? 1 : 0;
+    return time ? 0 : per >= Math.min(150, longest * 7 + 8) ? 0 : per < 60 ? 2 : 1;
   };
   const make = (width, height) => ({
     width,
@@ -103,11 +134,11 @@ export function barChart({ id, title, x, series, stacked = false, time = false, 
         stroke: 'currentColor',
         grid: { show: false },
         splits: () => xs,
-        values: (u, splits) => splits.map((v) => short(x[v] ?? '', crowded(width) === 2 ? 12 : 20)),
+        values: (u, splits) => splits.map((v) => (tick ? ticks[v] ?? '' : short(x[v] ?? '', crowded(width) === 2 ? 12 : 20))),
         rotate: [0, -35, -60][crowded(width)],
-        size: [40, 100, 90][crowded(width)],
+        size: [26 + 14 * tickLines, 100, 90][crowded(width)],
       },
-      { stroke: 'currentColor', grid: { stroke: '#8884', width: 1 }, size: 64, values: (u, splits) => splits.map((v) => `${v.toLocaleString('en-US')}${unit}`) },
+      { stroke: 'currentColor', grid: { stroke: '#8884', width: 1 }, size: 64, incrs: integral ? WHOLE : undefined, values: (u, splits) => splits.map((v) => `${v.toLocaleString('en-US')}${unit}`) },
     ],
     series: [
       {},
