@@ -252,7 +252,12 @@ pub fn check(
         .snapshot_build
         .observe(started.elapsed().as_secs_f64());
     match built {
-        Ok(snapshot) => Ok(snapshot),
+        Ok(snapshot) => {
+            if let Some(base) = base {
+                allocations_within(base, &snapshot, within)?;
+            }
+            Ok(snapshot)
+        }
         Err(Refusal::Invalid(errors)) => {
             if errors.iter().all(|e| within.locate(e.key()).is_some()) {
                 let at = |k: &str| within.locate(k).unwrap_or_default();
@@ -272,6 +277,97 @@ pub fn check(
             Err(Problem::unprocessable(e.to_string()).at(at))
         }
     }
+}
+
+/// The indices of `new`'s items that differ from `old`'s or were appended.
+fn changed_items<T: PartialEq + Clone>(old: &Chunked<T>, new: &Chunked<T>) -> Vec<usize> {
+    let mut changed = old
+        .differing(new, 64)
+        .unwrap_or_else(|| (0..old.len().min(new.len())).collect());
+    changed.extend(old.len()..new.len());
+    changed
+}
+
+/// PORTAL-5 and AI-1 on every write, whichever route: a portal's allocation is 0 or at least the minimum
+/// (100 logins, 50,000 page views), 422 naming the field; and allocations to portals (logins, page views) and to
+/// environments (AI Builder credits) stay within what the tenant has, 409 naming the field. A tenant already over
+/// may make changes that do not add to it.
+fn allocations_within(base: &Snapshot, next: &Snapshot, within: &Within) -> Result<(), Problem> {
+    use entitle_core::scenario::AppKind;
+    let limits = &next.catalog().terms.limits;
+    let (old_apps, new_apps) = (&base.scenario().apps, &next.scenario().apps);
+    let apps = changed_items(old_apps, new_apps);
+    let at = |key: String, fallback: &str| within.locate(&key).unwrap_or_else(|| fallback.to_owned());
+    for &i in &apps {
+        let Some(a) = new_apps.get(i).filter(|a| a.kind == AppKind::Portal) else {
+            continue;
+        };
+        for (field, given, minimum) in [
+            ("logins", a.logins, limits.min_logins_per_portal),
+            ("page_views", a.page_views, limits.min_page_views_per_portal),
+        ] {
+            if let Some(v) = given.filter(|v| *v > 0 && *v < minimum) {
+                let mut p = Problem::unprocessable(format!(
+                    "portal `{}` is allocated {v} {}; at least {minimum} per portal, then steps of 1 (PORTAL-5)",
+                    a.id,
+                    field.replace('_', " ")
+                ))
+                .at(at(format!("apps[{i}].{field}"), &format!("/{field}")));
+                p.extra.insert("rule".into(), json!("PORTAL-5"));
+                return Err(p);
+            }
+        }
+    }
+    let (before, _) = entitle_core::portals::check(base);
+    let (after, _) = entitle_core::portals::check(next);
+    let first_portal = apps
+        .iter()
+        .copied()
+        .find(|&i| new_apps.get(i).is_some_and(|a| a.kind == AppKind::Portal));
+    for (what, field, bought, was, is) in [
+        (
+            "logins",
+            "logins",
+            after.logins,
+            before.allocated_logins,
+            after.allocated_logins,
+        ),
+        (
+            "page views",
+            "page_views",
+            after.page_views,
+            before.allocated_page_views,
+            after.allocated_page_views,
+        ),
+    ] {
+        if is > bought && is > was {
+            let key = first_portal.map_or_else(|| "apps".to_owned(), |i| format!("apps[{i}].{field}"));
+            let mut p = Problem::conflict(format!(
+                "{is} {what} would be allocated to portals, and the tenant bought {bought} a month (PORTAL-5)"
+            ))
+            .at(at(key, &format!("/{field}")));
+            p.extra.insert("rule".into(), json!("PORTAL-5"));
+            return Err(p);
+        }
+    }
+    let (c_before, _) = entitle_core::ai::credits(base);
+    let (c_after, _) = entitle_core::ai::credits(next);
+    let available = c_after.purchased.saturating_add(c_after.seeded);
+    if c_after.allocated > available && c_after.allocated > c_before.allocated {
+        let envs = changed_items(&base.scenario().environments, &next.scenario().environments);
+        let key = envs.first().map_or_else(
+            || "environments".to_owned(),
+            |i| format!("environments[{i}].allocations"),
+        );
+        let mut p = Problem::conflict(format!(
+            "{} AI Builder credits would be allocated to environments, and the tenant has {available} a month (AI-1)",
+            c_after.allocated
+        ))
+        .at(at(key, "/currencyAllocations"));
+        p.extra.insert("rule".into(), json!("AI-1"));
+        return Err(p);
+    }
+    Ok(())
 }
 
 /// CAP-5: an environment that gets a Dataverse database (created with one, or one attached) needs 1 GB of free

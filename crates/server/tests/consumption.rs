@@ -473,3 +473,89 @@ async fn cap_5_cap_6(backend: Backend) {
     .expect(200);
 }
 on_every_backend!(cap_5_cap_6_storage_and_new_databases, cap_5_cap_6);
+
+/// PORTAL-5 and AI-1 on writes: an allocation below the minimum is 422 naming the field, allocations beyond what
+/// the tenant bought are 409, and neither changes anything.
+async fn portal_5_ai_1_allocations(backend: Backend) {
+    let app = app(backend).await;
+    let etag = app
+        .get(&format!("{T}/apps/sellers"), ADMIN)
+        .await
+        .expect(200)
+        .etag();
+    let low = app
+        .patch(
+            &format!("{T}/apps/sellers"),
+            ADMIN,
+            Some(&etag),
+            json!({"logins": 50}),
+        )
+        .await
+        .expect(422)
+        .json();
+    assert_eq!(low["pointer"], "/logins", "{low}");
+    assert_eq!(low["rule"], "PORTAL-5", "{low}");
+    let low_views = app
+        .patch(
+            &format!("{T}/apps/sellers"),
+            ADMIN,
+            Some(&etag),
+            json!({"page_views": 10}),
+        )
+        .await
+        .expect(422)
+        .json();
+    assert_eq!(low_views["pointer"], "/page_views", "{low_views}");
+    // 200 logins bought, 100 + 100 allocated: 150 more is over.
+    let over = app
+        .patch(
+            &format!("{T}/apps/sellers"),
+            ADMIN,
+            Some(&etag),
+            json!({"logins": 250}),
+        )
+        .await
+        .expect(409)
+        .json();
+    assert_eq!(over["pointer"], "/logins", "{over}");
+    assert_eq!(over["rule"], "PORTAL-5", "{over}");
+    let after = app
+        .get(&format!("{T}/apps/sellers"), ADMIN)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(after["logins"], 100, "unchanged: {after}");
+    // AI-1: credits allocated in credits, within the 1,001,000 the tenant has a month; beyond is refused.
+    let ok = app
+        .patch(
+            &format!("{T}/environments/prod/allocations"),
+            ADMIN,
+            None,
+            json!({"currencyAllocations": [{"currencyType": "ai-builder-capacity", "allocated": 5000}]}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let too_much = app
+        .patch(
+            &format!("{T}/environments/prod/allocations"),
+            ADMIN,
+            None,
+            json!({"currencyAllocations": [{"currencyType": "ai-builder-capacity", "allocated": 2_000_000}]}),
+        )
+        .await
+        .expect(409)
+        .json();
+    // The route merges into the environment, so the field named is the environment's allocations.
+    assert_eq!(too_much["pointer"], "/environments/1/allocations", "{too_much}");
+    assert_eq!(too_much["rule"], "AI-1", "{too_much}");
+    let env = app
+        .get(&format!("{T}/environments/prod/allocations"), ADMIN)
+        .await
+        .expect(200)
+        .json();
+    assert!(env.to_string().contains("5000"), "unchanged: {env}");
+}
+on_every_backend!(
+    portal_5_ai_1_allocations_are_checked_on_every_write,
+    portal_5_ai_1_allocations
+);
