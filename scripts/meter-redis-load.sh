@@ -28,9 +28,14 @@ cargo build --release -q -p entitle-meter --example redis_load
 target_dir=${CARGO_TARGET_DIR:-target}
 "$target_dir/release/examples/redis_load" "redis://$host:$port" "$clients" "$requests" "$keys" "$prefix"
 
-# The same script and arguments as one check of the example: now, 5-min buckets, K=288, k=1, 24 h; n=1 and
-# limits of 2^31-1 so every call is admitted. __rand_int__ is replaced by a 12-digit number below -r.
+# The same script and arguments as one check of the example: KEYS = this call's token, one finished token to
+# delete (the same key: D = 1, so each call deletes its own token before it looks, as a client's next call deletes
+# the last one's), the budget; ARGV = now, 5-min buckets, K=288, k=1, 24 h, D=1, token TTL 2 min; n=1 and limits
+# of 2^31-1 so every call is admitted. __rand_int__ is replaced by a 12-digit number below -r. (Before 2026-12-04
+# this line passed the arguments of an older version of the script: every call was refused with "wrong number of
+# arguments", so the ratios measured with it compared against error replies.)
 now=1700000000000
+tok="${prefix}tok"
 redis-benchmark -h "$host" -p "$port" -c "$clients" -n "$requests" -r "$keys" -q \
-  EVALSHA "$sha" 1 "${prefix}__rand_int__" "$now" 300000 288 1 86400000 1 2147483647 2147483647 \
+  EVALSHA "$sha" 3 "$tok" "$tok" "${prefix}__rand_int__" "$now" 300000 288 1 86400000 1 120000 1 2147483647 2147483647 \
   | tr '\r' '\n' | grep 'requests per second' | sed 's/.*: \([0-9.]* requests per second.*\)/redis-benchmark EVALSHA: \1/'

@@ -180,6 +180,19 @@ impl Ledgers {
             .clone()
     }
 
+    /// Records accepted events for the store, under one lock.
+    pub fn log_many(&self, tenant: &str, records: impl Iterator<Item = (Consumption, bool)>) {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pending.extend(records.map(|(record, from_pool)| Logged {
+            tenant: tenant.to_owned(),
+            record,
+            from_pool,
+        }));
+    }
+
     /// Writes the events taken since the last flush as one row; on failure they are kept for the next.
     pub async fn flush(&self, store: &dyn Store) {
         let batch = std::mem::take(

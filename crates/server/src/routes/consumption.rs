@@ -209,25 +209,81 @@ fn ledger_problem(e: &LedgerError, r: &Consumption, snap: &Snapshot) -> Problem 
 }
 
 /// The answer to an accepted event.
-fn answer_json(a: &Answer) -> Value {
-    match a {
-        Answer::Login(l) => json!({
-            "charged": l.charged, "pass_ends_at": rfc3339(l.pass_ends_ms), "month": l.month,
-            "allocated": l.allocated, "used": l.used, "remaining": l.allocated.saturating_sub(l.used),
-            "over": l.used.saturating_sub(l.allocated), "replayed": l.replayed,
-            "rules": ["PORTAL-2", "PORTAL-5", "PORTAL-6"],
-        }),
-        Answer::PageViews(v) => json!({
-            "counted": v.counted, "month": v.month, "allocated": v.allocated, "used": v.used,
-            "remaining": v.allocated.saturating_sub(v.used), "over": v.used.saturating_sub(v.allocated),
-            "replayed": v.replayed, "rules": ["PORTAL-3", "PORTAL-5", "PORTAL-6"],
-        }),
-        Answer::Credits(c) => json!({
-            "consumed": c.consumed, "month": c.month,
-            "source": match c.source { CreditSource::Allocation => "allocation", CreditSource::Pool => "pool" },
-            "available": c.available, "used": c.used, "remaining": c.available.saturating_sub(c.used),
-            "replayed": c.replayed, "rules": ["AI-1", "AI-2"],
-        }),
+/// An event's answer, serialised without building a JSON tree (a batch has 10,000 of them).
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+enum Body {
+    Login {
+        charged: bool,
+        pass_ends_at: String,
+        month: Month,
+        allocated: u64,
+        used: u64,
+        remaining: u64,
+        over: u64,
+        replayed: bool,
+        rules: &'static [&'static str],
+    },
+    PageViews {
+        counted: u64,
+        month: Month,
+        allocated: u64,
+        used: u64,
+        remaining: u64,
+        over: u64,
+        replayed: bool,
+        rules: &'static [&'static str],
+    },
+    Credits {
+        consumed: u64,
+        month: Month,
+        source: &'static str,
+        available: u64,
+        used: u64,
+        remaining: u64,
+        replayed: bool,
+        rules: &'static [&'static str],
+    },
+    /// An internal user's login (PORTAL-4).
+    Other(Value),
+}
+
+fn body(a: &Answer) -> Body {
+    match *a {
+        Answer::Login(l) => Body::Login {
+            charged: l.charged,
+            pass_ends_at: rfc3339(l.pass_ends_ms),
+            month: l.month,
+            allocated: l.allocated,
+            used: l.used,
+            remaining: l.allocated.saturating_sub(l.used),
+            over: l.used.saturating_sub(l.allocated),
+            replayed: l.replayed,
+            rules: &["PORTAL-2", "PORTAL-5", "PORTAL-6"],
+        },
+        Answer::PageViews(v) => Body::PageViews {
+            counted: v.counted,
+            month: v.month,
+            allocated: v.allocated,
+            used: v.used,
+            remaining: v.allocated.saturating_sub(v.used),
+            over: v.used.saturating_sub(v.allocated),
+            replayed: v.replayed,
+            rules: &["PORTAL-3", "PORTAL-5", "PORTAL-6"],
+        },
+        Answer::Credits(c) => Body::Credits {
+            consumed: c.consumed,
+            month: c.month,
+            source: match c.source {
+                CreditSource::Allocation => "allocation",
+                CreditSource::Pool => "pool",
+            },
+            available: c.available,
+            used: c.used,
+            remaining: c.available.saturating_sub(c.used),
+            replayed: c.replayed,
+            rules: &["AI-1", "AI-2"],
+        },
     }
 }
 
@@ -257,7 +313,8 @@ fn internal_login(snap: &Snapshot, portal: &str, user: &str) -> Option<Result<Va
 struct Resolver<'s> {
     snap: &'s Snapshot,
     portals: std::collections::HashMap<String, Result<entitle_ledger::PortalLimits, String>>,
-    credits: std::collections::HashMap<(String, Month), Result<entitle_ledger::CreditAllowance, String>>,
+    /// Environment, then month.
+    credits: std::collections::HashMap<String, Vec<(Month, Result<entitle_ledger::CreditAllowance, String>)>>,
 }
 
 impl<'s> Resolver<'s> {
@@ -273,17 +330,24 @@ impl<'s> Resolver<'s> {
     fn event<'a>(&mut self, t: &'a str, r: &'a Consumption) -> Result<Event<'a>, Problem> {
         let snap = self.snap;
         let (portals, credits) = (&mut self.portals, &mut self.credits);
-        let portal_of = |p: &str| {
-            portals
+        // Looked up before inserting: an event for a portal already seen allocates nothing here.
+        let portal_of = |p: &str| match portals.get(p) {
+            Some(found) => found.clone(),
+            None => portals
                 .entry(p.to_owned())
                 .or_insert_with(|| core_consumption::portal_limits(snap, p))
-                .clone()
+                .clone(),
         };
         let allowance_of = |e: &str, m: Month| {
-            credits
-                .entry((e.to_owned(), m))
-                .or_insert_with(|| core_consumption::allowance(snap, e, m))
-                .clone()
+            if let Some((_, found)) = credits
+                .get(e)
+                .and_then(|months| months.iter().find(|(month, _)| *month == m))
+            {
+                return found.clone();
+            }
+            let found = core_consumption::allowance(snap, e, m);
+            credits.entry(e.to_owned()).or_default().push((m, found.clone()));
+            found
         };
         core_consumption::event_with(t, r, portal_of, allowance_of).map_err(|e| {
             let status = if e.missing {
@@ -299,7 +363,7 @@ impl<'s> Resolver<'s> {
 
 /// What a record comes to before the ledger: an answer already (an internal user), a refusal, or an event.
 enum Prepared<'a> {
-    Done(Result<Value, Problem>),
+    Done(Result<Body, Problem>),
     Event(Event<'a>),
 }
 
@@ -311,7 +375,7 @@ fn prepare<'a>(res: &mut Resolver<'_>, t: &'a str, rec: &'a Consumption) -> Prep
         && let (Some(p), Some(u)) = (rec.portal.as_deref(), rec.user.as_deref())
         && let Some(internal) = internal_login(res.snap, p, u)
     {
-        return Prepared::Done(internal);
+        return Prepared::Done(internal.map(Body::Other));
     }
     match res.event(t, rec) {
         Ok(e) => Prepared::Event(e),
@@ -319,47 +383,53 @@ fn prepare<'a>(res: &mut Resolver<'_>, t: &'a str, rec: &'a Consumption) -> Prep
     }
 }
 
-/// Logs an accepted event and gives its answer's body.
-fn accepted(state: &AppState, t: &str, rec: &Consumption, answer: &Answer) -> Value {
-    if !answer_replayed(answer) {
-        let from_pool = matches!(answer, Answer::Credits(c) if c.source == CreditSource::Pool);
-        state.consumption.log(t, rec.clone(), from_pool);
-    }
-    answer_json(answer)
-}
-
 /// Takes records: checks each, answers them from the ledger (one call for all the events of a batch), logs the
-/// accepted ones. Answers in order; `Ok` is an event's 200 body.
+/// accepted ones (moved, not copied). Answers in order.
 async fn take_all(
     state: &AppState,
     snap: &Snapshot,
     t: &str,
-    recs: &[Consumption],
+    recs: Vec<Consumption>,
     now: u64,
-) -> Vec<Result<Value, Problem>> {
+) -> Vec<Result<Body, Problem>> {
     let mut res = Resolver::new(snap);
-    let prepared: Vec<Prepared<'_>> = recs.iter().map(|r| prepare(&mut res, t, r)).collect();
-    let events: Vec<Event<'_>> = prepared
-        .iter()
-        .filter_map(|p| match p {
-            Prepared::Event(e) => Some(*e),
-            Prepared::Done(_) => None,
-        })
-        .collect();
-    let mut answers = state.consumption.take_batch(&events, now).await.into_iter();
-    let mut out = Vec::with_capacity(recs.len());
-    for (rec, p) in recs.iter().zip(prepared) {
-        out.push(match p {
-            Prepared::Done(r) => r,
-            Prepared::Event(_) => match answers.next() {
-                Some(Ok(a)) => Ok(accepted(state, t, rec, &a)),
-                Some(Err(e)) => Err(ledger_problem(&e, rec, snap)),
-                None => Err(Problem::internal(
-                    "the ledger answered fewer events than it was given",
-                )),
-            },
-        });
+    let mut out: Vec<Result<Body, Problem>> = Vec::with_capacity(recs.len());
+    // Which records reached the ledger, and whether each was drawn from the AI pool once accepted.
+    let mut logged: Vec<Option<bool>> = vec![None; recs.len()];
+    {
+        let prepared: Vec<Prepared<'_>> = recs.iter().map(|r| prepare(&mut res, t, r)).collect();
+        let events: Vec<Event<'_>> = prepared
+            .iter()
+            .filter_map(|p| match p {
+                Prepared::Event(e) => Some(*e),
+                Prepared::Done(_) => None,
+            })
+            .collect();
+        let mut answers = state.consumption.take_batch(&events, now).await.into_iter();
+        for ((rec, p), log) in recs.iter().zip(prepared).zip(logged.iter_mut()) {
+            out.push(match p {
+                Prepared::Done(r) => r,
+                Prepared::Event(_) => match answers.next() {
+                    Some(Ok(a)) => {
+                        if !answer_replayed(&a) {
+                            *log = Some(matches!(a, Answer::Credits(c) if c.source == CreditSource::Pool));
+                        }
+                        Ok(body(&a))
+                    }
+                    Some(Err(e)) => Err(ledger_problem(&e, rec, snap)),
+                    None => Err(Problem::internal(
+                        "the ledger answered fewer events than it was given",
+                    )),
+                },
+            });
+        }
     }
+    state.consumption.log_many(
+        t,
+        recs.into_iter()
+            .zip(logged)
+            .filter_map(|(r, l)| l.map(|from_pool| (r, from_pool))),
+    );
     out
 }
 
@@ -370,8 +440,8 @@ async fn take(
     t: &str,
     rec: Consumption,
     now: u64,
-) -> Result<Value, Problem> {
-    take_all(state, snap, t, std::slice::from_ref(&rec), now)
+) -> Result<Body, Problem> {
+    take_all(state, snap, t, vec![rec], now)
         .await
         .pop()
         .unwrap_or_else(|| Err(Problem::internal("no answer")))
@@ -387,6 +457,19 @@ fn answer_replayed(a: &Answer) -> bool {
 
 fn at_or_now(at: Option<DateTime<Utc>>, now: u64) -> DateTime<Utc> {
     at.unwrap_or_else(|| DateTime::from_timestamp_millis(i64::try_from(now).unwrap_or(0)).unwrap_or_default())
+}
+
+/// May the caller send consumption (of this environment's portal or credits)?
+fn may_write(caller: &Caller, environment: Option<&str>) -> Result<(), Problem> {
+    require(
+        &caller.0,
+        Family::Usage,
+        Access::Write,
+        Scope {
+            environment,
+            user: None,
+        },
+    )
 }
 
 async fn writer(
@@ -427,7 +510,7 @@ pub async fn login(
     let ask: LoginAsk = json_body(&headers, &body)?;
     let snap = snapshot_on(&state, &caller, &t, None).await?;
     let env = environment_of(&snap, &p).map(str::to_owned);
-    let snap = writer(&state, &caller, &t, env.as_deref()).await.map(|_| snap)?;
+    may_write(&caller, env.as_deref())?;
     let now = clock_ms(&state);
     let rec = Consumption {
         kind: ConsumptionKind::PortalLogin,
@@ -451,7 +534,7 @@ pub async fn page_views(
     let ask: ViewsAsk = json_body(&headers, &body)?;
     let snap = snapshot_on(&state, &caller, &t, None).await?;
     let env = environment_of(&snap, &p).map(str::to_owned);
-    writer(&state, &caller, &t, env.as_deref()).await?;
+    may_write(&caller, env.as_deref())?;
     let now = clock_ms(&state);
     let rec = Consumption {
         kind: ConsumptionKind::PageViews,
@@ -509,24 +592,48 @@ pub async fn batch(
     let now = clock_ms(&state);
     let mut results = Vec::with_capacity(ask.events.len());
     let (mut accepted, mut refused) = (0u64, 0u64);
-    for (i, r) in take_all(&state, &snap, &t, &ask.events, now)
+    for (i, r) in take_all(&state, &snap, &t, ask.events, now)
         .await
         .into_iter()
         .enumerate()
     {
         match r {
-            Ok(v) => {
+            Ok(answer) => {
                 accepted += 1;
-                results.push(json!({"status": 200, "answer": v}));
+                results.push(Item::Answer { status: 200, answer });
             }
             Err(p) => {
                 refused += 1;
                 let p = p.under(&format!("/events/{i}"));
-                results.push(json!({"status": p.status, "problem": &*p}));
+                let problem = serde_json::to_value(&*p).map_err(Problem::internal)?;
+                results.push(Item::Problem {
+                    status: p.status,
+                    problem,
+                });
             }
         }
     }
-    Ok(axum::Json(json!({"accepted": accepted, "refused": refused, "results": results})).into_response())
+    Ok(axum::Json(BatchReply {
+        accepted,
+        refused,
+        results,
+    })
+    .into_response())
+}
+
+/// One event's result in a batch.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+enum Item {
+    Answer { status: u16, answer: Body },
+    Problem { status: u16, problem: Value },
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BatchReply {
+    accepted: u64,
+    refused: u64,
+    results: Vec<Item>,
 }
 
 #[derive(Debug, Deserialize)]
