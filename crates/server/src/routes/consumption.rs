@@ -308,13 +308,16 @@ fn internal_login(snap: &Snapshot, portal: &str, user: &str) -> Option<Result<Va
     }
 }
 
+/// An environment's allowance in a month, or why there is none.
+type Allowance = Result<entitle_ledger::CreditAllowance, String>;
+
 /// The allocations events are checked against, worked out once per portal and per environment and month for
 /// a request (a batch of 10,000 logins to one portal looks its allocation up once).
 struct Resolver<'s> {
     snap: &'s Snapshot,
     portals: std::collections::HashMap<String, Result<entitle_ledger::PortalLimits, String>>,
     /// Environment, then month.
-    credits: std::collections::HashMap<String, Vec<(Month, Result<entitle_ledger::CreditAllowance, String>)>>,
+    credits: std::collections::HashMap<String, Vec<(Month, Allowance)>>,
 }
 
 impl<'s> Resolver<'s> {
