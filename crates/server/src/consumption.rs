@@ -225,13 +225,13 @@ impl Ledgers {
         }
     }
 
-    /// Every logged event in the store, in time order (all nodes').
+    /// Every logged event in the store (all nodes'), as logged: rows by node and sequence, each in its order.
     pub async fn logged(store: &dyn Store) -> Vec<Logged> {
         let rows = store.meter_load().await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "reading consumption events failed");
             Vec::new()
         });
-        let mut out: Vec<Logged> = rows
+        let out: Vec<Logged> = rows
             .iter()
             .filter(|(k, _)| k.starts_with(PREFIX))
             .filter_map(|(k, data)| match serde_json::from_str::<Vec<Logged>>(data) {
@@ -243,7 +243,6 @@ impl Ledgers {
             })
             .flatten()
             .collect();
-        out.sort_by_key(|l| l.record.at);
         out
     }
 
@@ -252,7 +251,9 @@ impl Ledgers {
         let Backend::Local(ledger) = &self.backend else {
             return 0;
         };
-        let logged = Ledgers::logged(store).await;
+        let mut logged = Ledgers::logged(store).await;
+        // In time order (stable: events of one millisecond keep their logged order).
+        logged.sort_by_key(|l| l.record.at);
         for l in &logged {
             if let Some(e) = replay_event(&l.tenant, &l.record, l.from_pool) {
                 // Each at its own time (the log is in time order), so no login is older than what is kept.

@@ -97,18 +97,29 @@ pub async fn create(
     let res = create_tenant(&state, &req, &catalog_name, scenario).await?;
     if res.status() == StatusCode::CREATED && !history.is_empty() {
         let snap = crate::routes::answers::snapshot_on(&state, &caller, &tenant, None).await?;
-        // In time order, each at its own time: history is replayed as it happened, whatever its age.
-        let mut history: Vec<_> = history.iter().collect();
-        history.sort_by_key(|r| r.at);
-        for rec in history {
+        // Taken in time order, each at its own time (history is replayed as it happened, whatever its age), and
+        // logged in the file's order, so that an export gives the records back as they came.
+        let mut order: Vec<usize> = (0..history.len()).collect();
+        order.sort_by_key(|&i| history.get(i).map(|r| r.at));
+        let mut taken: Vec<Option<bool>> = vec![None; history.len()];
+        for i in order {
+            let Some(rec) = history.get(i) else { continue };
             if let Ok(e) = entitle_core::consumption::event(&snap, &tenant, rec) {
                 let from_pool =
                     matches!(e, entitle_ledger::Event::Credits { allowance, .. } if allowance.allocated == 0);
-                if state.consumption.history(&e).await {
-                    state.consumption.log(&tenant, rec.clone(), from_pool);
+                if state.consumption.history(&e).await
+                    && let Some(slot) = taken.get_mut(i)
+                {
+                    *slot = Some(from_pool);
                 }
             }
         }
+        let accepted = history
+            .iter()
+            .cloned()
+            .zip(taken)
+            .filter_map(|(r, t)| t.map(|p| (r, p)));
+        state.consumption.log_many(&tenant, accepted);
     }
     Ok(res)
 }
@@ -225,12 +236,11 @@ pub async fn export(
     let mut logged = crate::consumption::Ledgers::logged(state.store.as_ref()).await;
     logged.extend(state.consumption.pending());
     let mut scenario = cur.scenario().clone();
-    let mut records: Vec<_> = logged
+    let records: Vec<_> = logged
         .into_iter()
         .filter(|l| l.tenant == t)
         .map(|l| l.record)
         .collect();
-    records.sort_by_key(|r| r.at);
     scenario.consumption = records.into();
     let text = state
         .heavy(|| scenario.to_string_as(format))
