@@ -67,6 +67,11 @@ fn grandfathering_eve_2024() {
 }
 
 #[test]
+fn portal_consumption() {
+    run("portal-consumption");
+}
+
+#[test]
 fn library_and_binary_answer_identically() {
     let mut differences = Vec::new();
     let mut asked = 0;

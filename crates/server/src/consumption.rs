@@ -35,7 +35,25 @@ pub struct Logged {
 #[derive(Debug)]
 pub enum Backend {
     Local(LocalLedger),
-    Shared(RedisLedger),
+    Shared(Shared),
+}
+
+/// The Redis ledger, connected on first use: a node starts while Redis is down, and answers 503
+/// `ledger-unavailable` (nothing counted) until it is back, like the request meter's fail-closed policy.
+#[derive(Debug)]
+pub struct Shared {
+    url: String,
+    prefix: String,
+    timeout: std::time::Duration,
+    ledger: tokio::sync::OnceCell<RedisLedger>,
+}
+
+impl Shared {
+    async fn get(&self) -> Result<&RedisLedger, LedgerError> {
+        self.ledger
+            .get_or_try_init(|| RedisLedger::connect(&self.url, self.prefix.clone(), self.timeout))
+            .await
+    }
 }
 
 /// The node's ledger and the events not yet in the store.
@@ -100,11 +118,19 @@ pub fn replay_event<'a>(tenant: &'a str, r: &'a Consumption, from_pool: bool) ->
 }
 
 impl Ledgers {
-    /// Counts in Redis.
-    #[must_use]
-    pub fn shared(ledger: RedisLedger) -> Ledgers {
+    /// Counts in the Redis at `url`, under `prefix`; connects now if it can, else on first use.
+    pub async fn shared(url: &str, prefix: String, timeout: std::time::Duration) -> Ledgers {
+        let shared = Shared {
+            url: url.to_owned(),
+            prefix,
+            timeout,
+            ledger: tokio::sync::OnceCell::new(),
+        };
+        if let Err(e) = shared.get().await {
+            tracing::warn!(error = %e, "the consumption ledger's Redis does not answer yet; consumption is refused (503) until it does");
+        }
         Ledgers {
-            backend: Backend::Shared(ledger),
+            backend: Backend::Shared(shared),
             ..Ledgers::default()
         }
     }
@@ -122,7 +148,10 @@ impl Ledgers {
     pub async fn take_batch(&self, events: &[Event<'_>], now_ms: u64) -> Vec<Result<Answer, LedgerError>> {
         match &self.backend {
             Backend::Local(l) => events.iter().map(|e| l.take(e, now_ms)).collect(),
-            Backend::Shared(r) => r.take_batch(events, now_ms).await,
+            Backend::Shared(r) => match r.get().await {
+                Ok(r) => r.take_batch(events, now_ms).await,
+                Err(e) => events.iter().map(|_| Err(e.clone())).collect(),
+            },
         }
     }
 
@@ -130,7 +159,7 @@ impl Ledgers {
     pub async fn take(&self, event: &Event<'_>, now_ms: u64) -> Result<Answer, LedgerError> {
         match &self.backend {
             Backend::Local(l) => l.take(event, now_ms),
-            Backend::Shared(r) => r.take(event, now_ms).await,
+            Backend::Shared(r) => r.get().await?.take(event, now_ms).await,
         }
     }
 
@@ -142,7 +171,10 @@ impl Ledgers {
                 l.restore(event, event.at_ms());
                 true
             }
-            Backend::Shared(r) => r.take(event, event.at_ms()).await.is_ok(),
+            Backend::Shared(r) => match r.get().await {
+                Ok(r) => r.take(event, event.at_ms()).await.is_ok(),
+                Err(_) => false,
+            },
         }
     }
 
@@ -156,7 +188,7 @@ impl Ledgers {
     ) -> Result<MonthUsage, LedgerError> {
         match &self.backend {
             Backend::Local(l) => Ok(l.usage(tenant, portals, envs, month)),
-            Backend::Shared(r) => r.usage(tenant, portals, envs, month).await,
+            Backend::Shared(r) => r.get().await?.usage(tenant, portals, envs, month).await,
         }
     }
 

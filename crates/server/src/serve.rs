@@ -44,8 +44,6 @@ pub enum StartError {
     Bind { addr: SocketAddr, error: std::io::Error },
     #[error("embedded catalog: {0}")]
     Catalog(String),
-    #[error("--redis-url: the consumption ledger cannot reach Redis: {0}")]
-    Ledger(String),
 }
 
 /// A node that is serving.
@@ -117,11 +115,9 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
     // Several nodes count consumption in the Redis they share the request meter in (keys of their own prefix).
     if let Some(url) = &config.redis_url {
         let timeout = std::time::Duration::from_millis(config.redis_timeout_ms);
-        let ledger =
-            entitle_ledger::RedisLedger::connect(url, format!("{}ledger:", config.redis_prefix), timeout)
-                .await
-                .map_err(|e| StartError::Ledger(e.to_string()))?;
-        state.consumption = crate::consumption::Ledgers::shared(ledger);
+        state.consumption =
+            crate::consumption::Ledgers::shared(url, format!("{}ledger:", config.redis_prefix), timeout)
+                .await;
     }
     let state = Arc::new(state);
     // The first start makes the operator key: ENTITLE_ADMIN_KEY, or a random one printed once.

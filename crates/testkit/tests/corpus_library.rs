@@ -15,10 +15,11 @@ use std::path::PathBuf;
 
 use entitle_testkit::{corpus_dir, corpus_files, library_answer, load, report, run_corpus};
 
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
     "customer-service-d365",
     "grandfathering-eve-2024",
     "guests-cross-tenant",
+    "portal-consumption",
     "rpa-back-office",
     "small-business-m365",
 ];
@@ -53,6 +54,11 @@ fn guests_cross_tenant() {
 #[test]
 fn grandfathering_eve_2024() {
     run("grandfathering-eve-2024");
+}
+
+#[test]
+fn portal_consumption() {
+    run("portal-consumption");
 }
 
 #[test]
