@@ -11,7 +11,9 @@
 //! every flow at risk. The property tests hold the two to the same answers.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -113,9 +115,73 @@ pub(crate) fn cost_of(snap: &Snapshot, changes: &[Change]) -> Totals {
 pub(crate) struct Ledger {
     bought: HashMap<SkuIdx, u64>,
     used: HashMap<SkuIdx, u64>,
+    /// Where its answers are noted while a computation is watched (shared by its copies).
+    pub(crate) watch: Watch,
 }
 
+/// A part of the tenant that fixes can change, as read by a dry run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Item {
+    User(u32),
+    Flow(u32),
+    Env(u32),
+}
+
+/// One answer of a [`Ledger`] (`need`: `None` for [`Ledger::spare`], the units asked for [`Ledger::to_buy`]), with
+/// the units that ledger had bought and used of the SKU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LedgerRead {
+    pub(crate) sku: SkuIdx,
+    pub(crate) need: Option<u64>,
+    pub(crate) bought: u64,
+    pub(crate) used: u64,
+    pub(crate) answer: u64,
+}
+
+/// What a watched computation read of the tenant as the fixes applied so far leave it: the users, flows and
+/// environments of its neighbourhoods (a neighbourhood holds everything a decision reads that fixes change,
+/// besides subscriptions) and every answer of a ledger. The audit keeps it, to tell whether the same computation
+/// on a later version of the tenant would read the same (`crate::audit::Memo`).
+#[derive(Debug, Default)]
+pub(crate) struct Reads {
+    pub(crate) items: Vec<Item>,
+    pub(crate) ledger: Vec<LedgerRead>,
+}
+
+/// A watch on a computation: its [`Reads`], shared by the worlds and ledgers it copies.
+pub(crate) type Watch = Option<Rc<RefCell<Reads>>>;
+
 impl Ledger {
+    /// Units of `sku` this ledger has bought and used on top of the snapshot's.
+    pub(crate) fn counts(&self, sku: SkuIdx) -> (u64, u64) {
+        (
+            self.bought.get(&sku).copied().unwrap_or(0),
+            self.used.get(&sku).copied().unwrap_or(0),
+        )
+    }
+
+    /// A ledger with these counts for `sku` alone (to ask it again what a watched ledger answered).
+    pub(crate) fn with_counts(sku: SkuIdx, bought: u64, used: u64) -> Ledger {
+        Ledger {
+            bought: HashMap::from([(sku, bought)]),
+            used: HashMap::from([(sku, used)]),
+            watch: None,
+        }
+    }
+
+    fn note(&self, sku: SkuIdx, need: Option<u64>, answer: u64) {
+        if let Some(w) = &self.watch {
+            let (bought, used) = self.counts(sku);
+            w.borrow_mut().ledger.push(LedgerRead {
+                sku,
+                need,
+                bought,
+                used,
+                answer,
+            });
+        }
+    }
+
     fn held(&self, snap: &Snapshot, sku: SkuIdx) -> (bool, u64) {
         let t = snap.tenant();
         let bought = self.bought.get(&sku).copied().unwrap_or(0);
@@ -131,6 +197,12 @@ impl Ledger {
     /// Units of `sku` paid for that nobody holds, after the fixes applied so far (0 for a SKU never bought:
     /// its units are the ones assigned).
     pub(crate) fn spare(&self, snap: &Snapshot, sku: SkuIdx) -> u64 {
+        let n = self.spare_units(snap, sku);
+        self.note(sku, None, n);
+        n
+    }
+
+    fn spare_units(&self, snap: &Snapshot, sku: SkuIdx) -> u64 {
         let t = snap.tenant();
         let (subscribed, units) = self.held(snap, sku);
         if !subscribed {
@@ -146,7 +218,13 @@ impl Ledger {
     /// Units to buy so that `need` more can be handed out: what the spare units do not cover, topped up so that
     /// the holding after the purchase meets the SKU's minimum and step (CAT-4: on the holding, not the purchase).
     pub(crate) fn to_buy(&self, snap: &Snapshot, sku: SkuIdx, need: u64) -> u64 {
-        let short = need.saturating_sub(self.spare(snap, sku));
+        let n = self.units_to_buy(snap, sku, need);
+        self.note(sku, Some(need), n);
+        n
+    }
+
+    fn units_to_buy(&self, snap: &Snapshot, sku: SkuIdx, need: u64) -> u64 {
+        let short = need.saturating_sub(self.spare_units(snap, sku));
         if short == 0 {
             return 0;
         }
@@ -455,6 +533,8 @@ pub(crate) struct World<'a> {
     pub(crate) ledger: Ledger,
     /// Per environment.
     set_to_process: HashMap<u32, Vec<u32>>,
+    /// Where the parts of the tenant its dry runs read are noted while a computation is watched.
+    pub(crate) watch: Watch,
 }
 
 impl<'a> World<'a> {
@@ -465,7 +545,43 @@ impl<'a> World<'a> {
             scenario: Cow::Borrowed(base.scenario()),
             ledger: Ledger::default(),
             set_to_process: HashMap::new(),
+            watch: None,
         }
+    }
+
+    /// Notes every read of this world and its ledger (and of the copies a computation makes) in a fresh
+    /// [`Reads`], until [`World::unwatch`].
+    pub(crate) fn watch(&mut self) {
+        let w = Rc::new(RefCell::new(Reads::default()));
+        self.ledger.watch = Some(Rc::clone(&w));
+        self.watch = Some(w);
+    }
+
+    /// What was read since [`World::watch`]; reads are no longer noted.
+    pub(crate) fn unwatch(&mut self) -> Reads {
+        self.ledger.watch = None;
+        self.watch
+            .take()
+            .map(|w| {
+                Rc::try_unwrap(w).map_or_else(|w| std::mem::take(&mut *w.borrow_mut()), RefCell::into_inner)
+            })
+            .unwrap_or_default()
+    }
+
+    fn note(&self, items: impl IntoIterator<Item = Item>) {
+        if let Some(w) = &self.watch {
+            w.borrow_mut().items.extend(items);
+        }
+    }
+
+    /// The flows the fixes applied so far set to a process licence in `env`.
+    pub(crate) fn set_to_process(&self, env: u32) -> &[u32] {
+        self.set_to_process.get(&env).map_or(&[], Vec::as_slice)
+    }
+
+    /// The tenant as the fixes applied so far leave it.
+    pub(crate) fn scenario(&self) -> &Scenario {
+        &self.scenario
     }
 
     /// The flows that draw on the capacity of `env` (process, per-flow and unattended desktop flows), with those
@@ -483,10 +599,21 @@ impl<'a> World<'a> {
 
     /// Applies `fix` for `flow` for good: later fixes see its writes and the units it took.
     pub(crate) fn apply(&mut self, fix: &CheckedFix, flow: Option<&str>) -> Result<(), ApplyError> {
-        let mut changes = Vec::new();
-        changes_of(self.base, &mut self.ledger, fix, flow, &mut changes)?;
-        apply_changes(self.scenario.to_mut(), &changes, self.base.at(), Some(self.base))?;
-        for c in &changes {
+        self.apply_noting(fix, flow, &mut Vec::new())
+    }
+
+    /// [`World::apply`], with the writes it makes (or tries to make, when it fails) added to `changes`.
+    pub(crate) fn apply_noting(
+        &mut self,
+        fix: &CheckedFix,
+        flow: Option<&str>,
+        changes: &mut Vec<Change>,
+    ) -> Result<(), ApplyError> {
+        let start = changes.len();
+        changes_of(self.base, &mut self.ledger, fix, flow, changes)?;
+        let changes = changes.get(start..).unwrap_or_default();
+        apply_changes(self.scenario.to_mut(), changes, self.base.at(), Some(self.base))?;
+        for c in changes {
             if let Change::SetProcess { flow } = c
                 && let Some((i, f)) = self
                     .base
@@ -559,6 +686,7 @@ impl<'a> World<'a> {
             scenario: Cow::Owned(self.scenario.as_ref().clone()),
             ledger: self.ledger.clone(),
             set_to_process: self.set_to_process.clone(),
+            watch: self.watch.clone(),
         };
         next.apply(fix, flow).ok()?;
         Some(next)
@@ -652,6 +780,7 @@ impl<'a> World<'a> {
                 n.user_id(base, &f.owner);
             }
         }
+        self.note(n.flows.iter().chain(&others).map(|i| Item::Flow(*i)));
         let flows = n
             .flows
             .iter()
@@ -704,6 +833,12 @@ impl<'a> World<'a> {
             let owner = sc.environments.get(e as usize).and_then(|e| e.owner.as_deref());
             with_owners.extend(owner.and_then(|o| self.base.user_idx(o)).map(|u| u.0));
         }
+        self.note(
+            with_owners
+                .iter()
+                .map(|u| Item::User(*u))
+                .chain(n.envs.iter().map(|e| Item::Env(*e))),
+        );
         let users: Vec<_> = pick(&with_owners)
             .into_iter()
             .filter_map(|i| sc.users.get(i).cloned())

@@ -20,7 +20,7 @@ use crate::chunked::Chunked;
 use crate::scenario::{AppKind, DesktopMode, FlowLicense, Scenario, Trigger, UserKind};
 
 pub use build::BuildError;
-pub(crate) use build::premium_within;
+pub(crate) use build::{premium_within, subscription_digest};
 
 /// Index of a user in a [`Snapshot`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -398,7 +398,22 @@ impl Snapshot {
 
     /// What a patch changed in place, when this snapshot was patched from `base` itself.
     pub(crate) fn touched_since(&self, base: &Snapshot) -> Option<&Touched> {
-        self.touched.as_deref().filter(|t| t.base == base.stamp)
+        self.touched_since_serial(base.stamp)
+    }
+
+    /// [`Snapshot::touched_since`] the snapshot whose [`Snapshot::serial`] is `base`.
+    pub(crate) fn touched_since_serial(&self, base: u64) -> Option<&Touched> {
+        self.touched.as_deref().filter(|t| t.base == base)
+    }
+
+    /// This snapshot's number, unique in the process.
+    pub fn serial(&self) -> u64 {
+        self.stamp
+    }
+
+    /// The [`Snapshot::serial`] of the snapshot this one was patched from by a write, if it was.
+    pub fn patched_from(&self) -> Option<u64> {
+        self.touched.as_ref().map(|t| t.base)
     }
 
     /// An entity of this id is declared.

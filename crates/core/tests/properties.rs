@@ -1874,3 +1874,100 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(config(96))]
+
+    /// Issue 13, the audit after a write: the audit each patched snapshot gets from the audit before
+    /// (`audit_since`, taking over what the write left as it was) is the audit of a snapshot built from scratch,
+    /// after any sequence of writes.
+    #[test]
+    fn patched_audits_are_full_ones(spec in tenant_spec(), writes in prop::collection::vec(write(), 1..12)) {
+        let mut current = build(scenario(&spec));
+        let (mut audit, mut memo) = entitle_core::audit::audit_since(&current, None);
+        prop_assert_eq!(&audit, &entitle_core::audit::audit(&current));
+        for (n, w) in writes.iter().enumerate() {
+            let next = written(current.scenario(), w, n);
+            let Ok(advanced) = current.advance(next, at(), "request") else { continue };
+            let full = Snapshot::new(catalog(), advanced.scenario().clone(), at()).unwrap();
+            let (a, m) = entitle_core::audit::audit_since(&advanced, Some((&audit, memo)));
+            prop_assert_eq!(&a, &entitle_core::audit::audit(&full), "audit after {:?}", w);
+            (audit, memo, current) = (a, m, advanced);
+        }
+    }
+}
+
+/// Issue 13, found by reading, not by `patched_audits_are_full_ones` (its writes never buy): a headline turn
+/// reads the subscriptions too. `b`'s premium licence lapsed with the tenant's subscription; the headline buys
+/// premium for `a`, and that purchase brings `b`'s licence back, so `b`'s flow is counted as covered. Once a
+/// write licenses `a` otherwise, nothing buys premium before `b`'s turn: the turn must be done again, not taken
+/// over, though nothing it reads of users, flows and environments changed.
+#[test]
+fn patched_audit_a_purchase_the_headline_no_longer_makes() {
+    let text = r#"
+[tenant]
+id = "lapsed"
+
+[[subscriptions]]
+sku = "power-automate-premium"
+quantity = 2
+start = 2023-01-01
+end = 2024-01-01
+
+[[users]]
+id = "sp"
+kind = "service-principal"
+
+[[users]]
+id = "a"
+licenses = ["power-automate-premium"]
+
+[[users]]
+id = "b"
+licenses = ["power-automate-premium"]
+
+[[environments]]
+id = "e0"
+default = true
+
+[[flows]]
+id = "f-sp"
+environment = "e0"
+owner = "sp"
+connectors = ["shared_sql"]
+
+[[flows]]
+id = "f-a"
+environment = "e0"
+owner = "a"
+connectors = ["shared_sql"]
+
+[[flows]]
+id = "f-b"
+environment = "e0"
+owner = "b"
+connectors = ["shared_sql"]
+"#;
+    let before = from_toml(text);
+    let (audit, memo) = entitle_core::audit::audit_since(&before, None);
+    let covered: Vec<&str> = audit
+        .flows
+        .iter()
+        .filter(|f| f.headline_covered)
+        .map(|f| f.flow.as_str())
+        .collect();
+    assert_eq!(covered, ["f-b"], "{:#?}", audit.flows);
+    let mut next = before.scenario().clone();
+    if let Some(a) = next.users.get_mut(1) {
+        a.licenses = vec!["power-automate-per-user".to_owned()];
+    }
+    let after = before.advance(next, at(), "request").unwrap();
+    assert!(
+        after.patched_from().is_some(),
+        "a licence set on one user is patched"
+    );
+    let (a, _) = entitle_core::audit::audit_since(&after, Some((&audit, memo)));
+    let full = Snapshot::new(catalog(), after.scenario().clone(), at()).unwrap();
+    assert_eq!(a, entitle_core::audit::audit(&full));
+    assert!(a.flows.iter().all(|f| !f.headline_covered), "{:#?}", a.flows);
+}

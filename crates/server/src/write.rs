@@ -482,7 +482,7 @@ const ATTEMPTS: u32 = 20;
 /// Applies `mutate` to a tenant and commits it. Retries when another node committed first (the change is
 /// applied again to the newer state, so `If-Match` is checked against what is really there).
 pub async fn write(
-    state: &AppState,
+    state: &Arc<AppState>,
     slot: &TenantSlot,
     req: &WriteReq,
     mut mutate: impl FnMut(&TenantState) -> Result<Mutation, Problem>,
@@ -579,13 +579,15 @@ pub async fn write(
         let revokes = !commit.gone_users.is_empty() || !commit.gone_environments.is_empty();
         match state.store.commit(commit).await {
             Ok(()) => {
-                slot.state.store(Arc::new(TenantState::new(
+                let now = Arc::new(TenantState::new(
                     version,
                     Arc::clone(&cur.incarnation),
                     &cur.catalog,
                     next,
                     ords,
-                )));
+                ));
+                crate::routes::overview::warm(state, &cur.snapshot, &now.snapshot);
+                slot.state.store(now);
                 state.metrics.write_committed();
                 if revokes {
                     // The store revoked the deleted users' and environments' keys in the same transaction.

@@ -171,3 +171,64 @@ async fn overview_and_paging(backend: Backend) {
     app.get(&format!("{T}/overview"), &maker).await.expect(403);
 }
 on_every_backend!(overview_and_paging_of_the_ui_routes, overview_and_paging);
+
+/// Issue 13: the audit after a write is worked out from the audit before (or started as the write commits), and
+/// is the audit of the same tenant audited for the first time: `acme` is read before each write, so each of its
+/// audits is worked out from the one before; its twin is written alike and read only at the end.
+async fn audit_after_writes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.acme("acme").await;
+    app.acme("twin").await;
+    let writes: Vec<(&str, Value)> = vec![
+        (
+            "flows",
+            json!({"id": "bo-premium", "environment": "default", "owner": "bo", "connectors": ["http"]}),
+        ),
+        (
+            "flows",
+            json!({"id": "cy-premium", "environment": "e2", "owner": "cy", "connectors": ["shared_sql"]}),
+        ),
+        (
+            "users/bo/assignLicense",
+            json!({"addLicenses": [{"skuId": "power-automate-per-user"}], "removeLicenses": []}),
+        ),
+        (
+            "flows",
+            json!({"id": "bo-second", "environment": "e2", "owner": "bo", "connectors": ["shared_sql"]}),
+        ),
+        (
+            "flows",
+            json!({"id": "cy-second", "environment": "default", "owner": "cy", "connectors": ["http"]}),
+        ),
+    ];
+    let audit = |t: &'static str| {
+        let app = &app;
+        async move {
+            let mut a = app
+                .get(&format!("/v1/tenants/{t}/audit"), ADMIN)
+                .await
+                .expect(200)
+                .json();
+            a.as_object_mut().unwrap().remove("tenant");
+            a
+        }
+    };
+    let mut seen = audit("acme").await;
+    for (path, body) in &writes {
+        for t in ["acme", "twin"] {
+            let status = if path.starts_with("users/") { 200 } else { 201 };
+            app.post(&format!("/v1/tenants/{t}/{path}"), ADMIN, body.clone())
+                .await
+                .expect(status);
+        }
+        let now = audit("acme").await;
+        assert_ne!(now, seen, "after {path}: the audit did not change");
+        seen = now;
+    }
+    assert!(seen["summary"]["at_risk"].as_u64().unwrap() > 0, "{seen}");
+    assert_eq!(seen, audit("twin").await);
+}
+on_every_backend!(
+    the_audit_after_a_write_is_the_audit_of_the_tenant_as_written,
+    audit_after_writes
+);

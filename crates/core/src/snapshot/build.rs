@@ -98,15 +98,15 @@ fn sku_of(catalog: &Catalog, key: &dyn Fn() -> String, id: &str) -> Result<SkuId
         .ok_or_else(|| err(key(), format!("unknown SKU `{id}`")))
 }
 
-pub(super) fn inputs<'s>(
-    catalog: &'s Catalog,
-    scenario: &'s Scenario,
+/// Subscriptions per SKU: what the records read of them.
+fn activity(
+    catalog: &Catalog,
+    subscriptions: &Chunked<Subscription>,
     at: NaiveDate,
-) -> Result<Inputs<'s>, BuildError> {
+) -> Result<HashMap<SkuIdx, SkuActivity>, BuildError> {
     let sku = |key: &dyn Fn() -> String, id: &str| sku_of(catalog, key, id);
-    // Subscriptions, per SKU.
     let mut activity: HashMap<SkuIdx, SkuActivity> = HashMap::new();
-    for (i, sub) in scenario.subscriptions.iter().enumerate() {
+    for (i, sub) in subscriptions.iter().enumerate() {
         let idx = sku(&|| format!("subscriptions[{i}].sku"), &sub.sku)?;
         let trial_days = catalog
             .sku(idx)
@@ -122,6 +122,35 @@ pub(super) fn inputs<'s>(
             Err(None) => {}
         }
     }
+    Ok(activity)
+}
+
+/// What the records of users and flows read of `subscriptions` (see [`user_rec`]): for each SKU with a
+/// subscription, whether none of its units is in force on `at`, and the last day one ended; sorted by SKU.
+/// `None` when a subscription names an unknown SKU (a snapshot is not built). Two lists of subscriptions with the
+/// same digest give the same records; only the tenant's units (`TenantRec`) tell them apart.
+pub(crate) fn subscription_digest(
+    catalog: &Catalog,
+    subscriptions: &Chunked<Subscription>,
+    at: NaiveDate,
+) -> Option<Vec<(SkuIdx, bool, Option<NaiveDate>)>> {
+    let mut out: Vec<_> = activity(catalog, subscriptions, at)
+        .ok()?
+        .into_iter()
+        .map(|(s, a)| (s, a.active_units == 0, a.lapsed_on))
+        .collect();
+    out.sort_unstable();
+    Some(out)
+}
+
+pub(super) fn inputs<'s>(
+    catalog: &'s Catalog,
+    scenario: &'s Scenario,
+    at: NaiveDate,
+) -> Result<Inputs<'s>, BuildError> {
+    let sku = |key: &dyn Fn() -> String, id: &str| sku_of(catalog, key, id);
+    // Subscriptions, per SKU.
+    let activity = activity(catalog, &scenario.subscriptions, at)?;
 
     // Trial sign-ups and removed licences, from the events.
     let mut trial_started: foldhash::HashMap<(&str, SkuIdx), NaiveDate> = foldhash::HashMap::default();

@@ -299,7 +299,7 @@ async fn get<T: Item>(state: &AppState, caller: &Caller, t: &str, id: &str) -> R
 /// What a write request carries.
 #[derive(Debug)]
 pub struct Ask<'a> {
-    pub state: &'a AppState,
+    pub state: &'a Arc<AppState>,
     pub t: &'a str,
     pub w: &'a Writing,
 }
