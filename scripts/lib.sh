@@ -20,7 +20,9 @@ start_server() {
   local bin=$1 prefix=$2
   shift 2
   key="$prefix-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-  ENTITLE_ADMIN_KEY=$key ENTITLE_LOG=${ENTITLE_LOG:-warn} "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" "$@" \
+  # No background jobs unless asked (ENTITLE_JOBS_INTERVAL=60): a measurement or a browser test sees only what
+  # it does itself.
+  ENTITLE_JOBS_INTERVAL=${ENTITLE_JOBS_INTERVAL:-0} ENTITLE_ADMIN_KEY=$key ENTITLE_LOG=${ENTITLE_LOG:-warn} "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" "$@" \
     >"$work/stdout" 2>"$work/stderr" &
   server_pid=$!
   base=""

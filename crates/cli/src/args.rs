@@ -97,6 +97,10 @@ pub enum Command {
     /// The monthly statement: licences and add-ons, consumption against allocation, overages and what closing them
     /// costs, and the change from the month before.
     Statement(MonthArg),
+    /// What happens day by day from --from to --to: ENF-3's notices, ENF-2's turn-offs, trial expiries (BUY-7,
+    /// CAT-10), renewals and lapses, each day worked out on the tenant as the days before left it (the same core
+    /// function as the server's jobs).
+    Timeline(TimelineArgs),
     /// Would this purchase be accepted, and what would it cost? (a dry run)
     Buy(Buy),
     /// Which apps, flows and users a change to an entity would affect, before it is made (ENT-5).
@@ -122,6 +126,17 @@ pub enum Command {
     /// Create, list and revoke API keys, straight in the server's store.
     #[command(subcommand)]
     Key(Key),
+}
+
+/// `entitle timeline`.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// The first day (default: the evaluation date).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub from: Option<chrono::NaiveDate>,
+    /// The last day, included (default: a year after --from; at most ten years after it).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub to: Option<chrono::NaiveDate>,
 }
 
 /// `entitle optimise`.
@@ -201,6 +216,10 @@ pub struct Serve {
     /// budget; every tenant used stays loaded).
     #[arg(long, env = "ENTITLE_MEMORY_BUDGET", value_name = "BYTES")]
     pub memory_budget: Option<String>,
+    /// Seconds between looks for tenants whose jobs (enforcement notices and turn-offs, trial expiries,
+    /// renewals) are behind the UTC date (default 60; 0: this node runs none).
+    #[arg(long = "jobs-interval", env = "ENTITLE_JOBS_INTERVAL", value_name = "SECS")]
+    pub jobs_interval_secs: Option<u64>,
     /// Pin today's date (demos and tests).
     #[arg(long, env = "ENTITLE_TODAY", value_name = "DATE", hide = true)]
     pub today: Option<NaiveDate>,

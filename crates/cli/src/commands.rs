@@ -12,8 +12,9 @@ use entitle_core::report::{app_answer, flow_answer};
 use entitle_core::requests::{flow_limit, user_limit};
 use entitle_core::scenario::json_schema;
 use entitle_core::scenario::{Format as ScenarioFormat, Logic};
-use entitle_core::{Snapshot, generate, rulebook};
+use entitle_core::{Snapshot, generate, rulebook, timeline};
 use entitle_ledger::Month;
+use std::sync::Arc;
 
 use std::io::Write;
 
@@ -253,6 +254,33 @@ pub fn run(cli: Cli) -> Result<Out, CliError> {
                     let mut st = consumption::statement(&this, &usage, &before, &before_usage, month);
                     st.consumption.refused = refused_text(&offline);
                     render(g.format, st, consumption::statement_table, |_| Ok(String::new()))
+                }
+                Command::Timeline(args) => {
+                    let from = args.from.unwrap_or_else(|| snap.at());
+                    let to = match args.to {
+                        Some(to) => to,
+                        None => from
+                            .checked_add_months(chrono::Months::new(12))
+                            .ok_or_else(|| CliError::Input("--from: too late a day".to_owned()))?,
+                    };
+                    if to < from {
+                        return Err(CliError::Input(format!("--to {to} is before --from {from}")));
+                    }
+                    if (to - from).num_days() > timeline::MAX_DAYS {
+                        return Err(CliError::Input(format!(
+                            "--from {from} --to {to}: at most {} days at once",
+                            timeline::MAX_DAYS
+                        )));
+                    }
+                    let days =
+                        timeline::run(Arc::clone(snap.catalog_arc()), snap.scenario().clone(), from, to)
+                            .map_err(|e| CliError::Input(format!("timeline: {e}")))?;
+                    render(
+                        g.format,
+                        days,
+                        |d| timeline::table(d),
+                        |d| timeline::csv(d).map_err(|e| output::RenderError(e.to_string())),
+                    )
                 }
                 Command::Capacity => {
                     let c = capacity(&snap);

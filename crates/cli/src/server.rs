@@ -65,6 +65,7 @@ pub fn serve(args: Serve, catalog: Option<String>) -> Result<String, CliError> {
     given.memory_budget = args.memory_budget;
     given.catalog = catalog;
     given.today = args.today;
+    given.jobs_interval_secs = args.jobs_interval_secs;
     let config: Config = config::resolve(given, file).map_err(|e| CliError::Input(e.to_string()))?;
     init_logs(config.log_format);
     runtime()?.block_on(async {

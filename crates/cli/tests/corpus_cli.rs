@@ -72,6 +72,11 @@ fn portal_consumption() {
 }
 
 #[test]
+fn enforcement_timeline() {
+    run("enforcement-timeline");
+}
+
+#[test]
 fn library_and_binary_answer_identically() {
     let mut differences = Vec::new();
     let mut asked = 0;

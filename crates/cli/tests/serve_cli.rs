@@ -497,3 +497,74 @@ fn sigterm_finishes_requests_in_flight_then_exits_0() {
         .expect("JSON");
     assert_eq!(listed[0]["id"], "in-flight");
 }
+
+/// Issue 14: `entitle timeline` and the server's events agree, for the same scenario and range: the same
+/// happenings (type, day and what they are about) in the same order, from one core function run offline and by
+/// the server's jobs as `clock:advance` moves a test clock.
+#[test]
+fn enf_3_timeline_and_the_servers_events_agree() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/enforcement-timeline.toml");
+    let mut offline = bin();
+    offline
+        .args([
+            "timeline",
+            "--format",
+            "json",
+            "--from",
+            "2022-08-01",
+            "--to",
+            "2024-09-01",
+            "--scenario",
+        ])
+        .arg(&file);
+    let out = run_bounded(offline);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let days: Value = serde_json::from_slice(&out.stdout).expect("timeline JSON");
+    let mut want: Vec<(String, Value)> = Vec::new();
+    for d in days.as_array().expect("days") {
+        for h in d["happenings"].as_array().expect("happenings") {
+            want.push((d["on"].as_str().expect("on").to_owned(), h.clone()));
+        }
+    }
+    assert!(want.len() > 20, "{days}");
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let s = Server::start(dir.path(), Some(ADMIN_KEY));
+    let res = client()
+        .post(s.url("/v1/tenants"))
+        .bearer_auth(ADMIN_KEY)
+        .header("Content-Type", "application/toml")
+        .body(std::fs::read(&file).expect("the example"))
+        .send()
+        .expect("POST /v1/tenants");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let moved = client()
+        .post(s.url("/v1/tenants/northwind/clock:advance"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&serde_json::json!({"to": "2024-09-01"}))
+        .send()
+        .expect("clock:advance");
+    assert_eq!(moved.status(), StatusCode::OK);
+    let mut got: Vec<(String, Value)> = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let page: Value = client()
+            .get(s.url(&format!("/v1/tenants/northwind/events?limit=1000&after={after}")))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .expect("GET events")
+            .json()
+            .expect("events JSON");
+        for e in page["events"].as_array().expect("events") {
+            if e["type"] != "tenant.created" {
+                got.push((e["day"].as_str().expect("day").to_owned(), e["payload"].clone()));
+            }
+        }
+        match page["next"].as_i64() {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    // The payloads are the happenings themselves, fixes included.
+    assert_eq!(got, want);
+}

@@ -89,6 +89,184 @@ pub fn timeline(
     })
 }
 
+/// What a write does to enforcement (ENF-4, ENF-5, ENF-7), whichever route made it: decided by what changes.
+pub mod on_write {
+    use chrono::NaiveDate;
+
+    use super::{State, timeline};
+    use crate::decision::EnforcementKind;
+    use crate::fixes::{CheckedFix, flow_fixes};
+    use crate::flows::decide_flow;
+    use crate::rule::Rule;
+    use crate::scenario::{Scenario, Suspension};
+    use crate::snapshot::Snapshot;
+    use crate::{Chunked, scenario::Flow};
+
+    /// The flows a change touched: changed in place or appended (indices into `next`).
+    fn touched(old: &Chunked<Flow>, new: &Chunked<Flow>) -> Vec<usize> {
+        let mut changed = old
+            .differing(new, 64)
+            .unwrap_or_else(|| (0..old.len().min(new.len())).collect());
+        changed.extend(old.len()..new.len());
+        changed
+    }
+
+    /// The engine's own fields, before the change is checked: a write cannot set or clear a flow's `suspended`
+    /// or `notice` (they are carried over by flow id, and a new flow has none); a new flow without `created`
+    /// was created on `day` (ENF-2's own timeline and ENF-4 read it); and ENF-7: a flow whose associated app the
+    /// change deletes loses the association and is turned off. Returns the flows ENF-7 turned off.
+    pub fn carry(before: &Snapshot, next: &mut Scenario, day: NaiveDate) -> Vec<String> {
+        let old = &before.scenario().flows;
+        for i in touched(old, &next.flows) {
+            let was = next
+                .flows
+                .get(i)
+                .and_then(|f| before.flow_idx(&f.id))
+                .and_then(|j| old.get(j.0 as usize))
+                .map(|f| (f.suspended.clone(), f.notice.clone()));
+            if let Some(f) = next.flows.get_mut(i) {
+                match was {
+                    Some((suspended, notice)) => {
+                        if f.suspended != suspended || f.notice != notice {
+                            f.suspended = suspended;
+                            f.notice = notice;
+                        }
+                    }
+                    None => {
+                        if f.suspended.is_some() || f.notice.is_some() {
+                            f.suspended = None;
+                            f.notice = None;
+                        }
+                        if f.created.is_none() {
+                            f.created = Some(day);
+                        }
+                    }
+                }
+            }
+        }
+        // ENF-7: the apps the change deletes (only when the apps list lost some; rare, so a scan is fine).
+        let (old_apps, new_apps) = (&before.scenario().apps, &next.apps);
+        let lost = old_apps.len() > new_apps.len()
+            || old_apps.differing(new_apps, 64).is_none_or(|c| {
+                c.iter()
+                    .any(|&i| old_apps.get(i).map(|a| &a.id) != new_apps.get(i).map(|a| &a.id))
+            });
+        if !lost {
+            return Vec::new();
+        }
+        let kept: std::collections::HashSet<&str> = new_apps.iter().map(|a| a.id.as_str()).collect();
+        let gone: std::collections::HashSet<String> = old_apps
+            .iter()
+            .filter(|a| !kept.contains(a.id.as_str()))
+            .map(|a| a.id.clone())
+            .collect();
+        if gone.is_empty() {
+            return Vec::new();
+        }
+        let mut off = Vec::new();
+        for f in next.flows.iter_mut() {
+            if f.app.as_ref().is_some_and(|a| gone.contains(a)) {
+                f.app = None;
+                if f.enabled {
+                    f.enabled = false;
+                    f.suspended = Some(Suspension {
+                        on: day,
+                        kind: "app-deleted".to_owned(),
+                        rule: Rule::Enf7.id().to_owned(),
+                        failing: None,
+                    });
+                    off.push(f.id.clone());
+                }
+            }
+        }
+        off
+    }
+
+    /// A flow the change created while its kind's makers had been notified: stored turned off (ENF-4).
+    #[derive(Debug, Clone)]
+    pub struct CreatedOff {
+        pub flow: String,
+        pub kind: &'static str,
+        pub failing: Rule,
+        pub fix: Option<CheckedFix>,
+    }
+
+    /// A suspended flow the change turns on: allowed once licensed (ENF-5), with the cheapest fix when not.
+    #[derive(Debug, Clone)]
+    pub struct TurnedOn {
+        pub flow: String,
+        pub licensed: bool,
+        pub fix: Option<CheckedFix>,
+        pub failing: Option<Rule>,
+    }
+
+    /// ENF-4 and ENF-5 on the checked change: the flows it created that must start turned off, and the
+    /// suspended flows it turns on.
+    pub fn judge(before: &Snapshot, next: &Snapshot) -> (Vec<CreatedOff>, Vec<TurnedOn>) {
+        let day = next.at();
+        let (old, new) = (&before.scenario().flows, &next.scenario().flows);
+        let mut created = Vec::new();
+        let mut turned_on = Vec::new();
+        for i in touched(old, new) {
+            let Some(f) = new.get(i) else { continue };
+            let Some(idx) = next.flow_idx(&f.id) else { continue };
+            let existed = before.flow_idx(&f.id).and_then(|j| old.get(j.0 as usize));
+            match existed {
+                None if f.enabled => {
+                    let d = decide_flow(next, idx, None);
+                    let Some(e) = d.enforcement.filter(|e| e.kind != EnforcementKind::Other) else {
+                        continue;
+                    };
+                    let t = timeline(next.catalog(), &e, Some(f.created.unwrap_or(day)), day);
+                    if t.is_some_and(|t| t.state == State::CreatedOff) {
+                        created.push(CreatedOff {
+                            flow: f.id.clone(),
+                            kind: e.kind.as_str(),
+                            failing: e.rule,
+                            fix: flow_fixes(next, &d).into_iter().next(),
+                        });
+                    }
+                }
+                Some(was) if f.enabled && !was.enabled && f.suspended.is_some() => {
+                    let d = decide_flow(next, idx, None);
+                    let failing = d.problems.iter().next().map(|p| p.rule);
+                    turned_on.push(TurnedOn {
+                        flow: f.id.clone(),
+                        licensed: d.allowed,
+                        fix: if d.allowed {
+                            None
+                        } else {
+                            flow_fixes(next, &d).into_iter().next()
+                        },
+                        failing: if d.allowed { None } else { failing },
+                    });
+                }
+                _ => {}
+            }
+        }
+        (created, turned_on)
+    }
+
+    /// Applies [`judge`]'s verdict (when nothing was refused): created-off flows stored turned off, licensed
+    /// flows resumed (their suspension and notices forgotten).
+    pub fn settle(next: &mut Scenario, day: NaiveDate, created: &[CreatedOff], resumed: &[TurnedOn]) {
+        for f in next.flows.iter_mut() {
+            if let Some(c) = created.iter().find(|c| c.flow == f.id) {
+                f.enabled = false;
+                f.suspended = Some(Suspension {
+                    on: day,
+                    kind: c.kind.to_owned(),
+                    rule: Rule::Enf4.id().to_owned(),
+                    failing: Some(c.failing.id().to_owned()),
+                });
+            } else if resumed.iter().any(|r| r.flow == f.id && r.licensed) {
+                f.suspended = None;
+                f.notice = None;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,7 @@ pub mod rule;
 pub mod rulebook;
 pub mod scenario;
 pub mod snapshot;
+pub mod timeline;
 pub mod who;
 
 pub use catalog::Catalog;

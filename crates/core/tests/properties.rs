@@ -499,6 +499,8 @@ fn scenario(spec: &TenantSpec) -> Scenario {
                 PurchaseChannel::Admin
             },
             buyer: None,
+            auto_renew: false,
+            cancelled: None,
         })
         .collect();
     Scenario {

@@ -26,4 +26,5 @@ mod rules {
     mod m365_d365;
     mod portal;
     mod req;
+    mod timeline;
 }

@@ -219,7 +219,7 @@ fn unknown_key_without_a_close_one_lists_the_keys() {
     assert_eq!(
         toml_error(text),
         "t.toml:3:1: tenant.paint: unknown key `paint` (valid keys: `id`, `cloud`, `segment`, `country`, `at`, \
-         `transition_period`, `self_service`, `m365_term_end`, `portal_overage`, `ai_unallocated_use`)"
+         `transition_period`, `self_service`, `m365_term_end`, `portal_overage`, `ai_unallocated_use`, `test_clock`, `jobs_through`)"
     );
 }
 
@@ -1121,6 +1121,8 @@ mod round_trip {
                     PurchaseChannel::Trial,
                 ][p.below(3)],
                 buyer: None,
+                auto_renew: false,
+                cancelled: None,
             }]
             .into(),
             users: users.into(),

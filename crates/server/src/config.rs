@@ -49,6 +49,9 @@ pub struct Settings {
     /// About how much memory loaded tenants may take (`512MiB`, `2GB`, or bytes); beyond it, the tenants used
     /// least recently are unloaded (and loaded again on their next request). Default: no budget.
     pub memory_budget: Option<String>,
+    /// How often each node looks for tenants whose jobs (ENF-3 notices, turn-offs, trial expiries, renewals)
+    /// are behind the UTC date, in seconds (default 60; 0: never, e.g. on nodes that only answer).
+    pub jobs_interval_secs: Option<u64>,
 }
 
 /// Where the SQLite file is, or which database to use.
@@ -92,6 +95,8 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Bytes; `None`: every tenant used stays loaded.
     pub memory_budget: Option<u64>,
+    /// Seconds between looks for tenants whose jobs are behind; 0: none.
+    pub jobs_interval_secs: u64,
 }
 
 /// File descriptors kept out of the default connection cap: the database pool (SQLite's files or PostgreSQL's
@@ -390,8 +395,17 @@ pub fn resolve(given: Settings, file: Option<(Settings, String)>) -> Result<Conf
             )
         })?),
     };
+    let jobs_interval_secs = given.jobs_interval_secs.or(file.jobs_interval_secs).unwrap_or(60);
+    if jobs_interval_secs > 86_400 {
+        return Err(err(
+            "--jobs-interval",
+            "jobs-interval",
+            format!("`{jobs_interval_secs}`: give seconds from 0 (never) to 86400 (a day)"),
+        ));
+    }
     Ok(Config {
         memory_budget,
+        jobs_interval_secs,
         listen,
         database,
         redis_url,

@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod config;
 pub mod consumption;
+pub mod events;
 pub mod http;
+pub mod jobs;
 pub mod keys;
 pub mod limits;
 pub mod meter;

@@ -711,6 +711,40 @@ pub fn document() -> Value {
             "post": op("Create an operator key; its secret is shown once", "keys", vec![], json_body(r("KeySpec")), ("201", created(object()))),
         }),
     );
+    let int_query =
+        |name: &str, what: &str| query(name, what, json!({"type": "integer", "format": "int64"}), false);
+    add(
+        "/tenants/{t}/events",
+        json!({"get": op("The tenant's events, oldest first (docs/server.md, \"Events and time\"): every change and every job writes them in its own transaction; `next` is the cursor of the next page", "events",
+        vec![t(), int_query("after", "Events after this seq (the `next` of the page before)"),
+             query("type", "One event type, or several separated by commas (`flow.suspended,flow.resumed`)", string(), false),
+             int_query("limit", "1 to 1,000 (default 100)")],
+        None, ("200", ok_json(json!({"type": "object", "required": ["events", "next"], "properties": {
+            "events": {"type": "array", "items": {"type": "object", "required": ["seq", "id", "type", "day", "at", "told", "payload"]}},
+            "next": {"type": ["integer", "null"]},
+        }}))))}),
+    );
+    let mut advance = op(
+        "Moves a test clock (`tenant.test_clock`) forward to `to`, running every job due on the way, day by day, in order; answers what happened each day",
+        "events",
+        vec![t()],
+        json_body(
+            json!({"type": "object", "required": ["to"], "additionalProperties": false, "properties": {"to": {"type": "string", "format": "date"}}}),
+        ),
+        ("200", ok_json(object())),
+    );
+    with_problem(
+        &mut advance,
+        "409",
+        "The tenant follows real time: it has no clock to move",
+    );
+    add("/tenants/{t}/clock:advance", json!({"post": advance}));
+    add(
+        "/me/notices",
+        json!({"get": op("What the events told the key's user (a maker key): ENF-3's maker notices, turn-offs and resumptions of their flows, their trials ending, their licences", "events",
+            vec![int_query("after", "Notices after this seq"), int_query("limit", "1 to 1,000 (default 100)")],
+            None, ("200", ok_json(object())))}),
+    );
     add(
         "/me",
         json!({

@@ -195,6 +195,17 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
         });
     }
 
+    // The tenants' jobs (issue 14): each node looks every --jobs-interval; a lease per tenant keeps nodes from
+    // doing the same day at once, and each day commits once (the tenant's version) whoever does it.
+    if config.jobs_interval_secs > 0 {
+        let node = crate::auth::new_id("node_");
+        tokio::spawn(crate::jobs::schedule(
+            Arc::clone(&state),
+            node,
+            std::time::Duration::from_secs(config.jobs_interval_secs),
+        ));
+    }
+
     // Consumption events taken before a restart (or by a crashed node, all but its last second).
     let restored = state
         .consumption

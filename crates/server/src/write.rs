@@ -18,7 +18,8 @@ use crate::auth::Principal;
 use crate::problem::Problem;
 use crate::state::{AppState, TenantSlot, TenantState};
 use crate::store::items::{self, Ords, Rows};
-use crate::store::{Commit, Expect, NewAudit, StoreError, Stored, TenantWrite};
+use crate::store::{Commit, Expect, NewAudit, NewEvent, StoreError, Stored, TenantWrite};
+use entitle_core::enforcement::on_write;
 
 /// One recorded change.
 #[derive(Debug, Clone)]
@@ -439,6 +440,55 @@ fn gone<T: PartialEq + Clone>(
         .collect()
 }
 
+/// ENF-5: 409, a suspended flow stays off until it is licensed, with the cheapest fix.
+fn still_unlicensed(t: &on_write::TurnedOn) -> Problem {
+    let mut p = Problem::conflict(format!(
+        "flow `{}` was turned off by enforcement and can be turned on only once it is licensed (ENF-5){}",
+        t.flow,
+        t.failing
+            .map(|r| format!("; its decision fails {}", r.id()))
+            .unwrap_or_default()
+    ))
+    .at("/enabled");
+    p.extra.insert("rule".into(), json!("ENF-5"));
+    if let Some(fix) = &t.fix {
+        p.extra.insert("fix".into(), json!(fix));
+    }
+    p
+}
+
+/// ENF-4: the answer to a change that created flows turned off says so, with the fix.
+fn said_why(mut reply: Reply, created_off: &[on_write::CreatedOff]) -> Reply {
+    if created_off.is_empty() {
+        return reply;
+    }
+    let why: Vec<Value> = created_off
+        .iter()
+        .map(|c| {
+            json!({
+                "flow": c.flow,
+                "enabled": false,
+                "state": "created-off",
+                "kind": c.kind,
+                "failing": c.failing,
+                "rule": "ENF-4",
+                "detail": format!(
+                    "created turned off: makers were notified of `{}` enforcement, and the flow has no licence it needs (ENF-4)",
+                    c.kind
+                ),
+                "fix": c.fix,
+            })
+        })
+        .collect();
+    if let Some(Value::Object(body)) = reply.body.as_mut() {
+        body.insert("enforcement".into(), Value::Array(why));
+        if let Some(Value::Bool(enabled)) = body.get_mut("enabled") {
+            *enabled = false;
+        }
+    }
+    reply
+}
+
 /// A commit that failed for the store's sake (a full disk, a lost connection): 503, and nothing changed in
 /// memory. Its outcome may be unknown to the database client (a connection lost during COMMIT), so the tenant is
 /// read again from the store rather than trusted from memory.
@@ -473,6 +523,7 @@ enum Prepared {
         next: Snapshot,
         rows: Rows,
         ords: Ords,
+        events: Vec<NewEvent>,
     },
 }
 
@@ -486,6 +537,17 @@ pub async fn write(
     slot: &TenantSlot,
     req: &WriteReq,
     mut mutate: impl FnMut(&TenantState) -> Result<Mutation, Problem>,
+) -> Result<Response, Problem> {
+    write_events(state, slot, req, |cur| Ok((mutate(cur)?, Vec::new()))).await
+}
+
+/// [`write`], with events of the caller's own (the jobs' notices and turn-offs) stored beside those the change
+/// makes.
+pub async fn write_events(
+    state: &Arc<AppState>,
+    slot: &TenantSlot,
+    req: &WriteReq,
+    mut mutate: impl FnMut(&TenantState) -> Result<(Mutation, Vec<NewEvent>), Problem>,
 ) -> Result<Response, Problem> {
     if let Some(r) = replayed(state, req).await? {
         return Ok(r);
@@ -502,11 +564,45 @@ pub async fn write(
         let prepared = state
             .heavy(|| -> Result<Prepared, Problem> {
                 let started = std::time::Instant::now();
-                let m = mutate(&cur)?;
+                let (mut m, mut events) = mutate(&cur)?;
                 let applied = started.elapsed();
                 let catalog = Arc::clone(cur.snapshot.catalog_arc());
-                let next = check(state, Some(&cur.snapshot), catalog, m.next, &m.within)?;
-                within_bought(&cur.snapshot, &next, &m.blame)?;
+                let day = m.next.tenant.at.unwrap_or_else(|| state.today());
+                // The server's own writes (the jobs) set the engine's fields and record facts (a lapse leaves
+                // units assigned beyond those bought: a finding of the audit, not a change anyone asked for).
+                let engine = req.principal.key_id == crate::auth::Principal::system().key_id;
+                let unlinked = if engine {
+                    Vec::new()
+                } else {
+                    on_write::carry(&cur.snapshot, &mut m.next, day)
+                };
+                let mut next = check(state, Some(&cur.snapshot), catalog, m.next, &m.within)?;
+                if !engine {
+                    within_bought(&cur.snapshot, &next, &m.blame)?;
+                }
+                let (created_off, turned_on) = on_write::judge(&cur.snapshot, &next);
+                if let Some(refused) = turned_on.iter().find(|t| !t.licensed) {
+                    return Err(still_unlicensed(refused));
+                }
+                if !created_off.is_empty() || !turned_on.is_empty() {
+                    let mut settled = next.scenario().clone();
+                    on_write::settle(&mut settled, day, &created_off, &turned_on);
+                    next = check(
+                        state,
+                        Some(&next),
+                        Arc::clone(next.catalog_arc()),
+                        settled,
+                        &Within::Scenario,
+                    )?;
+                    m.reply = said_why(m.reply, &created_off);
+                }
+                events.extend(crate::events::of_changes(&m.changes, day));
+                events.extend(crate::events::of_enforcement(
+                    &next,
+                    &unlinked,
+                    &created_off,
+                    &turned_on,
+                ));
                 let checked = started.elapsed();
                 if req.dry_run {
                     let flips = flips(&cur.snapshot, &next);
@@ -540,10 +636,11 @@ pub async fn write(
                     next,
                     rows,
                     ords,
+                    events,
                 })
             })
             .await??;
-        let (changes, reply, next, rows, ords) = match prepared {
+        let (changes, reply, next, rows, ords, events) = match prepared {
             Prepared::DryRun(body) => return Ok(Reply::json(StatusCode::OK, body).into_response()),
             Prepared::Commit {
                 changes,
@@ -551,7 +648,8 @@ pub async fn write(
                 next,
                 rows,
                 ords,
-            } => (changes, reply, next, rows, ords),
+                events,
+            } => (changes, reply, next, rows, ords, events),
         };
         let version = cur.version + 1;
         let commit = Commit {
@@ -575,6 +673,7 @@ pub async fn write(
                 &next.scenario().environments,
                 |e: &Environment| &e.id,
             ),
+            events,
         };
         let revokes = !commit.gone_users.is_empty() || !commit.gone_environments.is_empty();
         match state.store.commit(commit).await {
@@ -686,6 +785,12 @@ pub async fn create_tenant(
             .map(|k| (req.scope(), k.clone(), reply.stored(req.fingerprint.clone()))),
         gone_users: Vec::new(),
         gone_environments: Vec::new(),
+        events: vec![crate::events::new_event(
+            "tenant.created",
+            next.at(),
+            Vec::new(),
+            json!({"tenant": id, "catalog": catalog_name}),
+        )],
     };
     match state.store.commit(commit).await {
         Ok(()) => {
@@ -736,6 +841,8 @@ pub async fn delete_tenant(state: &AppState, slot: &TenantSlot, req: &WriteReq) 
         idempotency: None,
         gone_users: Vec::new(),
         gone_environments: Vec::new(),
+        // The tenant's events go with its life: nothing to tell anyone about a tenant that is gone.
+        events: Vec::new(),
     };
     match state.store.commit(commit).await {
         Ok(()) => {

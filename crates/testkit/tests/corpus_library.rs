@@ -15,8 +15,9 @@ use std::path::PathBuf;
 
 use entitle_testkit::{corpus_dir, corpus_files, library_answer, load, report, run_corpus};
 
-const FILES: [&str; 6] = [
+const FILES: [&str; 7] = [
     "customer-service-d365",
+    "enforcement-timeline",
     "grandfathering-eve-2024",
     "guests-cross-tenant",
     "portal-consumption",
@@ -59,6 +60,11 @@ fn grandfathering_eve_2024() {
 #[test]
 fn portal_consumption() {
     run("portal-consumption");
+}
+
+#[test]
+fn enforcement_timeline() {
+    run("enforcement-timeline");
 }
 
 #[test]

@@ -79,6 +79,15 @@ pub struct Tenant {
     /// the environment where AI Builder is used (AI-1).
     #[serde(default, skip_serializing_if = "is_default")]
     pub ai_unallocated_use: bool,
+    /// The tenant's clock is `at`, moved only by the server's `clock:advance` (entitle extension; issue 14's
+    /// test clocks). A tenant without one follows real time (UTC).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub test_clock: bool,
+    /// The last day whose jobs (ENF-3 notices, ENF-2 turn-offs, trial expiries, renewals and lapses) have run
+    /// (entitle extension; the server keeps it). A tenant imported with it carries on from the day after, so no
+    /// notice goes out twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs_through: Option<NaiveDate>,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -171,6 +180,12 @@ pub struct Subscription {
     /// Self-service only: the user who bought and pays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buyer: Option<String>,
+    /// At `end`, a new term of the same length begins (entitle extension; issue 14). Needs an `end`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub auto_renew: bool,
+    /// The day cancellation was asked: the subscription ends at its term's end, not renewed (entitle extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<NaiveDate>,
 }
 
 /// How a subscription was bought.
@@ -430,6 +445,40 @@ pub struct Flow {
     /// Request add-on units assigned to this flow (entitle extension; REQ-6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_addons: Option<u32>,
+    /// Turned off by enforcement (ENF-2/3 on the turn-off date, ENF-4 when created after the maker notice, ENF-7
+    /// when its app went): it may be turned on only once licensed (ENF-5). Kept by the engine: a write cannot
+    /// set or clear it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<Suspension>,
+    /// ENF-3's notices about this flow so far (kept by the engine, like `suspended`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<Notice>,
+}
+
+/// What ENF-3 told about a flow at risk: its kind, the day its admin notice was due (which fixes the start of
+/// ENF-2's own timeline for a flow found after the rollout, so its dates do not move), and the day its makers were
+/// told.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    pub kind: String,
+    pub admins: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub makers: Option<NaiveDate>,
+}
+
+/// Why and since when a flow is turned off by enforcement.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Suspension {
+    pub on: NaiveDate,
+    /// The ENF-2 kind (`owner-left`, …), or `app-deleted` (ENF-7).
+    pub kind: String,
+    /// The rule that turned it off (`ENF-3`, `ENF-4`, `ENF-7`).
+    pub rule: String,
+    /// The rule its decision fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing: Option<String>,
 }
 
 fn yes() -> bool {

@@ -2,6 +2,7 @@
 
 pub mod answers;
 pub mod consumption;
+pub mod events;
 pub mod import;
 pub mod items;
 pub mod keys;
@@ -55,6 +56,8 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
             post(consumption::consume_credits),
         )
         .route(&at("/consumption:batch"), post(consumption::batch))
+        .route(&at("/events"), get(events::list))
+        .route(&at("/clock:advance"), post(events::advance))
         .route(&at("/consumption"), get(consumption::report))
         .route(&at("/statement"), get(consumption::statement))
         .route(&at("/environments/{e}/storage"), put(consumption::put_storage))
@@ -88,6 +91,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/v1/keys", get(keys::list_operator).post(keys::create_operator))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke_operator))
         .route("/v1/me", get(keys::me))
+        .route("/v1/me/notices", get(events::mine))
         .route("/v1/rules", get(rules::list))
         .route("/v1/rules/{rule}", get(rules::get))
         .route("/v1/openapi.json", get(ops::openapi));

@@ -174,6 +174,57 @@ pub struct Commit {
     pub gone_users: Vec<String>,
     /// Environments this change deletes: environment-admin keys naming one are revoked with it.
     pub gone_environments: Vec<String>,
+    /// The change's events, stored in the same transaction (the outbox, issue 14).
+    pub events: Vec<NewEvent>,
+}
+
+/// An event to store with its change.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// `evt_…`: the id a webhook delivery carries as `webhook-id`, the same on every retry and replay.
+    pub id: String,
+    /// `flow.suspended`, `license.assigned`, … (docs/server.md, "Events").
+    pub kind: String,
+    /// The tenant's day.
+    pub day: chrono::NaiveDate,
+    /// The users it tells (a maker's notices).
+    pub told: Vec<String>,
+    pub payload: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn approx_bytes(&self) -> usize {
+        96 + self.kind.len()
+            + self.told.iter().map(|t| t.len() + 3).sum::<usize>()
+            + self.payload.to_string().len()
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Its place in the tenant's stream: what `after` pages on.
+    pub seq: i64,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The tenant's day (its test clock, or the UTC date).
+    pub day: String,
+    /// When it was stored, RFC 3339 (UTC).
+    pub at: String,
+    pub told: Vec<String>,
+    pub payload: serde_json::Value,
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub after_seq: Option<i64>,
+    /// Any of these types (empty: all).
+    pub types: Vec<String>,
+    /// Only those that tell this user.
+    pub told: Option<String>,
+    pub limit: i64,
 }
 
 /// When [`Store::insert_key`] inserts.
@@ -291,6 +342,24 @@ pub trait Store: Send + Sync + 'static {
     async fn meter_save(&self, rows: &[(String, String)]) -> Result<(), StoreError>;
     /// Changes other nodes make (PostgreSQL: LISTEN/NOTIFY). `None`: a single-node store.
     async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>, StoreError>;
+    /// A tenant's events (this life of it), oldest first.
+    async fn events(
+        &self,
+        tenant: &str,
+        incarnation: &str,
+        filter: &EventFilter,
+    ) -> Result<Vec<Event>, StoreError>;
+    /// Takes the lease `name` for `holder` until `until_ms` if nobody else holds it at `now_ms` (or renews it);
+    /// `true` when `holder` has it.
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Gives a lease back (only `holder`'s).
+    async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 
 /// Opens the store a URL names (`sqlite://PATH`, `postgres://…`) and runs its migrations.

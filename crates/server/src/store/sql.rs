@@ -14,8 +14,8 @@ use sqlx::{Connection, Row, migrate::Migrator};
 
 use super::items::{self, Rows};
 use super::{
-    AuditEntry, AuditFilter, Commit, Expect, KeyIf, KeyRow, NewAudit, Notice, Revoked, Store, StoreError,
-    Stored, TenantHead, TenantRow, WriteHealth, now_ms,
+    AuditEntry, AuditFilter, Commit, Event, EventFilter, Expect, KeyIf, KeyRow, NewAudit, Notice, Revoked,
+    Store, StoreError, Stored, TenantHead, TenantRow, WriteHealth, now_ms,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -467,6 +467,22 @@ macro_rules! sql_store {
                 }
                 let actor = c.audit.first().map_or("system", |a| a.actor.as_str());
                 Self::revoke_in(&mut tx, &c.tenant, Some(inc), actor, &revoked, now).await?;
+                for e in &c.events {
+                    sqlx::query(
+                        "INSERT INTO events (id, tenant, incarnation, type, day, at, told, payload) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&e.id)
+                    .bind(&c.tenant)
+                    .bind(inc)
+                    .bind(&e.kind)
+                    .bind(e.day.to_string())
+                    .bind(now)
+                    .bind(serde_json::to_string(&e.told).map_err(|e| StoreError::Other(e.to_string()))?)
+                    .bind(e.payload.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 if let Some((scope, key, s)) = &c.idempotency {
                     sqlx::query(
                         "INSERT INTO idempotency (scope, key, fingerprint, status, content_type, etag, body, created_at) \
@@ -795,6 +811,88 @@ macro_rules! sql_store {
 
             async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>, StoreError> {
                 self.listener().await
+            }
+
+            async fn events(&self, tenant: &str, incarnation: &str, f: &EventFilter) -> Result<Vec<Event>, StoreError> {
+                let types = (!f.types.is_empty())
+                    .then(|| serde_json::to_string(&f.types))
+                    .transpose()
+                    .map_err(|e| StoreError::Other(e.to_string()))?;
+                // The told filter narrows in SQL by the quoted id, then exactly here.
+                let told_like = f.told.as_ref().map(|u| format!("%{}%", serde_json::Value::String(u.clone())));
+                let mut out = Vec::new();
+                let mut after = f.after_seq.unwrap_or(0);
+                while (out.len() as i64) < f.limit {
+                    let rows = sqlx::query(
+                        "SELECT seq, id, type, day, at, told, payload FROM events \
+                         WHERE tenant = $1 AND incarnation = $2 AND seq > $3 \
+                         AND ($4 IS NULL OR $4 LIKE '%\"' || type || '\"%') \
+                         AND ($5 IS NULL OR told LIKE $5) \
+                         ORDER BY seq LIMIT $6",
+                    )
+                    .bind(tenant)
+                    .bind(incarnation)
+                    .bind(after)
+                    .bind(&types)
+                    .bind(&told_like)
+                    .bind(f.limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let done = (rows.len() as i64) < f.limit;
+                    for r in &rows {
+                        let seq: i64 = r.try_get("seq")?;
+                        after = seq;
+                        let at_ms: i64 = r.try_get("at")?;
+                        let told: String = r.try_get("told")?;
+                        let told: Vec<String> = serde_json::from_str(&told).map_err(|e| StoreError::Other(e.to_string()))?;
+                        let kind: String = r.try_get("type")?;
+                        if f.told.as_ref().is_some_and(|u| !told.contains(u)) || (!f.types.is_empty() && !f.types.contains(&kind)) {
+                            continue;
+                        }
+                        let payload: String = r.try_get("payload")?;
+                        out.push(Event {
+                            seq,
+                            id: r.try_get("id")?,
+                            kind,
+                            day: r.try_get("day")?,
+                            at: rfc3339(at_ms),
+                            told,
+                            payload: serde_json::from_str(&payload).map_err(|e| StoreError::Other(e.to_string()))?,
+                        });
+                        if out.len() as i64 >= f.limit {
+                            break;
+                        }
+                    }
+                    if done {
+                        break;
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn take_lease(&self, name: &str, holder: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
+                let taken = sqlx::query(
+                    "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+                     WHERE leases.holder = excluded.holder OR leases.until <= $4",
+                )
+                .bind(name)
+                .bind(holder)
+                .bind(until_ms)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(taken == 1)
+            }
+
+            async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+                    .bind(name)
+                    .bind(holder)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
         }
     };

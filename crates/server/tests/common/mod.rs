@@ -209,6 +209,8 @@ pub struct Opts {
     pub redis: Option<(String, String, String, u64)>,
     /// `--memory-budget`.
     pub memory_budget: Option<String>,
+    /// `--jobs-interval` (0 by default: a test that wants the scheduler asks for it; others see no job).
+    pub jobs_interval_secs: u64,
 }
 
 impl Default for Opts {
@@ -220,6 +222,7 @@ impl Default for Opts {
             admin_key: Some(ADMIN.to_owned()),
             redis: None,
             memory_budget: None,
+            jobs_interval_secs: 0,
         }
     }
 }
@@ -257,6 +260,7 @@ pub async fn spawn_on(db: Arc<Db>, opts: Opts) -> TestApp {
             redis_failure: opts.redis.as_ref().map(|r| r.2.clone()),
             redis_timeout_ms: opts.redis.as_ref().map(|r| r.3),
             memory_budget: opts.memory_budget.clone(),
+            jobs_interval_secs: Some(opts.jobs_interval_secs),
             ..Default::default()
         },
         None,
