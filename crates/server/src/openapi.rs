@@ -740,6 +740,13 @@ pub fn document() -> Value {
     );
     add("/tenants/{t}/clock:advance", json!({"post": advance}));
     add(
+        "/tenants/{t}/timeline",
+        json!({"get": op("What the jobs will do day by day if nothing else changes (`entitle timeline` on the tenant as it is): notices, turn-offs with their fix, trial expiries, renewals, lapses; at most 366 days", "events",
+            vec![t(), query("from", "First day (default: the day after the jobs last ran)", json!({"type": "string", "format": "date"}), false),
+                 query("to", "Last day, included (default: 366 days after from)", json!({"type": "string", "format": "date"}), false)],
+            None, ("200", ok_json(object())))}),
+    );
+    add(
         "/me/notices",
         json!({"get": op("What the events told the key's user (a maker key): ENF-3's maker notices, turn-offs and resumptions of their flows, their trials ending, their licences", "events",
             vec![int_query("after", "Notices after this seq"), int_query("limit", "1 to 1,000 (default 100)")],

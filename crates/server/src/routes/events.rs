@@ -201,3 +201,65 @@ pub async fn advance(
     let version = slot.state.load().version;
     Ok(axum::Json(json!({"from": from, "to": ask.to, "version": version, "days": days})).into_response())
 }
+
+/// `?from=&to=`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineQuery {
+    /// Default: the day after the jobs last ran (or the tenant's day).
+    pub from: Option<NaiveDate>,
+    /// Default and most: 366 days after `from`.
+    pub to: Option<NaiveDate>,
+}
+
+/// The most days `GET …/timeline` works out at once: each day is the tenant evaluated afresh.
+pub const TIMELINE_MAX_DAYS: i64 = 366;
+
+/// `GET /v1/tenants/{t}/timeline`: what the jobs will do day by day from `from` to `to` if nothing else changes
+/// (`entitle timeline` on the tenant as it is now); nothing is changed.
+pub async fn upcoming(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(t): Path<String>,
+    Q(q): Q<TimelineQuery>,
+) -> Result<Response, Problem> {
+    let slot = state.slot(&caller.0, &t).await?;
+    require(&caller.0, Family::Answers, Access::Read, Scope::default())?;
+    let cur = slot.state.load_full();
+    let tenant = &cur.scenario().tenant;
+    let now = tenant.at.unwrap_or_else(|| state.today());
+    let from = q
+        .from
+        .or_else(|| tenant.jobs_through.and_then(|j| j.succ_opt()))
+        .unwrap_or(now);
+    let to = match q.to {
+        Some(to) => to,
+        None => from
+            .checked_add_days(chrono::Days::new(TIMELINE_MAX_DAYS as u64))
+            .ok_or_else(|| Problem::bad_request("invalid-query", "from: too late a day").at("query:from"))?,
+    };
+    if to < from {
+        return Err(
+            Problem::bad_request("invalid-query", format!("to ({to}) is before from ({from})"))
+                .at("query:to"),
+        );
+    }
+    if (to - from).num_days() > TIMELINE_MAX_DAYS {
+        return Err(Problem::bad_request(
+            "invalid-query",
+            format!("at most {TIMELINE_MAX_DAYS} days at once (from {from})"),
+        )
+        .at("query:to"));
+    }
+    let catalog = Arc::clone(cur.snapshot.catalog_arc());
+    let scenario = cur.scenario().clone();
+    let days = state
+        .heavy(move || entitle_core::timeline::run(catalog, scenario, from, to))
+        .await?
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    Ok(axum::Json(json!({
+        "tenant": t, "from": from, "to": to, "today": now, "test_clock": tenant.test_clock,
+        "jobs_through": tenant.jobs_through, "days": days,
+    }))
+    .into_response())
+}

@@ -58,6 +58,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route(&at("/consumption:batch"), post(consumption::batch))
         .route(&at("/events"), get(events::list))
         .route(&at("/clock:advance"), post(events::advance))
+        .route(&at("/timeline"), get(events::upcoming))
         .route(&at("/consumption"), get(consumption::report))
         .route(&at("/statement"), get(consumption::statement))
         .route(&at("/environments/{e}/storage"), put(consumption::put_storage))
