@@ -220,6 +220,13 @@ pub struct Serve {
     /// renewals) are behind the UTC date (default 60; 0: this node runs none).
     #[arg(long = "jobs-interval", env = "ENTITLE_JOBS_INTERVAL", value_name = "SECS")]
     pub jobs_interval_secs: Option<u64>,
+    /// Let webhook endpoints be loopback, private or link-local addresses (labs and tests; off by default, so
+    /// whoever may create an endpoint cannot make the server call into its own network).
+    #[arg(long, env = "ENTITLE_WEBHOOKS_ALLOW_PRIVATE")]
+    pub webhooks_allow_private: bool,
+    /// Do not deliver webhooks from this node (others sharing the database do).
+    #[arg(long, env = "ENTITLE_NO_WEBHOOKS")]
+    pub no_webhooks: bool,
     /// Pin today's date (demos and tests).
     #[arg(long, env = "ENTITLE_TODAY", value_name = "DATE", hide = true)]
     pub today: Option<NaiveDate>,

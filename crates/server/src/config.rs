@@ -52,6 +52,10 @@ pub struct Settings {
     /// How often each node looks for tenants whose jobs (ENF-3 notices, turn-offs, trial expiries, renewals)
     /// are behind the UTC date, in seconds (default 60; 0: never, e.g. on nodes that only answer).
     pub jobs_interval_secs: Option<u64>,
+    /// Webhook endpoints may be loopback, private or link-local addresses (labs and tests; default false).
+    pub webhooks_allow_private: Option<bool>,
+    /// Deliver webhooks from this node (default true; false on nodes that should only answer).
+    pub webhooks_dispatch: Option<bool>,
 }
 
 /// Where the SQLite file is, or which database to use.
@@ -97,6 +101,8 @@ pub struct Config {
     pub memory_budget: Option<u64>,
     /// Seconds between looks for tenants whose jobs are behind; 0: none.
     pub jobs_interval_secs: u64,
+    pub webhooks_allow_private: bool,
+    pub webhooks_dispatch: bool,
 }
 
 /// File descriptors kept out of the default connection cap: the database pool (SQLite's files or PostgreSQL's
@@ -406,6 +412,11 @@ pub fn resolve(given: Settings, file: Option<(Settings, String)>) -> Result<Conf
     Ok(Config {
         memory_budget,
         jobs_interval_secs,
+        webhooks_allow_private: given
+            .webhooks_allow_private
+            .or(file.webhooks_allow_private)
+            .unwrap_or(false),
+        webhooks_dispatch: given.webhooks_dispatch.or(file.webhooks_dispatch).unwrap_or(true),
         listen,
         database,
         redis_url,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod consumption;
 pub mod events;
+pub mod hooks;
 pub mod http;
 pub mod jobs;
 pub mod keys;

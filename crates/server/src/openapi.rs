@@ -746,6 +746,45 @@ pub fn document() -> Value {
                  query("to", "Last day, included (default: 366 days after from)", json!({"type": "string", "format": "date"}), false)],
             None, ("200", ok_json(object())))}),
     );
+    let endpoint_body = json!({"type": "object", "required": ["url"], "additionalProperties": false, "properties": {
+        "url": {"type": "string", "maxLength": 2048, "description": "http or https; loopback and private addresses only with --webhooks-allow-private"},
+        "types": {"type": "array", "items": {"type": "string", "enum": crate::routes::webhooks::TYPES}, "description": "Empty or absent: every type"},
+        "description": {"type": "string", "maxLength": 500},
+    }});
+    let wid = || path_param("id", "Webhook endpoint id");
+    add(
+        "/tenants/{t}/webhooks",
+        json!({
+            "get": op("The tenant's webhook endpoints (never their secrets) and the event types they may subscribe to", "webhooks", vec![t()], None, ("200", ok_json(object()))),
+            "post": op("A webhook endpoint (at most 16 a tenant); its signing secret (`whsec_…`) is in this answer only", "webhooks", vec![t()], json_body(endpoint_body), ("201", created(object()))),
+        }),
+    );
+    add(
+        "/tenants/{t}/webhooks/{id}",
+        json!({
+            "get": op("A webhook endpoint: URL, types, status (active, failing, disabled)", "webhooks", vec![t(), wid()], None, ("200", ok_json(object()))),
+            "patch": op("Changes an endpoint's URL, types, description, or turns it off or on again", "webhooks", vec![t(), wid()],
+                json_body(json!({"type": "object", "additionalProperties": false, "properties": {
+                    "url": {"type": "string"}, "types": {"type": "array", "items": {"type": "string"}}, "description": {"type": "string"}, "disabled": {"type": "boolean"},
+                }})), ("200", ok_json(object()))),
+            "delete": op("Deletes an endpoint with its deliveries and their log", "webhooks", vec![t(), wid()], None, ("204", json!({"description": "Deleted"}))),
+        }),
+    );
+    add(
+        "/tenants/{t}/webhooks/{id}/secret:rotate",
+        json!({"post": op("A new signing secret (in this answer only); the old one keeps signing beside it for 24 hours", "webhooks", vec![t(), wid()], None, ("200", ok_json(object())))}),
+    );
+    add(
+        "/tenants/{t}/webhooks/{id}/deliveries",
+        json!({"get": op("The endpoint's delivery log, newest first: state, attempts, the last attempt's status, error and time", "webhooks",
+            vec![t(), wid(), int_query("before", "Deliveries of events before this seq (the `next` of the page before)"), int_query("limit", "1 to 500 (default 50)")],
+            None, ("200", ok_json(object())))}),
+    );
+    add(
+        "/tenants/{t}/webhooks/{id}/deliveries/{d}",
+        json!({"post": op("`{d}` is `DELIVERY:replay`: sends the delivery again now, with the same `webhook-id`", "webhooks",
+            vec![t(), wid(), path_param("d", "The delivery id followed by `:replay`")], None, ("202", ok_json(object())))}),
+    );
     add(
         "/me/notices",
         json!({"get": op("What the events told the key's user (a maker key): ENF-3's maker notices, turn-offs and resumptions of their flows, their trials ending, their licences", "events",

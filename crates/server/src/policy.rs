@@ -31,6 +31,9 @@ pub enum Family {
     Usage,
     /// Licence requests: a maker asks for a licence; billing and global admins approve or deny.
     LicenseRequests,
+    /// Webhook endpoints and their deliveries: like keys, for operators and global admins only (an endpoint
+    /// receives every event of the tenant).
+    Webhooks,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +62,9 @@ pub fn allowed(p: &Principal, family: Family, access: Access, scope: Scope<'_>) 
     let own_user = || scope.user.is_some() && scope.user == p.user.as_deref();
     match (p.role, access) {
         (Role::Operator | Role::GlobalAdmin, _) => true,
-        (Role::Reader | Role::BillingAdmin | Role::EnvironmentAdmin, Read) => family != Keys,
+        (Role::Reader | Role::BillingAdmin | Role::EnvironmentAdmin, Read) => {
+            !matches!(family, Keys | Webhooks)
+        }
         (Role::BillingAdmin, Write) => {
             matches!(family, Subscriptions | Licenses | Allocations | LicenseRequests)
         }

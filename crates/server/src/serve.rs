@@ -119,6 +119,7 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
             crate::consumption::Ledgers::shared(url, format!("{}ledger:", config.redis_prefix), timeout)
                 .await;
     }
+    state.webhooks_allow_private = config.webhooks_allow_private;
     let state = Arc::new(state);
     // The first start makes the operator key: ENTITLE_ADMIN_KEY, or a random one printed once.
     let spec = KeySpec {
@@ -204,6 +205,22 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
             node,
             std::time::Duration::from_secs(config.jobs_interval_secs),
         ));
+    }
+
+    // Webhooks: this node delivers what is due (leased per delivery, so nodes share the work).
+    if config.webhooks_dispatch {
+        match crate::hooks::Dispatcher::new(
+            Arc::clone(&store),
+            Arc::new(crate::hooks::SystemClock),
+            crate::hooks::Options::default(),
+        ) {
+            Ok(d) => {
+                tokio::spawn(Arc::new(d).run(Arc::clone(&state.hooks_wake)));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the webhook client could not be made; no webhooks from this node")
+            }
+        }
     }
 
     // Consumption events taken before a restart (or by a crashed node, all but its last second).

@@ -676,8 +676,12 @@ pub async fn write_events(
             events,
         };
         let revokes = !commit.gone_users.is_empty() || !commit.gone_environments.is_empty();
+        let told = !commit.events.is_empty();
         match state.store.commit(commit).await {
             Ok(()) => {
+                if told {
+                    state.hooks_wake.notify_one();
+                }
                 let now = Arc::new(TenantState::new(
                     version,
                     Arc::clone(&cur.incarnation),

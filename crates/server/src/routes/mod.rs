@@ -14,6 +14,7 @@ pub mod requests;
 pub mod rules;
 pub mod tenants;
 pub mod usage;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -59,6 +60,14 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route(&at("/events"), get(events::list))
         .route(&at("/clock:advance"), post(events::advance))
         .route(&at("/timeline"), get(events::upcoming))
+        .route(&at("/webhooks"), get(webhooks::list).post(webhooks::create))
+        .route(
+            &at("/webhooks/{id}"),
+            get(webhooks::get).patch(webhooks::patch).delete(webhooks::delete),
+        )
+        .route(&at("/webhooks/{id}/secret:rotate"), post(webhooks::rotate))
+        .route(&at("/webhooks/{id}/deliveries"), get(webhooks::deliveries))
+        .route(&at("/webhooks/{id}/deliveries/{d}"), post(webhooks::replay))
         .route(&at("/consumption"), get(consumption::report))
         .route(&at("/statement"), get(consumption::statement))
         .route(&at("/environments/{e}/storage"), put(consumption::put_storage))

@@ -6,6 +6,7 @@
 //! (optimistic concurrency between nodes). The server keeps every tenant in memory. The audit log, the API keys
 //! and the idempotency records are rows of their own.
 
+pub mod hooks;
 pub mod items;
 mod sql;
 
@@ -315,7 +316,7 @@ pub enum StoreError {
 
 /// Storage. Implementations: [`SqliteStore`], [`PgStore`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: hooks::HookStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Is the database answering, and writing (`/readyz`)? After a failed write, it tries a small write.

@@ -1001,3 +1001,6 @@ impl PgStore {
         Ok(Some(rx))
     }
 }
+
+super::hooks::hook_store!(SqliteStore, "");
+super::hooks::hook_store!(PgStore, "FOR UPDATE OF d SKIP LOCKED");

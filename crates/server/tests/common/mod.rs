@@ -211,6 +211,10 @@ pub struct Opts {
     pub memory_budget: Option<String>,
     /// `--jobs-interval` (0 by default: a test that wants the scheduler asks for it; others see no job).
     pub jobs_interval_secs: u64,
+    /// `--webhooks-allow-private` (a receiver on 127.0.0.1).
+    pub webhooks_allow_private: bool,
+    /// The node's own webhook dispatcher (off: a test runs one with a clock it moves).
+    pub webhooks_dispatch: bool,
 }
 
 impl Default for Opts {
@@ -223,6 +227,8 @@ impl Default for Opts {
             redis: None,
             memory_budget: None,
             jobs_interval_secs: 0,
+            webhooks_allow_private: false,
+            webhooks_dispatch: true,
         }
     }
 }
@@ -261,6 +267,8 @@ pub async fn spawn_on(db: Arc<Db>, opts: Opts) -> TestApp {
             redis_timeout_ms: opts.redis.as_ref().map(|r| r.3),
             memory_budget: opts.memory_budget.clone(),
             jobs_interval_secs: Some(opts.jobs_interval_secs),
+            webhooks_allow_private: Some(opts.webhooks_allow_private),
+            webhooks_dispatch: Some(opts.webhooks_dispatch),
             ..Default::default()
         },
         None,

@@ -1,0 +1,481 @@
+//! The webhook tables (issue 14): endpoints, deliveries and their attempts. A delivery is made from an event
+//! after the endpoint's cursor ([`HookStore::fan_out`]), claimed by one node at a time under a lease
+//! ([`HookStore::claim_due`]; PostgreSQL skips rows other nodes have locked), and its outcome recorded with the
+//! attempt ([`HookStore::record`]). The SQL is the same text for SQLite and PostgreSQL except the claim's lock.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// A signing secret and when it stops being used (a rotated one signs alongside the new one until then).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRow {
+    pub secret: String,
+    pub expires_at: Option<i64>,
+}
+
+/// A stored endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRow {
+    pub id: String,
+    pub tenant: String,
+    pub incarnation: String,
+    pub url: String,
+    /// Empty: every type.
+    pub types: Vec<String>,
+    pub description: String,
+    pub secrets: Vec<SecretRow>,
+    pub disabled: bool,
+    pub failing_since: Option<i64>,
+    pub cursor: i64,
+    pub created_at: i64,
+}
+
+/// A delivery due, with what sending it needs.
+#[derive(Debug, Clone)]
+pub struct DueRow {
+    pub id: String,
+    pub endpoint: String,
+    pub url: String,
+    pub secrets: Vec<SecretRow>,
+    pub event_id: String,
+    pub event_type: String,
+    /// The body sent: the event as `GET …/events` shows it.
+    pub body: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    pub first_attempt_at: Option<i64>,
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone)]
+pub struct AttemptRow {
+    pub at: i64,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    /// `delivered`, `failed` (gave up) or `pending` (tried again at `next_at`).
+    pub state: &'static str,
+    pub next_at: i64,
+}
+
+/// A delivery, as the log shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub event_seq: i64,
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_at: Option<String>,
+    pub last: Option<LastAttempt>,
+    /// Every attempt, oldest first (in the one-delivery view).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<LastAttempt>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastAttempt {
+    pub at: String,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+#[async_trait]
+pub trait HookStore: Send + Sync {
+    async fn insert_endpoint(&self, e: &EndpointRow) -> Result<(), StoreError>;
+    async fn endpoints(&self, tenant: &str, incarnation: &str) -> Result<Vec<EndpointRow>, StoreError>;
+    async fn endpoint(
+        &self,
+        tenant: &str,
+        incarnation: &str,
+        id: &str,
+    ) -> Result<Option<EndpointRow>, StoreError>;
+    /// Writes url, types, description, secrets, disabled and failing_since.
+    async fn update_endpoint(&self, e: &EndpointRow) -> Result<bool, StoreError>;
+    /// Deletes it with its deliveries and attempts.
+    async fn delete_endpoint(&self, tenant: &str, incarnation: &str, id: &str) -> Result<bool, StoreError>;
+    /// The tenant's last event seq (where a new endpoint's cursor starts: it gets the events after its creation).
+    async fn last_event_seq(&self, tenant: &str, incarnation: &str) -> Result<i64, StoreError>;
+    /// Makes deliveries of the events after each enabled endpoint's cursor (at most `batch` per endpoint),
+    /// due at `now`; returns how many were made.
+    async fn fan_out(&self, now: i64, batch: i64) -> Result<usize, StoreError>;
+    /// Leases up to `limit` deliveries due at `now` until `now + lease_ms`.
+    async fn claim_due(&self, now: i64, limit: i64, lease_ms: i64) -> Result<Vec<DueRow>, StoreError>;
+    /// Records an attempt and the delivery's new state (the lease ends).
+    async fn record(
+        &self,
+        delivery: &str,
+        attempt: i64,
+        first_attempt_at: i64,
+        a: &AttemptRow,
+    ) -> Result<(), StoreError>;
+    /// Marks the endpoint failing since `at` (once), or clears it (`None`).
+    async fn set_failing(&self, endpoint: &str, at: Option<i64>) -> Result<(), StoreError>;
+    /// An endpoint's deliveries, newest first, before `before_seq` (paging).
+    async fn deliveries(
+        &self,
+        endpoint: &str,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError>;
+    /// Makes a delivery due again now, keeping its event (so its `webhook-id`); `false` if there is none.
+    async fn replay(&self, endpoint: &str, delivery: &str, now: i64) -> Result<bool, StoreError>;
+    /// The earliest `next_at` of a pending delivery (how long the dispatcher may sleep).
+    async fn next_due(&self) -> Result<Option<i64>, StoreError>;
+}
+
+pub fn rfc3339_of(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+pub(super) fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Other(e.to_string())
+}
+
+/// Writes [`HookStore`] for a SQL store type with a `pool` (the same SQL text runs on both); `$claim_lock` is
+/// what the claim adds to its inner SELECT (`FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on SQLite, whose
+/// writers take turns anyway).
+macro_rules! hook_store {
+    ($store:ty, $claim_lock:expr) => {
+        #[async_trait]
+        impl $crate::store::hooks::HookStore for $store {
+            async fn insert_endpoint(&self, e: &$crate::store::hooks::EndpointRow) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO webhook_endpoints (id, tenant, incarnation, url, types, description, secrets, disabled, failing_since, cursor, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(&e.id)
+                .bind(&e.tenant)
+                .bind(&e.incarnation)
+                .bind(&e.url)
+                .bind(serde_json::to_string(&e.types).map_err($crate::store::hooks::json_err)?)
+                .bind(&e.description)
+                .bind(serde_json::to_string(&e.secrets).map_err($crate::store::hooks::json_err)?)
+                .bind(i64::from(e.disabled))
+                .bind(e.failing_since)
+                .bind(e.cursor)
+                .bind(e.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn endpoints(&self, tenant: &str, incarnation: &str) -> Result<Vec<$crate::store::hooks::EndpointRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, tenant, incarnation, url, types, description, secrets, disabled, failing_since, cursor, created_at \
+                     FROM webhook_endpoints WHERE tenant = $1 AND incarnation = $2 ORDER BY created_at, id",
+                )
+                .bind(tenant)
+                .bind(incarnation)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(|r| Self::endpoint_of(r)).collect()
+            }
+
+            async fn endpoint(&self, tenant: &str, incarnation: &str, id: &str) -> Result<Option<$crate::store::hooks::EndpointRow>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, tenant, incarnation, url, types, description, secrets, disabled, failing_since, cursor, created_at \
+                     FROM webhook_endpoints WHERE tenant = $1 AND incarnation = $2 AND id = $3",
+                )
+                .bind(tenant)
+                .bind(incarnation)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(|r| Self::endpoint_of(r)).transpose()
+            }
+
+            async fn update_endpoint(&self, e: &$crate::store::hooks::EndpointRow) -> Result<bool, StoreError> {
+                let n = sqlx::query(
+                    "UPDATE webhook_endpoints SET url = $1, types = $2, description = $3, secrets = $4, disabled = $5, failing_since = $6 \
+                     WHERE id = $7 AND tenant = $8 AND incarnation = $9",
+                )
+                .bind(&e.url)
+                .bind(serde_json::to_string(&e.types).map_err($crate::store::hooks::json_err)?)
+                .bind(&e.description)
+                .bind(serde_json::to_string(&e.secrets).map_err($crate::store::hooks::json_err)?)
+                .bind(i64::from(e.disabled))
+                .bind(e.failing_since)
+                .bind(&e.id)
+                .bind(&e.tenant)
+                .bind(&e.incarnation)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn delete_endpoint(&self, tenant: &str, incarnation: &str, id: &str) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let n = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1 AND tenant = $2 AND incarnation = $3")
+                    .bind(id)
+                    .bind(tenant)
+                    .bind(incarnation)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 1 {
+                    sqlx::query("DELETE FROM webhook_attempts WHERE delivery IN (SELECT id FROM webhook_deliveries WHERE endpoint = $1)")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint = $1").bind(id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
+            async fn last_event_seq(&self, tenant: &str, incarnation: &str) -> Result<i64, StoreError> {
+                let n: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE tenant = $1 AND incarnation = $2")
+                    .bind(tenant)
+                    .bind(incarnation)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n.unwrap_or(0))
+            }
+
+            async fn fan_out(&self, now: i64, batch: i64) -> Result<usize, StoreError> {
+                let endpoints = sqlx::query(
+                    "SELECT id, tenant, incarnation, url, types, description, secrets, disabled, failing_since, cursor, created_at \
+                     FROM webhook_endpoints WHERE disabled = 0 ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut made = 0usize;
+                for r in &endpoints {
+                    let e = Self::endpoint_of(r)?;
+                    let events = sqlx::query(
+                        "SELECT seq, id, type FROM events WHERE tenant = $1 AND incarnation = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+                    )
+                    .bind(&e.tenant)
+                    .bind(&e.incarnation)
+                    .bind(e.cursor)
+                    .bind(batch)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let Some(last) = events.last() else { continue };
+                    let last: i64 = last.try_get("seq")?;
+                    let mut tx = self.pool.begin().await?;
+                    for ev in &events {
+                        let kind: String = ev.try_get("type")?;
+                        if !e.types.is_empty() && !e.types.contains(&kind) {
+                            continue;
+                        }
+                        let seq: i64 = ev.try_get("seq")?;
+                        let event_id: String = ev.try_get("id")?;
+                        let n = sqlx::query(
+                            "INSERT INTO webhook_deliveries (id, endpoint, event_seq, event_id, type, state, attempts, next_at) \
+                             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6) ON CONFLICT (endpoint, event_id) DO NOTHING",
+                        )
+                        .bind($crate::auth::new_id("dlv_"))
+                        .bind(&e.id)
+                        .bind(seq)
+                        .bind(&event_id)
+                        .bind(&kind)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        made += n as usize;
+                    }
+                    // Forward only: two nodes fanning out at once both insert (the second insert is ignored).
+                    sqlx::query("UPDATE webhook_endpoints SET cursor = $1 WHERE id = $2 AND cursor < $1")
+                        .bind(last)
+                        .bind(&e.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                }
+                Ok(made)
+            }
+
+            async fn claim_due(&self, now: i64, limit: i64, lease_ms: i64) -> Result<Vec<$crate::store::hooks::DueRow>, StoreError> {
+                let claim = format!(
+                    "UPDATE webhook_deliveries SET lease_until = $1 WHERE id IN (\
+                     SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint \
+                     WHERE d.state = 'pending' AND d.next_at <= $2 AND (d.lease_until IS NULL OR d.lease_until <= $2) \
+                     AND e.disabled = 0 ORDER BY d.next_at LIMIT $3 {}) RETURNING id",
+                    $claim_lock
+                );
+                let ids: Vec<String> = sqlx::query_scalar(&claim)
+                    .bind(now.saturating_add(lease_ms))
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let r = sqlx::query(
+                        "SELECT d.id, d.endpoint, d.event_id, d.type, d.attempts, d.first_attempt_at, e.url, e.secrets, \
+                         v.seq, v.day, v.at, v.told, v.payload, v.tenant \
+                         FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint \
+                         JOIN events v ON v.id = d.event_id WHERE d.id = $1",
+                    )
+                    .bind(&id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    let Some(r) = r else { continue };
+                    let secrets: String = r.try_get("secrets")?;
+                    let told: String = r.try_get("told")?;
+                    let payload: String = r.try_get("payload")?;
+                    let at: i64 = r.try_get("at")?;
+                    let event_type: String = r.try_get("type")?;
+                    let event_id: String = r.try_get("event_id")?;
+                    let body = serde_json::json!({
+                        "id": event_id,
+                        "type": event_type,
+                        "tenant": r.try_get::<String, _>("tenant")?,
+                        "seq": r.try_get::<i64, _>("seq")?,
+                        "day": r.try_get::<String, _>("day")?,
+                        "at": $crate::store::hooks::rfc3339_of(at),
+                        "told": serde_json::from_str::<serde_json::Value>(&told).map_err($crate::store::hooks::json_err)?,
+                        "payload": serde_json::from_str::<serde_json::Value>(&payload).map_err($crate::store::hooks::json_err)?,
+                    });
+                    out.push($crate::store::hooks::DueRow {
+                        id: r.try_get("id")?,
+                        endpoint: r.try_get("endpoint")?,
+                        url: r.try_get("url")?,
+                        secrets: serde_json::from_str(&secrets).map_err($crate::store::hooks::json_err)?,
+                        event_id,
+                        event_type,
+                        body: body.to_string(),
+                        attempts: r.try_get("attempts")?,
+                        first_attempt_at: r.try_get("first_attempt_at")?,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn record(&self, delivery: &str, attempt: i64, first_attempt_at: i64, a: &$crate::store::hooks::AttemptRow) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO webhook_attempts (delivery, attempt, at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (delivery, attempt) DO NOTHING",
+                )
+                .bind(delivery)
+                .bind(attempt)
+                .bind(a.at)
+                .bind(a.status)
+                .bind(&a.error)
+                .bind(a.duration_ms)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE webhook_deliveries SET state = $1, attempts = $2, first_attempt_at = COALESCE(first_attempt_at, $3), \
+                     next_at = $4, lease_until = NULL, last_at = $5, last_status = $6, last_error = $7, last_duration_ms = $8 WHERE id = $9",
+                )
+                .bind(a.state)
+                .bind(attempt)
+                .bind(first_attempt_at)
+                .bind(a.next_at)
+                .bind(a.at)
+                .bind(a.status)
+                .bind(&a.error)
+                .bind(a.duration_ms)
+                .bind(delivery)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_failing(&self, endpoint: &str, at: Option<i64>) -> Result<(), StoreError> {
+                let sql = if at.is_some() {
+                    "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE id = $2"
+                } else {
+                    "UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2"
+                };
+                sqlx::query(sql).bind(at).bind(endpoint).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn deliveries(&self, endpoint: &str, before_seq: Option<i64>, limit: i64) -> Result<Vec<$crate::store::hooks::DeliveryRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, event_seq, event_id, type, state, attempts, next_at, last_at, last_status, last_error, last_duration_ms \
+                     FROM webhook_deliveries WHERE endpoint = $1 AND ($2 IS NULL OR event_seq < $2) ORDER BY event_seq DESC LIMIT $3",
+                )
+                .bind(endpoint)
+                .bind(before_seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let state: String = r.try_get("state")?;
+                        let next_at: i64 = r.try_get("next_at")?;
+                        let last_at: Option<i64> = r.try_get("last_at")?;
+                        Ok($crate::store::hooks::DeliveryRow {
+                            id: r.try_get("id")?,
+                            event_seq: r.try_get("event_seq")?,
+                            event_id: r.try_get("event_id")?,
+                            event_type: r.try_get("type")?,
+                            next_at: (state == "pending").then(|| $crate::store::hooks::rfc3339_of(next_at)),
+                            state,
+                            attempts: r.try_get("attempts")?,
+                            last: match last_at {
+                                Some(at) => Some($crate::store::hooks::LastAttempt {
+                                    at: $crate::store::hooks::rfc3339_of(at),
+                                    status: r.try_get("last_status")?,
+                                    error: r.try_get("last_error")?,
+                                    duration_ms: r.try_get::<Option<i64>, _>("last_duration_ms")?.unwrap_or(0),
+                                }),
+                                None => None,
+                            },
+                            history: Vec::new(),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn replay(&self, endpoint: &str, delivery: &str, now: i64) -> Result<bool, StoreError> {
+                let n = sqlx::query(
+                    "UPDATE webhook_deliveries SET state = 'pending', next_at = $1, lease_until = NULL WHERE id = $2 AND endpoint = $3",
+                )
+                .bind(now)
+                .bind(delivery)
+                .bind(endpoint)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+                let n: Option<i64> = sqlx::query_scalar("SELECT MIN(next_at) FROM webhook_deliveries WHERE state = 'pending'")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n)
+            }
+        }
+
+        impl $store {
+            fn endpoint_of(r: &<<$store as HasDb>::Db as sqlx::Database>::Row) -> Result<$crate::store::hooks::EndpointRow, StoreError> {
+                let types: String = r.try_get("types")?;
+                let secrets: String = r.try_get("secrets")?;
+                let disabled: i64 = r.try_get("disabled")?;
+                Ok($crate::store::hooks::EndpointRow {
+                    id: r.try_get("id")?,
+                    tenant: r.try_get("tenant")?,
+                    incarnation: r.try_get("incarnation")?,
+                    url: r.try_get("url")?,
+                    types: serde_json::from_str(&types).map_err($crate::store::hooks::json_err)?,
+                    description: r.try_get("description")?,
+                    secrets: serde_json::from_str(&secrets).map_err($crate::store::hooks::json_err)?,
+                    disabled: disabled != 0,
+                    failing_since: r.try_get("failing_since")?,
+                    cursor: r.try_get("cursor")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            }
+        }
+    };
+}
+
+pub(crate) use hook_store;
