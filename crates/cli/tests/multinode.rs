@@ -445,3 +445,312 @@ async fn req7_redis_down_keeps_answering_under_the_policy_and_recovers() {
     drop((open, closed));
     drop_schema(&base_url, &schema).await;
 }
+
+// ------------------------------------------------------------------------------------------------ issue 14
+
+/// What a receiver got: (webhook-id, body) of each request, and whether its signature held.
+type Received = Arc<std::sync::Mutex<Vec<(String, String, bool)>>>;
+
+/// A webhook receiver on 127.0.0.1 checking every signature with `secrets` (filled once the endpoints exist).
+async fn receiver(secrets: Arc<std::sync::Mutex<Vec<String>>>) -> (String, Received) {
+    use entitle_server::hooks::sign::{Secret, verify};
+    let got: Received = Arc::default();
+    let g = Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let (g, secrets) = (Arc::clone(&g), Arc::clone(&secrets));
+            async move {
+                let h = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                let id = h("webhook-id");
+                let ts: i64 = h("webhook-timestamp").parse().unwrap_or(0);
+                let keys: Vec<Secret> = secrets
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|s| Secret::parse(s).ok())
+                    .collect();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                let ok = verify(&keys, &id, ts, &h("webhook-signature"), body.as_bytes(), now, 300);
+                g.lock().unwrap().push((id, body, ok));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), got)
+}
+
+/// The example tenant as a real-time tenant whose jobs last ran on 2022-07-31: two years to catch up.
+fn behind(id: &str) -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/enforcement-timeline.toml"
+    ))
+    .unwrap()
+    .replace("id = \"northwind\"", &format!("id = \"{id}\""))
+    .replace(
+        "at = \"2022-08-01\"\ntest_clock = true",
+        "jobs_through = \"2022-07-31\"",
+    )
+}
+
+/// Issue 14, item 6: two nodes on PostgreSQL run the jobs of 12 tenants that are two years behind; one is
+/// killed with -9 in the middle of the sweep. The other finishes (the dead node's leases run out): every job's
+/// effect happened once (each flow turned off once, on its date), every event is stored once and is exactly the
+/// list `entitle timeline` gives, and every event reached the webhook receiver with a valid signature (a
+/// delivery the dead node had claimed is sent again by the other, with the same `webhook-id`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enf_3_two_nodes_one_killed_mid_sweep_each_job_once() {
+    let Some(db) = env("ENTITLE_TEST_DATABASE_URL") else {
+        eprintln!("skipped: set ENTITLE_TEST_DATABASE_URL to run the two-node jobs test");
+        return;
+    };
+    let suffix = rand_suffix();
+    let (base_url, schema) = (db.clone(), format!("jb_{suffix}"));
+    let db = fresh_schema(&db, &schema).await;
+    let secrets: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let (hook, received) = receiver(Arc::clone(&secrets)).await;
+    // No jobs on the node that sets the tenants up; then two nodes that look every second.
+    let setup = start(
+        &db,
+        &["--today", "2024-09-01", "--jobs-interval", "0", "--no-webhooks"],
+    );
+    let c = client();
+    let tenants: Vec<String> = (0..12).map(|i| format!("nw-{i}")).collect();
+    for t in &tenants {
+        let r = c
+            .post(format!("{}/v1/tenants", setup.base))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/toml")
+            .body(behind(t))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+    drop(setup);
+    // Endpoints are made straight in the store's tables' API by a node that allows a loopback receiver.
+    let args = [
+        "--today",
+        "2024-09-01",
+        "--jobs-interval",
+        "1",
+        "--webhooks-allow-private",
+    ];
+    let a = start(&db, &args);
+    for t in &tenants {
+        let r: serde_json::Value = c
+            .post(format!("{}/v1/tenants/{t}/webhooks", a.base))
+            .bearer_auth(ADMIN)
+            .json(&serde_json::json!({"url": hook}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        secrets
+            .lock()
+            .unwrap()
+            .push(r["secret"].as_str().expect("a secret").to_owned());
+    }
+    let b = start(&db, &args);
+    // The first look comes a second after the start: kill `a` in the middle of the sweep.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let mut a = a;
+    a.child.kill().unwrap(); // SIGKILL
+    a.child.wait().unwrap();
+    // The kill came in the middle of the sweep: some days had run, not all of them.
+    let mut behind_then = 0;
+    let mut events_then = 0;
+    for t in &tenants {
+        let v: serde_json::Value = c
+            .get(format!("{}/v1/tenants/{t}/export?format=json", b.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or_default();
+        behind_then += usize::from(v["tenant"]["jobs_through"] != "2024-09-01");
+        let e: serde_json::Value = c
+            .get(format!("{}/v1/tenants/{t}/events?limit=1000", b.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or_default();
+        events_then += e["events"].as_array().map_or(0, Vec::len);
+    }
+    eprintln!(
+        "at the kill: {behind_then} of {} tenants behind, {events_then} events stored",
+        tenants.len()
+    );
+    assert!(
+        behind_then > 0,
+        "the sweep had ended before the kill: the test proves nothing"
+    );
+    assert!(
+        events_then > tenants.len(),
+        "the sweep had not begun before the kill"
+    );
+    // `b` finishes: every tenant's jobs through 2024-09-01, and every delivery made.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let mut done = 0;
+        for t in &tenants {
+            let v: serde_json::Value = c
+                .get(format!("{}/v1/tenants/{t}/export?format=json", b.base))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap_or_default();
+            if v["tenant"]["jobs_through"] == "2024-09-01" {
+                done += 1;
+            }
+        }
+        if done == tenants.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{done} of {} tenants caught up",
+            tenants.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The offline timeline of the same tenant and range: what each tenant's events must be, once each.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("behind.toml");
+    std::fs::write(&file, behind("nw-x")).unwrap();
+    let offline = Command::new(env!("CARGO_BIN_EXE_entitle"))
+        .args([
+            "timeline",
+            "--format",
+            "json",
+            "--from",
+            "2022-08-01",
+            "--to",
+            "2024-09-01",
+            "--scenario",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
+    );
+    let days: serde_json::Value = serde_json::from_slice(&offline.stdout).unwrap();
+    let want: Vec<(String, String)> = days
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| {
+            d["happenings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    (
+                        d["on"].as_str().unwrap().to_owned(),
+                        h["type"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut all_ids = std::collections::BTreeSet::new();
+    for t in &tenants {
+        let v: serde_json::Value = c
+            .get(format!("{}/v1/tenants/{t}/events?limit=1000", b.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let got: Vec<(String, String)> = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] != "tenant.created")
+            .map(|e| {
+                (
+                    e["day"].as_str().unwrap().to_owned(),
+                    e["type"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{t}: each job once, in order");
+        for e in v["events"].as_array().unwrap() {
+            if e["type"] != "tenant.created" {
+                all_ids.insert(e["id"].as_str().unwrap().to_owned());
+            }
+        }
+        // Each flow turned off once, on its date (a second run of a day would have moved nothing either).
+        let flows: serde_json::Value = c
+            .get(format!("{}/v1/tenants/{t}/flows/orders", b.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(flows["suspended"]["on"], "2022-10-15", "{t}: {flows}");
+    }
+    // Every event reached the receiver, signed; a redelivery keeps its webhook-id (the body names the same event).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = received.lock().unwrap().clone();
+        let ids: std::collections::BTreeSet<String> = got.iter().map(|(id, _, _)| id.clone()).collect();
+        if ids.is_superset(&all_ids) {
+            assert!(got.iter().all(|(_, _, ok)| *ok), "a bad signature");
+            for (id, body, _) in &got {
+                let v: serde_json::Value = serde_json::from_str(body).unwrap();
+                assert_eq!(
+                    v["id"].as_str(),
+                    Some(id.as_str()),
+                    "webhook-id is the event's id"
+                );
+            }
+            let twice = got.len() - ids.len();
+            eprintln!(
+                "{} events, {} requests ({twice} sent again after the kill, each with its webhook-id)",
+                all_ids.len(),
+                got.len()
+            );
+            assert!(ids.is_subset(&all_ids), "no event the store does not have");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} events delivered",
+            ids.len(),
+            all_ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(b);
+    drop_schema(&base_url, &schema).await;
+}
