@@ -224,6 +224,14 @@ pub struct Serve {
     /// whoever may create an endpoint cannot make the server call into its own network).
     #[arg(long, env = "ENTITLE_WEBHOOKS_ALLOW_PRIVATE")]
     pub webhooks_allow_private: bool,
+    /// Mail ENF-3's notices (admins, makers, turn-offs) through this SMTP server: `smtp://host:port`,
+    /// `smtps://host` (TLS) or `smtp://host?tls=required` (STARTTLS); users are mailed when their id is an
+    /// e-mail address. Default: no e-mail (events and banners only).
+    #[arg(long, env = "ENTITLE_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// The sender of those e-mails (default entitle@localhost).
+    #[arg(long, env = "ENTITLE_SMTP_FROM", value_name = "ADDRESS")]
+    pub smtp_from: Option<String>,
     /// Do not deliver webhooks from this node (others sharing the database do).
     #[arg(long, env = "ENTITLE_NO_WEBHOOKS")]
     pub no_webhooks: bool,

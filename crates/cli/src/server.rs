@@ -68,6 +68,8 @@ pub fn serve(args: Serve, catalog: Option<String>) -> Result<String, CliError> {
     given.jobs_interval_secs = args.jobs_interval_secs;
     given.webhooks_allow_private = args.webhooks_allow_private.then_some(true);
     given.webhooks_dispatch = args.no_webhooks.then_some(false);
+    given.smtp_url = args.smtp_url;
+    given.smtp_from = args.smtp_from;
     let config: Config = config::resolve(given, file).map_err(|e| CliError::Input(e.to_string()))?;
     init_logs(config.log_format);
     runtime()?.block_on(async {

@@ -281,7 +281,14 @@ pub fn due(snap: &Snapshot) -> Vec<Happening> {
                 rules: vec![Rule::Enf3, Rule::Enf2, e.rule],
             });
         }
-        if t.turn_off <= day && f.enabled && t.state == State::TurnedOff {
+        // Turned off on its date (ENF-3); or created after its kind's maker notice yet on (ENF-4: it should
+        // never have run; a tenant imported with such flows gets them turned off on the first day).
+        let off = match t.state {
+            State::TurnedOff if t.turn_off <= day => Some(Rule::Enf3),
+            State::CreatedOff => Some(Rule::Enf4),
+            _ => None,
+        };
+        if let Some(by) = off.filter(|_| f.enabled) {
             out.push(Happening::Suspended {
                 flow: id,
                 environment: snap.env_id(f.env).to_owned(),
@@ -290,7 +297,7 @@ pub fn due(snap: &Snapshot) -> Vec<Happening> {
                 admins: admins.clone(),
                 failing: e.rule,
                 fix: None,
-                rules: vec![Rule::Enf3, Rule::Enf2, e.rule],
+                rules: vec![by, Rule::Enf2, e.rule],
             });
         }
     }
@@ -558,6 +565,7 @@ pub fn apply(scenario: &mut Scenario, day: NaiveDate, due: &[Happening]) {
                 flow: id,
                 kind,
                 failing,
+                rules,
                 ..
             } => {
                 if let Some(f) = flow_mut(&mut scenario.flows, &at, id) {
@@ -565,7 +573,7 @@ pub fn apply(scenario: &mut Scenario, day: NaiveDate, due: &[Happening]) {
                     f.suspended = Some(Suspension {
                         on: day,
                         kind: (*kind).to_owned(),
-                        rule: Rule::Enf3.id().to_owned(),
+                        rule: rules.first().copied().unwrap_or(Rule::Enf3).id().to_owned(),
                         failing: Some(failing.id().to_owned()),
                     });
                 }

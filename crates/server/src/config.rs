@@ -56,6 +56,10 @@ pub struct Settings {
     pub webhooks_allow_private: Option<bool>,
     /// Deliver webhooks from this node (default true; false on nodes that should only answer).
     pub webhooks_dispatch: Option<bool>,
+    /// `smtp://host:port` (or `smtps://`, or `?tls=required`): ENF-3's notices by e-mail. None: events only.
+    pub smtp_url: Option<String>,
+    /// The sender of those e-mails (default `entitle@localhost`).
+    pub smtp_from: Option<String>,
 }
 
 /// Where the SQLite file is, or which database to use.
@@ -103,6 +107,8 @@ pub struct Config {
     pub jobs_interval_secs: u64,
     pub webhooks_allow_private: bool,
     pub webhooks_dispatch: bool,
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
 }
 
 /// File descriptors kept out of the default connection cap: the database pool (SQLite's files or PostgreSQL's
@@ -409,14 +415,32 @@ pub fn resolve(given: Settings, file: Option<(Settings, String)>) -> Result<Conf
             format!("`{jobs_interval_secs}`: give seconds from 0 (never) to 86400 (a day)"),
         ));
     }
+    let smtp_url = given.smtp_url.or(file.smtp_url);
+    let smtp_from = given
+        .smtp_from
+        .or(file.smtp_from)
+        .unwrap_or_else(|| "entitle@localhost".to_owned());
+    if let Some(url) = &smtp_url {
+        crate::mail::Mailer::new(url, &smtp_from).map_err(|e| {
+            let key = if matches!(e, crate::mail::MailError::From(_)) {
+                "smtp-from"
+            } else {
+                "smtp-url"
+            };
+            err(&format!("--{key}"), key, e.to_string())
+        })?;
+    }
     Ok(Config {
         memory_budget,
         jobs_interval_secs,
+        smtp_url,
+        smtp_from,
         webhooks_allow_private: given
             .webhooks_allow_private
             .or(file.webhooks_allow_private)
             .unwrap_or(false),
         webhooks_dispatch: given.webhooks_dispatch.or(file.webhooks_dispatch).unwrap_or(true),
+
         listen,
         database,
         redis_url,

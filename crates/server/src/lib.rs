@@ -10,6 +10,7 @@ pub mod http;
 pub mod jobs;
 pub mod keys;
 pub mod limits;
+pub mod mail;
 pub mod meter;
 pub mod metrics;
 pub mod openapi;

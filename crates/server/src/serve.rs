@@ -44,6 +44,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, error: std::io::Error },
     #[error("embedded catalog: {0}")]
     Catalog(String),
+    #[error("{0}")]
+    Mail(String),
 }
 
 /// A node that is serving.
@@ -220,6 +222,21 @@ pub async fn start(config: &Config, on_signal: bool) -> Result<Running, StartErr
             Err(e) => {
                 tracing::error!(error = %e, "the webhook client could not be made; no webhooks from this node")
             }
+        }
+    }
+
+    // E-mail (ENF-3's notices), when --smtp-url says where; a bad setting stops the start (exit 2).
+    if let Some(url) = &config.smtp_url {
+        let mailer = crate::mail::Mailer::new(url, &config.smtp_from).map_err(|e| e.to_string());
+        match mailer {
+            Ok(m) => {
+                tokio::spawn(crate::mail::run(
+                    Arc::clone(&state),
+                    m,
+                    crate::auth::new_id("node_"),
+                ));
+            }
+            Err(e) => return Err(StartError::Mail(e)),
         }
     }
 

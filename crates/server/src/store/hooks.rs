@@ -127,6 +127,10 @@ pub trait HookStore: Send + Sync {
     async fn replay(&self, endpoint: &str, delivery: &str, now: i64) -> Result<bool, StoreError>;
     /// The earliest `next_at` of a pending delivery (how long the dispatcher may sleep).
     async fn next_due(&self) -> Result<Option<i64>, StoreError>;
+    /// How far the consumer `name` has read the events table (0: from the start).
+    async fn cursor(&self, name: &str) -> Result<i64, StoreError>;
+    /// Moves the consumer `name` forward to `seq` (never back).
+    async fn set_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError>;
 }
 
 pub fn rfc3339_of(ms: i64) -> String {
@@ -316,7 +320,7 @@ macro_rules! hook_store {
                         "SELECT d.id, d.endpoint, d.event_id, d.type, d.attempts, d.first_attempt_at, e.url, e.secrets, \
                          v.seq, v.day, v.at, v.told, v.payload, v.tenant \
                          FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint \
-                         JOIN events v ON v.id = d.event_id WHERE d.id = $1",
+                         JOIN events v ON v.seq = d.event_seq WHERE d.id = $1",
                     )
                     .bind(&id)
                     .fetch_optional(&self.pool)
@@ -445,6 +449,26 @@ macro_rules! hook_store {
                 .await?
                 .rows_affected();
                 Ok(n == 1)
+            }
+
+            async fn cursor(&self, name: &str) -> Result<i64, StoreError> {
+                let n: Option<i64> = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(n.unwrap_or(0))
+            }
+
+            async fn set_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO cursors (name, seq) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET seq = excluded.seq WHERE cursors.seq < excluded.seq",
+                )
+                .bind(name)
+                .bind(seq)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
 
             async fn next_due(&self) -> Result<Option<i64>, StoreError> {

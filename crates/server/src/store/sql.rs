@@ -467,21 +467,31 @@ macro_rules! sql_store {
                 }
                 let actor = c.audit.first().map_or("system", |a| a.actor.as_str());
                 Self::revoke_in(&mut tx, &c.tenant, Some(inc), actor, &revoked, now).await?;
-                for e in &c.events {
-                    sqlx::query(
-                        "INSERT INTO events (id, tenant, incarnation, type, day, at, told, payload) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(&e.id)
-                    .bind(&c.tenant)
-                    .bind(inc)
-                    .bind(&e.kind)
-                    .bind(e.day.to_string())
-                    .bind(now)
-                    .bind(serde_json::to_string(&e.told).map_err(|e| StoreError::Other(e.to_string()))?)
-                    .bind(e.payload.to_string())
-                    .execute(&mut *tx)
-                    .await?;
+                // One statement per 1,000 of the change's events (8 binds each, under both databases' bind
+                // limits): for a usual change the outbox costs one more insert.
+                for chunk in c.events.chunks(1000) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO events (id, tenant, incarnation, type, day, at, told, payload) ",
+                    );
+                    let mut failed = None;
+                    q.push_values(chunk, |mut b, e| {
+                        let told = serde_json::to_string(&e.told).unwrap_or_else(|err| {
+                            failed = Some(err.to_string());
+                            String::new()
+                        });
+                        b.push_bind(e.id.clone())
+                            .push_bind(c.tenant.clone())
+                            .push_bind(inc.to_owned())
+                            .push_bind(e.kind.clone())
+                            .push_bind(e.day.to_string())
+                            .push_bind(now)
+                            .push_bind(told)
+                            .push_bind(e.payload.to_string());
+                    });
+                    if let Some(err) = failed {
+                        return Err(StoreError::Other(err));
+                    }
+                    q.build().execute(&mut *tx).await?;
                 }
                 if let Some((scope, key, s)) = &c.idempotency {
                     sqlx::query(

@@ -215,6 +215,8 @@ pub struct Opts {
     pub webhooks_allow_private: bool,
     /// The node's own webhook dispatcher (off: a test runs one with a clock it moves).
     pub webhooks_dispatch: bool,
+    /// `--smtp-url`.
+    pub smtp_url: Option<String>,
 }
 
 impl Default for Opts {
@@ -229,6 +231,7 @@ impl Default for Opts {
             jobs_interval_secs: 0,
             webhooks_allow_private: false,
             webhooks_dispatch: true,
+            smtp_url: None,
         }
     }
 }
@@ -269,6 +272,8 @@ pub async fn spawn_on(db: Arc<Db>, opts: Opts) -> TestApp {
             jobs_interval_secs: Some(opts.jobs_interval_secs),
             webhooks_allow_private: Some(opts.webhooks_allow_private),
             webhooks_dispatch: Some(opts.webhooks_dispatch),
+            smtp_url: opts.smtp_url.clone(),
+            smtp_from: Some("notices@entitle.test".into()),
             ..Default::default()
         },
         None,
