@@ -99,6 +99,28 @@ pub fn of_changes(changes: &[Change], day: NaiveDate) -> Vec<NewEvent> {
                 continue;
             }
         }
+        // BUY-4 and terms: what a subscription's change means, besides the change itself.
+        if c.kind == "subscription" && c.action == "update" {
+            let field = |v: &Option<Value>, k: &str| {
+                v.as_ref().and_then(|v| v.get(k)).cloned().unwrap_or(Value::Null)
+            };
+            if field(&c.before, "cancelled").is_null() && !field(&c.after, "cancelled").is_null() {
+                out.push(new_event(
+                    "subscription.cancelled",
+                    day,
+                    Vec::new(),
+                    json!({"subscription": c.item, "cancelled": field(&c.after, "cancelled"), "ends": field(&c.after, "end"), "rules": []}),
+                ));
+            }
+            if field(&c.before, "channel") == "self-service" && field(&c.after, "channel") == "admin" {
+                out.push(new_event(
+                    "subscription.taken_over",
+                    day,
+                    Vec::new(),
+                    json!({"subscription": c.item, "buyer": field(&c.before, "buyer"), "rules": ["BUY-4"]}),
+                ));
+            }
+        }
         let kind = c.kind.replace('-', "_");
         out.push(new_event(
             &format!("{kind}.{}", past(c.action)),

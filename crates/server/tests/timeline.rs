@@ -418,3 +418,121 @@ on_every_backend!(
     real_time_refuses_clock_advance_on_every_backend,
     a_real_time_tenant_refuses_clock_advance
 );
+
+/// BUY-4: an admin takes over a self-service subscription (`channel` to `admin`, the buyer gone), and a
+/// cancellation at term end; both are events of their own beside `subscription.updated`.
+async fn buy_4_take_over_and_cancel_are_events(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let toml = std::fs::read_to_string(workspace().join("examples/small-business-m365.toml")).unwrap();
+    app.create_tenant_toml(&toml, None).await.expect(201);
+    let t = "/v1/tenants/fabrikam-bakery";
+    let subs = app
+        .get(&format!("{t}/subscriptions"), ADMIN)
+        .await
+        .expect(200)
+        .json();
+    let list = subs["items"]
+        .as_array()
+        .or(subs.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let own = list
+        .iter()
+        .find(|s| s["channel"] == "self-service")
+        .cloned()
+        .unwrap();
+    let id = own["id"].as_str().unwrap();
+    let etag = app
+        .get(&format!("{t}/subscriptions/{id}"), ADMIN)
+        .await
+        .expect(200)
+        .etag();
+    app.patch(
+        &format!("{t}/subscriptions/{id}"),
+        ADMIN,
+        Some(&etag),
+        json!({"channel": "admin", "buyer": null}),
+    )
+    .await
+    .expect(200);
+    let etag = app
+        .get(&format!("{t}/subscriptions/{id}"), ADMIN)
+        .await
+        .expect(200)
+        .etag();
+    app.patch(
+        &format!("{t}/subscriptions/{id}"),
+        ADMIN,
+        Some(&etag),
+        json!({"end": "2025-05-01", "cancelled": "2024-06-03"}),
+    )
+    .await
+    .expect(200);
+    let ev = app
+        .get(
+            &format!("{t}/events?type=subscription.taken_over,subscription.cancelled"),
+            ADMIN,
+        )
+        .await
+        .expect(200)
+        .json();
+    let kinds: Vec<&str> = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["subscription.taken_over", "subscription.cancelled"],
+        "{ev}"
+    );
+    assert_eq!(ev["events"][0]["payload"]["buyer"], "frank");
+    assert_eq!(ev["events"][0]["payload"]["rules"][0], "BUY-4");
+    assert_eq!(ev["events"][1]["payload"]["ends"], "2025-05-01");
+    app.stop().await;
+}
+on_every_backend!(
+    buy_4_take_over_on_every_backend,
+    buy_4_take_over_and_cancel_are_events
+);
+
+/// REQ-8: the 80 % warning of a user's 24-hour limit is an event too, telling the user.
+async fn req_8_the_warning_is_an_event(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_tenant_toml(&common::acme_as("acme"), None)
+        .await
+        .expect(201);
+    let limit = app
+        .get("/v1/tenants/acme/limits?user=cy", ADMIN)
+        .await
+        .expect(200)
+        .json();
+    let per_day = limit["requests_per_24h"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{limit}"));
+    app.post(
+        "/v1/tenants/acme/usage",
+        ADMIN,
+        json!({"user": "cy", "requests": per_day * 8 / 10}),
+    )
+    .await
+    .expect(200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let ev = app
+            .get("/v1/tenants/acme/events?type=requests.warning", ADMIN)
+            .await
+            .expect(200)
+            .json();
+        if let Some(e) = ev["events"].as_array().and_then(|a| a.first()) {
+            assert_eq!(e["told"], json!(["cy"]), "{e}");
+            assert_eq!(e["payload"]["rules"][0], "REQ-8");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no requests.warning event");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
+on_every_backend!(req_8_event_on_every_backend, req_8_the_warning_is_an_event);

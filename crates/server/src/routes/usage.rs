@@ -135,10 +135,27 @@ fn warn(state: &Arc<AppState>, t: &str, b: &BudgetOf, d: &Decision, actor: &str)
             json!({"rule": "REQ-8", "limit": b.limits.per_24h, "message": "80 % of the 24-hour request limit reached"}),
         ),
     };
+    // And an event (`requests.warning`), to the user whose budget it is.
+    let user = b.key.split_once("/user/").map(|(_, u)| u.to_owned());
+    let event = crate::events::new_event(
+        "requests.warning",
+        state.today(),
+        user.iter().cloned().collect(),
+        json!({"budget": b.key, "user": user, "limit": b.limits.per_24h, "rules": ["REQ-8"],
+               "message": "80 % of the 24-hour request limit reached"}),
+    );
+    let incarnation = state.index.load().get(t).map(|i| i.to_string());
+    let tenant = t.to_owned();
     let state = Arc::clone(state);
     tokio::spawn(async move {
         if let Err(e) = state.store.append_audit(&[entry]).await {
             tracing::warn!(error = %e, "recording a REQ-8 warning failed");
+        }
+        if let Some(inc) = incarnation {
+            match state.store.append_events(&tenant, &inc, &[event]).await {
+                Ok(_) => state.hooks_wake.notify_one(),
+                Err(e) => tracing::warn!(error = %e, "storing a REQ-8 warning's event failed"),
+            }
         }
     });
 }

@@ -61,6 +61,9 @@ pub const TYPES: &[&str] = &[
     "trial.expired",
     "subscription.renewed",
     "subscription.lapsed",
+    "subscription.cancelled",
+    "subscription.taken_over",
+    "requests.warning",
 ];
 
 /// A new endpoint.

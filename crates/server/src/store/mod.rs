@@ -343,6 +343,15 @@ pub trait Store: hooks::HookStore + Send + Sync + 'static {
     async fn meter_save(&self, rows: &[(String, String)]) -> Result<(), StoreError>;
     /// Changes other nodes make (PostgreSQL: LISTEN/NOTIFY). `None`: a single-node store.
     async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>, StoreError>;
+    /// Events that change no tenant (the meter's REQ-8 warnings), stored under the tenant's row lock so that a
+    /// tenant's events are numbered in the order they commit (consumers read each tenant after a cursor).
+    /// `false` when the tenant (this life of it) is gone.
+    async fn append_events(
+        &self,
+        tenant: &str,
+        incarnation: &str,
+        events: &[NewEvent],
+    ) -> Result<bool, StoreError>;
     /// A tenant's events (this life of it), oldest first.
     async fn events(
         &self,

@@ -371,6 +371,42 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// The change's events, one statement per 1,000 (8 binds each, under both databases' bind limits):
+            /// for a usual change the outbox costs one more insert.
+            async fn events_in(
+                tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
+                tenant: &str,
+                inc: &str,
+                now: i64,
+                events: &[super::NewEvent],
+            ) -> Result<(), StoreError> {
+                for chunk in events.chunks(1000) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO events (id, tenant, incarnation, type, day, at, told, payload) ",
+                    );
+                    let mut failed = None;
+                    q.push_values(chunk, |mut b, e| {
+                        let told = serde_json::to_string(&e.told).unwrap_or_else(|err| {
+                            failed = Some(err.to_string());
+                            String::new()
+                        });
+                        b.push_bind(e.id.clone())
+                            .push_bind(tenant.to_owned())
+                            .push_bind(inc.to_owned())
+                            .push_bind(e.kind.clone())
+                            .push_bind(e.day.to_string())
+                            .push_bind(now)
+                            .push_bind(told)
+                            .push_bind(e.payload.to_string());
+                    });
+                    if let Some(err) = failed {
+                        return Err(StoreError::Other(err));
+                    }
+                    q.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
             async fn commit_inner(&self, c: &Commit) -> Result<(), StoreError> {
                 let now = now_ms();
                 let mut lease = self.lease().await?;
@@ -467,32 +503,7 @@ macro_rules! sql_store {
                 }
                 let actor = c.audit.first().map_or("system", |a| a.actor.as_str());
                 Self::revoke_in(&mut tx, &c.tenant, Some(inc), actor, &revoked, now).await?;
-                // One statement per 1,000 of the change's events (8 binds each, under both databases' bind
-                // limits): for a usual change the outbox costs one more insert.
-                for chunk in c.events.chunks(1000) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "INSERT INTO events (id, tenant, incarnation, type, day, at, told, payload) ",
-                    );
-                    let mut failed = None;
-                    q.push_values(chunk, |mut b, e| {
-                        let told = serde_json::to_string(&e.told).unwrap_or_else(|err| {
-                            failed = Some(err.to_string());
-                            String::new()
-                        });
-                        b.push_bind(e.id.clone())
-                            .push_bind(c.tenant.clone())
-                            .push_bind(inc.to_owned())
-                            .push_bind(e.kind.clone())
-                            .push_bind(e.day.to_string())
-                            .push_bind(now)
-                            .push_bind(told)
-                            .push_bind(e.payload.to_string());
-                    });
-                    if let Some(err) = failed {
-                        return Err(StoreError::Other(err));
-                    }
-                    q.build().execute(&mut *tx).await?;
-                }
+                Self::events_in(&mut tx, &c.tenant, inc, now, &c.events).await?;
                 if let Some((scope, key, s)) = &c.idempotency {
                     sqlx::query(
                         "INSERT INTO idempotency (scope, key, fingerprint, status, content_type, etag, body, created_at) \
@@ -821,6 +832,24 @@ macro_rules! sql_store {
 
             async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>, StoreError> {
                 self.listener().await
+            }
+
+            async fn append_events(&self, tenant: &str, incarnation: &str, events: &[super::NewEvent]) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                // The tenant's row lock (PostgreSQL), as a change takes it: events of one tenant are numbered in
+                // the order they commit.
+                let there = sqlx::query("UPDATE tenants SET updated_at = updated_at WHERE id = $1 AND incarnation = $2")
+                    .bind(tenant)
+                    .bind(incarnation)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if there {
+                    Self::events_in(&mut tx, tenant, incarnation, now_ms(), events).await?;
+                }
+                tx.commit().await?;
+                Ok(there)
             }
 
             async fn events(&self, tenant: &str, incarnation: &str, f: &EventFilter) -> Result<Vec<Event>, StoreError> {
