@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 
 use super::schedule::Schedule;
 use super::sign::{self, Secret};
-use crate::store::hooks::{AttemptRow, DueRow};
+use crate::store::hooks::{AttemptRow, DueRow, Outcome};
 use crate::store::{Store, StoreError};
 
 /// Where the dispatcher reads the time: the system's, or one a test moves.
@@ -61,6 +61,8 @@ pub struct Options {
     pub batch: i64,
     /// How long a claimed delivery is this node's.
     pub lease_ms: i64,
+    /// Ticks run at once (each claims its own deliveries): one's database work overlaps another's sending.
+    pub workers: usize,
     pub schedule: Schedule,
 }
 
@@ -71,6 +73,7 @@ impl Default for Options {
             timeout: Duration::from_secs(10),
             batch: 256,
             lease_ms: 60_000,
+            workers: 1,
             schedule: Schedule::default(),
         }
     }
@@ -134,9 +137,18 @@ impl Dispatcher {
 
     /// Fans out new events, then sends what is due now, all of it concurrently (up to `concurrency`).
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        self.tick_as(true).await
+    }
+
+    /// A tick; only the first worker fans out (the others would only find the same events made already).
+    async fn tick_as(&self, fan_out: bool) -> Result<TickReport, StoreError> {
         let now = self.clock.now_ms();
         let mut report = TickReport {
-            made: self.store.fan_out(now, self.opts.batch).await?,
+            made: if fan_out {
+                self.store.fan_out(now, self.opts.batch).await?
+            } else {
+                0
+            },
             ..TickReport::default()
         };
         let due = self
@@ -146,6 +158,7 @@ impl Dispatcher {
         let mut sent = futures_util::stream::iter(due)
             .map(|d| self.send(d))
             .buffer_unordered(self.opts.concurrency.max(1));
+        let mut outcomes = Vec::new();
         while let Some(s) = sent.next().await {
             report.sent += 1;
             match s.row.state {
@@ -153,13 +166,17 @@ impl Dispatcher {
                 "failed" => report.gave_up += 1,
                 _ => report.retried += 1,
             }
-            self.store.record(&s.due.id, s.attempt, s.first, &s.row).await?;
-            match s.row.state {
-                "failed" => self.store.set_failing(&s.due.endpoint, Some(s.row.at)).await?,
-                "delivered" => self.store.set_failing(&s.due.endpoint, None).await?,
-                _ => {}
-            }
+            outcomes.push(Outcome {
+                delivery: s.due.id,
+                endpoint: s.due.endpoint,
+                attempt: s.attempt,
+                first_attempt_at: s.first,
+                row: s.row,
+            });
         }
+        // One commit for the tick's outcomes. Should it fail, the leases run out and the deliveries are sent
+        // again (at least once), with the same `webhook-id`.
+        self.store.record(&outcomes).await?;
         Ok(report)
     }
 
@@ -219,11 +236,60 @@ impl Dispatcher {
         }
     }
 
+    /// Ticks with `workers` loops at once until none finds anything to do: what is due now, sent (the benchmark
+    /// and tests use it; `run` keeps going).
+    pub async fn drain(self: &Arc<Self>) -> Result<TickReport, StoreError> {
+        let mut loops = Vec::new();
+        for w in 0..self.opts.workers.max(1) {
+            let me = Arc::clone(self);
+            loops.push(tokio::spawn(async move {
+                let mut total = TickReport::default();
+                let mut idle = 0;
+                loop {
+                    let r = me.tick_as(w == 0).await?;
+                    // A worker that does not fan out may find nothing while the first is still making
+                    // deliveries: it stops after a few empty rounds.
+                    if r.sent == 0 && r.made == 0 && w > 0 && idle < 3 {
+                        idle += 1;
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    if r.sent == 0 && r.made == 0 {
+                        return Ok::<_, StoreError>(total);
+                    }
+                    total.made += r.made;
+                    total.sent += r.sent;
+                    total.delivered += r.delivered;
+                    total.retried += r.retried;
+                    total.gave_up += r.gave_up;
+                }
+            }));
+        }
+        let mut total = TickReport::default();
+        for l in loops {
+            let r = l.await.map_err(|e| StoreError::Other(e.to_string()))??;
+            total.made += r.made;
+            total.sent += r.sent;
+            total.delivered += r.delivered;
+            total.retried += r.retried;
+            total.gave_up += r.gave_up;
+        }
+        Ok(total)
+    }
+
     /// Ticks until the process ends: at once when `wake` is notified (a write stored events), else when the
     /// next delivery is due, and at least every second (other nodes' events).
     pub async fn run(self: Arc<Self>, wake: Arc<tokio::sync::Notify>) {
+        for _ in 1..self.opts.workers.max(1) {
+            let (me, wake) = (Arc::clone(&self), Arc::clone(&wake));
+            tokio::spawn(async move { me.worker(wake, false).await });
+        }
+        self.worker(wake, true).await;
+    }
+
+    async fn worker(&self, wake: Arc<tokio::sync::Notify>, fan_out: bool) {
         loop {
-            match self.tick().await {
+            match self.tick_as(fan_out).await {
                 Ok(r) if r.sent == self.opts.batch as usize => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "webhook dispatch failed; trying again"),

@@ -60,6 +60,17 @@ pub struct AttemptRow {
     pub next_at: i64,
 }
 
+/// One attempt's outcome, to record.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub delivery: String,
+    pub endpoint: String,
+    /// This attempt's number (1 is the first).
+    pub attempt: i64,
+    pub first_attempt_at: i64,
+    pub row: AttemptRow,
+}
+
 /// A delivery, as the log shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryRow {
@@ -106,14 +117,9 @@ pub trait HookStore: Send + Sync {
     async fn fan_out(&self, now: i64, batch: i64) -> Result<usize, StoreError>;
     /// Leases up to `limit` deliveries due at `now` until `now + lease_ms`.
     async fn claim_due(&self, now: i64, limit: i64, lease_ms: i64) -> Result<Vec<DueRow>, StoreError>;
-    /// Records an attempt and the delivery's new state (the lease ends).
-    async fn record(
-        &self,
-        delivery: &str,
-        attempt: i64,
-        first_attempt_at: i64,
-        a: &AttemptRow,
-    ) -> Result<(), StoreError>;
+    /// Records attempts and their deliveries' new states (the leases end), and which endpoints gave up or got
+    /// through, in one transaction: a tick's outcomes cost one commit, not one each.
+    async fn record(&self, outcomes: &[Outcome]) -> Result<(), StoreError>;
     /// Marks the endpoint failing since `at` (once), or clears it (`None`).
     async fn set_failing(&self, endpoint: &str, at: Option<i64>) -> Result<(), StoreError>;
     /// An endpoint's deliveries, newest first, before `before_seq` (paging).
@@ -267,27 +273,29 @@ macro_rules! hook_store {
                     let Some(last) = events.last() else { continue };
                     let last: i64 = last.try_get("seq")?;
                     let mut tx = self.pool.begin().await?;
-                    for ev in &events {
-                        let kind: String = ev.try_get("type")?;
-                        if !e.types.is_empty() && !e.types.contains(&kind) {
-                            continue;
-                        }
-                        let seq: i64 = ev.try_get("seq")?;
-                        let event_id: String = ev.try_get("id")?;
-                        let n = sqlx::query(
-                            "INSERT INTO webhook_deliveries (id, endpoint, event_seq, event_id, type, state, attempts, next_at) \
-                             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6) ON CONFLICT (endpoint, event_id) DO NOTHING",
-                        )
-                        .bind($crate::auth::new_id("dlv_"))
-                        .bind(&e.id)
-                        .bind(seq)
-                        .bind(&event_id)
-                        .bind(&kind)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                        made += n as usize;
+                    let wanted: Vec<(i64, String, String)> = events
+                        .iter()
+                        .map(|ev| Ok((ev.try_get("seq")?, ev.try_get("id")?, ev.try_get("type")?)))
+                        .collect::<Result<Vec<_>, sqlx::Error>>()?
+                        .into_iter()
+                        .filter(|(_, _, kind)| e.types.is_empty() || e.types.contains(kind))
+                        .collect();
+                    for chunk in wanted.chunks(1000) {
+                        let mut q = sqlx::QueryBuilder::new(
+                            "INSERT INTO webhook_deliveries (id, endpoint, event_seq, event_id, type, state, attempts, next_at) ",
+                        );
+                        q.push_values(chunk, |mut b, (seq, event_id, kind)| {
+                            b.push_bind($crate::auth::new_id("dlv_"))
+                                .push_bind(e.id.clone())
+                                .push_bind(*seq)
+                                .push_bind(event_id.clone())
+                                .push_bind(kind.clone())
+                                .push_bind("pending")
+                                .push_bind(0i64)
+                                .push_bind(now);
+                        });
+                        q.push(" ON CONFLICT (endpoint, event_id) DO NOTHING");
+                        made += q.build().execute(&mut *tx).await?.rows_affected() as usize;
                     }
                     // Forward only: two nodes fanning out at once both insert (the second insert is ignored).
                     sqlx::query("UPDATE webhook_endpoints SET cursor = $1 WHERE id = $2 AND cursor < $1")
@@ -315,17 +323,22 @@ macro_rules! hook_store {
                     .fetch_all(&self.pool)
                     .await?;
                 let mut out = Vec::with_capacity(ids.len());
-                for id in ids {
-                    let r = sqlx::query(
-                        "SELECT d.id, d.endpoint, d.event_id, d.type, d.attempts, d.first_attempt_at, e.url, e.secrets, \
-                         v.seq, v.day, v.at, v.told, v.payload, v.tenant \
-                         FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint \
-                         JOIN events v ON v.seq = d.event_seq WHERE d.id = $1",
-                    )
-                    .bind(&id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    let Some(r) = r else { continue };
+                if ids.is_empty() {
+                    return Ok(out);
+                }
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT d.id, d.endpoint, d.event_id, d.type, d.attempts, d.first_attempt_at, e.url, e.secrets, \
+                     v.seq, v.day, v.at, v.told, v.payload, v.tenant \
+                     FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint \
+                     JOIN events v ON v.seq = d.event_seq WHERE d.id IN (",
+                );
+                let mut list = q.separated(", ");
+                for id in &ids {
+                    list.push_bind(id.clone());
+                }
+                q.push(") ORDER BY d.next_at");
+                let rows = q.build().fetch_all(&self.pool).await?;
+                for r in &rows {
                     let secrets: String = r.try_get("secrets")?;
                     let told: String = r.try_get("told")?;
                     let payload: String = r.try_get("payload")?;
@@ -357,35 +370,76 @@ macro_rules! hook_store {
                 Ok(out)
             }
 
-            async fn record(&self, delivery: &str, attempt: i64, first_attempt_at: i64, a: &$crate::store::hooks::AttemptRow) -> Result<(), StoreError> {
+            async fn record(&self, outcomes: &[$crate::store::hooks::Outcome]) -> Result<(), StoreError> {
+                if outcomes.is_empty() {
+                    return Ok(());
+                }
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO webhook_attempts (delivery, attempt, at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (delivery, attempt) DO NOTHING",
-                )
-                .bind(delivery)
-                .bind(attempt)
-                .bind(a.at)
-                .bind(a.status)
-                .bind(&a.error)
-                .bind(a.duration_ms)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE webhook_deliveries SET state = $1, attempts = $2, first_attempt_at = COALESCE(first_attempt_at, $3), \
-                     next_at = $4, lease_until = NULL, last_at = $5, last_status = $6, last_error = $7, last_duration_ms = $8 WHERE id = $9",
-                )
-                .bind(a.state)
-                .bind(attempt)
-                .bind(first_attempt_at)
-                .bind(a.next_at)
-                .bind(a.at)
-                .bind(a.status)
-                .bind(&a.error)
-                .bind(a.duration_ms)
-                .bind(delivery)
-                .execute(&mut *tx)
-                .await?;
+                for chunk in outcomes.chunks(1000) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO webhook_attempts (delivery, attempt, at, status, error, duration_ms) ",
+                    );
+                    q.push_values(chunk, |mut b, o| {
+                        b.push_bind(o.delivery.clone())
+                            .push_bind(o.attempt)
+                            .push_bind(o.row.at)
+                            .push_bind(o.row.status)
+                            .push_bind(o.row.error.clone())
+                            .push_bind(o.row.duration_ms);
+                    });
+                    q.push(" ON CONFLICT (delivery, attempt) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
+                }
+                // Each delivery's new state: one statement per 500 (a VALUES list joined by id; both databases
+                // take `WITH … UPDATE … FROM`).
+                for chunk in outcomes.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "WITH v (id, state, attempt, first_at, next_at, at, status, error, dur) AS (",
+                    );
+                    q.push_values(chunk, |mut b, o| {
+                        b.push_bind(o.delivery.clone())
+                            .push_bind(o.row.state)
+                            .push("CAST(")
+                            .push_bind_unseparated(o.attempt)
+                            .push_unseparated(" AS BIGINT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(o.first_attempt_at)
+                            .push_unseparated(" AS BIGINT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(o.row.next_at)
+                            .push_unseparated(" AS BIGINT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(o.row.at)
+                            .push_unseparated(" AS BIGINT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(o.row.status)
+                            .push_unseparated(" AS BIGINT)")
+                            .push_bind(o.row.error.clone())
+                            .push("CAST(")
+                            .push_bind_unseparated(o.row.duration_ms)
+                            .push_unseparated(" AS BIGINT)");
+                    });
+                    q.push(
+                        ") UPDATE webhook_deliveries SET state = v.state, attempts = v.attempt, \
+                         first_attempt_at = COALESCE(webhook_deliveries.first_attempt_at, v.first_at), next_at = v.next_at, \
+                         lease_until = NULL, last_at = v.at, last_status = v.status, last_error = v.error, \
+                         last_duration_ms = v.dur FROM v WHERE webhook_deliveries.id = v.id",
+                    );
+                    q.build().execute(&mut *tx).await?;
+                }
+                // An endpoint that gave up is failing since then; one that delivered is not.
+                let mut seen = std::collections::HashSet::new();
+                for o in outcomes.iter().rev() {
+                    if o.row.state == "pending" || !seen.insert(o.endpoint.as_str()) {
+                        continue;
+                    }
+                    let (sql, at) = if o.row.state == "failed" {
+                        ("UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE id = $2", Some(o.row.at))
+                    } else {
+                        ("UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2 AND failing_since IS NOT NULL", None)
+                    };
+                    sqlx::query(sql).bind(at).bind(&o.endpoint).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
