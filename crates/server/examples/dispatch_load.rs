@@ -132,7 +132,7 @@ async fn dispatched(store: Arc<dyn Store>, url: &str, n: usize, label: &str) -> 
                     "flow.suspended",
                     day,
                     vec!["ann@contoso.com".into()],
-                    v["payload"].clone(),
+                    v.get("payload").cloned().unwrap_or_default(),
                 )
             })
             .collect();
