@@ -6,7 +6,7 @@ import { freshTenant, go, signIn, tenantTab, uiTest } from './helpers.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = require.resolve('axe-core/axe.min.js');
-const TABS = ['overview', 'audit', 'flows', 'apps', 'environments', 'users', 'licences', 'requests', 'usage', 'capacity', 'consumption', 'changes', 'keys'];
+const TABS = ['overview', 'audit', 'timeline', 'flows', 'apps', 'environments', 'users', 'licences', 'requests', 'usage', 'capacity', 'consumption', 'changes', 'keys'];
 const SIZES = [[390, 844], [1440, 900]];
 
 /**

@@ -56,6 +56,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         "views/capacity.js" => "text/javascript; charset=utf-8",
         "views/consumption.js" => "text/javascript; charset=utf-8",
         "views/changes.js" => "text/javascript; charset=utf-8",
+        "views/timeline.js" => "text/javascript; charset=utf-8",
         "views/keys.js" => "text/javascript; charset=utf-8",
     )
     .into_iter()

@@ -16,6 +16,7 @@ import { requestsView } from './views/requests.js';
 import { usageView } from './views/usage.js';
 import { capacityView } from './views/capacity.js';
 import { consumptionView } from './views/consumption.js';
+import { timelineView } from './views/timeline.js';
 import { changesView } from './views/changes.js';
 import { keysView } from './views/keys.js';
 
@@ -27,6 +28,7 @@ const signOutButton = document.getElementById('sign-out');
 const TABS = [
   ['overview', 'Overview', overviewView],
   ['audit', 'Audit', auditView],
+  ['timeline', 'Timeline', timelineView],
   ['plan', 'Plan', planView],
   ['flows', 'Flows', flowsView],
   ['apps', 'Apps', appsView],
