@@ -44,7 +44,7 @@ uiTest('the Keys tab is offered to the operator and a global admin, not to a rea
   await tenantTab(page, tenant, 'apps');
   assert.equal(await tab(page, 'apps').count(), 1);
   assert.equal(await tab(page, 'keys').count(), 0, 'a reader is offered the Keys tab');
-  assert.equal(await page.locator('section.tenant nav.tabs a[data-tab]').count(), 13);
+  assert.equal(await page.locator('section.tenant nav.tabs a[data-tab]').count(), 14);
 
   await page.locator('#sign-out').click();
   await page.locator('#key').waitFor();

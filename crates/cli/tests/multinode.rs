@@ -448,6 +448,18 @@ async fn req7_redis_down_keeps_answering_under_the_policy_and_recovers() {
 
 // ------------------------------------------------------------------------------------------------ issue 14
 
+/// A GET with the operator key, as JSON (`null` when the answer is not JSON).
+async fn get_json(c: &reqwest::Client, url: String) -> serde_json::Value {
+    c.get(url)
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap_or_default()
+}
+
 /// What a receiver got: (webhook-id, body) of each request, and whether its signature held.
 type Received = Arc<std::sync::Mutex<Vec<(String, String, bool)>>>;
 
@@ -575,25 +587,10 @@ async fn enf_3_two_nodes_one_killed_mid_sweep_each_job_once() {
     let mut behind_then = 0;
     let mut events_then = 0;
     for t in &tenants {
-        let v: serde_json::Value = c
-            .get(format!("{}/v1/tenants/{t}/export?format=json", b.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or_default();
+        let v: serde_json::Value =
+            get_json(&c, format!("{}/v1/tenants/{t}/export?format=json", b.base)).await;
         behind_then += usize::from(v["tenant"]["jobs_through"] != "2024-09-01");
-        let e: serde_json::Value = c
-            .get(format!("{}/v1/tenants/{t}/events?limit=1000", b.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or_default();
+        let e: serde_json::Value = get_json(&c, format!("{}/v1/tenants/{t}/events?limit=1000", b.base)).await;
         events_then += e["events"].as_array().map_or(0, Vec::len);
     }
     eprintln!(
@@ -613,15 +610,8 @@ async fn enf_3_two_nodes_one_killed_mid_sweep_each_job_once() {
     loop {
         let mut done = 0;
         for t in &tenants {
-            let v: serde_json::Value = c
-                .get(format!("{}/v1/tenants/{t}/export?format=json", b.base))
-                .bearer_auth(ADMIN)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap_or_default();
+            let v: serde_json::Value =
+                get_json(&c, format!("{}/v1/tenants/{t}/export?format=json", b.base)).await;
             if v["tenant"]["jobs_through"] == "2024-09-01" {
                 done += 1;
             }
@@ -680,15 +670,7 @@ async fn enf_3_two_nodes_one_killed_mid_sweep_each_job_once() {
         .collect();
     let mut all_ids = std::collections::BTreeSet::new();
     for t in &tenants {
-        let v: serde_json::Value = c
-            .get(format!("{}/v1/tenants/{t}/events?limit=1000", b.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: serde_json::Value = get_json(&c, format!("{}/v1/tenants/{t}/events?limit=1000", b.base)).await;
         let got: Vec<(String, String)> = v["events"]
             .as_array()
             .unwrap()
@@ -708,15 +690,7 @@ async fn enf_3_two_nodes_one_killed_mid_sweep_each_job_once() {
             }
         }
         // Each flow turned off once, on its date (a second run of a day would have moved nothing either).
-        let flows: serde_json::Value = c
-            .get(format!("{}/v1/tenants/{t}/flows/orders", b.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let flows: serde_json::Value = get_json(&c, format!("{}/v1/tenants/{t}/flows/orders", b.base)).await;
         assert_eq!(flows["suspended"]["on"], "2022-10-15", "{t}: {flows}");
     }
     // Every event reached the receiver, signed; a redelivery keeps its webhook-id (the body names the same event).

@@ -78,6 +78,12 @@ fn row(day: &str, kind: &str, subject: &str) -> (String, String, String) {
     (day.to_owned(), kind.to_owned(), subject.to_owned())
 }
 
+/// PATCHes an item with the ETag it has now.
+async fn patch_now(app: &TestApp, path: &str, body: Value) -> common::Resp {
+    let etag = app.get(path, ADMIN).await.expect(200).etag();
+    app.patch(path, ADMIN, Some(&etag), body).await
+}
+
 async fn decision(app: &TestApp, flow: &str) -> Value {
     app.get(&format!("{T}/flows/{flow}/decision"), ADMIN)
         .await
@@ -336,19 +342,9 @@ async fn enf_7_deleting_an_app_turns_its_flows_off(backend: Backend) {
         .expect(201);
     let t = "/v1/tenants/acme";
     // Associate a flow with an app, then delete the app.
-    let etag = app
-        .get(&format!("{t}/flows/mia-flow"), ADMIN)
+    patch_now(&app, &format!("{t}/flows/mia-flow"), json!({"app": "mia-app"}))
         .await
-        .expect(200)
-        .etag();
-    app.patch(
-        &format!("{t}/flows/mia-flow"),
-        ADMIN,
-        Some(&etag),
-        json!({"app": "mia-app"}),
-    )
-    .await
-    .expect(200);
+        .expect(200);
     let (id, app_id) = ("mia-flow", "mia-app");
     let etag = app
         .get(&format!("{t}/apps/{app_id}"), ADMIN)
@@ -442,28 +438,16 @@ async fn buy_4_take_over_and_cancel_are_events(backend: Backend) {
         .cloned()
         .unwrap();
     let id = own["id"].as_str().unwrap();
-    let etag = app
-        .get(&format!("{t}/subscriptions/{id}"), ADMIN)
-        .await
-        .expect(200)
-        .etag();
-    app.patch(
+    patch_now(
+        &app,
         &format!("{t}/subscriptions/{id}"),
-        ADMIN,
-        Some(&etag),
         json!({"channel": "admin", "buyer": null}),
     )
     .await
     .expect(200);
-    let etag = app
-        .get(&format!("{t}/subscriptions/{id}"), ADMIN)
-        .await
-        .expect(200)
-        .etag();
-    app.patch(
+    patch_now(
+        &app,
         &format!("{t}/subscriptions/{id}"),
-        ADMIN,
-        Some(&etag),
         json!({"end": "2025-05-01", "cancelled": "2024-06-03"}),
     )
     .await

@@ -155,6 +155,20 @@ async fn found(state: &Arc<AppState>, t: &str, inc: &str, id: &str) -> Result<En
         .ok_or_else(|| Problem::not_found("webhook endpoint", id))
 }
 
+/// The endpoint `id` of tenant `t`, if the caller may `access` webhooks there; with the tenant's incarnation.
+async fn endpoint(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    t: &str,
+    id: &str,
+    access: Access,
+) -> Result<(String, EndpointRow), Problem> {
+    let inc = incarnation(state, caller, t).await?;
+    allow(caller, access)?;
+    let e = found(state, t, &inc, id).await?;
+    Ok((inc, e))
+}
+
 /// `GET …/webhooks`.
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -237,9 +251,8 @@ pub async fn get(
     caller: Caller,
     Path((t, id)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    let inc = incarnation(&state, &caller, &t).await?;
-    allow(&caller, Access::Read)?;
-    Ok(axum::Json(shown(&found(&state, &t, &inc, &id).await?)).into_response())
+    let (_, e) = endpoint(&state, &caller, &t, &id, Access::Read).await?;
+    Ok(axum::Json(shown(&e)).into_response())
 }
 
 /// `PATCH …/webhooks/{id}`.
@@ -248,10 +261,8 @@ pub async fn patch(
     Path((t, id)): Path<(String, String)>,
     w: Writing,
 ) -> Result<Response, Problem> {
-    let inc = incarnation(&state, &w.caller, &t).await?;
-    allow(&w.caller, Access::Write)?;
+    let (_, mut e) = endpoint(&state, &w.caller, &t, &id, Access::Write).await?;
     let ask: EndpointPatch = json_body(&w.headers, &w.body)?;
-    let mut e = found(&state, &t, &inc, &id).await?;
     if let Some(url) = ask.url {
         check_url(&state, &url)?;
         e.url = url;
@@ -283,9 +294,7 @@ pub async fn delete(
     Path((t, id)): Path<(String, String)>,
     w: Writing,
 ) -> Result<Response, Problem> {
-    let inc = incarnation(&state, &w.caller, &t).await?;
-    allow(&w.caller, Access::Write)?;
-    found(&state, &t, &inc, &id).await?;
+    let (inc, _) = endpoint(&state, &w.caller, &t, &id, Access::Write).await?;
     if !w.req.dry_run {
         state
             .store
@@ -302,9 +311,7 @@ pub async fn rotate(
     Path((t, id)): Path<(String, String)>,
     w: Writing,
 ) -> Result<Response, Problem> {
-    let inc = incarnation(&state, &w.caller, &t).await?;
-    allow(&w.caller, Access::Write)?;
-    let mut e = found(&state, &t, &inc, &id).await?;
+    let (_, mut e) = endpoint(&state, &w.caller, &t, &id, Access::Write).await?;
     let now = now_ms();
     let expires = now.saturating_add(ROTATION_OVERLAP_MS);
     let secret = crate::hooks::Secret::generate().to_string();
@@ -352,9 +359,7 @@ pub async fn deliveries(
     Path((t, id)): Path<(String, String)>,
     Q(q): Q<LogQuery>,
 ) -> Result<Response, Problem> {
-    let inc = incarnation(&state, &caller, &t).await?;
-    allow(&caller, Access::Read)?;
-    found(&state, &t, &inc, &id).await?;
+    endpoint(&state, &caller, &t, &id, Access::Read).await?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(
@@ -378,9 +383,7 @@ pub async fn replay(
     Path((t, id, d)): Path<(String, String, String)>,
     w: Writing,
 ) -> Result<Response, Problem> {
-    let inc = incarnation(&state, &w.caller, &t).await?;
-    allow(&w.caller, Access::Write)?;
-    found(&state, &t, &inc, &id).await?;
+    endpoint(&state, &w.caller, &t, &id, Access::Write).await?;
     let Some(d) = d.strip_suffix(":replay").map(str::to_owned) else {
         return Err(Problem::not_found("action", &d));
     };
