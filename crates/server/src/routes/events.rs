@@ -259,6 +259,8 @@ pub async fn upcoming(
         .map_err(|e| Problem::internal(e.to_string()))?;
     Ok(axum::Json(json!({
         "tenant": t, "from": from, "to": to, "today": now, "test_clock": tenant.test_clock,
+        // A tenant with `tenant.at` and no test clock is pinned to that day: its jobs do not run.
+        "pinned": tenant.at.is_some() && !tenant.test_clock,
         "jobs_through": tenant.jobs_through, "days": days,
     }))
     .into_response())

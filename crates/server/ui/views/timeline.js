@@ -122,10 +122,12 @@ export async function timelineView({ tenant, refresh }) {
     takeFlash(),
     h('h2', {}, 'Timeline'),
     data.test_clock ? clockForm(tenant, data, refresh)
-      : h('p', {}, `The tenant follows the UTC date (${data.today}); its jobs ran through ${data.jobs_through || 'no day yet'}.`),
+      : data.pinned
+        ? h('p', { id: 'clock-pinned' }, `The tenant's day is pinned to ${data.today} (tenant.at, without a test clock): its jobs do not run. Below is what they would do from that day.`)
+        : h('p', {}, `The tenant follows the UTC date (${data.today}); its jobs ran through ${data.jobs_through || 'no day yet'}.`),
     h('h3', {}, `Coming: ${data.from} to ${data.to}`),
     h('p', { class: 'meta' }, 'What the jobs will do if nothing else changes: a fix made before a date means nothing happens then (ENF-6).'),
-    h('label', { for: 'timeline-type' }, 'Show'), only,
+    h('div', { class: 'inline-form' }, h('label', { for: 'timeline-type' }, 'Show'), only),
     list,
     h('h3', {}, 'What happened'),
     past);
