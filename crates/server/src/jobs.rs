@@ -37,12 +37,6 @@ pub struct DayRun {
     pub happenings: Vec<Happening>,
 }
 
-/// The day the tenant's jobs run through next, and whether its clock is a test clock.
-fn clock(cur: &TenantState, today: NaiveDate) -> (NaiveDate, bool) {
-    let t = &cur.scenario().tenant;
-    (t.at.unwrap_or(today), t.test_clock)
-}
-
 /// What is due on `day` for the tenant as `cur` has it: renewals first (so a renewed licence never looks lapsed),
 /// then the day's decisions. Returns the scenario after them (with `jobs_through` = `day`).
 fn due_on(cur: &TenantState, day: NaiveDate) -> Result<(entitle_core::Scenario, Vec<Happening>), Problem> {
@@ -138,7 +132,8 @@ pub async fn run(
     move_clock: bool,
 ) -> Result<Vec<DayRun>, Problem> {
     let cur = slot.state.load_full();
-    let (now, _) = clock(&cur, state.today());
+    // The tenant's day: its clock (`tenant.at`), or the UTC date.
+    let now = cur.scenario().tenant.at.unwrap_or_else(|| state.today());
     let first = match cur.scenario().tenant.jobs_through {
         Some(j) => j.succ_opt().unwrap_or(j),
         None => now,

@@ -120,8 +120,6 @@ pub trait HookStore: Send + Sync {
     /// Records attempts and their deliveries' new states (the leases end), and which endpoints gave up or got
     /// through, in one transaction: a tick's outcomes cost one commit, not one each.
     async fn record(&self, outcomes: &[Outcome]) -> Result<(), StoreError>;
-    /// Marks the endpoint failing since `at` (once), or clears it (`None`).
-    async fn set_failing(&self, endpoint: &str, at: Option<i64>) -> Result<(), StoreError>;
     /// An endpoint's deliveries, newest first, before `before_seq` (paging).
     async fn deliveries(
         &self,
@@ -139,6 +137,7 @@ pub trait HookStore: Send + Sync {
     async fn set_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError>;
 }
 
+/// Unix ms as RFC 3339 (UTC, milliseconds), as every stored time is shown.
 pub fn rfc3339_of(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -441,16 +440,6 @@ macro_rules! hook_store {
                     sqlx::query(sql).bind(at).bind(&o.endpoint).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
-                Ok(())
-            }
-
-            async fn set_failing(&self, endpoint: &str, at: Option<i64>) -> Result<(), StoreError> {
-                let sql = if at.is_some() {
-                    "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE id = $2"
-                } else {
-                    "UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2"
-                };
-                sqlx::query(sql).bind(at).bind(endpoint).execute(&self.pool).await?;
                 Ok(())
             }
 

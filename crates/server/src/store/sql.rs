@@ -124,11 +124,7 @@ fn json_text(v: &Option<serde_json::Value>) -> Option<String> {
     v.as_ref().map(serde_json::Value::to_string)
 }
 
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
+use super::hooks::rfc3339_of as rfc3339;
 
 /// The incarnation is the one given (a write knows its tenant's), else the tenant's present one, else '' (a key
 /// made for no tenant, an entry about a tenant that is gone).
