@@ -4,7 +4,8 @@
 //! delivering N stored events of one endpoint, from fan-out to the last recorded attempt, on SQLite (a file in a
 //! temporary directory, every commit fsynced) and, with `ENTITLE_TEST_DATABASE_URL`, on PostgreSQL.
 //!
-//! `cargo run --release -p entitle-server --example dispatch_load -- [N=20000]`
+//! `cargo run --release -p entitle-server --example dispatch_load -- [N=20000]` (`DISPATCH_BATCH=256` tries another
+//! claim size than the default).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -141,7 +142,13 @@ async fn dispatched(store: Arc<dyn Store>, url: &str, n: usize, label: &str) -> 
     let d = Arc::new(Dispatcher::new(
         Arc::clone(&store),
         Arc::new(SystemClock),
-        Options::default(),
+        Options {
+            batch: std::env::var("DISPATCH_BATCH")
+                .ok()
+                .and_then(|b| b.parse().ok())
+                .unwrap_or(Options::default().batch),
+            ..Options::default()
+        },
     )?);
     let t = Instant::now();
     let r = d.drain().await?;

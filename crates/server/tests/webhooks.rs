@@ -430,3 +430,62 @@ on_every_backend!(
     webhooks_endpoints_checked,
     endpoints_are_checked_and_kept_to_admins
 );
+
+/// The pump (`drain`: sending, the next claim and the commits overlapping) leaves unsent what it claimed but
+/// could not send before its lease would end, and a later claim sends each of those exactly once.
+async fn what_would_outlive_its_lease_is_left_for_the_next_claim(backend: Backend) {
+    let app = app(backend).await;
+    let rx = receiver(0).await;
+    let (_, secret) = endpoint(&app, &rx.url, json!([])).await;
+    app.post(&format!("{T}/clock:advance"), ADMIN, json!({"to": "2022-10-16"}))
+        .await
+        .expect(200);
+    let t0 = 1_700_000_000_000;
+    let clock = Arc::new(ManualClock::new(t0));
+    let store = entitle_server::store::open(&app.db.url).await.unwrap();
+    // A lease shorter than one request may take: nothing claimed may be sent under it.
+    let short = Dispatcher::new(
+        Arc::clone(&store),
+        Arc::clone(&clock) as Arc<dyn entitle_server::hooks::Clock>,
+        Options {
+            lease_ms: 5_000,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let r = short.drain().await.unwrap();
+    assert_eq!((r.made, r.released, r.sent), (6, 6, 0), "{r:?}");
+    assert!(rx.got.lock().unwrap().is_empty());
+    // Still leased: another dispatcher finds nothing until the lease ends.
+    let d = dispatcher(&app, Arc::clone(&clock)).await;
+    assert_eq!(d.drain().await.unwrap().sent, 0);
+    clock.advance(5_000);
+    let r = d.drain().await.unwrap();
+    assert_eq!((r.sent, r.delivered), (6, 6), "{r:?}");
+    let got = rx.got.lock().unwrap().clone();
+    let ids: std::collections::BTreeSet<_> = got.iter().map(|g| g.id.clone()).collect();
+    assert_eq!((got.len(), ids.len()), (6, 6), "each event once");
+    assert!(got.iter().all(|g| valid(&secret, g, g.timestamp)));
+    // And the log says delivered, with one attempt each.
+    let id = app.get(&format!("{T}/webhooks"), ADMIN).await.expect(200).json()["endpoints"][0]["id"].clone();
+    let log = app
+        .get(
+            &format!("{T}/webhooks/{}/deliveries", id.as_str().unwrap()),
+            ADMIN,
+        )
+        .await
+        .expect(200)
+        .json();
+    let rows = log["deliveries"].as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    assert!(
+        rows.iter()
+            .all(|d| d["state"] == "delivered" && d["attempts"] == 1),
+        "{rows:?}"
+    );
+    app.stop().await;
+}
+on_every_backend!(
+    webhooks_lease_outlived_left_for_next,
+    what_would_outlive_its_lease_is_left_for_the_next_claim
+);

@@ -46,6 +46,8 @@ pub struct DueRow {
     /// Attempts made before this one.
     pub attempts: i64,
     pub first_attempt_at: Option<i64>,
+    /// The end of this node's lease on it: past it, another node may send it.
+    pub lease_until: i64,
 }
 
 /// What an attempt came to.
@@ -112,9 +114,10 @@ pub trait HookStore: Send + Sync {
     async fn delete_endpoint(&self, tenant: &str, incarnation: &str, id: &str) -> Result<bool, StoreError>;
     /// The tenant's last event seq (where a new endpoint's cursor starts: it gets the events after its creation).
     async fn last_event_seq(&self, tenant: &str, incarnation: &str) -> Result<i64, StoreError>;
-    /// Makes deliveries of the events after each enabled endpoint's cursor (at most `batch` per endpoint),
-    /// due at `now`; returns how many were made.
-    async fn fan_out(&self, now: i64, batch: i64) -> Result<usize, StoreError>;
+    /// Makes deliveries of the events after each enabled endpoint's cursor (at most `batch` in all, the
+    /// endpoint furthest behind first), due at `now` and claimed by the caller until `lease_until`; returns
+    /// them, ready to send (a delivery another node made first is not returned).
+    async fn fan_out(&self, now: i64, batch: i64, lease_until: i64) -> Result<Vec<DueRow>, StoreError>;
     /// Leases up to `limit` deliveries due at `now` until `now + lease_ms`.
     async fn claim_due(&self, now: i64, limit: i64, lease_ms: i64) -> Result<Vec<DueRow>, StoreError>;
     /// Records attempts and their deliveries' new states (the leases end), and which endpoints gave up or got
@@ -142,6 +145,12 @@ pub fn rfc3339_of(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()
+}
+
+/// A new delivery's id: `dlv_`, the time in ms (11 hex digits, in order until the year 7,000), 8 random hex
+/// digits.
+pub fn delivery_id(now_ms: i64) -> String {
+    format!("dlv_{:011x}{:08x}", now_ms.max(0), rand::random::<u32>())
 }
 
 pub(super) fn json_err(e: serde_json::Error) -> StoreError {
@@ -250,61 +259,89 @@ macro_rules! hook_store {
                 Ok(n.unwrap_or(0))
             }
 
-            async fn fan_out(&self, now: i64, batch: i64) -> Result<usize, StoreError> {
+            async fn fan_out(&self, now: i64, batch: i64, lease_until: i64) -> Result<Vec<$crate::store::hooks::DueRow>, StoreError> {
+                // The endpoint furthest behind first, so that a busy tenant's flood does not starve the others.
                 let endpoints = sqlx::query(
                     "SELECT id, tenant, incarnation, url, types, description, secrets, disabled, failing_since, cursor, created_at \
-                     FROM webhook_endpoints WHERE disabled = 0 ORDER BY id",
+                     FROM webhook_endpoints WHERE disabled = 0 ORDER BY cursor, id",
                 )
                 .fetch_all(&self.pool)
                 .await?;
-                let mut made = 0usize;
+                let mut out = Vec::new();
                 for r in &endpoints {
+                    let left = batch - out.len() as i64;
+                    if left <= 0 {
+                        break;
+                    }
                     let e = Self::endpoint_of(r)?;
                     let events = sqlx::query(
-                        "SELECT seq, id, type FROM events WHERE tenant = $1 AND incarnation = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+                        "SELECT seq, id AS event_id, type, day, at, told, payload, tenant FROM events \
+                         WHERE tenant = $1 AND incarnation = $2 AND seq > $3 ORDER BY seq LIMIT $4",
                     )
                     .bind(&e.tenant)
                     .bind(&e.incarnation)
                     .bind(e.cursor)
-                    .bind(batch)
+                    .bind(left)
                     .fetch_all(&self.pool)
                     .await?;
                     let Some(last) = events.last() else { continue };
                     let last: i64 = last.try_get("seq")?;
+                    let mut wanted = std::collections::BTreeMap::new();
+                    for ev in &events {
+                        let kind: String = ev.try_get("type")?;
+                        if e.types.is_empty() || e.types.contains(&kind) {
+                            wanted.insert(ev.try_get::<i64, _>("seq")?, (ev.try_get::<String, _>("event_id")?, kind, ev));
+                        }
+                    }
                     let mut tx = self.pool.begin().await?;
-                    let wanted: Vec<(i64, String, String)> = events
-                        .iter()
-                        .map(|ev| Ok((ev.try_get("seq")?, ev.try_get("id")?, ev.try_get("type")?)))
-                        .collect::<Result<Vec<_>, sqlx::Error>>()?
-                        .into_iter()
-                        .filter(|(_, _, kind)| e.types.is_empty() || e.types.contains(kind))
-                        .collect();
-                    for chunk in wanted.chunks(1000) {
+                    let mut made: Vec<(String, i64)> = Vec::with_capacity(wanted.len());
+                    let list: Vec<_> = wanted.iter().collect();
+                    for chunk in list.chunks(1000) {
                         let mut q = sqlx::QueryBuilder::new(
-                            "INSERT INTO webhook_deliveries (id, endpoint, event_seq, event_id, type, state, attempts, next_at) ",
+                            "INSERT INTO webhook_deliveries (id, endpoint, event_seq, event_id, type, state, attempts, next_at, lease_until) ",
                         );
-                        q.push_values(chunk, |mut b, (seq, event_id, kind)| {
-                            b.push_bind($crate::auth::new_id("dlv_"))
+                        // Ids in time order (the primary key's index grows at its end); the same state, times
+                        // and endpoint on every row, as literals.
+                        let fixed = format!("'pending', 0, {now}, {lease_until}");
+                        q.push_values(chunk, |mut b, (seq, (event_id, kind, _))| {
+                            b.push_bind($crate::store::hooks::delivery_id(now))
                                 .push_bind(e.id.clone())
-                                .push_bind(*seq)
+                                .push_bind(**seq)
                                 .push_bind(event_id.clone())
                                 .push_bind(kind.clone())
-                                .push_bind("pending")
-                                .push_bind(0i64)
-                                .push_bind(now);
+                                .push(&fixed);
                         });
-                        q.push(" ON CONFLICT (endpoint, event_id) DO NOTHING");
-                        made += q.build().execute(&mut *tx).await?.rows_affected() as usize;
+                        // Two nodes fanning out at once both try; the second's rows are ignored, and only what
+                        // this node inserted comes back (claimed by it: made under its lease).
+                        q.push(" ON CONFLICT (endpoint, event_id) DO NOTHING RETURNING id, event_seq");
+                        for row in q.build().fetch_all(&mut *tx).await? {
+                            made.push((row.try_get("id")?, row.try_get("event_seq")?));
+                        }
                     }
-                    // Forward only: two nodes fanning out at once both insert (the second insert is ignored).
+                    // Forward only.
                     sqlx::query("UPDATE webhook_endpoints SET cursor = $1 WHERE id = $2 AND cursor < $1")
                         .bind(last)
                         .bind(&e.id)
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
+                    for (id, seq) in made {
+                        let Some((event_id, kind, ev)) = wanted.get(&seq) else { continue };
+                        out.push($crate::store::hooks::DueRow {
+                            id,
+                            endpoint: e.id.clone(),
+                            url: e.url.clone(),
+                            secrets: e.secrets.clone(),
+                            event_id: event_id.clone(),
+                            event_type: kind.clone(),
+                            body: Self::body_of(ev)?,
+                            attempts: 0,
+                            first_attempt_at: None,
+                            lease_until,
+                        });
+                    }
                 }
-                Ok(made)
+                Ok(out)
             }
 
             async fn claim_due(&self, now: i64, limit: i64, lease_ms: i64) -> Result<Vec<$crate::store::hooks::DueRow>, StoreError> {
@@ -339,31 +376,17 @@ macro_rules! hook_store {
                 let rows = q.build().fetch_all(&self.pool).await?;
                 for r in &rows {
                     let secrets: String = r.try_get("secrets")?;
-                    let told: String = r.try_get("told")?;
-                    let payload: String = r.try_get("payload")?;
-                    let at: i64 = r.try_get("at")?;
-                    let event_type: String = r.try_get("type")?;
-                    let event_id: String = r.try_get("event_id")?;
-                    let body = serde_json::json!({
-                        "id": event_id,
-                        "type": event_type,
-                        "tenant": r.try_get::<String, _>("tenant")?,
-                        "seq": r.try_get::<i64, _>("seq")?,
-                        "day": r.try_get::<String, _>("day")?,
-                        "at": $crate::store::hooks::rfc3339_of(at),
-                        "told": serde_json::from_str::<serde_json::Value>(&told).map_err($crate::store::hooks::json_err)?,
-                        "payload": serde_json::from_str::<serde_json::Value>(&payload).map_err($crate::store::hooks::json_err)?,
-                    });
                     out.push($crate::store::hooks::DueRow {
                         id: r.try_get("id")?,
                         endpoint: r.try_get("endpoint")?,
                         url: r.try_get("url")?,
                         secrets: serde_json::from_str(&secrets).map_err($crate::store::hooks::json_err)?,
-                        event_id,
-                        event_type,
-                        body: body.to_string(),
+                        event_id: r.try_get("event_id")?,
+                        event_type: r.try_get("type")?,
+                        body: Self::body_of(r)?,
                         attempts: r.try_get("attempts")?,
                         first_attempt_at: r.try_get("first_attempt_at")?,
+                        lease_until: now.saturating_add(lease_ms),
                     });
                 }
                 Ok(out)
@@ -374,7 +397,11 @@ macro_rules! hook_store {
                     return Ok(());
                 }
                 let mut tx = self.pool.begin().await?;
-                for chunk in outcomes.chunks(1000) {
+                // The attempts that did not get through are kept as rows; the one that did is the delivery's
+                // `last_*` (a delivery's history is both: nothing is lost, and a delivery that gets through at
+                // once, the common case, costs one row, not two).
+                let failed: Vec<_> = outcomes.iter().filter(|o| o.row.state != "delivered").collect();
+                for chunk in failed.chunks(1000) {
                     let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO webhook_attempts (delivery, attempt, at, status, error, duration_ms) ",
                     );
@@ -523,6 +550,26 @@ macro_rules! hook_store {
         }
 
         impl $store {
+            /// The body sent: the event as `GET …/events` shows it, from its row (`seq`, `type`, `day`, `at`,
+            /// `told`, `payload`, `tenant`, `event_id`). `told` and `payload` are
+            /// the JSON this store wrote, put in as they are rather than parsed and written again.
+            fn body_of(r: &<<$store as HasDb>::Db as sqlx::Database>::Row) -> Result<String, StoreError> {
+                let id: String = r.try_get("event_id")?;
+                let text = |s: &str| serde_json::to_string(s).map_err($crate::store::hooks::json_err);
+                let at: i64 = r.try_get("at")?;
+                Ok(format!(
+                    r#"{{"id":{},"type":{},"tenant":{},"seq":{},"day":{},"at":{},"told":{},"payload":{}}}"#,
+                    text(&id)?,
+                    text(&r.try_get::<String, _>("type")?)?,
+                    text(&r.try_get::<String, _>("tenant")?)?,
+                    r.try_get::<i64, _>("seq")?,
+                    text(&r.try_get::<String, _>("day")?)?,
+                    text(&$crate::store::hooks::rfc3339_of(at))?,
+                    r.try_get::<String, _>("told")?,
+                    r.try_get::<String, _>("payload")?,
+                ))
+            }
+
             fn endpoint_of(r: &<<$store as HasDb>::Db as sqlx::Database>::Row) -> Result<$crate::store::hooks::EndpointRow, StoreError> {
                 let types: String = r.try_get("types")?;
                 let secrets: String = r.try_get("secrets")?;
