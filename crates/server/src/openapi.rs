@@ -782,8 +782,12 @@ pub fn document() -> Value {
     );
     add(
         "/tenants/{t}/webhooks/{id}/deliveries/{d}",
-        json!({"post": op("`{d}` is `DELIVERY:replay`: sends the delivery again now, with the same `webhook-id`", "webhooks",
-            vec![t(), wid(), path_param("d", "The delivery id followed by `:replay`")], None, ("202", ok_json(object())))}),
+        json!({
+            "get": op("One delivery with its history: every attempt, oldest first (time, status, error, duration)", "webhooks",
+                vec![t(), wid(), path_param("d", "The delivery id")], None, ("200", ok_json(object()))),
+            "post": op("`{d}` is `DELIVERY:replay`: sends the delivery again now, with the same `webhook-id`", "webhooks",
+                vec![t(), wid(), path_param("d", "The delivery id followed by `:replay`")], None, ("202", ok_json(object()))),
+        }),
     );
     add(
         "/me/notices",

@@ -259,6 +259,41 @@ async fn an_outage_is_ridden_out_on_the_schedule(backend: Backend) {
         }
     }
     assert_eq!(got.iter().filter(|g| g.answered == 500).count(), 15);
+    // Each delivery's history: its failed attempts (kept as rows), then the one that got through, as the
+    // receiver saw them.
+    let hook =
+        app.get(&format!("{T}/webhooks"), ADMIN).await.expect(200).json()["endpoints"][0]["id"].clone();
+    let hook = hook.as_str().unwrap();
+    let log = app
+        .get(&format!("{T}/webhooks/{hook}/deliveries"), ADMIN)
+        .await
+        .expect(200)
+        .json();
+    for row in log["deliveries"].as_array().unwrap() {
+        let one = app
+            .get(
+                &format!("{T}/webhooks/{hook}/deliveries/{}", row["id"].as_str().unwrap()),
+                ADMIN,
+            )
+            .await
+            .expect(200)
+            .json();
+        let statuses: Vec<u16> = one["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["status"].as_u64().unwrap() as u16)
+            .collect();
+        let seen: Vec<u16> = by_id[one["event_id"].as_str().unwrap()]
+            .iter()
+            .map(|g| g.answered)
+            .collect();
+        assert_eq!(statuses, seen, "{one}");
+        assert_eq!(one["attempts"].as_u64().unwrap() as usize, seen.len());
+    }
+    app.get(&format!("{T}/webhooks/{hook}/deliveries/dlv_nope"), ADMIN)
+        .await
+        .expect(404);
     app.stop().await;
 }
 on_every_backend!(

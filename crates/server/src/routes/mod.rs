@@ -67,7 +67,10 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         )
         .route(&at("/webhooks/{id}/secret:rotate"), post(webhooks::rotate))
         .route(&at("/webhooks/{id}/deliveries"), get(webhooks::deliveries))
-        .route(&at("/webhooks/{id}/deliveries/{d}"), post(webhooks::replay))
+        .route(
+            &at("/webhooks/{id}/deliveries/{d}"),
+            get(webhooks::delivery).post(webhooks::replay),
+        )
         .route(&at("/consumption"), get(consumption::report))
         .route(&at("/statement"), get(consumption::statement))
         .route(&at("/environments/{e}/storage"), put(consumption::put_storage))

@@ -377,6 +377,22 @@ pub async fn deliveries(
     Ok(axum::Json(json!({"deliveries": rows, "next": next})).into_response())
 }
 
+/// `GET …/webhooks/{id}/deliveries/{d}`: one delivery with its history, every attempt oldest first.
+pub async fn delivery(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((t, id, d)): Path<(String, String, String)>,
+) -> Result<Response, Problem> {
+    endpoint(&state, &caller, &t, &id, Access::Read).await?;
+    let row = state
+        .store
+        .delivery(&id, &d)
+        .await
+        .map_err(Problem::internal)?
+        .ok_or_else(|| Problem::not_found("delivery", &d))?;
+    Ok(axum::Json(row).into_response())
+}
+
 /// `POST …/webhooks/{id}/deliveries/{d}:replay`: sent again now, with the same `webhook-id`.
 pub async fn replay(
     State(state): State<Arc<AppState>>,

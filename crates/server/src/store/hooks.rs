@@ -130,6 +130,8 @@ pub trait HookStore: Send + Sync {
         before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<DeliveryRow>, StoreError>;
+    /// One delivery of an endpoint with its history: every attempt, oldest first.
+    async fn delivery(&self, endpoint: &str, id: &str) -> Result<Option<DeliveryRow>, StoreError>;
     /// Makes a delivery due again now, keeping its event (so its `webhook-id`); `false` if there is none.
     async fn replay(&self, endpoint: &str, delivery: &str, now: i64) -> Result<bool, StoreError>;
     /// The earliest `next_at` of a pending delivery (how long the dispatcher may sleep).
@@ -480,32 +482,45 @@ macro_rules! hook_store {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter()
-                    .map(|r| {
-                        let state: String = r.try_get("state")?;
-                        let next_at: i64 = r.try_get("next_at")?;
-                        let last_at: Option<i64> = r.try_get("last_at")?;
-                        Ok($crate::store::hooks::DeliveryRow {
-                            id: r.try_get("id")?,
-                            event_seq: r.try_get("event_seq")?,
-                            event_id: r.try_get("event_id")?,
-                            event_type: r.try_get("type")?,
-                            next_at: (state == "pending").then(|| $crate::store::hooks::rfc3339_of(next_at)),
-                            state,
-                            attempts: r.try_get("attempts")?,
-                            last: match last_at {
-                                Some(at) => Some($crate::store::hooks::LastAttempt {
-                                    at: $crate::store::hooks::rfc3339_of(at),
-                                    status: r.try_get("last_status")?,
-                                    error: r.try_get("last_error")?,
-                                    duration_ms: r.try_get::<Option<i64>, _>("last_duration_ms")?.unwrap_or(0),
-                                }),
-                                None => None,
-                            },
-                            history: Vec::new(),
-                        })
-                    })
-                    .collect()
+                rows.iter().map(Self::delivery_of).collect()
+            }
+
+            async fn delivery(&self, endpoint: &str, id: &str) -> Result<Option<$crate::store::hooks::DeliveryRow>, StoreError> {
+                let Some(row) = sqlx::query(
+                    "SELECT id, event_seq, event_id, type, state, attempts, next_at, last_at, last_status, last_error, last_duration_ms \
+                     FROM webhook_deliveries WHERE endpoint = $1 AND id = $2",
+                )
+                .bind(endpoint)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let mut d = Self::delivery_of(&row)?;
+                let tries = sqlx::query(
+                    "SELECT attempt, at, status, error, duration_ms FROM webhook_attempts WHERE delivery = $1 ORDER BY attempt",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut numbers = Vec::with_capacity(tries.len());
+                for t in &tries {
+                    numbers.push(t.try_get::<i64, _>("attempt")?);
+                    d.history.push($crate::store::hooks::LastAttempt {
+                        at: $crate::store::hooks::rfc3339_of(t.try_get("at")?),
+                        status: t.try_get("status")?,
+                        error: t.try_get("error")?,
+                        duration_ms: t.try_get("duration_ms")?,
+                    });
+                }
+                // The attempt that got through is kept as the delivery's last, not as a row of its own.
+                if let Some(last) = &d.last
+                    && !numbers.contains(&d.attempts)
+                {
+                    d.history.push(last.clone());
+                }
+                Ok(Some(d))
             }
 
             async fn replay(&self, endpoint: &str, delivery: &str, now: i64) -> Result<bool, StoreError> {
@@ -568,6 +583,32 @@ macro_rules! hook_store {
                     r.try_get::<String, _>("told")?,
                     r.try_get::<String, _>("payload")?,
                 ))
+            }
+
+            /// A delivery as the log shows it (its history left empty).
+            fn delivery_of(r: &<<$store as HasDb>::Db as sqlx::Database>::Row) -> Result<$crate::store::hooks::DeliveryRow, StoreError> {
+                let state: String = r.try_get("state")?;
+                let next_at: i64 = r.try_get("next_at")?;
+                let last_at: Option<i64> = r.try_get("last_at")?;
+                Ok($crate::store::hooks::DeliveryRow {
+                    id: r.try_get("id")?,
+                    event_seq: r.try_get("event_seq")?,
+                    event_id: r.try_get("event_id")?,
+                    event_type: r.try_get("type")?,
+                    next_at: (state == "pending").then(|| $crate::store::hooks::rfc3339_of(next_at)),
+                    state,
+                    attempts: r.try_get("attempts")?,
+                    last: match last_at {
+                        Some(at) => Some($crate::store::hooks::LastAttempt {
+                            at: $crate::store::hooks::rfc3339_of(at),
+                            status: r.try_get("last_status")?,
+                            error: r.try_get("last_error")?,
+                            duration_ms: r.try_get::<Option<i64>, _>("last_duration_ms")?.unwrap_or(0),
+                        }),
+                        None => None,
+                    },
+                    history: Vec::new(),
+                })
             }
 
             fn endpoint_of(r: &<<$store as HasDb>::Db as sqlx::Database>::Row) -> Result<$crate::store::hooks::EndpointRow, StoreError> {
