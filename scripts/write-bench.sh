@@ -16,7 +16,7 @@ bin=$1 flows=${2:-100000} users=${3:-20000} envs=${4:-1000} n=${5:-1000}
 # WRITE_BENCH_DATABASE_URL=postgres://…: the server's store is that database (it should be empty) instead.
 db_args=()
 [ -n "${WRITE_BENCH_DATABASE_URL:-}" ] && db_args=(--database-url "$WRITE_BENCH_DATABASE_URL")
-start_server "$bin" writes --max-body-bytes 268435456 "${db_args[@]}"
+start_server "$bin" writes --max-body-bytes 268435456 ${db_args[@]+"${db_args[@]}"}
 echo "date: $(date -u +%FT%TZ)  host: $(nproc) cores, $(uname -sr)  binary: $bin ($(git rev-parse --short HEAD))"
 echo "store: ${WRITE_BENCH_DATABASE_URL:-SQLite in a temporary directory}"
 echo "tenant: $flows flows, $users users, $envs environments; $n writes of each kind"
@@ -54,6 +54,7 @@ def summary(name, times, ok, want):
     return statistics.median(times)
 
 # The floor: fsync of a small write in the store's directory.
+os.makedirs(data, exist_ok=True)  # (on PostgreSQL the server makes no data directory)
 path = os.path.join(data, "fsync-probe")
 fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
 fs = []

@@ -596,13 +596,16 @@ pub async fn write_events(
                     )?;
                     m.reply = said_why(m.reply, &created_off);
                 }
-                events.extend(crate::events::of_changes(&m.changes, day));
-                events.extend(crate::events::of_enforcement(
-                    &next,
-                    &unlinked,
-                    &created_off,
-                    &turned_on,
-                ));
+                // (A build for measuring only leaves them out: feature `bench-no-outbox`.)
+                if cfg!(not(feature = "bench-no-outbox")) {
+                    events.extend(crate::events::of_changes(&m.changes, day));
+                    events.extend(crate::events::of_enforcement(
+                        &next,
+                        &unlinked,
+                        &created_off,
+                        &turned_on,
+                    ));
+                }
                 let checked = started.elapsed();
                 if req.dry_run {
                     let flips = flips(&cur.snapshot, &next);

@@ -17,6 +17,9 @@ use super::sign::{self, Secret};
 use crate::store::hooks::{AttemptRow, DueRow, Outcome};
 use crate::store::{Store, StoreError};
 
+/// How long the dispatcher waits after a write's wake-up before it claims.
+const COALESCE: Duration = Duration::from_millis(20);
+
 /// The longest an outcome waits for its commit while others are still being sent.
 const FLUSH_AFTER: Duration = Duration::from_millis(250);
 
@@ -103,6 +106,8 @@ pub struct Dispatcher {
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
     opts: Options,
+    /// Whether the last claim found any enabled endpoint.
+    endpoints: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -142,6 +147,7 @@ impl Dispatcher {
             client,
             clock,
             opts,
+            endpoints: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -228,10 +234,16 @@ impl Dispatcher {
         let lease = self.opts.lease_ms;
         // New events come out of the fan-out already claimed; then retries, replays and deliveries whose
         // node's lease ran out.
-        let mut due = self
+        let Some(mut due) = self
             .store
             .fan_out(now, self.opts.batch, now.saturating_add(lease))
-            .await?;
+            .await?
+        else {
+            // No endpoint: nothing to claim (and on SQLite, a claim would hold the write lock for nothing).
+            self.endpoints.store(false, Ordering::Relaxed);
+            return Ok((0, Vec::new()));
+        };
+        self.endpoints.store(true, Ordering::Relaxed);
         let made = due.len();
         due.extend(self.store.claim_due(now, self.opts.batch, lease).await?);
         Ok((made, due))
@@ -287,9 +299,19 @@ impl Dispatcher {
                 let now = self.clock.now_ms();
                 let next = self.store.next_due().await?.unwrap_or(now + 1000);
                 let wait = Duration::from_millis(u64::try_from((next - now).clamp(10, 1000)).unwrap_or(1000));
-                tokio::select! {
-                    () = wake.notified() => {}
-                    () = tokio::time::sleep(wait) => {}
+                let until = tokio::time::Instant::now() + wait;
+                loop {
+                    tokio::select! {
+                        // Woken by a write: a moment more lets a burst of writes' events go out in one claim
+                        // rather than a claim each. Without an endpoint anywhere (as the last claim found),
+                        // a write's events are nobody's: back to sleep, so that writes pay nothing for
+                        // webhooks nobody uses (an endpoint made meanwhile is found within a second).
+                        () = wake.notified() => if self.endpoints.load(Ordering::Relaxed) {
+                            tokio::time::sleep(COALESCE).await;
+                            break;
+                        },
+                        () = tokio::time::sleep_until(until) => break,
+                    }
                 }
                 dry = false;
                 continue;

@@ -117,7 +117,13 @@ pub trait HookStore: Send + Sync {
     /// Makes deliveries of the events after each enabled endpoint's cursor (at most `batch` in all, the
     /// endpoint furthest behind first), due at `now` and claimed by the caller until `lease_until`; returns
     /// them, ready to send (a delivery another node made first is not returned).
-    async fn fan_out(&self, now: i64, batch: i64, lease_until: i64) -> Result<Vec<DueRow>, StoreError>;
+    /// `None` when no endpoint is enabled at all (nothing can be due either).
+    async fn fan_out(
+        &self,
+        now: i64,
+        batch: i64,
+        lease_until: i64,
+    ) -> Result<Option<Vec<DueRow>>, StoreError>;
     /// Leases up to `limit` deliveries due at `now` until `now + lease_ms`.
     async fn claim_due(&self, now: i64, limit: i64, lease_ms: i64) -> Result<Vec<DueRow>, StoreError>;
     /// Records attempts and their deliveries' new states (the leases end), and which endpoints gave up or got
@@ -261,7 +267,7 @@ macro_rules! hook_store {
                 Ok(n.unwrap_or(0))
             }
 
-            async fn fan_out(&self, now: i64, batch: i64, lease_until: i64) -> Result<Vec<$crate::store::hooks::DueRow>, StoreError> {
+            async fn fan_out(&self, now: i64, batch: i64, lease_until: i64) -> Result<Option<Vec<$crate::store::hooks::DueRow>>, StoreError> {
                 // The endpoint furthest behind first, so that a busy tenant's flood does not starve the others.
                 let endpoints = sqlx::query(
                     "SELECT id, tenant, incarnation, url, types, description, secrets, disabled, failing_since, cursor, created_at \
@@ -269,6 +275,9 @@ macro_rules! hook_store {
                 )
                 .fetch_all(&self.pool)
                 .await?;
+                if endpoints.is_empty() {
+                    return Ok(None);
+                }
                 let mut out = Vec::new();
                 for r in &endpoints {
                     let left = batch - out.len() as i64;
@@ -343,7 +352,7 @@ macro_rules! hook_store {
                         });
                     }
                 }
-                Ok(out)
+                Ok(Some(out))
             }
 
             async fn claim_due(&self, now: i64, limit: i64, lease_ms: i64) -> Result<Vec<$crate::store::hooks::DueRow>, StoreError> {
