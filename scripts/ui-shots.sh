@@ -20,7 +20,7 @@ echo "== cargo build -p entitle-cli" >&2
 cargo build -q -p entitle-cli
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
-start_server "$target_dir/debug/entitle" shots --today 2024-06-03
+start_server "$target_dir/debug/entitle" shots --today 2024-06-03 --webhooks-allow-private
 create_tenant examples/small-business-m365.toml application/toml >/dev/null
 create_tenant examples/customer-service-d365.toml application/toml >/dev/null
 create_tenant examples/portal-consumption.toml application/toml >/dev/null

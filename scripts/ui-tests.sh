@@ -8,8 +8,9 @@
 #
 # Installs Debian's chromium with apt-get if /usr/bin/chromium is missing (no browser is downloaded otherwise:
 # playwright-core drives that one), runs `npm ci` in ui-tests/ when its node_modules is missing or older than
-# package-lock.json, builds the debug binary, starts `entitle serve --today 2024-06-03` on a free port with a
-# temporary SQLite data directory and ENTITLE_ADMIN_KEY, creates the tenant of examples/small-business-m365.toml
+# package-lock.json, builds the debug binary, starts `entitle serve --today 2024-06-03 --webhooks-allow-private`
+# (the tests' webhook receivers listen on 127.0.0.1) on a free port with a temporary SQLite data directory and
+# ENTITLE_ADMIN_KEY, creates the tenant of examples/small-business-m365.toml
 # (fabrikam-bakery), and runs `node --test` over ui-tests/*.test.mjs with ENTITLE_URL and ENTITLE_KEY (the
 # operator key) set. Exits non-zero on any failure, or when the server logged a panic; 2 when the setup fails.
 #
@@ -47,7 +48,8 @@ bin="$target_dir/debug/entitle"
 
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
-start_server "$bin" ui --today 2024-06-03
+# Webhook receivers of the tests listen on 127.0.0.1: the server is told to allow such addresses.
+start_server "$bin" ui --today 2024-06-03 --webhooks-allow-private
 tenant=$(create_tenant examples/small-business-m365.toml application/toml)
 [ "$tenant" = fabrikam-bakery ] || { echo "the example tenant came back as '$tenant', not fabrikam-bakery" >&2; exit 2; }
 

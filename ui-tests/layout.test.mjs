@@ -2,11 +2,11 @@
 // table scrolls inside its own box), and axe-core finds no serious or critical accessibility violation.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { freshTenant, go, signIn, tenantTab, uiTest } from './helpers.mjs';
+import { apiOk, freshTenant, go, signIn, tenantTab, uiTest } from './helpers.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = require.resolve('axe-core/axe.min.js');
-const TABS = ['overview', 'audit', 'timeline', 'flows', 'apps', 'environments', 'users', 'licences', 'requests', 'usage', 'capacity', 'consumption', 'changes', 'keys'];
+const TABS = ['overview', 'audit', 'timeline', 'flows', 'apps', 'environments', 'users', 'licences', 'requests', 'usage', 'capacity', 'consumption', 'changes', 'keys', 'webhooks'];
 const SIZES = [[390, 844], [1440, 900]];
 
 /**
@@ -14,7 +14,7 @@ const SIZES = [[390, 844], [1440, 900]];
  * consumption of a tenant with portals, AI Builder credits and overages (`portals`), a month with its charts and one
  * the API refuses.
  */
-async function* views(page, tenant, portals) {
+async function* views(page, tenant, portals, maker) {
   await go(page, '#/tenants');
   await page.locator('tbody tr[data-tenant-row]').first().waitFor();
   yield 'tenants';
@@ -38,6 +38,17 @@ async function* views(page, tenant, portals) {
   await go(page, `#/t/${tenant}/users/no-such-user`);
   await page.locator('.error-page').waitFor();
   yield 'error page';
+  const [hook] = (await apiOk('GET', `/tenants/${tenant}/webhooks`)).endpoints;
+  await tenantTab(page, tenant, 'webhooks', hook.id);
+  await page.locator('#deliveries').waitFor();
+  yield 'a webhook endpoint';
+  // Last: the maker's own page, signed in with its key (the page is loaded again to forget the operator).
+  await page.evaluate((k) => sessionStorage.setItem('entitle.key', k), maker);
+  await page.reload();
+  // (Any address sends a maker to its page.)
+  await page.waitForURL((url) => url.hash === '#/me');
+  await page.locator('#notices article.banner').first().waitFor();
+  yield 'a maker\'s notices';
 }
 
 // The error page's own requests: the unknown user is 404, and its usage 400; the refused month is 422.
@@ -46,7 +57,17 @@ const UNKNOWN_USER = [/HTTP 40[04]: GET .*no-such-user$/, /status of 40[04] .*no
 
 let shared;
 let sharedPortals;
-const tenant = async () => (shared ??= await freshTenant('ui-layout'));
+let sharedMaker;
+// The layout tenant has a webhook endpoint (its page is drawn; nothing is sent to it: its tenant does not change).
+const tenant = async () => (shared ??= await freshTenant('ui-layout').then(async (id) => {
+  await apiOk('POST', `/tenants/${id}/webhooks`, { url: 'https://hooks.example.com/entitle', types: ['flow.suspended'], description: 'layout' });
+  return id;
+}));
+// A maker key with notices: ann's, after the example's jobs ran past its first turn-off.
+const makerKey = async () => (sharedMaker ??= await freshTenant('ui-layout-maker', 'examples/enforcement-timeline.toml').then(async (id) => {
+  await apiOk('POST', `/tenants/${id}/clock:advance`, { to: '2022-10-16' });
+  return (await apiOk('POST', `/tenants/${id}/keys`, { role: 'maker', user: 'ann', name: 'layout' })).key;
+}));
 const portalTenant = async () => (sharedPortals ??= await freshTenant('ui-layout-portals', 'examples/portal-consumption.toml'));
 
 for (const [width, height] of SIZES) {
@@ -54,7 +75,7 @@ for (const [width, height] of SIZES) {
     const id = await tenant();
     await signIn(page);
     const wide = [];
-    for await (const view of views(page, id, await portalTenant())) {
+    for await (const view of views(page, id, await portalTenant(), await makerKey())) {
       const sw = await page.evaluate(() => document.documentElement.scrollWidth);
       if (sw > width) wide.push(`${view}: ${sw} px`);
     }
@@ -68,7 +89,7 @@ for (const [width, height] of SIZES) {
     const id = await tenant();
     await signIn(page);
     const found = [];
-    for await (const view of views(page, id, await portalTenant())) {
+    for await (const view of views(page, id, await portalTenant(), await makerKey())) {
       if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE });
       const violations = await page.evaluate(async () => {
         const r = await window.axe.run(document, { resultTypes: ['violations'] });

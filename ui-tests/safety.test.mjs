@@ -125,26 +125,6 @@ uiTest('a tenant\'s admin key sees its tenant only', async ({ page, problems }) 
   problems.assertNone({ allow: [/HTTP 404: GET .*\/v1\/tenants\/fabrikam-bakery$/, /status of 404/] });
 });
 
-uiTest('a maker key is told the admin pages are not for it, and stays signed out', async ({ page, problems }) => {
-  const tenant = await freshTenant('ui-maker');
-  const created = await apiOk('POST', `/tenants/${tenant}/keys`, { role: 'maker', user: 'carol', name: 'ui-maker' });
-  await open(page, '/');
-  await submitKey(page, created.key);
-  const error = page.locator('#error');
-  await error.waitFor();
-  assert.match(await textOf(error), /maker key opens no admin pages/);
-  assert.equal(await page.locator('#sign-in').isVisible(), true);
-  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
-  // A maker key put in the tab's storage by hand is dropped on the first page drawn, with the same message.
-  await page.evaluate((k) => sessionStorage.setItem('entitle.key', k), created.key);
-  await go(page, `#/t/${tenant}/users`);
-  await page.locator('#error').waitFor();
-  assert.match(await textOf(page.locator('#error')), /maker key opens no admin pages/);
-  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
-  assert.equal(await textOf(page.locator('#who')), '');
-  problems.assertNone();
-});
-
 uiTest('a reader key is refused a purchase with 403 and nothing is bought', async ({ page, problems }) => {
   const tenant = await freshTenant('ui-reader');
   const created = await apiOk('POST', `/tenants/${tenant}/keys`, { role: 'reader', name: 'ui-reader' });

@@ -58,6 +58,8 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         "views/changes.js" => "text/javascript; charset=utf-8",
         "views/timeline.js" => "text/javascript; charset=utf-8",
         "views/keys.js" => "text/javascript; charset=utf-8",
+        "views/webhooks.js" => "text/javascript; charset=utf-8",
+        "views/maker.js" => "text/javascript; charset=utf-8",
     )
     .into_iter()
     .map(|(path, kind, body)| {

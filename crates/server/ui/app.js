@@ -19,6 +19,8 @@ import { consumptionView } from './views/consumption.js';
 import { timelineView } from './views/timeline.js';
 import { changesView } from './views/changes.js';
 import { keysView } from './views/keys.js';
+import { webhooksView } from './views/webhooks.js';
+import { makerView } from './views/maker.js';
 
 const root = document.getElementById('app');
 const crumbs = document.getElementById('crumbs');
@@ -41,8 +43,10 @@ const TABS = [
   // A month in the route: #/t/{tenant}/consumption/{YYYY-MM}.
   ['consumption', 'Consumption', consumptionView],
   ['changes', 'Changes', changesView],
-  // Only these roles manage keys (policy.rs); others would get 403.
+  // Only these roles manage keys and webhooks (policy.rs); others would get 403.
   ['keys', 'Keys', keysView, ['operator', 'global-admin']],
+  // An endpoint in the route: #/t/{tenant}/webhooks/{id}.
+  ['webhooks', 'Webhooks', webhooksView, ['operator', 'global-admin']],
 ];
 
 let generation = 0;
@@ -79,14 +83,13 @@ async function route() {
   try {
     if (!me) {
       const { data } = await api('GET', '/me');
-      if (!admits(data)) {
-        forget();
-        mount(crumbs);
-        mount(root, signInView(MAKER));
-        return;
-      }
       me = data;
       who.textContent = describe(me);
+    }
+    // A maker key has its own page and no other: the admin pages read a whole tenant, which a maker may not.
+    if (me.role === 'maker' && parts.join('/') !== 'me') {
+      window.location.hash = '#/me';
+      return;
     }
     node = await render(parts);
   } catch (e) {
@@ -113,6 +116,11 @@ async function route() {
 
 async function render(parts) {
   const [first, tenant, tab, item] = parts;
+  if (first === 'me' && parts.length === 1) {
+    if (me.role !== 'maker') return notFound('This page is a maker\'s own: the notices of a maker key\'s user. ');
+    mount(crumbs, h('span', {}, 'Your notices'));
+    return makerView(me);
+  }
   if (first === 'tenants' && parts.length === 1) {
     setCrumbs([]);
     return tenantsView({ me, refresh: route });
@@ -124,7 +132,7 @@ async function render(parts) {
     setCrumbs([[tenant, `#/t/${seg(tenant)}`], ...(tab ? [[entry[1], `#/t/${seg(tenant)}/${chosen}`]] : []), ...(item ? [[item, null]] : [])]);
     const { data: summary } = await api('GET', `/tenants/${seg(tenant)}`);
     const ctx = { me, tenant, summary, refresh: route };
-    if (item && !['flows', 'users', 'apps', 'consumption'].includes(chosen)) return notFound();
+    if (item && !['flows', 'users', 'apps', 'consumption', 'webhooks'].includes(chosen)) return notFound();
     let body;
     try {
       if (item && chosen === 'flows') body = await flowView(ctx, item);
@@ -148,9 +156,9 @@ function errorPage(e, back, label) {
     h('p', {}, h('a', { href: back, class: 'back' }, `Back to ${label}`)));
 }
 
-function notFound() {
+function notFound(why = 'No page here. ') {
   setCrumbs([]);
-  return h('section', {}, h('h1', { tabindex: '-1' }, 'Not found'), h('p', {}, 'No page here. ', h('a', { href: '#/tenants' }, 'Back to the tenants.')));
+  return h('section', {}, h('h1', { tabindex: '-1' }, 'Not found'), h('p', {}, why, h('a', { href: '#/tenants' }, 'Back to the tenants.')));
 }
 
 function setCrumbs(items) {
@@ -181,7 +189,7 @@ function signInView(message) {
   const input = h('input', { id: 'key', name: 'key', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false' });
   const form = h('form', { class: 'sign-in', onsubmit: submit, novalidate: true },
     h('h1', {}, 'Sign in'),
-    h('p', {}, codeText('Paste an API key: an operator key (`entitle key create --role operator`, or `ENTITLE_ADMIN_KEY` at first start) or a tenant admin\'s key. It stays in this tab only.')),
+    h('p', {}, codeText('Paste an API key: an operator key (`entitle key create --role operator`, or `ENTITLE_ADMIN_KEY` at first start) or a tenant admin\'s key; a maker\'s key opens the maker\'s own notices. It stays in this tab only.')),
     h('label', { for: 'key' }, 'API key'),
     input,
     h('button', { id: 'sign-in', type: 'submit' }, 'Sign in'),
@@ -197,13 +205,9 @@ function signInView(message) {
       input.focus();
       return;
     }
+    let role;
     try {
-      const { data } = await api('GET', '/me', { key });
-      if (!admits(data)) {
-        error.hidden = false;
-        error.textContent = MAKER;
-        return;
-      }
+      ({ data: { role } } = await api('GET', '/me', { key }));
     } catch (e) {
       error.hidden = false;
       error.textContent = e.status === 401
@@ -212,19 +216,14 @@ function signInView(message) {
       return;
     }
     session.signIn(key);
-    // A deep link opened before signing in is kept; otherwise the tenants.
-    if (!window.location.hash || window.location.hash === '#/') window.location.hash = '#/tenants';
+    // A deep link opened before signing in is kept; otherwise the tenants (a maker: its notices).
+    if (role === 'maker') window.location.hash = '#/me';
+    else if (!window.location.hash || window.location.hash === '#/') window.location.hash = '#/tenants';
     else route();
   }
   return form;
 }
 
-/**
- * The pages read a whole tenant, which every role but a maker may (policy.rs): a maker reads only its own
- * items, and works through the API.
- */
-const admits = (k) => k.role !== 'maker';
-const MAKER = 'A maker key opens no admin pages: they are for operators, tenant admins (global, billing, environment) and readers. A maker works through the API (its apps, flows and licence requests).';
 
 /** "operator", "global-admin of acme", "maker mia of acme". */
 function describe(k) {

@@ -252,8 +252,8 @@ impl Dispatcher {
     /// Delivers what is due until nothing is (`wake: None`: the benchmark and tests), or for ever, waiting for
     /// `wake` or the next due time whenever nothing is. Three things overlap: up to `concurrency` requests in
     /// flight at all times (a slow one holds one slot, never the others); the next batch's fan-out and claim,
-    /// started when fewer than `concurrency` deliveries are left to start; and the commit of the outcomes so far,
-    /// one at a time (the outcomes that finish meanwhile go in the next commit).
+    /// started while less than a batch is left to start; and the commit of the outcomes so far, one at a time
+    /// (the outcomes that finish meanwhile go in the next commit).
     async fn pump(&self, wake: Option<&tokio::sync::Notify>) -> Result<TickReport, StoreError> {
         let concurrency = self.opts.concurrency.max(1);
         // The next claim starts while a batch is still queued: its database work overlaps the sending.
@@ -328,6 +328,8 @@ impl Dispatcher {
                     queue.extend(due);
                 }
                 recorded = settle(&mut recording) => recorded?,
+                // Outcomes waiting behind a slow request are committed all the same.
+                () = flush_due(oldest), if recording.is_none() && !outcomes.is_empty() => {}
             }
         }
     }
@@ -347,6 +349,14 @@ impl Dispatcher {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    }
+}
+
+/// When the oldest outcome not yet committed has waited `FLUSH_AFTER` (never, when there is none).
+async fn flush_due(oldest: Option<Instant>) {
+    match oldest {
+        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t + FLUSH_AFTER)).await,
+        None => std::future::pending().await,
     }
 }
 

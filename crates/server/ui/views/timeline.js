@@ -8,7 +8,7 @@ import { h, table, mount, notice, rules, fixText, flash, takeFlash, number } fro
 import { KINDS } from './audit.js';
 
 /** What each event type is called on the page. */
-const NAMES = {
+export const NAMES = {
   'enforcement.admin_notice': 'Admins told',
   'enforcement.maker_notice': 'Makers told',
   'flow.suspended': 'Turned off',
@@ -44,7 +44,7 @@ function concerned(tenant, p) {
 }
 
 /** What else a happening says: the kind in words, the turn-off date, the fix, the SKU. */
-function detail(p) {
+export function detail(p) {
   const kind = p.kind ? h('span', { class: 'enforcement', title: `ENF-2 kind ${p.kind}` }, KINDS[p.kind] || p.kind) : '';
   const parts = [];
   if (p.turn_off) parts.push(`turned off on ${p.turn_off}`);
