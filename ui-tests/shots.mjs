@@ -13,7 +13,7 @@ const BASE = process.env.ENTITLE_URL.replace(/\/+$/, '');
 const KEY = process.env.ENTITLE_KEY;
 const dir = path.resolve(process.env.SHOTS_DIR || path.join(process.env.CARGO_TARGET_DIR || path.join(here, '..', 'target'), 'ui-shots'));
 const tenants = (process.env.SHOTS_TENANTS || 'fabrikam-bakery,northwind-care,fabrikam-homes').split(',').filter(Boolean);
-export const TABS = ['overview', 'audit', 'timeline', 'plan', 'flows', 'apps', 'environments', 'users', 'licences', 'requests', 'usage', 'capacity', 'consumption', 'changes', 'keys'];
+export const TABS = ['overview', 'audit', 'timeline', 'plan', 'flows', 'apps', 'environments', 'users', 'licences', 'requests', 'usage', 'capacity', 'consumption', 'changes', 'keys', 'webhooks'];
 const SIZES = [['desktop', 1440, 900], ['phone', 390, 844]];
 
 mkdirSync(dir, { recursive: true });

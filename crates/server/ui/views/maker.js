@@ -48,7 +48,8 @@ function banner(n) {
       h('time', { datetime: n.day }, n.day), ' ',
       h('strong', { id: `notice-${n.seq}` }, headline(n))),
     p.fix ? h('p', { class: 'fix' }, 'The fix: ', codeText(fixText(p.fix))) : null,
-    h('p', { class: 'meta' }, detail(p), ' ', rules(p.rules)));
+    // (The fix has its own line above.)
+    h('p', { class: 'meta' }, detail({ ...p, fix: undefined }), ' ', rules(p.rules)));
 }
 
 export async function makerView(me) {
