@@ -1,11 +1,12 @@
 //! Webhook dispatch against a plain HTTP client, in one run, to the same local receiver (issue 14's target:
-//! dispatch reaches ≥ 50 % of the plain client's requests/s): a receiver on 127.0.0.1 answering 204; then
-//! (a) reqwest POSTing N event-sized signed bodies at the dispatcher's concurrency (32), and (b) the dispatcher
-//! delivering N stored events of one endpoint, from fan-out to the last recorded attempt, on SQLite (a file in a
-//! temporary directory, every commit fsynced) and, with `ENTITLE_TEST_DATABASE_URL`, on PostgreSQL.
+//! dispatch reaches ≥ 50 % of the plain client's requests/s): a receiver on 127.0.0.1 answering 204; then ROUNDS
+//! rounds, each of (a) reqwest POSTing N event-sized signed bodies at the dispatcher's concurrency (32), and (b)
+//! the dispatcher delivering N stored events of one endpoint, from fan-out to the last recorded attempt, on
+//! SQLite (a file in a temporary directory, every commit fsynced) and, with `ENTITLE_TEST_DATABASE_URL`, on
+//! PostgreSQL. The medians of the rounds are compared.
 //!
-//! `cargo run --release -p entitle-server --example dispatch_load -- [N=20000]` (`DISPATCH_BATCH=256` tries another
-//! claim size than the default).
+//! `cargo run --release -p entitle-server --example dispatch_load -- [N=20000] [ROUNDS=5]`
+//! (`DISPATCH_BATCH=256` tries another claim size than the default).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,6 +44,15 @@ fn body(i: usize) -> String {
            "payload": {"flow": format!("flow-{i}"), "environment": "default", "kind": "owner-left", "failing": "FLOW-24",
                        "fix": {"action": "change-owner", "target": "bob", "rule": "FLOW-24"}, "rules": ["ENF-3", "ENF-2", "FLOW-24"]}})
     .to_string()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 async fn plain(url: &str, n: usize) -> Result<f64, Error> {
@@ -168,35 +178,58 @@ async fn main() -> Result<(), Error> {
         .unwrap_or(20_000);
     let count = Arc::new(AtomicUsize::new(0));
     let url = receiver(Arc::clone(&count)).await?;
-    let plain_rps = plain(&url, n).await?;
-    println!("plain reqwest client, 32 at once: {n} requests, {plain_rps:.0} requests/s");
-    let dir = std::env::temp_dir().join(format!("entitle-dispatch-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let sqlite = store::open(&format!("sqlite://{}/d.db", dir.display())).await?;
-    let rps = dispatched(sqlite, &url, n, "SQLite").await?;
-    println!(
-        "dispatcher, SQLite (fsync on commit): {n} deliveries, {rps:.0} requests/s: {:.0} % of the plain client",
-        rps / plain_rps * 100.0
-    );
-    std::fs::remove_dir_all(&dir)?;
-    if let Some(db) = std::env::var("ENTITLE_TEST_DATABASE_URL")
+    let rounds: usize = std::env::args()
+        .nth(2)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(5);
+    let pg_url = std::env::var("ENTITLE_TEST_DATABASE_URL")
         .ok()
-        .filter(|u| !u.is_empty())
-    {
-        let schema = format!("dispatch_{}", std::process::id());
-        let pool = sqlx::PgPool::connect(&db).await?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&pool)
-            .await?;
-        let sep = if db.contains('?') { '&' } else { '?' };
-        let pg = store::open(&format!("{db}{sep}options=-c%20search_path%3D{schema}")).await?;
-        let done = dispatched(pg, &url, n, "PostgreSQL").await;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&pool)
-            .await?;
-        let rps = done?;
+        .filter(|u| !u.is_empty());
+    // Rounds of the three in turn (plain client, dispatcher on SQLite, on PostgreSQL): whatever else the machine
+    // does, or however the runtime happens to place the tasks, falls on all three alike; the medians compare.
+    let (mut plain_runs, mut sqlite_runs, mut pg_runs) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let p = plain(&url, n).await?;
+        let dir = std::env::temp_dir().join(format!("entitle-dispatch-{}-{round}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let sqlite = store::open(&format!("sqlite://{}/d.db", dir.display())).await?;
+        let s = dispatched(sqlite, &url, n, "SQLite").await?;
+        std::fs::remove_dir_all(&dir)?;
+        let mut line = format!("round {round}: plain {p:.0}/s, SQLite {s:.0}/s");
+        plain_runs.push(p);
+        sqlite_runs.push(s);
+        if let Some(db) = &pg_url {
+            let schema = format!("dispatch_{}_{round}", std::process::id());
+            let pool = sqlx::PgPool::connect(db).await?;
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&pool)
+                .await?;
+            let sep = if db.contains('?') { '&' } else { '?' };
+            let pg = store::open(&format!("{db}{sep}options=-c%20search_path%3D{schema}")).await?;
+            let done = dispatched(pg, &url, n, "PostgreSQL").await;
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&pool)
+                .await?;
+            let r = done?;
+            line.push_str(&format!(", PostgreSQL {r:.0}/s"));
+            pg_runs.push(r);
+        }
+        println!("{line}");
+    }
+    let plain_rps = median(&mut plain_runs);
+    println!(
+        "medians of {rounds} rounds of {n}: plain reqwest client, 32 at once, {plain_rps:.0} requests/s"
+    );
+    let sqlite_rps = median(&mut sqlite_runs);
+    println!(
+        "dispatcher, SQLite (fsync on commit): {sqlite_rps:.0} requests/s: {:.0} % of the plain client",
+        sqlite_rps / plain_rps * 100.0
+    );
+    if !pg_runs.is_empty() {
+        let rps = median(&mut pg_runs);
         println!(
-            "dispatcher, PostgreSQL (local): {n} deliveries, {rps:.0} requests/s: {:.0} % of the plain client",
+            "dispatcher, PostgreSQL (local): {rps:.0} requests/s: {:.0} % of the plain client",
             rps / plain_rps * 100.0
         );
     }
