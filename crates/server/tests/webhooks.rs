@@ -154,6 +154,26 @@ fn valid(secret: &Secret, g: &Got, now_secs: i64) -> bool {
     )
 }
 
+/// The first endpoint's delivery log holds `n` deliveries, each delivered at its first attempt.
+async fn delivered_once_each(app: &TestApp, n: usize) {
+    let id = app.get(&format!("{T}/webhooks"), ADMIN).await.expect(200).json()["endpoints"][0]["id"].clone();
+    let log = app
+        .get(
+            &format!("{T}/webhooks/{}/deliveries?limit=500", id.as_str().unwrap()),
+            ADMIN,
+        )
+        .await
+        .expect(200)
+        .json();
+    let rows = log["deliveries"].as_array().unwrap();
+    assert_eq!(rows.len(), n, "{log}");
+    assert!(
+        rows.iter()
+            .all(|r| r["state"] == "delivered" && r["attempts"] == 1),
+        "{log}"
+    );
+}
+
 async fn events_after_creation(app: &TestApp) -> Vec<Value> {
     let v = app
         .get(&format!("{T}/events?limit=1000"), ADMIN)
@@ -194,22 +214,7 @@ async fn every_event_reaches_the_receiver_signed(backend: Backend) {
         assert_eq!(body["payload"], e["payload"]);
     }
     // The log says delivered, once each.
-    let id = app.get(&format!("{T}/webhooks"), ADMIN).await.expect(200).json()["endpoints"][0]["id"].clone();
-    let log = app
-        .get(
-            &format!("{T}/webhooks/{}/deliveries?limit=500", id.as_str().unwrap()),
-            ADMIN,
-        )
-        .await
-        .expect(200)
-        .json();
-    let rows = log["deliveries"].as_array().unwrap();
-    assert_eq!(rows.len(), events.len());
-    assert!(
-        rows.iter()
-            .all(|r| r["state"] == "delivered" && r["attempts"] == 1),
-        "{log}"
-    );
+    delivered_once_each(&app, events.len()).await;
     app.stop().await;
 }
 on_every_backend!(
@@ -502,22 +507,7 @@ async fn what_would_outlive_its_lease_is_left_for_the_next_claim(backend: Backen
     assert_eq!((got.len(), ids.len()), (6, 6), "each event once");
     assert!(got.iter().all(|g| valid(&secret, g, g.timestamp)));
     // And the log says delivered, with one attempt each.
-    let id = app.get(&format!("{T}/webhooks"), ADMIN).await.expect(200).json()["endpoints"][0]["id"].clone();
-    let log = app
-        .get(
-            &format!("{T}/webhooks/{}/deliveries", id.as_str().unwrap()),
-            ADMIN,
-        )
-        .await
-        .expect(200)
-        .json();
-    let rows = log["deliveries"].as_array().unwrap();
-    assert_eq!(rows.len(), 6);
-    assert!(
-        rows.iter()
-            .all(|d| d["state"] == "delivered" && d["attempts"] == 1),
-        "{rows:?}"
-    );
+    delivered_once_each(&app, 6).await;
     app.stop().await;
 }
 on_every_backend!(
