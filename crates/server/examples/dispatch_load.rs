@@ -48,10 +48,12 @@ fn body(i: usize) -> String {
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    let at = |i: usize| v.get(i).copied().unwrap_or(0.0);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        at(mid)
+    } else {
+        (at(mid.saturating_sub(1)) + at(mid)) / 2.0
     }
 }
 
