@@ -165,11 +165,157 @@ pub(super) fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Other(e.to_string())
 }
 
+/// New deliveries of one endpoint's events (`rows`: seq, event id, type), on SQLite: one statement per 1,000 rows.
+/// Ids in time order (the primary key's index grows at its end); a row another node inserted first is ignored,
+/// and only what this call inserted comes back.
+pub(super) async fn insert_deliveries_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    endpoint: &str,
+    now: i64,
+    lease_until: i64,
+    rows: &[(i64, &str, &str)],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    use sqlx::Row;
+    let mut made = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(1000) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO webhook_deliveries (id, endpoint, event_seq, event_id, type, state, attempts, next_at, lease_until) ",
+        );
+        // The same state, times and endpoint on every row, as literals.
+        let fixed = format!("'pending', 0, {now}, {lease_until}");
+        q.push_values(chunk, |mut b, (seq, event_id, kind)| {
+            b.push_bind(delivery_id(now))
+                .push_bind(endpoint.to_owned())
+                .push_bind(*seq)
+                .push_bind(event_id.to_string())
+                .push_bind(kind.to_string())
+                .push(&fixed);
+        });
+        q.push(" ON CONFLICT (endpoint, event_id) DO NOTHING RETURNING id, event_seq");
+        for row in q.build().fetch_all(&mut **tx).await? {
+            made.push((row.try_get("id")?, row.try_get("event_seq")?));
+        }
+    }
+    Ok(made)
+}
+
+/// The same on PostgreSQL, in one statement whose rows come as four arrays (`UNNEST`).
+pub(super) async fn insert_deliveries_pg(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    endpoint: &str,
+    now: i64,
+    lease_until: i64,
+    rows: &[(i64, &str, &str)],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let ids: Vec<String> = rows.iter().map(|_| delivery_id(now)).collect();
+    let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let event_ids: Vec<&str> = rows.iter().map(|r| r.1).collect();
+    let kinds: Vec<&str> = rows.iter().map(|r| r.2).collect();
+    let made = sqlx::query_as::<_, (String, i64)>(
+        "INSERT INTO webhook_deliveries (id, endpoint, event_seq, event_id, type, state, attempts, next_at, lease_until) \
+         SELECT v.id, $5, v.seq, v.event_id, v.kind, 'pending', 0, $6, $7 \
+         FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[]) AS v (id, seq, event_id, kind) \
+         ON CONFLICT (endpoint, event_id) DO NOTHING RETURNING id, event_seq",
+    )
+    .bind(ids)
+    .bind(seqs)
+    .bind(event_ids)
+    .bind(kinds)
+    .bind(endpoint)
+    .bind(now)
+    .bind(lease_until)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(made)
+}
+
+/// Each delivery's new state after an attempt, on SQLite: one statement per 500 (a VALUES list joined by id).
+pub(super) async fn set_states_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    outcomes: &[Outcome],
+) -> Result<(), StoreError> {
+    for chunk in outcomes.chunks(500) {
+        let mut q = sqlx::QueryBuilder::new(
+            "WITH v (id, state, attempt, first_at, next_at, at, status, error, dur) AS (",
+        );
+        q.push_values(chunk, |mut b, o| {
+            b.push_bind(o.delivery.clone())
+                .push_bind(o.row.state)
+                .push("CAST(")
+                .push_bind_unseparated(o.attempt)
+                .push_unseparated(" AS BIGINT)")
+                .push("CAST(")
+                .push_bind_unseparated(o.first_attempt_at)
+                .push_unseparated(" AS BIGINT)")
+                .push("CAST(")
+                .push_bind_unseparated(o.row.next_at)
+                .push_unseparated(" AS BIGINT)")
+                .push("CAST(")
+                .push_bind_unseparated(o.row.at)
+                .push_unseparated(" AS BIGINT)")
+                .push("CAST(")
+                .push_bind_unseparated(o.row.status)
+                .push_unseparated(" AS BIGINT)")
+                .push_bind(o.row.error.clone())
+                .push("CAST(")
+                .push_bind_unseparated(o.row.duration_ms)
+                .push_unseparated(" AS BIGINT)");
+        });
+        q.push(
+                ") UPDATE webhook_deliveries SET state = v.state, attempts = v.attempt, \
+                 first_attempt_at = COALESCE(webhook_deliveries.first_attempt_at, v.first_at), next_at = v.next_at, \
+                 lease_until = NULL, last_at = v.at, last_status = v.status, last_error = v.error, \
+                 last_duration_ms = v.dur FROM v WHERE webhook_deliveries.id = v.id",
+            );
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The same on PostgreSQL: one statement whose rows come as nine arrays (`UNNEST`), not as 4,500 parameters
+/// each parsed, planned and bound on their own — the dispatcher's commit shares the machine with the database.
+pub(super) async fn set_states_pg(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    outcomes: &[Outcome],
+) -> Result<(), StoreError> {
+    let ids: Vec<&str> = outcomes.iter().map(|o| o.delivery.as_str()).collect();
+    let states: Vec<&str> = outcomes.iter().map(|o| o.row.state).collect();
+    let attempts: Vec<i64> = outcomes.iter().map(|o| o.attempt).collect();
+    let firsts: Vec<i64> = outcomes.iter().map(|o| o.first_attempt_at).collect();
+    let nexts: Vec<i64> = outcomes.iter().map(|o| o.row.next_at).collect();
+    let ats: Vec<i64> = outcomes.iter().map(|o| o.row.at).collect();
+    let statuses: Vec<Option<i64>> = outcomes.iter().map(|o| o.row.status).collect();
+    let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.row.error.as_deref()).collect();
+    let durations: Vec<i64> = outcomes.iter().map(|o| o.row.duration_ms).collect();
+    sqlx::query(
+        "UPDATE webhook_deliveries AS d SET state = v.state, attempts = v.attempt, \
+         first_attempt_at = COALESCE(d.first_attempt_at, v.first_at), next_at = v.next_at, lease_until = NULL, \
+         last_at = v.at, last_status = v.status, last_error = v.error, last_duration_ms = v.dur \
+         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], \
+                     $7::bigint[], $8::text[], $9::bigint[]) \
+              AS v (id, state, attempt, first_at, next_at, at, status, error, dur) \
+         WHERE d.id = v.id",
+    )
+    .bind(ids)
+    .bind(states)
+    .bind(attempts)
+    .bind(firsts)
+    .bind(nexts)
+    .bind(ats)
+    .bind(statuses)
+    .bind(errors)
+    .bind(durations)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Writes [`HookStore`] for a SQL store type with a `pool` (the same SQL text runs on both); `$claim_lock` is
 /// what the claim adds to its inner SELECT (`FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on SQLite, whose
-/// writers take turns anyway).
+/// writers take turns anyway); `$insert_deliveries` and `$set_states` write many deliveries in one statement, each
+/// database its own way (`*_sqlite`, `*_pg`).
 macro_rules! hook_store {
-    ($store:ty, $claim_lock:expr) => {
+    ($store:ty, $claim_lock:expr, $insert_deliveries:path, $set_states:path) => {
         #[async_trait]
         impl $crate::store::hooks::HookStore for $store {
             async fn insert_endpoint(&self, e: &$crate::store::hooks::EndpointRow) -> Result<(), StoreError> {
@@ -305,30 +451,13 @@ macro_rules! hook_store {
                         }
                     }
                     let mut tx = self.pool.begin().await?;
-                    let mut made: Vec<(String, i64)> = Vec::with_capacity(wanted.len());
-                    let list: Vec<_> = wanted.iter().collect();
-                    for chunk in list.chunks(1000) {
-                        let mut q = sqlx::QueryBuilder::new(
-                            "INSERT INTO webhook_deliveries (id, endpoint, event_seq, event_id, type, state, attempts, next_at, lease_until) ",
-                        );
-                        // Ids in time order (the primary key's index grows at its end); the same state, times
-                        // and endpoint on every row, as literals.
-                        let fixed = format!("'pending', 0, {now}, {lease_until}");
-                        q.push_values(chunk, |mut b, (seq, (event_id, kind, _))| {
-                            b.push_bind($crate::store::hooks::delivery_id(now))
-                                .push_bind(e.id.clone())
-                                .push_bind(**seq)
-                                .push_bind(event_id.clone())
-                                .push_bind(kind.clone())
-                                .push(&fixed);
-                        });
-                        // Two nodes fanning out at once both try; the second's rows are ignored, and only what
-                        // this node inserted comes back (claimed by it: made under its lease).
-                        q.push(" ON CONFLICT (endpoint, event_id) DO NOTHING RETURNING id, event_seq");
-                        for row in q.build().fetch_all(&mut *tx).await? {
-                            made.push((row.try_get("id")?, row.try_get("event_seq")?));
-                        }
-                    }
+                    let rows: Vec<(i64, &str, &str)> = wanted
+                        .iter()
+                        .map(|(seq, (event_id, kind, _))| (*seq, event_id.as_str(), kind.as_str()))
+                        .collect();
+                    // Two nodes fanning out at once both try; the second's rows are ignored, and only what
+                    // this node inserted comes back (claimed by it: made under its lease).
+                    let made = $insert_deliveries(&mut tx, &e.id, now, lease_until, &rows).await?;
                     // Forward only.
                     sqlx::query("UPDATE webhook_endpoints SET cursor = $1 WHERE id = $2 AND cursor < $1")
                         .bind(last)
@@ -427,43 +556,7 @@ macro_rules! hook_store {
                     q.push(" ON CONFLICT (delivery, attempt) DO NOTHING");
                     q.build().execute(&mut *tx).await?;
                 }
-                // Each delivery's new state: one statement per 500 (a VALUES list joined by id; both databases
-                // take `WITH … UPDATE … FROM`).
-                for chunk in outcomes.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "WITH v (id, state, attempt, first_at, next_at, at, status, error, dur) AS (",
-                    );
-                    q.push_values(chunk, |mut b, o| {
-                        b.push_bind(o.delivery.clone())
-                            .push_bind(o.row.state)
-                            .push("CAST(")
-                            .push_bind_unseparated(o.attempt)
-                            .push_unseparated(" AS BIGINT)")
-                            .push("CAST(")
-                            .push_bind_unseparated(o.first_attempt_at)
-                            .push_unseparated(" AS BIGINT)")
-                            .push("CAST(")
-                            .push_bind_unseparated(o.row.next_at)
-                            .push_unseparated(" AS BIGINT)")
-                            .push("CAST(")
-                            .push_bind_unseparated(o.row.at)
-                            .push_unseparated(" AS BIGINT)")
-                            .push("CAST(")
-                            .push_bind_unseparated(o.row.status)
-                            .push_unseparated(" AS BIGINT)")
-                            .push_bind(o.row.error.clone())
-                            .push("CAST(")
-                            .push_bind_unseparated(o.row.duration_ms)
-                            .push_unseparated(" AS BIGINT)");
-                    });
-                    q.push(
-                        ") UPDATE webhook_deliveries SET state = v.state, attempts = v.attempt, \
-                         first_attempt_at = COALESCE(webhook_deliveries.first_attempt_at, v.first_at), next_at = v.next_at, \
-                         lease_until = NULL, last_at = v.at, last_status = v.status, last_error = v.error, \
-                         last_duration_ms = v.dur FROM v WHERE webhook_deliveries.id = v.id",
-                    );
-                    q.build().execute(&mut *tx).await?;
-                }
+                $set_states(&mut tx, outcomes).await?;
                 // An endpoint that gave up is failing since then; one that delivered is not.
                 let mut seen = std::collections::HashSet::new();
                 for o in outcomes.iter().rev() {

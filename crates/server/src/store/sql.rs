@@ -1037,5 +1037,15 @@ impl PgStore {
     }
 }
 
-super::hooks::hook_store!(SqliteStore, "");
-super::hooks::hook_store!(PgStore, "FOR UPDATE OF d SKIP LOCKED");
+super::hooks::hook_store!(
+    SqliteStore,
+    "",
+    super::hooks::insert_deliveries_sqlite,
+    super::hooks::set_states_sqlite
+);
+super::hooks::hook_store!(
+    PgStore,
+    "FOR UPDATE OF d SKIP LOCKED",
+    super::hooks::insert_deliveries_pg,
+    super::hooks::set_states_pg
+);
