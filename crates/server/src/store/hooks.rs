@@ -262,11 +262,11 @@ pub(super) async fn set_states_sqlite(
                 .push_unseparated(" AS BIGINT)");
         });
         q.push(
-                ") UPDATE webhook_deliveries SET state = v.state, attempts = v.attempt, \
-                 first_attempt_at = COALESCE(webhook_deliveries.first_attempt_at, v.first_at), next_at = v.next_at, \
-                 lease_until = NULL, last_at = v.at, last_status = v.status, last_error = v.error, \
-                 last_duration_ms = v.dur FROM v WHERE webhook_deliveries.id = v.id",
-            );
+            ") UPDATE webhook_deliveries SET state = v.state, attempts = v.attempt, \
+             first_attempt_at = COALESCE(webhook_deliveries.first_attempt_at, v.first_at), next_at = v.next_at, \
+             lease_until = NULL, last_at = v.at, last_status = v.status, last_error = v.error, \
+             last_duration_ms = v.dur FROM v WHERE webhook_deliveries.id = v.id",
+        );
         q.build().execute(&mut **tx).await?;
     }
     Ok(())
