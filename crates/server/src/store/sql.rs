@@ -367,39 +367,69 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            /// The change's events, one statement per 1,000 (8 binds each, under both databases' bind limits):
-            /// for a usual change the outbox costs one more insert.
-            async fn events_in(
-                tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
+            /// `INSERT INTO events …` with `chunk`'s rows (at most 1,000: 8 binds each, under both databases'
+            /// bind limits) pushed onto `q`.
+            fn push_events<'q>(
+                q: &mut sqlx::QueryBuilder<'q, <$store as HasDb>::Db>,
+                tenant: &str,
+                inc: &str,
+                now: i64,
+                chunk: &[super::NewEvent],
+            ) -> Result<(), StoreError> {
+                q.push("INSERT INTO events (id, tenant, incarnation, type, day, at, told, payload) ");
+                let mut failed = None;
+                q.push_values(chunk, |mut b, e| {
+                    let told = serde_json::to_string(&e.told).unwrap_or_else(|err| {
+                        failed = Some(err.to_string());
+                        String::new()
+                    });
+                    b.push_bind(e.id.clone())
+                        .push_bind(tenant.to_owned())
+                        .push_bind(inc.to_owned())
+                        .push_bind(e.kind.clone())
+                        .push_bind(e.day.to_string())
+                        .push_bind(now)
+                        .push_bind(told)
+                        .push_bind(e.payload.to_string());
+                });
+                failed.map_or(Ok(()), |err| Err(StoreError::Other(err)))
+            }
+
+            /// The events of a change (one statement per 1,000), then the announcement to the other nodes
+            /// (PostgreSQL's NOTIFY), then the commit. On PostgreSQL the last statement of events carries the
+            /// NOTIFY too (a data-modifying `WITH`, run to its end whether or not it is read): for a usual
+            /// change the outbox costs its rows, not a round trip of its own.
+            async fn commit_with_events(
+                &self,
+                mut tx: sqlx::Transaction<'_, <$store as HasDb>::Db>,
                 tenant: &str,
                 inc: &str,
                 now: i64,
                 events: &[super::NewEvent],
+                payload: String,
             ) -> Result<(), StoreError> {
-                for chunk in events.chunks(1000) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "INSERT INTO events (id, tenant, incarnation, type, day, at, told, payload) ",
-                    );
-                    let mut failed = None;
-                    q.push_values(chunk, |mut b, e| {
-                        let told = serde_json::to_string(&e.told).unwrap_or_else(|err| {
-                            failed = Some(err.to_string());
-                            String::new()
-                        });
-                        b.push_bind(e.id.clone())
-                            .push_bind(tenant.to_owned())
-                            .push_bind(inc.to_owned())
-                            .push_bind(e.kind.clone())
-                            .push_bind(e.day.to_string())
-                            .push_bind(now)
-                            .push_bind(told)
-                            .push_bind(e.payload.to_string());
-                    });
-                    if let Some(err) = failed {
-                        return Err(StoreError::Other(err));
+                let notify: Option<(&str, String)> = $notify(self, payload);
+                let mut chunks = events.chunks(1000).peekable();
+                while let Some(chunk) = chunks.next() {
+                    let last = chunks.peek().is_none();
+                    let mut q = sqlx::QueryBuilder::new("");
+                    match &notify {
+                        Some((channel, payload)) if last => {
+                            q.push("WITH ev AS (");
+                            Self::push_events(&mut q, tenant, inc, now, chunk)?;
+                            q.push(" RETURNING seq) SELECT pg_notify(");
+                            q.push_bind(*channel).push(", ").push_bind(payload.clone()).push(")");
+                        }
+                        _ => Self::push_events(&mut q, tenant, inc, now, chunk)?,
                     }
-                    q.build().execute(&mut **tx).await?;
+                    q.build().execute(&mut *tx).await?;
                 }
+                if events.is_empty()
+                    && let Some((channel, payload)) = notify
+                {
+                    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -499,7 +529,6 @@ macro_rules! sql_store {
                 }
                 let actor = c.audit.first().map_or("system", |a| a.actor.as_str());
                 Self::revoke_in(&mut tx, &c.tenant, Some(inc), actor, &revoked, now).await?;
-                Self::events_in(&mut tx, &c.tenant, inc, now, &c.events).await?;
                 if let Some((scope, key, s)) = &c.idempotency {
                     sqlx::query(
                         "INSERT INTO idempotency (scope, key, fingerprint, status, content_type, etag, body, created_at) \
@@ -517,7 +546,8 @@ macro_rules! sql_store {
                     .await
                     .map_err(|e| if is_unique_violation(&e) { StoreError::IdempotencyTaken } else { e.into() })?;
                 }
-                self.commit_announcing(tx, format!("tenant:{}", c.tenant)).await?;
+                // The events last, with the announcement (the idempotency row's clash, above, rolls them back).
+                self.commit_with_events(tx, &c.tenant, inc, now, &c.events, format!("tenant:{}", c.tenant)).await?;
                 lease.keep();
                 Ok(())
             }
@@ -842,7 +872,11 @@ macro_rules! sql_store {
                     .rows_affected()
                     == 1;
                 if there {
-                    Self::events_in(&mut tx, tenant, incarnation, now_ms(), events).await?;
+                    for chunk in events.chunks(1000) {
+                        let mut q = sqlx::QueryBuilder::new("");
+                        Self::push_events(&mut q, tenant, incarnation, now_ms(), chunk)?;
+                        q.build().execute(&mut *tx).await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(there)
