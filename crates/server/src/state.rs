@@ -209,7 +209,7 @@ pub struct AppState {
     /// Webhook endpoints may be loopback or private addresses (`--webhooks-allow-private`; tests, labs).
     pub webhooks_allow_private: bool,
     /// Wakes this node's webhook dispatcher when a write stored events.
-    pub hooks_wake: Arc<tokio::sync::Notify>,
+    pub hooks_wake: Arc<crate::hooks::Wake>,
     /// CPU-heavy work in progress (see [`AppState::heavy`]), and how many pieces wait for a turn.
     heavy: tokio::sync::Semaphore,
     heavy_waiting: std::sync::atomic::AtomicUsize,
@@ -255,7 +255,7 @@ impl AppState {
             replays: crate::meter::Replays::default(),
             consumption: crate::consumption::Ledgers::default(),
             webhooks_allow_private: false,
-            hooks_wake: Arc::new(tokio::sync::Notify::new()),
+            hooks_wake: Arc::new(crate::hooks::Wake::default()),
             // One core is left to the async threads: health checks and decisions never wait on heavy work.
             heavy: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism()

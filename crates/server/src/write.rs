@@ -683,7 +683,7 @@ pub async fn write_events(
         match state.store.commit(commit).await {
             Ok(()) => {
                 if told {
-                    state.hooks_wake.notify_one();
+                    state.hooks_wake.events();
                 }
                 let now = Arc::new(TenantState::new(
                     version,

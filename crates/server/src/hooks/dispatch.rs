@@ -23,6 +23,40 @@ const COALESCE: Duration = Duration::from_millis(20);
 /// The longest an outcome waits for its commit while others are still being sent.
 const FLUSH_AFTER: Duration = Duration::from_millis(250);
 
+/// Wakes a node's dispatcher. After a write that stored events ([`Wake::events`]) only while the dispatcher's last
+/// claim found an enabled endpoint: events nobody subscribed to need no claim, and a write then pays nothing for
+/// webhooks nobody uses, not even a thread's wake-up (an endpoint made on another node meanwhile is found by the
+/// dispatcher's once-a-second claim). After an endpoint's change or a replay, always ([`Wake::now`]).
+#[derive(Debug)]
+pub struct Wake {
+    notify: tokio::sync::Notify,
+    /// Whether the dispatcher's last claim found an enabled endpoint (yes until it has looked).
+    endpoints: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Wake {
+    fn default() -> Wake {
+        Wake {
+            notify: tokio::sync::Notify::new(),
+            endpoints: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+}
+
+impl Wake {
+    /// A write stored events.
+    pub fn events(&self) {
+        if self.endpoints.load(Ordering::Relaxed) {
+            self.notify.notify_one();
+        }
+    }
+
+    /// An endpoint was made or changed, or a delivery replayed: claim now.
+    pub fn now(&self) {
+        self.notify.notify_one();
+    }
+}
+
 /// Where the dispatcher reads the time: the system's, or one a test moves.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now_ms(&self) -> i64;
@@ -254,7 +288,7 @@ impl Dispatcher {
     /// flight at all times (a slow one holds one slot, never the others); the next batch's fan-out and claim,
     /// started while less than a batch is left to start; and the commit of the outcomes so far, one at a time
     /// (the outcomes that finish meanwhile go in the next commit).
-    async fn pump(&self, wake: Option<&tokio::sync::Notify>) -> Result<TickReport, StoreError> {
+    async fn pump(&self, wake: Option<&Wake>) -> Result<TickReport, StoreError> {
         let concurrency = self.opts.concurrency.max(1);
         // The next claim starts while a batch is still queued: its database work overlaps the sending.
         let refill = usize::try_from(self.opts.batch).unwrap_or(1).max(concurrency);
@@ -299,19 +333,12 @@ impl Dispatcher {
                 let now = self.clock.now_ms();
                 let next = self.store.next_due().await?.unwrap_or(now + 1000);
                 let wait = Duration::from_millis(u64::try_from((next - now).clamp(10, 1000)).unwrap_or(1000));
-                let until = tokio::time::Instant::now() + wait;
-                loop {
-                    tokio::select! {
-                        // Woken by a write: a moment more lets a burst of writes' events go out in one claim
-                        // rather than a claim each. Without an endpoint anywhere (as the last claim found),
-                        // a write's events are nobody's: back to sleep, so that writes pay nothing for
-                        // webhooks nobody uses (an endpoint made meanwhile is found within a second).
-                        () = wake.notified() => if self.endpoints.load(Ordering::Relaxed) {
-                            tokio::time::sleep(COALESCE).await;
-                            break;
-                        },
-                        () = tokio::time::sleep_until(until) => break,
-                    }
+                tokio::select! {
+                    // Woken by a write (only while there is an endpoint: [`Wake::events`]), an endpoint's
+                    // change or a replay: a moment more lets a burst of writes' events go out in one claim
+                    // rather than a claim each.
+                    () = wake.notify.notified() => tokio::time::sleep(COALESCE).await,
+                    () = tokio::time::sleep(wait) => {}
                 }
                 dry = false;
                 continue;
@@ -323,6 +350,9 @@ impl Dispatcher {
                 }
                 claimed = settle(&mut claiming) => {
                     let (made, due) = claimed?;
+                    if let Some(wake) = wake {
+                        wake.endpoints.store(self.endpoints.load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
                     report.made += made;
                     dry = made == 0 && due.is_empty();
                     queue.extend(due);
@@ -342,7 +372,7 @@ impl Dispatcher {
     /// Delivers until the process ends: at once when `wake` is notified (a write stored events), else when the
     /// next delivery is due, and at least every second (other nodes' events). A failed commit or query is
     /// logged and the pump starts again a second later: what it had claimed is sent again once the lease ends.
-    pub async fn run(self: Arc<Self>, wake: Arc<tokio::sync::Notify>) {
+    pub async fn run(self: Arc<Self>, wake: Arc<Wake>) {
         loop {
             if let Err(e) = self.pump(Some(&wake)).await {
                 tracing::warn!(error = %e, "webhook dispatch failed; trying again");

@@ -6,7 +6,7 @@ pub mod dispatch;
 pub mod schedule;
 pub mod sign;
 
-pub use dispatch::{Clock, Dispatcher, ManualClock, Options, SystemClock, TickReport};
+pub use dispatch::{Clock, Dispatcher, ManualClock, Options, SystemClock, TickReport, Wake};
 pub use sign::{Secret, SecretError};
 
 /// Why an endpoint URL is refused.

@@ -153,7 +153,7 @@ fn warn(state: &Arc<AppState>, t: &str, b: &BudgetOf, d: &Decision, actor: &str)
         }
         if let Some(inc) = incarnation {
             match state.store.append_events(&tenant, &inc, &[event]).await {
-                Ok(_) => state.hooks_wake.notify_one(),
+                Ok(_) => state.hooks_wake.events(),
                 Err(e) => tracing::warn!(error = %e, "storing a REQ-8 warning's event failed"),
             }
         }

@@ -232,6 +232,8 @@ pub async fn create(
         .insert_endpoint(&row)
         .await
         .map_err(Problem::internal)?;
+    // Its events start now: the dispatcher looks at once rather than at its next round.
+    state.hooks_wake.now();
     let mut body = shown(&row);
     if let Some(o) = body.as_object_mut() {
         o.insert("secret".into(), json!(secret));
@@ -284,6 +286,8 @@ pub async fn patch(
     }
     if !w.req.dry_run {
         state.store.update_endpoint(&e).await.map_err(Problem::internal)?;
+        // Turned on again, or pointed elsewhere: what waits goes out now.
+        state.hooks_wake.now();
     }
     Ok(axum::Json(shown(&e)).into_response())
 }
@@ -411,7 +415,7 @@ pub async fn replay(
     {
         return Err(Problem::not_found("delivery", &d));
     }
-    state.hooks_wake.notify_one();
+    state.hooks_wake.now();
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"delivery": d, "state": "pending"})),
