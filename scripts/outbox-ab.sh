@@ -8,8 +8,12 @@
 # write to the next (the first of two commits in a row may pay for the disk's flush of both). Prints the medians,
 # what A adds to B's, and the median of the paired differences (write i on A less write i on B).
 # OUTBOX_AB_SAME=1 builds B as usual too (an A/A run): what the method reads where there is no difference, its noise.
+# OUTBOX_AB_ROUNDS=R measures R rounds of N writes of each kind, one after the other on the same two servers, and
+# prints each round and the median over the rounds of what A adds: on PostgreSQL a single run's medians moved by up
+# to ±6 % between A and A (BENCHMARKS.md §18), the median of five rounds' by about ±3 %.
 #
 #   scripts/outbox-ab.sh [N=1000] [FLOWS=1000] [USERS=200] [ENVS=10]
+#   OUTBOX_AB_ROUNDS=5 scripts/outbox-ab.sh 1000                                    # 5 rounds of 1,000
 #   OUTBOX_AB_SAME=1 scripts/outbox-ab.sh                                          # A against A: the noise
 #   OUTBOX_AB_PG=postgres://postgres@127.0.0.1:5432/postgres scripts/outbox-ab.sh   # each on a scratch PostgreSQL database
 set -euo pipefail
@@ -63,11 +67,12 @@ echo "date: $(date -u +%FT%TZ)  host: $(nproc) cores, $(uname -sr)  source: $(gi
 store="SQLite (a temporary directory each)"
 [ -n "${OUTBOX_AB_PG:-}" ] && store="PostgreSQL (a scratch database each)"
 [ -n "${OUTBOX_AB_SAME:-}" ] && store="$store; A/A: B is built as usual too"
-echo "store: $store; tenant: $flows flows, $users users, $envs environments; $n writes of each kind on each server"
+rounds=${OUTBOX_AB_ROUNDS:-1}
+echo "store: $store; tenant: $flows flows, $users users, $envs environments; $rounds round(s) of $n writes of each kind on each server"
 
-python3 - "${bases[0]}" "${bases[1]}" "$key" "$out/t.json" "$n" "$users" <<'PY'
+python3 - "${bases[0]}" "${bases[1]}" "$key" "$out/t.json" "$n" "$users" "$rounds" <<'PY'
 import http.client, json, statistics, sys, time, urllib.parse
-base_a, base_b, key, tenant_file, n, users = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+base_a, base_b, key, tenant_file, n, users, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 
 class Server:
     def __init__(self, base):
@@ -92,36 +97,51 @@ for s in servers:
     st, _, text, _ = s.call("POST", f"/v1/tenants/{t}/subscriptions", {"sku": "power-automate-premium", "quantity": n + users})
     assert st == 201, (st, text[:300])
 
-def measure(name, want, request):
-    """Each write on A and the same on B, the first of the two alternating; the times of each."""
+def line(name, a, b, paired):
+    return (f"{name:<36} A {a:6.3f} ms   B {b:6.3f} ms   A adds {a - b:+6.3f} ms ({100 * (a - b) / b:+5.1f} %)"
+            f"   paired {paired:+6.3f} ms ({100 * paired / b:+5.1f} %)")
+
+def measure(name, want, request, r):
+    """Each write on A and the same on B, the first of the two alternating: the two medians and the median of
+    the paired differences."""
     times = [[], []]
     for i in range(n):
         for k in ((0, 1) if i % 2 == 0 else (1, 0)):
             s = servers[k]
-            method, path, body, headers = request(s, i)
+            method, path, body, headers = request(s, r, i)
             st, _, text, ms = s.call(method, f"/v1/tenants/{t}{path}", body, headers)
             assert st == want, (name, "AB"[k], st, text[:300])
             times[k].append(ms)
     a, b = statistics.median(times[0]), statistics.median(times[1])
-    paired = statistics.median(x - y for x, y in zip(times[0], times[1]))
-    print(f"{name:<36} A {a:6.3f} ms   B {b:6.3f} ms   A adds {a - b:+6.3f} ms ({100 * (a - b) / b:+5.1f} %)"
-          f"   paired {paired:+6.3f} ms ({100 * paired / b:+5.1f} %)")
+    return a, b, statistics.median(x - y for x, y in zip(times[0], times[1]))
 
-def assign(s, i):
+def assign(s, r, i):
     sku = [{"skuId": "power-automate-premium"}]
     adding = (i // users) % 2 == 0
     body = {"addLicenses": sku if adding else [], "removeLicenses": [] if adding else ["power-automate-premium"]}
     return "POST", f"/users/user-{users - 1 - i % users}/assignLicense", body, None
 
-def post(s, i):
-    return "POST", "/flows", {"id": f"ab-flow-{i}", "environment": "env-1", "owner": "user-0", "connectors": ["sharepoint"]}, None
+def post(s, r, i):
+    return "POST", "/flows", {"id": f"ab-flow-{r}-{i}", "environment": "env-1", "owner": "user-0", "connectors": ["sharepoint"]}, None
 
-def patch(s, i):
-    _, tag, _, _ = s.call("GET", f"/v1/tenants/{t}/flows/ab-flow-{i}")
+def patch(s, r, i):
+    _, tag, _, _ = s.call("GET", f"/v1/tenants/{t}/flows/ab-flow-{r}-{i}")
     connectors = ["sharepoint", "office365"] if i % 2 == 0 else ["sharepoint"]
-    return "PATCH", f"/flows/ab-flow-{i}", {"connectors": connectors}, {"If-Match": tag or "*", "Content-Type": "application/merge-patch+json"}
+    return "PATCH", f"/flows/ab-flow-{r}-{i}", {"connectors": connectors}, {"If-Match": tag or "*", "Content-Type": "application/merge-patch+json"}
 
-measure("assignLicense (one user, one SKU)", 200, assign)
-measure("POST flow", 201, post)
-measure("PATCH flow with If-Match", 200, patch)
+kinds = [("assignLicense (one user, one SKU)", 200, assign), ("POST flow", 201, post), ("PATCH flow with If-Match", 200, patch)]
+results = {name: [] for name, _, _ in kinds}
+for r in range(rounds):
+    if rounds > 1:
+        print(f"round {r + 1}")
+    for name, want, request in kinds:
+        results[name].append(measure(name, want, request, r))
+        print(line(name, *results[name][-1]))
+if rounds > 1:
+    # Each round against its own B (the tenant grows by N flows a round, and its writes with it).
+    print(f"median over the {rounds} rounds of what A adds")
+    for name, _, _ in kinds:
+        adds = statistics.median(100 * (a - b) / b for a, b, _ in results[name])
+        paired = statistics.median(100 * p / b for _, b, p in results[name])
+        print(f"{name:<36} A adds {adds:+5.1f} %   paired {paired:+5.1f} %")
 PY

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use common::{Backend, Db};
-use entitle_server::store::{self, Commit, EventFilter, Expect, Notice, Store, Stored, TenantWrite, items};
+use entitle_server::store::{
+    self, AuditFilter, Commit, EventFilter, Expect, NewAudit, Notice, Store, Stored, TenantWrite, items,
+};
 use serde_json::json;
 
 fn day() -> NaiveDate {
@@ -37,7 +39,23 @@ fn events(n: usize, tag: &str) -> Vec<store::NewEvent> {
         .collect()
 }
 
-/// A commit of version `version` of tenant `t` (the rows of an empty tenant) with `events`.
+/// `n` audit entries, as a write's changes make them.
+fn audit(n: usize, tag: &str) -> Vec<NewAudit> {
+    (0..n)
+        .map(|i| NewAudit {
+            tenant: "ob".into(),
+            actor: "key_test".into(),
+            action: "update".into(),
+            kind: "flow".into(),
+            item: Some(format!("{tag}-{i}")),
+            before: Some(json!({"connectors": ["sharepoint"]})),
+            after: None,
+        })
+        .collect()
+}
+
+/// A commit of version `version` of tenant `ob` (the rows of an empty tenant) with `events` and as many audit
+/// entries, one more than events (a change's entries go in the same statement as its events).
 fn commit(version: i64, events: Vec<store::NewEvent>, idempotency: Option<&str>) -> Commit {
     let catalog = entitle_core::Catalog::seed().unwrap();
     let scenario = entitle_core::Scenario::parse(
@@ -62,7 +80,7 @@ fn commit(version: i64, events: Vec<store::NewEvent>, idempotency: Option<&str>)
             catalog: "seed".into(),
             rows,
         }),
-        audit: Vec::new(),
+        audit: audit(events.len() + 1, &format!("v{version}")),
         idempotency: idempotency.map(|k| {
             (
                 "test".to_owned(),
@@ -79,6 +97,28 @@ fn commit(version: i64, events: Vec<store::NewEvent>, idempotency: Option<&str>)
         gone_users: Vec::new(),
         gone_environments: Vec::new(),
         events,
+    }
+}
+
+/// The tenant's audit entries' items, oldest first.
+async fn audited(s: &Arc<dyn Store>) -> Vec<Option<String>> {
+    let mut out: Vec<store::AuditEntry> = Vec::new();
+    loop {
+        let page = s
+            .audit_log(
+                "ob",
+                &AuditFilter {
+                    after_seq: out.last().map(|e| e.seq),
+                    limit: 1000,
+                    ..AuditFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        if page.is_empty() {
+            return out.into_iter().map(|e| e.item).collect();
+        }
+        out.extend(page);
     }
 }
 
@@ -159,6 +199,15 @@ async fn events_go_with_their_change(backend: Backend) {
         Err(store::StoreError::IdempotencyTaken)
     ));
     assert_eq!(stored(&s).await.len(), 2346, "a failed change stored events");
+    // Each good change's audit entries, in order (1 + 2,346 + 2: the large change's alone, the others with their
+    // events in one statement), and none of the failed ones'.
+    let items = audited(&s).await;
+    assert_eq!(items.len(), 1 + 2346 + 2);
+    assert_eq!(items[0].as_deref(), Some("v1-0"));
+    assert_eq!(items[1].as_deref(), Some("v2-0"));
+    assert_eq!(items[2346].as_deref(), Some("v2-2345"));
+    assert_eq!(items[2347].as_deref(), Some("v3-0"));
+    assert_eq!(items[2348].as_deref(), Some("v3-1"));
     // And the tenant is where the last good change left it.
     let head = s.tenant_index(Some("ob")).await.unwrap();
     assert_eq!(head.first().map(|h| h.version), Some(3));

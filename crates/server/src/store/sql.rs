@@ -395,41 +395,93 @@ macro_rules! sql_store {
                 failed.map_or(Ok(()), |err| Err(StoreError::Other(err)))
             }
 
-            /// The events of a change (one statement per 1,000), then the announcement to the other nodes
-            /// (PostgreSQL's NOTIFY), then the commit. On PostgreSQL the last statement of events carries the
-            /// NOTIFY too (a data-modifying `WITH`, run to its end whether or not it is read): for a usual
-            /// change the outbox costs its rows, not a round trip of its own.
-            async fn commit_with_events(
+            /// `INSERT INTO audit_log …` with `entries` (9 binds each) pushed onto `q`, all of this life.
+            fn push_audit<'q>(
+                q: &mut sqlx::QueryBuilder<'q, <$store as HasDb>::Db>,
+                entries: &[NewAudit],
+                inc: &str,
+                now: i64,
+            ) {
+                q.push("INSERT INTO audit_log (tenant, at, actor, action, kind, item, before, after, incarnation) ");
+                q.push_values(entries, |mut b, a| {
+                    b.push_bind(a.tenant.clone())
+                        .push_bind(now)
+                        .push_bind(a.actor.clone())
+                        .push_bind(a.action.clone())
+                        .push_bind(a.kind.clone())
+                        .push_bind(a.item.clone())
+                        .push_bind(json_text(&a.before))
+                        .push_bind(json_text(&a.after))
+                        .push_bind(inc.to_owned());
+                });
+            }
+
+            /// A change's audit entries and events, and the announcement to the other nodes (PostgreSQL's
+            /// NOTIFY, delivered at the commit), in as few round trips as the database allows: for a usual change
+            /// (up to 1,000 entries and events together) one statement on PostgreSQL (data-modifying `WITH`s,
+            /// each run to its end whether or not it is read) and one query of two statements on SQLite. So the
+            /// outbox costs a write its rows, not a round trip of its own. Larger changes go 1,000 rows a
+            /// statement.
+            #[allow(clippy::too_many_arguments, reason = "the parts of one commit, each its own")]
+            async fn tail_in(
                 &self,
-                mut tx: sqlx::Transaction<'_, <$store as HasDb>::Db>,
+                tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
                 tenant: &str,
                 inc: &str,
                 now: i64,
+                audit: &[NewAudit],
                 events: &[super::NewEvent],
                 payload: String,
             ) -> Result<(), StoreError> {
                 let notify: Option<(&str, String)> = $notify(self, payload);
-                let mut chunks = events.chunks(1000).peekable();
-                while let Some(chunk) = chunks.next() {
-                    let last = chunks.peek().is_none();
-                    let mut q = sqlx::QueryBuilder::new("");
-                    match &notify {
-                        Some((channel, payload)) if last => {
-                            q.push("WITH ev AS (");
-                            Self::push_events(&mut q, tenant, inc, now, chunk)?;
-                            q.push(" RETURNING seq) SELECT pg_notify(");
-                            q.push_bind(*channel).push(", ").push_bind(payload.clone()).push(")");
-                        }
-                        _ => Self::push_events(&mut q, tenant, inc, now, chunk)?,
+                if audit.len() + events.len() > 1000 {
+                    for a in audit {
+                        Self::audit_in(tx, a, Some(inc), now).await?;
                     }
-                    q.build().execute(&mut *tx).await?;
+                    for chunk in events.chunks(1000) {
+                        let mut q = sqlx::QueryBuilder::new("");
+                        Self::push_events(&mut q, tenant, inc, now, chunk)?;
+                        q.build().execute(&mut **tx).await?;
+                    }
+                    if let Some((channel, payload)) = notify {
+                        sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut **tx).await?;
+                    }
+                    return Ok(());
                 }
-                if events.is_empty()
-                    && let Some((channel, payload)) = notify
-                {
-                    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut *tx).await?;
+                let mut q = sqlx::QueryBuilder::new("");
+                match notify {
+                    // PostgreSQL: WITH au AS (INSERT …), ev AS (INSERT …) SELECT pg_notify(…).
+                    Some((channel, payload)) => {
+                        let mut with = "WITH ";
+                        if !audit.is_empty() {
+                            q.push(with).push("au AS (");
+                            Self::push_audit(&mut q, audit, inc, now);
+                            q.push(" RETURNING 1)");
+                            with = ", ";
+                        }
+                        if !events.is_empty() {
+                            q.push(with).push("ev AS (");
+                            Self::push_events(&mut q, tenant, inc, now, events)?;
+                            q.push(" RETURNING 1)");
+                        }
+                        q.push(" SELECT pg_notify(").push_bind(channel).push(", ").push_bind(payload).push(")");
+                    }
+                    // SQLite: INSERT …; INSERT … (its `?` parameters are bound in order across the statements).
+                    None => {
+                        if !audit.is_empty() {
+                            Self::push_audit(&mut q, audit, inc, now);
+                        }
+                        if !events.is_empty() {
+                            if !audit.is_empty() {
+                                q.push("; ");
+                            }
+                            Self::push_events(&mut q, tenant, inc, now, events)?;
+                        }
+                    }
                 }
-                tx.commit().await?;
+                if !q.sql().trim().is_empty() {
+                    q.build().execute(&mut **tx).await?;
+                }
                 Ok(())
             }
 
@@ -524,11 +576,6 @@ macro_rules! sql_store {
                 {
                     sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut *tx).await?;
                 }
-                for a in &c.audit {
-                    Self::audit_in(&mut tx, a, Some(inc), now).await?;
-                }
-                let actor = c.audit.first().map_or("system", |a| a.actor.as_str());
-                Self::revoke_in(&mut tx, &c.tenant, Some(inc), actor, &revoked, now).await?;
                 if let Some((scope, key, s)) = &c.idempotency {
                     sqlx::query(
                         "INSERT INTO idempotency (scope, key, fingerprint, status, content_type, etag, body, created_at) \
@@ -546,8 +593,12 @@ macro_rules! sql_store {
                     .await
                     .map_err(|e| if is_unique_violation(&e) { StoreError::IdempotencyTaken } else { e.into() })?;
                 }
-                // The events last, with the announcement (the idempotency row's clash, above, rolls them back).
-                self.commit_with_events(tx, &c.tenant, inc, now, &c.events, format!("tenant:{}", c.tenant)).await?;
+                // The change's audit entries and events, with the announcement (the idempotency row's clash,
+                // above, rolls them back); then the revocations' entries, after the change's own.
+                self.tail_in(&mut tx, &c.tenant, inc, now, &c.audit, &c.events, format!("tenant:{}", c.tenant)).await?;
+                let actor = c.audit.first().map_or("system", |a| a.actor.as_str());
+                Self::revoke_in(&mut tx, &c.tenant, Some(inc), actor, &revoked, now).await?;
+                tx.commit().await?;
                 lease.keep();
                 Ok(())
             }
