@@ -417,11 +417,11 @@ macro_rules! sql_store {
             }
 
             /// A change's audit entries and events, and the announcement to the other nodes (PostgreSQL's
-            /// NOTIFY, delivered at the commit), in as few round trips as the database allows: for a usual change
-            /// (up to 1,000 entries and events together) one statement on PostgreSQL (data-modifying `WITH`s,
-            /// each run to its end whether or not it is read) and one query of two statements on SQLite. So the
-            /// outbox costs a write its rows, not a round trip of its own. Larger changes go 1,000 rows a
-            /// statement.
+            /// NOTIFY, delivered at the commit), so that the outbox costs a write its rows, not a round trip of
+            /// its own. For a usual change (up to 1,000 entries and events together): on PostgreSQL the events
+            /// and the NOTIFY are one statement (a data-modifying `WITH`, run to its end whether or not it is
+            /// read); on SQLite the entries and the events are one query of two statements. Larger changes go
+            /// 1,000 rows a statement.
             #[allow(clippy::too_many_arguments, reason = "the parts of one commit, each its own")]
             async fn tail_in(
                 &self,
@@ -450,21 +450,18 @@ macro_rules! sql_store {
                 }
                 let mut q = sqlx::QueryBuilder::new("");
                 match notify {
-                    // PostgreSQL: WITH au AS (INSERT …), ev AS (INSERT …) SELECT pg_notify(…).
+                    // PostgreSQL: the entries, then WITH ev AS (INSERT …) SELECT pg_notify(…). (The entries in
+                    // the same statement, a second WITH, measured no better: BENCHMARKS.md §18.)
                     Some((channel, payload)) => {
-                        let mut with = "WITH ";
-                        if !audit.is_empty() {
-                            q.push(with).push("au AS (");
-                            Self::push_audit(&mut q, audit, inc, now);
-                            q.push(" RETURNING 1)");
-                            with = ", ";
+                        for a in audit {
+                            Self::audit_in(tx, a, Some(inc), now).await?;
                         }
                         if !events.is_empty() {
-                            q.push(with).push("ev AS (");
+                            q.push("WITH ev AS (");
                             Self::push_events(&mut q, tenant, inc, now, events)?;
-                            q.push(" RETURNING 1)");
+                            q.push(" RETURNING 1) ");
                         }
-                        q.push(" SELECT pg_notify(").push_bind(channel).push(", ").push_bind(payload).push(")");
+                        q.push("SELECT pg_notify(").push_bind(channel).push(", ").push_bind(payload).push(")");
                     }
                     // SQLite: INSERT …; INSERT … (its `?` parameters are bound in order across the statements).
                     None => {
