@@ -26,8 +26,8 @@ sha=$("${cli[@]}" -x script load < crates/ledger/src/ledger.lua)
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  redis: $("${cli[@]}" info server | grep -o 'redis_version:[^[:space:]]*')  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "clients: $clients  requests: $requests  users: $users"
 
-cargo build --release -q -p entitle-ledger --example redis_load
-example="${CARGO_TARGET_DIR:-target}/release/examples/redis_load"
+cargo build --release -q -p entitle-ledger --example ledger_redis_load
+example="${CARGO_TARGET_DIR:-target}/release/examples/ledger_redis_load"
 
 # The arguments of one login, from the ledger's own encoder (the user is __rand_int__, a 12-digit number below
 # -r for redis-benchmark, as the example's users are): the same script, keys and arguments, each side on its own

@@ -2,11 +2,11 @@
 //! runs it next to `redis-benchmark` doing `EVALSHA` of the same script with the same arguments (printed by
 //! `args`, so the two cannot drift apart).
 //!
-//! `cargo run --release -p entitle-ledger --example redis_load -- run URL CLIENTS REQUESTS USERS PREFIX [BATCH]`
+//! `cargo run --release -p entitle-ledger --example ledger_redis_load -- run URL CLIENTS REQUESTS USERS PREFIX [BATCH]`
 //! (with `BATCH` > 1, each client sends `take_batch` calls of that many logins: the batched ingest path)
-//! `cargo run --release -p entitle-ledger --example redis_load -- args URL PREFIX`: the `EVALSHA` arguments of one
+//! `cargo run --release -p entitle-ledger --example ledger_redis_load -- args URL PREFIX`: the `EVALSHA` arguments of one
 //! login, one per line, with `__rand_int__` for the user (which `redis-benchmark` replaces by a 12-digit number).
-//! `cargo run --release -p entitle-ledger --example redis_load -- big URL PREFIX`: one user's book near the 10,000
+//! `cargo run --release -p entitle-ledger --example ledger_redis_load -- big URL PREFIX`: one user's book near the 10,000
 //! logins cap: 9,700 logins in time order, then two batches of 256 late ones (early and late in the book).
 //! Deletes its book.
 
