@@ -140,8 +140,6 @@ pub struct Dispatcher {
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
     opts: Options,
-    /// Whether the last claim found any enabled endpoint.
-    endpoints: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -152,8 +150,9 @@ impl std::fmt::Debug for Dispatcher {
     }
 }
 
-/// What a claim got: how many deliveries it made of new events, and everything due (those first).
-type Claimed = (usize, Vec<DueRow>);
+/// What a claim got: how many deliveries it made of new events, and everything due (those first); `None` when
+/// no endpoint is enabled anywhere.
+type Claimed = Option<(usize, Vec<DueRow>)>;
 
 /// An attempt's result, before it is recorded.
 struct Sent {
@@ -181,7 +180,6 @@ impl Dispatcher {
             client,
             clock,
             opts,
-            endpoints: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -244,7 +242,7 @@ impl Dispatcher {
     /// Fans out new events, then sends what is due now, all of it concurrently (up to `concurrency`), and
     /// records the outcomes: one round, start to end (the tests step the retry schedule with it).
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
-        let (made, due) = self.claim_next().await?;
+        let (made, due) = self.claim_next().await?.unwrap_or_default();
         let mut report = TickReport {
             made,
             ..TickReport::default()
@@ -274,13 +272,11 @@ impl Dispatcher {
             .await?
         else {
             // No endpoint: nothing to claim (and on SQLite, a claim would hold the write lock for nothing).
-            self.endpoints.store(false, Ordering::Relaxed);
-            return Ok((0, Vec::new()));
+            return Ok(None);
         };
-        self.endpoints.store(true, Ordering::Relaxed);
         let made = due.len();
         due.extend(self.store.claim_due(now, self.opts.batch, lease).await?);
-        Ok((made, due))
+        Ok(Some((made, due)))
     }
 
     /// Delivers what is due until nothing is (`wake: None`: the benchmark and tests), or for ever, waiting for
@@ -349,10 +345,11 @@ impl Dispatcher {
                     outcomes.push(report.count(s));
                 }
                 claimed = settle(&mut claiming) => {
-                    let (made, due) = claimed?;
+                    let claimed = claimed?;
                     if let Some(wake) = wake {
-                        wake.endpoints.store(self.endpoints.load(Ordering::Relaxed), Ordering::Relaxed);
+                        wake.endpoints.store(claimed.is_some(), Ordering::Relaxed);
                     }
+                    let (made, due) = claimed.unwrap_or_default();
                     report.made += made;
                     dry = made == 0 && due.is_empty();
                     queue.extend(due);

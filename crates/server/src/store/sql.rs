@@ -395,6 +395,22 @@ macro_rules! sql_store {
                 failed.map_or(Ok(()), |err| Err(StoreError::Other(err)))
             }
 
+            /// The events in the transaction, one statement per 1,000.
+            async fn events_in(
+                tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
+                tenant: &str,
+                inc: &str,
+                now: i64,
+                events: &[super::NewEvent],
+            ) -> Result<(), StoreError> {
+                for chunk in events.chunks(1000) {
+                    let mut q = sqlx::QueryBuilder::new("");
+                    Self::push_events(&mut q, tenant, inc, now, chunk)?;
+                    q.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
             /// `INSERT INTO audit_log …` with `entries` (9 binds each) pushed onto `q`, all of this life.
             fn push_audit<'q>(
                 q: &mut sqlx::QueryBuilder<'q, <$store as HasDb>::Db>,
@@ -438,11 +454,7 @@ macro_rules! sql_store {
                     for a in audit {
                         Self::audit_in(tx, a, Some(inc), now).await?;
                     }
-                    for chunk in events.chunks(1000) {
-                        let mut q = sqlx::QueryBuilder::new("");
-                        Self::push_events(&mut q, tenant, inc, now, chunk)?;
-                        q.build().execute(&mut **tx).await?;
-                    }
+                    Self::events_in(tx, tenant, inc, now, events).await?;
                     if let Some((channel, payload)) = notify {
                         sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut **tx).await?;
                     }
@@ -920,11 +932,7 @@ macro_rules! sql_store {
                     .rows_affected()
                     == 1;
                 if there {
-                    for chunk in events.chunks(1000) {
-                        let mut q = sqlx::QueryBuilder::new("");
-                        Self::push_events(&mut q, tenant, incarnation, now_ms(), chunk)?;
-                        q.build().execute(&mut *tx).await?;
-                    }
+                    Self::events_in(&mut tx, tenant, incarnation, now_ms(), events).await?;
                 }
                 tx.commit().await?;
                 Ok(there)
